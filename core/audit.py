@@ -1,0 +1,17 @@
+"""Audit trail for service actions and sensitive reads (who, when, what)."""
+
+from django.db import models
+
+from .models import AuditEvent
+
+
+def audit(*, actor, action: str, target: models.Model | None = None, label: str = "", **details):
+    """Record one audit event in the caller's transaction. Never put a full ID number in `details`."""
+    return AuditEvent.objects.create(
+        actor=actor if getattr(actor, "pk", None) else None,
+        action=action,
+        target_type=target._meta.label_lower if target is not None else "",
+        target_id=str(target.pk) if target is not None else "",
+        target_label=(label or (str(target) if target is not None else ""))[:200],
+        details=details,
+    )

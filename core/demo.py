@@ -1,0 +1,140 @@
+"""Demo data for the run command: a small city's worth of members, providers, catalog,
+reference data, and one login per role. Idempotent: running it again changes nothing."""
+
+from datetime import date
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.db import transaction
+
+from claims.models import CatalogItem
+from core.idnumber import make_id_number
+from core.roles import Role
+from members.models import Enrollment, FamilyLink, Member, ReferenceValue
+from pharmacies.models import Provider, ProviderStaff
+
+DEMO_PASSWORD = "gongji-demo-2026"
+
+DEMO_USERS = [
+    ("caseworker", Role.CASE_WORKER, "经办员 张敏"),
+    ("caseworker2", Role.CASE_WORKER, "经办员 李强"),
+    ("auditor", Role.AUDITOR, "稽核员 王芳"),
+    ("auditor2", Role.AUDITOR, "稽核员 赵磊"),
+    ("finance", Role.FINANCE, "财务 陈静"),
+    ("finance2", Role.FINANCE, "财务 刘洋"),
+    ("sysadmin", Role.ADMINISTRATOR, "系统管理员 周涛"),
+    ("provider", Role.PROVIDER, "市立医院 信息科"),
+]
+
+PROVIDERS = [
+    ("H37040200001", "枣庄市立医院", "institution", "level_3", ""),
+    ("H37040200002", "市中区人民医院", "institution", "level_2", ""),
+    ("H37040200003", "光明路街道社区卫生服务中心", "institution", "level_1", ""),
+    ("H37040200004", "齐村镇卫生院", "institution", "level_1", ""),
+    ("H37040200005", "枣庄市立医院互联网医院", "institution", "internet_hospital", "H37040200001"),
+    ("P37040200001", "老百姓大药房(文化路店)", "pharmacy", "", ""),
+    ("P37040200002", "漱玉平民大药房(青檀路店)", "pharmacy", "", ""),
+]
+
+CATALOG = [
+    # code, name, kind, class, prepay %, payment standard, list price
+    ("A-DRUG", "阿莫西林胶囊", "drug", "A", None, None, "10.00"),
+    ("B-DRUG", "阿托伐他汀钙片", "drug", "B", "10", None, "50.00"),
+    ("C-DRUG", "复合维生素片", "drug", "C", None, None, "30.00"),
+    ("A-SVC", "普通门诊诊查费", "service", "A", None, "20.00", None),
+    ("XHG-01", "血常规检查", "service", "A", None, "25.00", "25.00"),
+    ("NTG-01", "一次性输液器", "consumable", "B", "20", "8.00", "8.00"),
+]
+
+REFERENCE = [
+    ("average_pension", 2021, "", "2900.00"),
+    ("average_pension", 2021, "enterprise", "2800.00"),
+    ("average_pension", 2021, "government", "4500.00"),
+    ("average_pension", 2022, "", "2900.00"),
+    ("average_pension", 2023, "", "3000.00"),
+    ("average_wage", 2021, "", "90000.00"),
+]
+
+MEMBER_NAMES = ["王建国", "李秀英", "张伟", "刘芳", "陈明", "杨丽", "赵军", "黄敏", "周勇", "吴静",
+                "徐磊", "孙娜", "马超", "朱琳", "胡斌", "郭燕", "何平", "高洁", "林涛", "罗红"]
+
+
+def _members():
+    """Twenty members: in service and retired, combined and pooled-only, one family."""
+    rows = []
+    for index, name in enumerate(MEMBER_NAMES):
+        retired = index % 4 == 3
+        born = date(1952 + index, 1 + index % 12, 1 + index % 27) if retired else date(1975 + index, 1 + index % 12, 3)
+        rows.append(
+            {
+                "id_number": make_id_number("370402", born, 100 + index),
+                "name": name,
+                "employment_status": "retired" if retired else "in_service",
+                "scheme": "pooled_only" if index % 7 == 6 else "combined",
+                "category": "flexible_employment" if index % 9 == 8 else "employee",
+                "civil_servant": index % 10 == 4,
+                "contribution_base": None if retired else Decimal(5000 + 250 * index),
+                "monthly_pension": Decimal(2800 + 50 * index) if retired else None,
+                "retired_on": date(born.year + 60, born.month, 1) if retired else None,
+            }
+        )
+    return rows
+
+
+@transaction.atomic
+def load_demo(stdout=None) -> list[tuple[str, str, str]]:
+    for code, name, kind, level, parent in PROVIDERS:
+        Provider.objects.get_or_create(
+            code=code,
+            defaults={
+                "name": name, "kind": kind, "level": level, "district": "市中区",
+                "parent": Provider.objects.get(code=parent) if parent else None,
+            },
+        )
+    for code, name, kind, item_class, prepay, standard, price in CATALOG:
+        CatalogItem.objects.get_or_create(
+            code=code,
+            defaults={
+                "name": name, "kind": kind, "item_class": item_class,
+                "prepay_percent": Decimal(prepay) if prepay else None,
+                "payment_standard": Decimal(standard) if standard else None,
+                "list_price": Decimal(price) if price else None,
+            },
+        )
+    for kind, year, sector, value in REFERENCE:
+        ReferenceValue.objects.get_or_create(kind=kind, year=year, sector=sector, defaults={"value": Decimal(value)})
+    for row in _members():
+        member, created = Member.objects.get_or_create(id_number=row["id_number"], defaults={"name": row["name"]})
+        if created:
+            Enrollment.objects.create(
+                member=member, effective_from=date(2020, 1, 1),
+                employment_status=row["employment_status"], scheme=row["scheme"], category=row["category"],
+                civil_servant=row["civil_servant"], contribution_base=row["contribution_base"],
+                monthly_pension=row["monthly_pension"], retired_on=row["retired_on"],
+                employer_name="" if row["employment_status"] == "retired" else "枣庄矿业集团",
+            )
+    first, second = Member.objects.order_by("pk")[:2]
+    if not FamilyLink.objects.filter(member=first, relative=second).exists():
+        FamilyLink.objects.create(member=first, relative=second, relation="spouse")
+        FamilyLink.objects.create(member=second, relative=first, relation="spouse")
+
+    logins = []
+    User = get_user_model()
+    for username, role, full_name in DEMO_USERS:
+        user, created = User.objects.get_or_create(
+            username=username, defaults={"first_name": full_name, "is_staff": role != Role.PROVIDER}
+        )
+        if created:
+            user.set_password(DEMO_PASSWORD)
+            user.save()
+            user.groups.add(Group.objects.get(name=role.value))
+        if role == Role.PROVIDER:
+            ProviderStaff.objects.get_or_create(user=user, defaults={"provider": Provider.objects.get(code=PROVIDERS[0][0])})
+        logins.append((username, DEMO_PASSWORD, role.value))
+    return logins
+
+
+def region() -> str:
+    return settings.REGION

@@ -1,0 +1,108 @@
+"""Roles (groups) with separated duties: 经办 / 稽核 / 财务 / 系统管理 / 定点机构.
+
+The groups and their permissions are data: `sync_roles` is run by a data migration
+(core 0002) and again after every `migrate` so that models added later get their
+permissions too. Ziyang 第十九条: handling and audit, accounting and cashier,
+business and finance are incompatible duties and are kept apart.
+"""
+
+from enum import StrEnum
+
+from .errors import DutyConflict, Forbidden
+
+
+class Role(StrEnum):
+    CASE_WORKER = "经办"
+    AUDITOR = "稽核"
+    FINANCE = "财务"
+    ADMINISTRATOR = "系统管理"
+    PROVIDER = "定点机构"
+
+
+# (app_label, model or "*", actions) per role. Actions are Django's view/add/change/delete
+# plus any custom permission codename given in full.
+ROLE_PERMISSIONS: dict[Role, list[tuple[str, str, tuple[str, ...]]]] = {
+    Role.CASE_WORKER: [
+        ("members", "*", ("view", "add", "change")),
+        ("pharmacies", "*", ("view", "add", "change")),
+        ("claims", "*", ("view", "add", "change")),
+        ("supervision", "*", ("view",)),
+        ("core", "auditevent", ("view",)),
+        ("django_celery_beat", "*", ("view",)),
+    ],
+    Role.AUDITOR: [
+        ("members", "*", ("view",)),
+        ("pharmacies", "*", ("view",)),
+        ("claims", "*", ("view",)),
+        ("supervision", "*", ("view", "add", "change")),
+        ("core", "auditevent", ("view",)),
+    ],
+    Role.FINANCE: [
+        ("members", "*", ("view",)),
+        ("pharmacies", "*", ("view",)),
+        ("claims", "*", ("view", "change")),
+        ("supervision", "*", ("view",)),
+        ("core", "auditevent", ("view",)),
+        ("django_celery_beat", "*", ("view",)),
+    ],
+    Role.ADMINISTRATOR: [
+        ("auth", "*", ("view", "add", "change")),
+        ("authtoken", "*", ("view", "add", "change", "delete")),
+        ("django_celery_beat", "*", ("view", "add", "change", "delete")),
+        ("core", "*", ("view",)),
+        ("members", "*", ("view",)),
+        ("pharmacies", "*", ("view",)),
+        ("claims", "*", ("view",)),
+        ("supervision", "*", ("view",)),
+    ],
+    Role.PROVIDER: [],  # provider staff use the portal and the API, never the admin
+}
+
+# Staff roles reach the admin; provider staff do not.
+STAFF_ROLES = {Role.CASE_WORKER, Role.AUDITOR, Role.FINANCE, Role.ADMINISTRATOR}
+
+
+def sync_roles(apps=None) -> None:
+    """Create the role groups and set their permissions (idempotent)."""
+    if apps is None:
+        from django.apps import apps as global_apps
+
+        apps = global_apps
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    for role, rules in ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=role.value)
+        wanted = set()
+        for app_label, model, actions in rules:
+            query = Permission.objects.filter(content_type__app_label=app_label)
+            if model != "*":
+                query = query.filter(content_type__model=model)
+            for perm in query.values_list("pk", "codename"):
+                action = perm[1].split("_", 1)[0]
+                if action in actions or perm[1] in actions:
+                    wanted.add(perm[0])
+        group.permissions.set(sorted(wanted))
+
+
+def has_role(user, role: Role) -> bool:
+    if not getattr(user, "is_authenticated", False):
+        return False
+    if user.is_superuser:
+        return True
+    return user.groups.filter(name=role.value).exists()
+
+
+def require_role(user, *roles: Role) -> None:
+    """Refuse unless the user holds one of `roles`."""
+    if not any(has_role(user, role) for role in roles):
+        raise Forbidden(
+            details={"required_roles": [role.value for role in roles]},
+        )
+
+
+def ensure_separated(*, proposer, approver) -> None:
+    """The person who proposes (or reviews) a decision is never the one who approves it."""
+    if proposer is None or approver is None:
+        raise DutyConflict()
+    if getattr(proposer, "pk", proposer) == getattr(approver, "pk", approver):
+        raise DutyConflict()

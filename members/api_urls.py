@@ -1,0 +1,7 @@
+from django.urls import path
+
+from . import api
+
+urlpatterns = [
+    path("members/<str:id_number>", api.MemberDetailView.as_view(), name="member-detail"),
+]

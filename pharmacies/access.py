@@ -1,0 +1,41 @@
+"""Who acts for which provider: a provider user acts only as itself."""
+
+from rest_framework.permissions import BasePermission
+
+from core.roles import STAFF_ROLES, has_role
+
+from .models import Provider, ProviderStaff
+
+
+def staff_link(user) -> ProviderStaff | None:
+    if not getattr(user, "is_authenticated", False):
+        return None
+    try:
+        return user.provider_staff
+    except ProviderStaff.DoesNotExist:
+        return None
+
+
+def provider_of(user) -> Provider | None:
+    link = staff_link(user)
+    return link.provider if link else None
+
+
+def is_agency_staff(user) -> bool:
+    return any(has_role(user, role) for role in STAFF_ROLES)
+
+
+class IsProviderUser(BasePermission):
+    """The caller is the API user of a designated provider or of the cross-region platform."""
+
+    message = "只有定点医药机构或异地就医结算平台的用户可以调用此接口。"
+
+    def has_permission(self, request, view):
+        return staff_link(request.user) is not None
+
+
+class IsProviderOrAgencyStaff(BasePermission):
+    message = "没有权限访问。"
+
+    def has_permission(self, request, view):
+        return staff_link(request.user) is not None or is_agency_staff(request.user)

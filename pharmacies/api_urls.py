@@ -1,0 +1,7 @@
+from django.urls import path
+
+from . import api
+
+urlpatterns = [
+    path("providers/me", api.ProviderSelfView.as_view(), name="provider-self"),
+]
