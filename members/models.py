@@ -299,6 +299,10 @@ class PersonalAccount(models.Model):
     status = models.CharField(_("status"), max_length=8, choices=Status.choices, default=Status.OPEN)
     opened_on = models.DateField(_("opened on"))
     closed_on = models.DateField(_("closed on"), null=True, blank=True)
+    # Carried over from the previous system (import_accounts): what was credited in the twelve
+    # months before `carried_over_as_of` (Yangzhou's 2023 transition year, 003 二(二)2, needs it).
+    carried_over_credits = MoneyField(_("credited in the 12 months before carry-over"), null=True, blank=True)
+    carried_over_as_of = models.DateField(_("carried over as of"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("personal account")
