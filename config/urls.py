@@ -3,11 +3,15 @@ from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from core.views import healthz, readyz
+
 admin.site.site_header = _("Gongji: outpatient mutual-aid back office")
 admin.site.site_title = _("Gongji")
 admin.site.index_title = _("Medical insurance agency")
 
 urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -7,4 +7,4 @@ class CoreConfig(AppConfig):
     verbose_name = _("System")
 
     def ready(self):
-        from . import signals  # noqa: F401
+        from . import auth, signals  # noqa: F401

@@ -8,3 +8,7 @@ DEBUG = os.environ.get("DEBUG", "1").lower() in {"1", "true", "yes", "on"}
 SECRET_KEY = SECRET_KEY or "dev-only-insecure-key-do-not-use-in-production"  # noqa: F405
 ALLOWED_HOSTS = ALLOWED_HOSTS or ["127.0.0.1", "localhost", "testserver"]  # noqa: F405
 EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+LOGGING["handlers"]["console"]["formatter"] = os.environ.get("LOG_FORMAT", "plain")  # noqa: F405
+# Static files straight from the apps in development; production serves collectstatic's output.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True

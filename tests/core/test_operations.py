@@ -1,0 +1,69 @@
+"""Operations: health endpoints, structured logs, production settings."""
+
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from core.observability import JsonFormatter, MaskIdNumbersFilter
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _manage(*args, **env):
+    full_env = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "ALLOWED_HOSTS"}}
+    full_env.update(env)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_production_settings_pass_check_deploy_with_no_warnings():
+    result = _manage(
+        "check", "--deploy", "--fail-level", "WARNING",
+        DJANGO_SETTINGS_MODULE="config.settings.production",
+        SECRET_KEY="x" * 10 + "a-long-random-production-secret-key-for-the-test-0123456789",
+        ALLOWED_HOSTS="gongji.example.gov.cn",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_production_settings_refuse_to_start_without_secret_key():
+    result = _manage("check", DJANGO_SETTINGS_MODULE="config.settings.production", ALLOWED_HOSTS="x")
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+
+
+@pytest.mark.django_db
+def test_health_and_readiness_endpoints_answer(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"]["database"] == "ok"
+
+
+@pytest.mark.django_db
+def test_readiness_reports_a_broker_that_is_down_without_failing_the_site(client, settings):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    body = client.get("/readyz").json()
+    assert body["status"] == "ready"
+    assert body["checks"]["broker"].startswith("down")
+
+
+@pytest.mark.django_db
+def test_every_response_carries_a_request_id(client):
+    response = client.get("/healthz", HTTP_X_REQUEST_ID="his-req-00000001")
+    assert response["X-Request-ID"] == "his-req-00000001"
+    assert len(client.get("/healthz")["X-Request-ID"]) == 32
+
+
+def test_identity_numbers_are_masked_in_log_lines():
+    record = logging.LogRecord("gongji", logging.INFO, __file__, 1, "member %s read", ("370402199001011237",), None)
+    MaskIdNumbersFilter().filter(record)
+    line = JsonFormatter().format(record)
+    assert "370402199001011237" not in line
+    assert "370402********1237" in line
