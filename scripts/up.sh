@@ -12,5 +12,5 @@ export ALLOWED_HOSTS=${ALLOWED_HOSTS:-127.0.0.1,localhost}
 scripts/bootstrap.sh
 .venv/bin/python manage.py migrate --noinput
 .venv/bin/python manage.py collectstatic --noinput -v0
-.venv/bin/python manage.py check --deploy --fail-level WARNING
+.venv/bin/python manage.py check --deploy
 exec .venv/bin/honcho start -f Procfile
