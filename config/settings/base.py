@@ -158,3 +158,6 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# The staff-only admin site (config/admin_site.py) replaces django.contrib.admin's default.
+INSTALLED_APPS[INSTALLED_APPS.index("django.contrib.admin")] = "config.admin_apps.GongjiAdminConfig"
