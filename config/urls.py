@@ -18,3 +18,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("config.api_urls")),
 ]
+
+# Unknown API addresses and defects answer in the API's one error shape (core.api).
+handler404 = "core.api.not_found"
+handler500 = "core.api.server_error"

@@ -4,9 +4,10 @@ import logging
 
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.utils.translation import gettext as _
-from rest_framework import exceptions, status
+from django.views import defaults
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -62,3 +63,39 @@ def exception_handler(exc, context):
         )
     response.data = {"code": code, "message": str(message), "details": details}
     return response
+
+
+class ErrorOutput(serializers.Serializer):
+    """The one error shape (CONTRACT.md): every 4xx answer of the API looks like this."""
+
+    code = serializers.CharField(help_text="A stable machine-readable code, e.g. not_found.")
+    message = serializers.CharField(help_text="What went wrong, in Chinese.")
+    details = serializers.DictField(help_text="Field → problem, or facts about the refusal.")
+
+
+# For @extend_schema(responses={200: ..., **ERROR_RESPONSES}) on read views.
+ERROR_RESPONSES = {401: ErrorOutput, 403: ErrorOutput, 404: ErrorOutput}
+
+
+def _wants_api_error(request) -> bool:
+    return request.path.startswith("/api/")
+
+
+def not_found(request, exception=None):
+    """handler404: an unknown API address answers in the error shape; the rest as Django does."""
+    if _wants_api_error(request):
+        return JsonResponse(
+            {"code": "not_found", "message": str(_("Not found.")), "details": {"path": request.path}},
+            status=404,
+        )
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request):
+    """handler500: a defect, still in the error shape for API callers (nothing more is said)."""
+    if _wants_api_error(request):
+        return JsonResponse(
+            {"code": "server_error", "message": str(_("Internal error; it has been logged.")), "details": {}},
+            status=500,
+        )
+    return defaults.server_error(request)

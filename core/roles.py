@@ -20,10 +20,14 @@ class Role(StrEnum):
 
 
 # (app_label, model or "*", actions) per role. Actions are Django's view/add/change/delete
-# plus any custom permission codename given in full.
+# plus any custom permission codename given in full. A rule naming a model replaces the
+# app's "*" rule for that model. History tables (simple-history) are only ever viewed.
 ROLE_PERMISSIONS: dict[Role, list[tuple[str, str, tuple[str, ...]]]] = {
     Role.CASE_WORKER: [
         ("members", "*", ("view", "add", "change")),
+        # Enrollment spells are added, never edited; a family link is added or removed.
+        ("members", "enrollment", ("view", "add")),
+        ("members", "familylink", ("view", "add", "delete")),
         ("pharmacies", "*", ("view", "add", "change")),
         ("claims", "*", ("view", "add", "change")),
         ("supervision", "*", ("view",)),
@@ -41,6 +45,8 @@ ROLE_PERMISSIONS: dict[Role, list[tuple[str, str, tuple[str, ...]]]] = {
         ("members", "*", ("view",)),
         ("pharmacies", "*", ("view",)),
         ("claims", "*", ("view", "change")),
+        # The catalog is the case workers' to keep; finance reads it.
+        ("claims", "catalogitem", ("view",)),
         ("supervision", "*", ("view",)),
         ("core", "auditevent", ("view",)),
         ("django_celery_beat", "*", ("view",)),
@@ -70,18 +76,28 @@ def sync_roles(apps=None) -> None:
         apps = global_apps
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
+    permissions = list(
+        Permission.objects.values_list("pk", "codename", "content_type__app_label", "content_type__model")
+    )
     for role, rules in ROLE_PERMISSIONS.items():
         group, _ = Group.objects.get_or_create(name=role.value)
-        wanted = set()
-        for app_label, model, actions in rules:
-            query = Permission.objects.filter(content_type__app_label=app_label)
-            if model != "*":
-                query = query.filter(content_type__model=model)
-            for perm in query.values_list("pk", "codename"):
-                action = perm[1].split("_", 1)[0]
-                if action in actions or perm[1] in actions:
-                    wanted.add(perm[0])
-        group.permissions.set(sorted(wanted))
+        group.permissions.set(sorted(_permission_ids(rules, permissions)))
+
+
+def _permission_ids(rules, permissions) -> set[int]:
+    by_model = {(app, model): set(actions) for app, model, actions in rules if model != "*"}
+    by_app = {app: set(actions) for app, model, actions in rules if model == "*"}
+    wanted = set()
+    for pk, codename, app_label, model in permissions:
+        actions = by_model.get((app_label, model), by_app.get(app_label))
+        if actions is None:
+            continue
+        action = codename.split("_", 1)[0]
+        if model.startswith("historical") and action != "view":
+            continue
+        if action in actions or codename in actions:
+            wanted.add(pk)
+    return wanted
 
 
 def has_role(user, role: Role) -> bool:

@@ -1,0 +1,337 @@
+"""Admin for members and their base data. Thin: family links go through the services."""
+
+import re
+
+from django import forms
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.forms.models import BaseInlineFormSet
+from django.utils.translation import gettext_lazy as _
+from simple_history.admin import SimpleHistoryAdmin
+
+from core.admin import AddOnlyInlineMixin, LargeTableMixin
+from core.errors import DomainError
+from core.idnumber import mask_id_number, normalize_id_number
+
+from .models import Enrollment, Episode, FamilyLink, Member, ReferenceValue, Registration
+from .rules import scheme_goes_back
+from .services import family_link_check, family_link_create, family_link_delete
+
+FULL_ID_NUMBER = re.compile(r"^\d{17}[\dX]$")
+ID_NUMBER_PREFIX = re.compile(r"^\d{6,17}$")
+
+
+def search_members(queryset: QuerySet, term: str, prefix: str = "") -> QuerySet:
+    """Search by a full ID number (exact), its leading digits, or the beginning of a name.
+
+    Written out rather than left to `search_fields`: Django's "=" and "icontains"
+    lookups wrap the column in UPPER(), which no index serves on a million rows, while
+    an exact match and a prefix can use the unique index on the ID number.
+    """
+    term = normalize_id_number(term)
+    if not term:
+        return queryset
+    if FULL_ID_NUMBER.match(term):
+        return queryset.filter(**{f"{prefix}id_number": term})
+    if ID_NUMBER_PREFIX.match(term):
+        return queryset.filter(**{f"{prefix}id_number__startswith": term})
+    return queryset.filter(**{f"{prefix}name__startswith": term})
+
+
+class MemberSearchMixin:
+    """Lists of things that belong to a member are searched by that member."""
+
+    search_fields = ["member__id_number", "member__name"]
+    search_help_text = _("Full ID number, its first digits, or the beginning of the name.")
+
+    def get_search_results(self, request, queryset, search_term):
+        return search_members(queryset, search_term, prefix="member__"), False
+
+
+@admin.display(description=_("ID number"), ordering="id_number")
+def member_masked_id_number(member: Member) -> str:
+    return mask_id_number(member.id_number)
+
+
+# Inlines of the member page ---------------------------------------------------------------
+
+
+class EnrollmentFormSet(BaseInlineFormSet):
+    def clean(self):
+        super().clean()
+        spells = [(spell.effective_from, spell.scheme) for spell in self.get_queryset()]
+        for form in self.extra_forms:
+            if form.has_changed() and form.is_valid() and not form.cleaned_data.get("DELETE"):
+                spells.append((form.cleaned_data["effective_from"], form.cleaned_data["scheme"]))
+        if scheme_goes_back([scheme for _day, scheme in sorted(spells)]):
+            # Ziyang 第八条(二): pooled-only → combined once, never back.
+            raise forms.ValidationError(
+                _("A member who switched to the combined scheme cannot go back to pooled only.")
+            )
+
+
+class EnrollmentInline(AddOnlyInlineMixin, admin.TabularInline):
+    """Enrollment history is never overwritten: a change is a new spell from its date."""
+
+    model = Enrollment
+    formset = EnrollmentFormSet
+    fields = [
+        "effective_from", "employment_status", "retired_on", "scheme", "category", "sector",
+        "civil_servant", "pre_1949_veteran", "employer_name", "employer_credit_code",
+        "contribution_base", "monthly_pension", "recorded_at", "recorded_by",
+    ]
+    readonly_fields = ["recorded_at", "recorded_by"]
+    ordering = ["effective_from"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("recorded_by")
+
+
+class FamilyLinkFormSet(BaseInlineFormSet):
+    def clean(self):
+        super().clean()
+        new_spouses = 0
+        for form in self.extra_forms:
+            if not form.has_changed() or not form.is_valid() or form.cleaned_data.get("DELETE"):
+                continue
+            relative, relation = form.cleaned_data.get("relative"), form.cleaned_data.get("relation")
+            if relative is None or not relation:
+                continue
+            new_spouses += relation == FamilyLink.Relation.SPOUSE
+            try:
+                family_link_check(member=self.instance, relative=relative, relation=relation)
+            except DomainError as error:
+                form.add_error(None, str(error.message))
+        if new_spouses > 1:
+            raise forms.ValidationError(_("A member has at most one spouse at a time."))
+
+
+class FamilyLinkForm(forms.ModelForm):
+    class Meta:
+        model = FamilyLink
+        fields = ["relative", "relation"]
+
+    def validate_unique(self):
+        # The service's check (family_link_check) says which family rule is broken in
+        # words a case worker understands; the database constraints stay as the backstop.
+        pass
+
+
+class FamilyLinkInline(admin.TabularInline):
+    """Adding a link adds its inverse too (family_link_create); deleting removes both."""
+
+    model = FamilyLink
+    fk_name = "member"
+    form = FamilyLinkForm
+    formset = FamilyLinkFormSet
+    fields = ["relative", "relation", "created_at"]
+    readonly_fields = ["created_at"]
+    autocomplete_fields = ["relative"]
+    extra = 0
+
+    def has_change_permission(self, request, obj=None):
+        # A link is added or removed, never edited into another relation.
+        return False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("relative")
+
+
+class RegistrationInline(admin.TabularInline):
+    model = Registration
+    fields = ["kind", "place", "valid_from", "valid_to"]
+    extra = 0
+
+
+class EpisodeInline(admin.TabularInline):
+    model = Episode
+    fields = ["kind", "start_date", "end_date"]
+    extra = 0
+
+
+# Members -------------------------------------------------------------------------------
+
+
+class MemberForm(forms.ModelForm):
+    class Meta:
+        model = Member
+        fields = ["id_number", "name", "phone", "status", "died_on"]
+
+    def clean_id_number(self):
+        return normalize_id_number(self.cleaned_data["id_number"])
+
+    def clean(self):
+        cleaned = super().clean()
+        deceased = cleaned.get("status") == Member.Status.DECEASED
+        if deceased and not cleaned.get("died_on"):
+            self.add_error("died_on", _("A deceased member needs the date of death."))
+        if not deceased and cleaned.get("died_on"):
+            self.add_error("died_on", _("Only a deceased member has a date of death."))
+        return cleaned
+
+
+@admin.register(Member)
+class MemberAdmin(LargeTableMixin, SimpleHistoryAdmin):
+    form = MemberForm
+    list_display = ["name", member_masked_id_number, "sex", "birth_date", "status"]
+    list_filter = ["status", "sex"]
+    # No foreign key is listed: the list is one query for the page, whatever its size.
+    list_select_related = False
+    ordering = ["-pk"]  # the primary key's index: the newest first, without a sort
+    search_fields = ["id_number", "name"]  # see get_search_results
+    search_help_text = _("Full ID number, its first digits, or the beginning of the name.")
+    readonly_fields = ["sex", "birth_date", "created_at", "updated_at"]
+    inlines = [EnrollmentInline, FamilyLinkInline, RegistrationInline, EpisodeInline]
+
+    def get_fields(self, request, obj=None):
+        return ["id_number", "name", "sex", "birth_date", "phone", "status", "died_on",
+                "created_at", "updated_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None:
+            # The ID number is the member's identity with every provider; not retyped.
+            fields.insert(0, "id_number")
+        return fields
+
+    def get_search_results(self, request, queryset, search_term):
+        return search_members(queryset, search_term), False
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is FamilyLink:
+            formset.save(commit=False)
+            for link in formset.deleted_objects:
+                family_link_delete(link=link, user=request.user)
+            for link_form in formset.extra_forms:
+                if link_form.has_changed() and not link_form.cleaned_data.get("DELETE"):
+                    family_link_create(
+                        member=form.instance,
+                        relative=link_form.cleaned_data["relative"],
+                        relation=link_form.cleaned_data["relation"],
+                        user=request.user,
+                    )
+            return
+        if formset.model is Enrollment:
+            for spell in formset.save(commit=False):
+                spell.recorded_by = request.user
+                spell.save()
+            return
+        super().save_formset(request, form, formset, change)
+
+
+# The member's base data, one list each ------------------------------------------------------
+
+
+class EnrollmentForm(forms.ModelForm):
+    class Meta:
+        model = Enrollment
+        exclude = ["recorded_by"]
+
+    def clean(self):
+        cleaned = super().clean()
+        member, day, scheme = cleaned.get("member"), cleaned.get("effective_from"), cleaned.get("scheme")
+        if member and day and scheme:
+            spells = list(member.enrollments.values_list("effective_from", "scheme"))
+            if scheme_goes_back([s for _d, s in sorted([*spells, (day, scheme)])]):
+                # Ziyang 第八条(二): pooled-only → combined once, never back.
+                raise forms.ValidationError(
+                    _("A member who switched to the combined scheme cannot go back to pooled only.")
+                )
+        return cleaned
+
+
+@admin.register(Enrollment)
+class EnrollmentAdmin(MemberSearchMixin, LargeTableMixin, admin.ModelAdmin):
+    """Spells are added, never edited or deleted (the history is the table itself)."""
+
+    form = EnrollmentForm
+    list_display = ["member", "effective_from", "employment_status", "scheme", "category", "sector",
+                    "recorded_at", "recorded_by"]
+    list_select_related = ["member", "recorded_by"]
+    list_filter = ["employment_status", "scheme", "category", "sector", "civil_servant"]
+    autocomplete_fields = ["member"]
+    readonly_fields = ["recorded_at", "recorded_by"]
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        obj.recorded_by = request.user
+        super().save_model(request, obj, form, change)
+
+
+class FamilyLinkAddForm(forms.ModelForm):
+    class Meta:
+        model = FamilyLink
+        fields = ["member", "relative", "relation"]
+
+    def clean(self):
+        cleaned = super().clean()
+        member, relative, relation = cleaned.get("member"), cleaned.get("relative"), cleaned.get("relation")
+        if member and relative and relation:
+            try:
+                family_link_check(member=member, relative=relative, relation=relation)
+            except DomainError as error:
+                raise forms.ValidationError(str(error.message), code=error.code) from None
+        return cleaned
+
+    def _post_clean(self):
+        # When family_link_check has refused, the database constraints it mirrors would
+        # only repeat the refusal in their own words ("constraint ... is violated").
+        if not self._errors:
+            super()._post_clean()
+
+
+@admin.register(FamilyLink)
+class FamilyLinkAdmin(MemberSearchMixin, LargeTableMixin, SimpleHistoryAdmin):
+    form = FamilyLinkAddForm
+    list_display = ["member", "relation", "relative", "created_at"]
+    list_select_related = ["member", "relative"]
+    list_filter = ["relation"]
+    autocomplete_fields = ["member", "relative"]
+    readonly_fields = ["created_at"]
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        link = family_link_create(
+            member=obj.member, relative=obj.relative, relation=obj.relation, user=request.user
+        )
+        # The admin goes on with `obj` (its log entry and redirect): make it the saved link.
+        obj.pk, obj.created_at = link.pk, link.created_at
+        obj._state.adding = False
+
+    def delete_model(self, request, obj):
+        family_link_delete(link=obj, user=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for link in queryset:
+            if FamilyLink.objects.filter(pk=link.pk).exists():  # its inverse may be gone already
+                family_link_delete(link=link, user=request.user)
+
+
+@admin.register(Registration)
+class RegistrationAdmin(MemberSearchMixin, LargeTableMixin, SimpleHistoryAdmin):
+    list_display = ["member", "kind", "place", "valid_from", "valid_to"]
+    list_select_related = ["member"]
+    list_filter = ["kind", "place"]
+    autocomplete_fields = ["member"]
+
+
+@admin.register(Episode)
+class EpisodeAdmin(MemberSearchMixin, LargeTableMixin, SimpleHistoryAdmin):
+    list_display = ["member", "kind", "start_date", "end_date"]
+    list_select_related = ["member"]
+    list_filter = ["kind"]
+    autocomplete_fields = ["member"]
+
+
+@admin.register(ReferenceValue)
+class ReferenceValueAdmin(SimpleHistoryAdmin):
+    list_display = ["kind", "year", "sector", "value"]
+    list_filter = ["kind", "year", "sector"]
+    ordering = ["kind", "-year", "sector"]

@@ -3,6 +3,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api import ERROR_RESPONSES
 from core.audit import audit
 from core.errors import NotFound
 from core.idnumber import mask_id_number, normalize_id_number
@@ -12,7 +13,10 @@ from .models import Member
 from .serializers import MemberOutput
 
 
-@extend_schema(summary="A member's registry record and current enrollment", tags=["members"], responses=MemberOutput)
+@extend_schema(
+    summary="A member's registry record and current enrollment", tags=["members"],
+    responses={200: MemberOutput, **ERROR_RESPONSES},
+)
 class MemberDetailView(APIView):
     permission_classes = [IsProviderOrAgencyStaff]
 

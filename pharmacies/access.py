@@ -1,5 +1,6 @@
 """Who acts for which provider: a provider user acts only as itself."""
 
+from django.utils.translation import gettext_lazy as _
 from rest_framework.permissions import BasePermission
 
 from core.roles import STAFF_ROLES, has_role
@@ -28,14 +29,23 @@ def is_agency_staff(user) -> bool:
 class IsProviderUser(BasePermission):
     """The caller is the API user of a designated provider or of the cross-region platform."""
 
-    message = "只有定点医药机构或异地就医结算平台的用户可以调用此接口。"
+    message = _("Only a designated provider or the cross-region settlement platform may call this.")
 
     def has_permission(self, request, view):
         return staff_link(request.user) is not None
 
 
 class IsProviderOrAgencyStaff(BasePermission):
-    message = "没有权限访问。"
+    message = _("You may not access this.")
 
     def has_permission(self, request, view):
         return staff_link(request.user) is not None or is_agency_staff(request.user)
+
+
+class IsAgencyStaff(BasePermission):
+    """The agency's own staff (经办, 稽核, 财务, 系统管理); never a provider's user."""
+
+    message = _("Only the agency's staff may read other providers' records.")
+
+    def has_permission(self, request, view):
+        return staff_link(request.user) is None and is_agency_staff(request.user)

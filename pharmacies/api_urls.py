@@ -4,4 +4,5 @@ from . import api
 
 urlpatterns = [
     path("providers/me", api.ProviderSelfView.as_view(), name="provider-self"),
+    path("providers/<str:code>", api.ProviderDetailView.as_view(), name="provider-detail"),
 ]

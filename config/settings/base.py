@@ -199,3 +199,6 @@ LOGGING = {
         "django.request": {"handlers": ["console"], "level": "WARNING", "propagate": False},
     },
 }
+
+# The staff-only admin site (config/admin_site.py) replaces django.contrib.admin's default.
+INSTALLED_APPS[INSTALLED_APPS.index("django.contrib.admin")] = "config.admin_apps.GongjiAdminConfig"

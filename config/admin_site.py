@@ -1,0 +1,60 @@
+"""The admin site of the agency's staff. Provider staff never reach it: they use the API.
+
+Installed through config.admin_apps in place of `django.contrib.admin`'s default site (see
+the end of settings/base.py), so that `admin.site` everywhere is this site.
+"""
+
+from django.contrib import admin
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+
+
+def is_provider_user(user) -> bool:
+    """A user who acts for a designated provider (or the cross-region platform)."""
+    from django.contrib.auth import get_user_model
+    from django.db.models import Q
+
+    from core.roles import Role
+
+    if not getattr(user, "pk", None):
+        return False
+    return (
+        get_user_model()
+        .objects.filter(pk=user.pk)
+        .filter(Q(groups__name=Role.PROVIDER.value) | Q(provider_staff__isnull=False))
+        .exists()
+    )
+
+
+class StaffOnlyAuthenticationForm(AdminAuthenticationForm):
+    error_messages = {
+        **AdminAuthenticationForm.error_messages,
+        "provider_user": _(
+            "This account belongs to a designated provider. Providers use the API, not the admin."
+        ),
+    }
+
+    def confirm_login_allowed(self, user):
+        super().confirm_login_allowed(user)
+        if is_provider_user(user):
+            raise ValidationError(self.error_messages["provider_user"], code="provider_user")
+
+
+class GongjiAdminSite(admin.AdminSite):
+    site_header = _("Gongji: outpatient mutual-aid back office")
+    site_title = _("Gongji")
+    index_title = _("Medical insurance agency")
+    login_form = StaffOnlyAuthenticationForm
+    site_url = None  # the admin is the whole site: no "view site" link to nowhere
+
+    def has_permission(self, request):
+        if not super().has_permission(request):
+            return False
+        # Even if someone ticks "staff status" on a provider's user, the admin stays closed.
+        # One query per admin request, remembered on the request.
+        cached = getattr(request, "_gongji_admin_allowed", None)
+        if cached is None:
+            cached = request.user.is_superuser or not is_provider_user(request.user)
+            request._gongji_admin_allowed = cached
+        return cached

@@ -1,0 +1,75 @@
+"""Admin building blocks shared by every app, and the read-only audit trail."""
+
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.utils.translation import gettext_lazy as _
+
+from .models import AuditEvent
+from .paginator import LargeTablePaginator
+
+
+class LargeTableMixin:
+    """For tables that grow to millions of rows: no COUNT(*) of the whole table per page."""
+
+    paginator = LargeTablePaginator
+    # Django would otherwise count the unfiltered table too, for "N results (M total)".
+    show_full_result_count = False
+
+
+class AddOnlyInlineMixin:
+    """Existing rows are shown read-only; new rows can be added; nothing is deleted.
+
+    Django shows an inline's saved rows read-only when the user may not change them,
+    and still offers blank rows when they may add.
+    """
+
+    can_delete = False
+    extra = 0
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(LargeTableMixin, admin.ModelAdmin):
+    """The audit trail is written by services only and never edited (staff may read it)."""
+
+    list_display = ["at", "actor", "action", "target_type", "target_id", "target_label"]
+    list_select_related = ["actor"]
+    list_filter = [("at", admin.DateFieldListFilter)]
+    search_fields = ["=action", "=target_id", "target_label"]
+    fields = ["at", "actor", "action", "target_type", "target_id", "target_label", "details"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+User = get_user_model()
+if admin.site.is_registered(User):
+    admin.site.unregister(User)
+
+
+@admin.register(User)
+class StaffUserAdmin(UserAdmin):
+    """The system administrator (系统管理) manages users and their roles, but cannot make
+    anyone a superuser nor hand out single permissions past the roles: duties stay separated."""
+
+    list_select_related = False
+    list_filter = ["is_staff", "is_active", "groups"]
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if not request.user.is_superuser:
+            fields += ["is_superuser", "user_permissions"]
+        return fields

@@ -1,0 +1,47 @@
+"""Admin for the registry of designated providers and the users who act for them."""
+
+import re
+
+from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
+from simple_history.admin import SimpleHistoryAdmin
+
+from core.admin import LargeTableMixin
+
+from .models import Provider, ProviderStaff
+
+PROVIDER_CODE_PREFIX = re.compile(r"^[HP]\d{0,11}$")
+
+
+def search_providers(queryset, term: str, prefix: str = ""):
+    """A national code (or its beginning) or the beginning of the name."""
+    term = (term or "").strip()
+    if not term:
+        return queryset
+    if PROVIDER_CODE_PREFIX.match(term.upper()):
+        return queryset.filter(**{f"{prefix}code__startswith": term.upper()})
+    return queryset.filter(**{f"{prefix}name__contains": term})
+
+
+@admin.register(Provider)
+class ProviderAdmin(LargeTableMixin, SimpleHistoryAdmin):
+    list_display = ["code", "name", "kind", "level", "parent", "outpatient_pooling", "status", "district"]
+    list_select_related = ["parent"]
+    ordering = ["code"]
+    list_filter = ["kind", "level", "status", "outpatient_pooling", "district"]
+    search_fields = ["code", "name"]  # see get_search_results
+    search_help_text = _("National code (or its beginning) or part of the name.")
+    autocomplete_fields = ["parent"]
+    readonly_fields = ["created_at"]
+
+    def get_search_results(self, request, queryset, search_term):
+        return search_providers(queryset, search_term), False
+
+
+@admin.register(ProviderStaff)
+class ProviderStaffAdmin(admin.ModelAdmin):
+    list_display = ["user", "provider", "cross_region_platform"]
+    list_select_related = ["user", "provider"]
+    list_filter = ["cross_region_platform"]
+    search_fields = ["user__username", "provider__code", "provider__name"]
+    autocomplete_fields = ["user", "provider"]

@@ -1,0 +1,257 @@
+"""The member admin: masked ID numbers, search, history, inlines and a fixed query count."""
+
+import re
+from datetime import date
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from core.idnumber import mask_id_number
+from core.models import AuditEvent
+from core.roles import Role
+from members.models import Enrollment, FamilyLink, Member
+from tests.factories import MemberFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+CHANGELIST = reverse("admin:members_member_changelist")
+
+
+@pytest.fixture
+def case_worker(client):
+    user = UserFactory(roles=[Role.CASE_WORKER])
+    client.force_login(user)
+    return user
+
+
+def _queries_for(client, url):
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url)
+    assert response.status_code == 200
+    return [query["sql"] for query in queries.captured_queries]
+
+
+def test_member_list_masks_id_numbers(client, case_worker):
+    member = MemberFactory(name="王建国")
+    html = client.get(CHANGELIST).content.decode()
+    assert member.id_number not in html
+    assert mask_id_number(member.id_number) in html
+    assert re.search(r"\d{6}\*{8}[\dX]{4}", html)
+
+
+def test_member_changelist_runs_a_fixed_number_of_queries(client, case_worker, django_assert_num_queries):
+    """Session, user, the admin site's provider-staff check, the user's own and group
+    permissions, the count (on PostgreSQL the estimate-or-count query), and the page:
+    seven queries, for 3 members or 40."""
+    MemberFactory.create_batch(3)
+    with django_assert_num_queries(7):
+        client.get(CHANGELIST)
+    MemberFactory.create_batch(37)
+    with django_assert_num_queries(7):
+        response = client.get(CHANGELIST)
+    assert len(response.context["cl"].result_list) == 40
+
+
+def test_member_changelist_query_count_is_the_same_on_page_two(client, case_worker):
+    MemberFactory.create_batch(3)
+    first = _queries_for(client, CHANGELIST)
+    MemberFactory.create_batch(120)  # more than one page (100 a page)
+    assert len(_queries_for(client, CHANGELIST + "?p=2")) == len(first)
+
+
+def test_search_finds_a_member_by_full_id_number_prefix_and_name(client, case_worker):
+    wanted = MemberFactory(name="李秀英")
+    other = MemberFactory(name="张伟")
+    for term in (wanted.id_number, wanted.id_number.lower(), wanted.id_number[:14], "李"):
+        result = list(client.get(CHANGELIST, {"q": term}).context["cl"].result_list)
+        assert wanted in result, term
+        if term != wanted.id_number[:14]:
+            assert other not in result, term
+
+
+def test_autocomplete_results_show_masked_id_numbers(client, case_worker):
+    member = MemberFactory(name="刘芳")
+    response = client.get(
+        reverse("admin:autocomplete"),
+        {"app_label": "members", "model_name": "familylink", "field_name": "relative", "term": "刘"},
+    )
+    assert response.status_code == 200
+    texts = [row["text"] for row in response.json()["results"]]
+    assert texts == [f"刘芳 ({mask_id_number(member.id_number)})"]
+    assert member.id_number not in response.content.decode()
+
+
+def test_member_change_page_shows_enrollment_family_registrations_and_episodes(client, case_worker):
+    member = MemberFactory(enrollment__employer_name="枣庄矿业集团")
+    response = client.get(reverse("admin:members_member_change", args=[member.pk]))
+    assert response.status_code == 200
+    prefixes = {formset.formset.prefix for formset in response.context["inline_admin_formsets"]}
+    assert prefixes == {"enrollments", "family_links", "registrations", "episodes"}
+    assert "枣庄矿业集团" in response.content.decode()
+
+
+def _member_post_data(member, **overrides):
+    data = {
+        "name": member.name, "phone": "", "status": member.status, "died_on": "",
+        "enrollments-TOTAL_FORMS": "0", "enrollments-INITIAL_FORMS": "0",
+        "family_links-TOTAL_FORMS": "0", "family_links-INITIAL_FORMS": "0",
+        "registrations-TOTAL_FORMS": "0", "registrations-INITIAL_FORMS": "0",
+        "episodes-TOTAL_FORMS": "0", "episodes-INITIAL_FORMS": "0",
+    }
+    data.update(overrides)
+    return data
+
+
+def test_existing_enrollment_spells_are_read_only_and_new_ones_are_added(client, case_worker):
+    member = MemberFactory()
+    spell = member.enrollments.get()
+    data = _member_post_data(
+        member,
+        **{
+            # An attempt to rewrite the existing spell is ignored: it is read-only.
+            "enrollments-TOTAL_FORMS": "2", "enrollments-INITIAL_FORMS": "1",
+            "enrollments-0-id": str(spell.pk), "enrollments-0-member": str(member.pk),
+            "enrollments-0-scheme": "pooled_only", "enrollments-0-effective_from": "2019-01-01",
+            "enrollments-1-member": str(member.pk),
+            "enrollments-1-effective_from": "2024-07-01", "enrollments-1-employment_status": "retired",
+            "enrollments-1-retired_on": "2024-06-30", "enrollments-1-scheme": "combined",
+            "enrollments-1-category": "employee", "enrollments-1-sector": "enterprise",
+            "enrollments-1-monthly_pension": "3100.00",
+        },
+    )
+    response = client.post(reverse("admin:members_member_change", args=[member.pk]), data)
+    assert response.status_code == 302, response.context and response.context["errors"]
+    spells = list(member.enrollments.order_by("effective_from"))
+    assert [(s.effective_from, s.scheme, s.employment_status) for s in spells] == [
+        (date(2020, 1, 1), "combined", "in_service"),
+        (date(2024, 7, 1), "combined", "retired"),
+    ]
+    assert spells[1].recorded_by == case_worker
+    page = client.get(reverse("admin:members_member_change", args=[member.pk]))
+    enrollment_formset = next(
+        f for f in page.context["inline_admin_formsets"] if f.formset.prefix == "enrollments"
+    )
+    assert not enrollment_formset.has_change_permission
+    assert not enrollment_formset.has_delete_permission
+
+
+def test_a_combined_member_cannot_go_back_to_pooled_only_ziyang_art_8_2(client, case_worker):
+    """Ziyang 第八条(二): pooled-only → combined once, never back."""
+    member = MemberFactory(enrollment__scheme="combined")
+    data = _member_post_data(
+        member,
+        **{
+            "enrollments-TOTAL_FORMS": "1", "enrollments-INITIAL_FORMS": "0",
+            "enrollments-0-member": str(member.pk),
+            "enrollments-0-effective_from": "2024-01-01", "enrollments-0-employment_status": "in_service",
+            "enrollments-0-scheme": "pooled_only", "enrollments-0-category": "employee",
+            "enrollments-0-sector": "enterprise",
+        },
+    )
+    response = client.post(reverse("admin:members_member_change", args=[member.pk]), data)
+    assert response.status_code == 200
+    assert member.enrollments.count() == 1
+
+
+def test_adding_a_family_link_on_the_member_page_adds_the_inverse(client, case_worker):
+    parent, child = MemberFactory(), MemberFactory(born=date(2005, 3, 1))
+    data = _member_post_data(
+        child,
+        **{
+            "family_links-TOTAL_FORMS": "1", "family_links-INITIAL_FORMS": "0",
+            "family_links-0-member": str(child.pk),
+            "family_links-0-relative": str(parent.pk), "family_links-0-relation": "parent",
+        },
+    )
+    response = client.post(reverse("admin:members_member_change", args=[child.pk]), data)
+    assert response.status_code == 302
+    assert set(FamilyLink.objects.values_list("member", "relative", "relation")) == {
+        (child.pk, parent.pk, "parent"),
+        (parent.pk, child.pk, "child"),
+    }
+    assert AuditEvent.objects.filter(action="family_link.create", actor=case_worker).count() == 1
+
+
+def test_a_second_spouse_is_refused_on_the_member_page_and_nothing_is_written(client, case_worker):
+    member, spouse, other = MemberFactory(), MemberFactory(), MemberFactory()
+    FamilyLink.objects.create(member=member, relative=spouse, relation="spouse")
+    FamilyLink.objects.create(member=spouse, relative=member, relation="spouse")
+    data = _member_post_data(
+        other,
+        **{
+            "family_links-TOTAL_FORMS": "1", "family_links-INITIAL_FORMS": "0",
+            "family_links-0-member": str(other.pk),
+            "family_links-0-relative": str(member.pk), "family_links-0-relation": "spouse",
+        },
+    )
+    response = client.post(reverse("admin:members_member_change", args=[other.pk]), data)
+    assert response.status_code == 200
+    assert FamilyLink.objects.count() == 2
+    assert not AuditEvent.objects.filter(action="family_link.create").exists()
+
+
+def test_the_id_number_cannot_be_retyped_on_the_change_page(client, case_worker):
+    member = MemberFactory()
+    original = member.id_number
+    data = _member_post_data(member, id_number="11010519491231002X", name="新名字")
+    response = client.post(reverse("admin:members_member_change", args=[member.pk]), data)
+    assert response.status_code == 302
+    member.refresh_from_db()
+    assert (member.id_number, member.name) == (original, "新名字")
+
+
+def test_adding_a_member_derives_sex_and_birth_date_and_logs_a_masked_name(client, case_worker):
+    from django.contrib.admin.models import LogEntry
+
+    response = client.post(
+        reverse("admin:members_member_add"),
+        {
+            "id_number": "11010519491231002x", "name": "赵军", "phone": "", "status": "active", "died_on": "",
+            "enrollments-TOTAL_FORMS": "0", "enrollments-INITIAL_FORMS": "0",
+            "family_links-TOTAL_FORMS": "0", "family_links-INITIAL_FORMS": "0",
+            "registrations-TOTAL_FORMS": "0", "registrations-INITIAL_FORMS": "0",
+            "episodes-TOTAL_FORMS": "0", "episodes-INITIAL_FORMS": "0",
+        },
+    )
+    assert response.status_code == 302
+    member = Member.objects.get(id_number="11010519491231002X")
+    assert (member.sex, member.birth_date) == ("F", date(1949, 12, 31))
+    entry = LogEntry.objects.get(object_id=str(member.pk))
+    assert entry.object_repr == "赵军 (110105********002X)"
+    assert member.history.get().history_user == case_worker
+
+
+def test_a_deceased_member_needs_a_date_of_death(client, case_worker):
+    member = MemberFactory()
+    response = client.post(
+        reverse("admin:members_member_change", args=[member.pk]), _member_post_data(member, status="deceased")
+    )
+    assert response.status_code == 200
+    assert "died_on" in response.context["adminform"].form.errors
+    member.refresh_from_db()
+    assert member.status == "active"
+
+
+def test_member_history_shows_who_changed_what(client, case_worker):
+    member = MemberFactory(name="旧名")
+    client.post(reverse("admin:members_member_change", args=[member.pk]), _member_post_data(member, name="新名"))
+    response = client.get(reverse("admin:members_member_history", args=[member.pk]))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert case_worker.username in html
+    assert "新名" in html and "旧名" in html
+
+
+def test_enrollment_list_has_no_change_or_delete(client, case_worker):
+    member = MemberFactory()
+    spell = member.enrollments.get()
+    response = client.post(
+        reverse("admin:members_enrollment_change", args=[spell.pk]),
+        {"member": member.pk, "effective_from": "2010-01-01", "employment_status": "retired",
+         "scheme": "pooled_only", "category": "employee", "sector": "enterprise"},
+    )
+    assert response.status_code == 403
+    assert client.get(reverse("admin:members_enrollment_delete", args=[spell.pk])).status_code == 403
+    assert Enrollment.objects.get().effective_from == date(2020, 1, 1)
