@@ -6,6 +6,8 @@ it. See core.importing for the pipeline."""
 
 from __future__ import annotations
 
+import re
+from collections import namedtuple
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -14,12 +16,13 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
-from core.idnumber import parse_id_number
-from core.importing import CREATED, UNCHANGED, UPDATED, Cells, Column, Importer, choice_map
+from core.bulk import insert_new
+from core.importing import CREATED, UNCHANGED, UPDATED, Cells, Column, Importer, ParsedRow, choice_map
 from core.importing_upsert import UpsertImporter
 
 from .models import Enrollment, Episode, FamilyLink, LedgerEntry, Member, PersonalAccount, Registration, ReferenceValue
 
+PHONE = re.compile(r"^[0-9+\- ()]{1,32}$")
 ID_NUMBER = Column("id_number", "身份证号", required=True, aliases=("身份证号码", "公民身份号码", "证件号码"))
 
 EMPLOYMENT_STATUS = choice_map(Enrollment.EmploymentStatus.choices, {
@@ -71,6 +74,9 @@ ENROLLMENT_FACTS = (
     "employment_status", "retired_on", "scheme", "category", "sector", "civil_servant", "pre_1949_veteran",
     "contribution_base", "monthly_pension", "employer_name", "employer_credit_code",
 )
+MEMBER_FIELDS = ("id", "id_number", "name", "sex", "birth_date", "phone", "status", "died_on", "created_at")
+# The latest recorded spell of a member, read as a tuple (cheaper than 100k model instances).
+Spell = namedtuple("Spell", ("effective_from", *ENROLLMENT_FACTS))
 
 
 class MemberImporter(Importer):
@@ -128,13 +134,13 @@ class MemberImporter(Importer):
             "employer_name": cells.text("employer_name", max_length=200),
             "employer_credit_code": cells.get("employer_credit_code").upper(),
         }
-        if values["phone"] and (len(values["phone"]) > 32 or not all(c.isdigit() or c in "+- ()" for c in values["phone"])):
+        if values["phone"] and not PHONE.match(values["phone"]):
             cells.fail("phone", _("A phone number holds digits, spaces and + - ( ) only."))
         code = values["employer_credit_code"]
         if code and (len(code) != 18 or not code.isalnum()):
             cells.fail("employer_credit_code", _("A unified social credit code has 18 letters or digits."))
         if values["id_number"]:
-            facts = parse_id_number(values["id_number"])
+            facts = cells.facts["id_number"]
             values["birth_date"], values["sex"] = facts.birth_date, facts.sex
             for key in ("enrolled_on", "retired_on", "died_on", "effective_from"):
                 if values[key] and values[key] < facts.birth_date:
@@ -157,31 +163,35 @@ class MemberImporter(Importer):
 
     def plan(self, rows, fail):
         present = self.present
-        self._new_members, self._new_spells, self._member_updates = [], [], []
+        # New members and spells are plain dicts (attname → value): 100k model instances
+        # would cost more than the insert itself (core.bulk).
+        self._new_members: list[tuple[ParsedRow, dict]] = []
+        self._new_spells: list[tuple[ParsedRow | None, dict]] = []  # row set: member created in this import
+        self._member_updates: list[Member] = []
         today = timezone.localdate()
         for chunk in self.chunks(rows):
-            existing = {m.id_number: m for m in Member.objects.filter(id_number__in=[r.values["id_number"] for r in chunk])}
+            existing = {m.id_number: m for m in self.any_of(
+                Member.objects.only(*MEMBER_FIELDS), "id_number", [r.values["id_number"] for r in chunk])}
             latest: dict[int, Enrollment] = {}
             ever_combined: set[int] = set()
             if existing:
-                spells = Enrollment.objects.filter(member_id__in=[m.pk for m in existing.values()]).order_by(
-                    "member_id", "effective_from")
-                for spell in spells:
-                    latest[spell.member_id] = spell
-                    if spell.scheme == Enrollment.Scheme.COMBINED:
-                        ever_combined.add(spell.member_id)
+                spells = self.any_of(Enrollment.objects, "member", [m.pk for m in existing.values()]).order_by(
+                    "member_id", "effective_from").values_list("member_id", "effective_from", *ENROLLMENT_FACTS)
+                for member_id, effective_from, *facts in spells:
+                    latest[member_id] = Spell(effective_from, *facts)
+                    if latest[member_id].scheme == Enrollment.Scheme.COMBINED:
+                        ever_combined.add(member_id)
             for row in chunk:
                 values = row.values
                 member = existing.get(values["id_number"])
                 if member is None:
-                    member = Member(
-                        id_number=values["id_number"], name=values["name"], sex=values["sex"],
-                        birth_date=values["birth_date"], phone=values["phone"], status=values["status"],
-                        died_on=values["died_on"],
-                    )
-                    self._new_members.append(member)
-                    self._new_spells.append(self._spell(member, values, values["enrolled_on"]))
-                    row.instance, row.action = member, CREATED
+                    self._new_members.append((row, {
+                        "id_number": values["id_number"], "name": values["name"], "sex": values["sex"],
+                        "birth_date": values["birth_date"], "phone": values["phone"], "status": values["status"],
+                        "died_on": values["died_on"],
+                    }))
+                    self._new_spells.append((row, self._spell(None, values, values["enrolled_on"])))
+                    row.action = CREATED
                     continue
                 row.instance, row.action = member, UNCHANGED
                 member_fields = ["name"] + [k for k in ("phone", "status", "died_on") if k in present]
@@ -192,7 +202,7 @@ class MemberImporter(Importer):
                     row.action = UPDATED
                 spell = latest.get(member.pk)
                 if spell is None:
-                    self._new_spells.append(self._spell(member, values, values["enrolled_on"]))
+                    self._new_spells.append((None, self._spell(member.pk, values, values["enrolled_on"])))
                     row.action = UPDATED
                     continue
                 # Columns absent from the file keep the recorded facts.
@@ -213,25 +223,27 @@ class MemberImporter(Importer):
                                                   "the latest one (%(day)s): give a later effective_from.")
                          % {"day": spell.effective_from.isoformat()})
                     continue
-                self._new_spells.append(self._spell(member, facts, starts))
+                self._new_spells.append((None, self._spell(member.pk, facts, starts)))
                 row.action = UPDATED
 
     def _given(self, key: str) -> bool:
         # A fact whose column is absent is kept; the defaulted flags count as given only if present.
         return key in self.present or key in ("employment_status", "scheme")
 
-    def _spell(self, member: Member, values: dict[str, Any], starts: date) -> Enrollment:
-        return Enrollment(
-            member=member, effective_from=starts, recorded_by=self.user,
-            **{k: values.get(k) if values.get(k) is not None else _FACT_DEFAULTS.get(k) for k in ENROLLMENT_FACTS},
-        )
+    def _spell(self, member_id: int | None, values: dict[str, Any], starts: date) -> dict[str, Any]:
+        spell = {k: values.get(k) if values.get(k) is not None else _FACT_DEFAULTS.get(k) for k in ENROLLMENT_FACTS}
+        spell.update(member_id=member_id, effective_from=starts, recorded_by_id=getattr(self.user, "pk", None))
+        return spell
 
     def apply(self, rows, progress):
         size = self.batch_size
-        for start in range(0, len(self._new_members), size):
-            batch = self._new_members[start:start + size]
-            bulk_create_with_history(batch, Member, batch_size=size, **self.history_kwargs())
-            progress(len(batch))
+        ids = insert_new(Member, [member for _row, member in self._new_members], history=True, user=self.user,
+                         change_reason=self.change_reason, progress=progress)
+        member_of_row = {}
+        for (row, member), pk in zip(self._new_members, ids, strict=True):
+            member_of_row[row.number] = pk
+            if self.keep_instances:
+                row.instance = Member(pk=pk, **member)
         now = timezone.now()
         for start in range(0, len(self._member_updates), size):
             batch = self._member_updates[start:start + size]
@@ -240,9 +252,12 @@ class MemberImporter(Importer):
             bulk_update_with_history(batch, Member, ["name", "phone", "status", "died_on", "updated_at"],
                                      batch_size=size, **self.history_kwargs())
             progress(len(batch))
-        for spell in self._new_spells:
-            spell.member_id = spell.member.pk  # set after the members' bulk insert
-        Enrollment.objects.bulk_create(self._new_spells, batch_size=size)
+        spells = []
+        for row, spell in self._new_spells:
+            if row is not None:
+                spell["member_id"] = member_of_row[row.number]
+            spells.append(spell)
+        insert_new(Enrollment, spells, history=False)
 
 
 _FACT_DEFAULTS = {"employer_name": "", "employer_credit_code": "", "civil_servant": False, "pre_1949_veteran": False}
