@@ -1,0 +1,613 @@
+"""Bulk imports of base data from case workers' spreadsheets (CSV and XLSX).
+
+One pipeline for every kind of import, shared by the management commands and the
+admin (django-import-export resources):
+
+1. **Read** (`read_table`, `table_from_dataset`): CSV in UTF-8 (with or without BOM) or
+   GBK/GB18030 as Excel writes it, or the first sheet of an XLSX workbook; every cell
+   becomes a stripped string (dates as ISO dates, numbers without float noise).
+2. **Map headers**: English keys of CONTRACT.md or their Chinese labels (one table per
+   import, `Importer.columns`).
+3. **Parse** each row with the importer's pure `parse_row(raw) -> (values, problems)`:
+   no database, so the admin and the commands validate identically and the parsers are
+   trivially testable. Duplicate keys within the file are errors.
+4. **Plan** against the database (`Importer.plan`): existing keys fetched in chunks,
+   cross-row rules (a spouse at most, the Ziyang scheme rule, parents of internet
+   hospitals...), each row classified created / updated / unchanged.
+5. **Apply** in bulk (`bulk_create_with_history` / `bulk_update_with_history`), all in one
+   transaction; a file with any bad row writes nothing, and a dry run rolls back.
+
+Errors read `row N, column C: reason`, N being the spreadsheet's row (header = row 1).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import time as clocks
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.utils.translation import gettext as _
+
+from core.idnumber import normalize_id_number, parse_id_number
+
+CREATED, UPDATED, UNCHANGED = "created", "updated", "unchanged"
+
+
+# --------------------------------------------------------------------------------------
+# Errors
+
+
+@dataclass(frozen=True)
+class RowError:
+    """One problem of one row: `row N, column C: reason` (header = row 1, row 0 = the file)."""
+
+    row: int
+    column: str  # as written in the file's header (or the English key if the column is absent)
+    reason: str
+
+    def __str__(self):
+        if not self.column:
+            return _("row %(row)s: %(reason)s") % {"row": self.row, "reason": self.reason}
+        return _("row %(row)s, column %(column)s: %(reason)s") % {
+            "row": self.row, "column": self.column, "reason": self.reason,
+        }
+
+
+class ImportRefused(Exception):
+    """Raised by callers that prefer an exception; carries every RowError."""
+
+    def __init__(self, errors: list[RowError]):
+        self.errors = errors
+        super().__init__("\n".join(str(e) for e in errors))
+
+
+# --------------------------------------------------------------------------------------
+# Reading files
+
+
+@dataclass
+class Table:
+    """Headers and an iterator of (spreadsheet row number, cells as strings)."""
+
+    headers: list[str]
+    rows: Iterable[tuple[int, list[str]]]
+    total: int | None = None  # data rows, when known (progress bar)
+
+
+def decode_csv_bytes(data: bytes) -> str:
+    """UTF-8 with or without BOM; otherwise GB18030 (a superset of GBK, what Chinese Excel writes)."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        return data[3:].decode("utf-8")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("gb18030")
+    except UnicodeDecodeError:
+        raise ImportRefused([RowError(0, "", _("The file is neither UTF-8 nor GBK text."))]) from None
+
+
+_FLOAT_NOISE = re.compile(r"^-?\d+\.0$")
+
+
+def cell_text(value: Any) -> str:
+    """A cell as a stripped string: dates ISO, whole floats without `.0`, booleans as 是/否."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        if value.time() == time(0, 0):
+            return value.date().isoformat()
+        return value.isoformat(sep=" ")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float):
+        text = repr(value)
+        if "e" in text or "E" in text:
+            text = format(Decimal(text), "f")
+        if _FLOAT_NOISE.match(text):
+            text = text[:-2]
+        return text
+    return str(value).strip()
+
+
+def _csv_table(text: str) -> Table:
+    lines = text.splitlines()
+    total = max(len(lines) - 1, 0)
+    reader = csv.reader(io.StringIO(text))
+    try:
+        headers = next(reader)
+    except StopIteration:
+        return Table([], iter(()), 0)
+
+    def rows():
+        for index, row in enumerate(reader, start=2):
+            yield index, [cell.strip() for cell in row]
+
+    return Table([h.strip() for h in headers], rows(), total)
+
+
+def _xlsx_table(source) -> Table:
+    import openpyxl
+
+    # read_only streams rows (100k rows without loading the sheet); data_only=False keeps
+    # formulas as their text ("=SUM(...)") so that the parsers can refuse them.
+    book = openpyxl.load_workbook(source, read_only=True, data_only=False)
+    sheet = book.worksheets[0]
+    iterator = sheet.iter_rows(values_only=True)
+    try:
+        headers = [cell_text(v) for v in next(iterator)]
+    except StopIteration:
+        book.close()
+        return Table([], iter(()), 0)
+    total = (sheet.max_row - 1) if sheet.max_row else None
+
+    def rows():
+        try:
+            for index, row in enumerate(iterator, start=2):
+                yield index, [cell_text(v) for v in row]
+        finally:
+            book.close()
+
+    return Table(headers, rows(), total)
+
+
+def read_table(path: str | Path) -> Table:
+    """Open a `.csv` or `.xlsx` file by its extension."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return _csv_table(decode_csv_bytes(path.read_bytes()))
+    if suffix in (".xlsx", ".xlsm"):
+        return _xlsx_table(str(path))
+    raise ImportRefused([RowError(0, "", _("Only .csv and .xlsx files can be imported."))])
+
+
+def table_from_dataset(dataset) -> Table:
+    """A tablib Dataset (the admin's upload) as a Table; its first data row is spreadsheet row 2."""
+    headers = [cell_text(h) for h in (dataset.headers or [])]
+
+    def rows():
+        for index, row in enumerate(dataset, start=2):
+            yield index, [cell_text(v) for v in row]
+
+    return Table(headers, rows(), len(dataset))
+
+
+# --------------------------------------------------------------------------------------
+# Columns and cell parsers (pure)
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    label: str  # the Chinese label (README lists them)
+    required: bool = False  # the header must be present
+    aliases: tuple[str, ...] = ()
+
+
+def normalise_header(text: str) -> str:
+    return re.sub(r"[\s_\-（）()*]+", "", (text or "").replace("\ufeff", "")).lower()
+
+
+BOOLEAN_WORDS = {
+    "true": True, "false": False, "1": True, "0": False, "yes": True, "no": False,
+    "y": True, "n": False, "t": True, "f": False, "是": True, "否": False, "有": True, "无": False,
+    "√": True, "×": False,
+}
+
+# Characters that make a spreadsheet treat a cell as a formula (CSV injection).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+_MIDNIGHT = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]00:00")
+_QUANTUM = {places: Decimal(1).scaleb(-places) for places in range(0, 7)}
+_TOO_LARGE = Decimal("1e12")
+_DATE_PATTERNS = (
+    re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$"),
+    re.compile(r"^(\d{4})/(\d{1,2})/(\d{1,2})$"),
+    re.compile(r"^(\d{4})\.(\d{1,2})\.(\d{1,2})$"),
+    re.compile(r"^(\d{4})(\d{2})(\d{2})$"),
+    re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日$"),
+)
+
+
+def choice_map(choices, aliases: dict[str, str] | None = None) -> dict[str, str]:
+    """Accepted spellings (lower-cased) → stored code: the English code itself and Chinese labels."""
+    mapping = {str(value).lower(): value for value, _label in choices}
+    for word, value in (aliases or {}).items():
+        mapping[word.lower()] = value
+    return mapping
+
+
+class Cells:
+    """Reads one raw row, collecting (column key, reason) problems instead of raising."""
+
+    today: date | None = None  # set once per import by run_import (date.today() per row is measurable)
+
+    def __init__(self, raw: dict[str, str]):
+        self.raw = raw
+        self.problems: list[tuple[str, str]] = []
+        self.refused: set[str] = set()
+        self.facts: dict[str, Any] = {}  # parsed ID numbers (birth date, sex) by column
+
+    def fail(self, key: str, reason) -> None:
+        self.problems.append((key, str(reason)))
+
+    def get(self, key: str) -> str:
+        value = self.raw.get(key) or ""  # readers strip cells already
+        if value[:1] == "=":
+            self.fail(key, _("Formulas are not accepted; enter the value itself."))
+            self.refused.add(key)
+            return ""
+        return value
+
+    def missing(self, key: str, required: bool) -> None:
+        if required and key not in self.refused:
+            self.fail(key, _("This value is required."))
+
+    def text(self, key: str, *, required: bool = False, max_length: int = 200) -> str:
+        value = self.get(key)
+        if not value:
+            self.missing(key, required)
+            return ""
+        if value.startswith(FORMULA_PREFIXES):
+            # Refused rather than escaped: a name starting with + - @ would become a formula
+            # when the data is exported back to a spreadsheet.
+            self.fail(key, _("A value may not start with =, +, -, @ or a tab."))
+            return ""
+        if len(value) > max_length:
+            self.fail(key, _("At most %(n)s characters.") % {"n": max_length})
+            return ""
+        return value
+
+    def choice(self, key: str, mapping: dict[str, str], *, required: bool = True, default: str | None = None):
+        value = self.get(key)
+        if not value:
+            if default is not None and key not in self.refused:
+                return default
+            self.missing(key, required)
+            return None
+        try:
+            return mapping[value.lower()]
+        except KeyError:
+            codes = sorted({v for v in mapping.values() if v})
+            self.fail(key, _("%(value)s is not one of: %(choices)s.") % {"value": value, "choices": ", ".join(codes)})
+            return None
+
+    def boolean(self, key: str, *, default: bool) -> bool | None:
+        value = self.get(key)
+        if not value:
+            return default
+        try:
+            return BOOLEAN_WORDS[value.lower()]
+        except KeyError:
+            self.fail(key, _("Enter true or false (是 or 否)."))
+            return None
+
+    def date(self, key: str, *, required: bool = False) -> date | None:
+        value = self.get(key)
+        if not value:
+            self.missing(key, required)
+            return None
+        if len(value) == 10 and value[4] == "-" and value[7] == "-":  # the common case, fast
+            try:
+                return date.fromisoformat(value)
+            except ValueError:
+                self.fail(key, _("Enter a real date as YYYY-MM-DD."))
+                return None
+        value = value.split(" ")[0].split("T")[0] if _MIDNIGHT.match(value) else value
+        for pattern in _DATE_PATTERNS:
+            match = pattern.match(value)
+            if match:
+                try:
+                    return date(*(int(part) for part in match.groups()))
+                except ValueError:
+                    break
+        self.fail(key, _("Enter a real date as YYYY-MM-DD."))
+        return None
+
+    def decimal(self, key: str, *, required: bool = False, places: int = 2, minimum=None, maximum=None,
+                positive: bool = False) -> Decimal | None:
+        value = self.get(key)
+        if "," in value or "，" in value:
+            value = value.replace(",", "").replace("，", "")
+        if not value:
+            self.missing(key, required)
+            return None
+        try:
+            number = Decimal(value)
+        except InvalidOperation:
+            self.fail(key, _("Enter a number."))
+            return None
+        if not number.is_finite():
+            self.fail(key, _("Enter a number."))
+            return None
+        if abs(number) >= _TOO_LARGE:
+            self.fail(key, _("The number is too large."))
+            return None
+        quantum = _QUANTUM[places]
+        if number != number.quantize(quantum):
+            self.fail(key, _("At most %(n)s decimal places.") % {"n": places})
+            return None
+        if positive and number <= 0:
+            self.fail(key, _("Must be greater than zero."))
+            return None
+        if minimum is not None and number < minimum:
+            self.fail(key, _("Must be at least %(n)s.") % {"n": minimum})
+            return None
+        if maximum is not None and number > maximum:
+            self.fail(key, _("Must be at most %(n)s.") % {"n": maximum})
+            return None
+        return number.quantize(quantum)
+
+    def integer(self, key: str, *, required: bool = False, minimum=None, maximum=None) -> int | None:
+        number = self.decimal(key, required=required, places=0, minimum=minimum, maximum=maximum)
+        return int(number) if number is not None else None
+
+    def id_number(self, key: str = "id_number", *, required: bool = True) -> str | None:
+        value = normalize_id_number(self.get(key))
+        if not value:
+            self.missing(key, required)
+            return None
+        try:
+            self.facts[key] = parse_id_number(value, today=Cells.today or date.today())
+        except ValidationError as error:
+            self.fail(key, error.messages[0])
+            return None
+        return value
+
+
+# --------------------------------------------------------------------------------------
+# The importer protocol and the pipeline
+
+
+@dataclass
+class ParsedRow:
+    number: int
+    values: dict[str, Any]
+    action: str = ""  # CREATED / UPDATED / UNCHANGED, set by plan()
+    instance: Any = None  # the main object written (admin log entries, previews)
+
+
+@dataclass
+class Outcome:
+    kind: str
+    counts: dict[str, int] = field(default_factory=lambda: {CREATED: 0, UPDATED: 0, UNCHANGED: 0})
+    errors: list[RowError] = field(default_factory=list)
+    rows: list[ParsedRow] = field(default_factory=list)
+    ignored_columns: list[str] = field(default_factory=list)
+    dry_run: bool = False
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per phase (benchmarks)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def summary(self) -> str:
+        values = {"kind": self.kind, "rows": sum(self.counts.values()), **self.counts}
+        if self.errors:
+            bad_rows = len({e.row for e in self.errors})
+            return _("%(kind)s: %(bad)s bad row(s), %(errors)s error(s); nothing written.") % {
+                "kind": self.kind, "bad": bad_rows, "errors": len(self.errors)}
+        line = _("%(kind)s: %(rows)s rows, %(created)s created, %(updated)s updated, %(unchanged)s unchanged.") % values
+        if self.dry_run:
+            line += " " + _("Dry run: nothing written.")
+        return line
+
+
+class Importer:
+    """One kind of import. Subclasses give `kind`, `columns`, `parse_row`, `key`, `plan`, `apply`."""
+
+    kind: str = ""
+    columns: tuple[Column, ...] = ()
+    batch_size = 2000
+    # Keys of the columns the file has (set by run_import): an absent optional column keeps
+    # what is recorded instead of blanking it.
+    present: frozenset[str] = frozenset()
+    # The admin needs each row's saved instance (log entries); the commands do not.
+    keep_instances: bool = False
+
+    def __init__(self, *, user=None, change_reason: str = ""):
+        self.user = user if getattr(user, "pk", None) else None
+        self.change_reason = change_reason or f"import {self.kind}"
+
+    # pure, per row ------------------------------------------------------------------
+    def parse_row(self, raw: dict[str, str]) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        raise NotImplementedError
+
+    def key(self, values: dict[str, Any]) -> tuple[Any, str] | None:
+        """(natural key, column to blame) for duplicate detection within one file."""
+        return None
+
+    # database ------------------------------------------------------------------------
+    def plan(self, rows: list[ParsedRow], fail: Callable[[ParsedRow, str, str], None]) -> None:
+        """Classify each row (row.action) and report cross-row/database problems via fail()."""
+        raise NotImplementedError
+
+    def apply(self, rows: list[ParsedRow], progress: Callable[[int], None]) -> None:
+        raise NotImplementedError
+
+    # helpers ----------------------------------------------------------------------------
+    @property
+    def chunk_size(self) -> int:
+        # SQLite builds may cap bound parameters at 999.
+        return 900 if connection.vendor == "sqlite" else 5000
+
+    def chunks(self, items: list) -> Iterator[list]:
+        size = self.chunk_size
+        for start in range(0, len(items), size):
+            yield items[start:start + size]
+
+    @staticmethod
+    def any_of(queryset, field_name: str, values: list):
+        """queryset.filter(field__in=values), as `= ANY(array)` on PostgreSQL: one bound
+        parameter instead of thousands (planning a 5,000-item IN list costs more than the lookup)."""
+        if connection.vendor != "postgresql":
+            return queryset.filter(**{f"{field_name}__in": values})
+        meta = queryset.model._meta
+        column = meta.get_field(field_name).column
+        qn = connection.ops.quote_name
+        return queryset.extra(where=[f"{qn(meta.db_table)}.{qn(column)} = ANY(%s)"], params=[list(values)])
+
+    def history_kwargs(self) -> dict[str, Any]:
+        return {"default_user": self.user, "default_change_reason": self.change_reason[:100]}
+
+    def members_by_id_number(self, id_numbers: Iterable[str]) -> dict[str, int]:
+        from members.models import Member
+
+        wanted = sorted(set(id_numbers))
+        found: dict[str, int] = {}
+        for chunk in self.chunks(wanted):
+            found.update(self.any_of(Member.objects, "id_number", chunk).values_list("id_number", "pk"))
+        return found
+
+
+def map_headers(columns: tuple[Column, ...], headers: list[str]):
+    """(key → position, key → header as written, errors, ignored headers)."""
+    lookup: dict[str, str] = {}
+    for column in columns:
+        for spelling in (column.key, column.label, *column.aliases):
+            lookup[normalise_header(spelling)] = column.key
+    positions: dict[str, int] = {}
+    written: dict[str, str] = {}
+    errors: list[RowError] = []
+    ignored: list[str] = []
+    for position, header in enumerate(headers):
+        if not header:
+            continue
+        key = lookup.get(normalise_header(header))
+        if key is None:
+            ignored.append(header)
+            continue
+        if key in positions:
+            errors.append(RowError(1, header, _("This column appears twice (%(other)s).") % {"other": written[key]}))
+            continue
+        positions[key] = position
+        written[key] = header
+    for column in columns:
+        if column.required and column.key not in positions:
+            errors.append(RowError(1, column.key, _("Required column is missing (%(label)s).") % {"label": column.label}))
+    return positions, written, errors, ignored
+
+
+class _NoProgress:
+    def update(self, n=1):
+        pass
+
+
+def no_progress(description: str, total: int | None):
+    return nullcontext(_NoProgress())
+
+
+def run_import(importer: Importer, table: Table, *, dry_run: bool = False, progress=no_progress,
+               keep_rows: bool = False) -> Outcome:
+    """Validate the whole table, then write it in one transaction, or write nothing.
+
+    `progress(description, total)` is a context manager factory returning an object with
+    `update(n)` (tqdm fits). Returns an Outcome; `outcome.errors` non-empty means nothing
+    was written.
+    """
+    outcome = Outcome(kind=importer.kind, dry_run=dry_run)
+    positions, written, header_errors, ignored = map_headers(importer.columns, table.headers)
+    outcome.ignored_columns = ignored
+    importer.present = frozenset(positions)
+    if header_errors:
+        outcome.errors = header_errors
+        return outcome
+
+    def column_name(key: str) -> str:
+        return written.get(key, key)
+
+    clock = clocks.perf_counter()
+    Cells.today = date.today()
+    rows: list[ParsedRow] = []
+    errors: list[RowError] = []
+    seen: dict[Any, int] = {}
+    items = list(positions.items())
+    with progress(_("validating"), table.total) as bar:
+        for number, cells in table.rows:
+            if number % 1000 == 0:
+                bar.update(1000)
+            if not any(cells):
+                continue  # blank lines Excel leaves behind
+            raw = {key: (cells[pos] if pos < len(cells) else "") for key, pos in items}
+            values, problems = importer.parse_row(raw)
+            if problems:
+                errors.extend(RowError(number, column_name(key) if key else "", reason) for key, reason in problems)
+                continue
+            keyed = importer.key(values)
+            if keyed is not None:
+                natural_key, blame = keyed
+                first = seen.setdefault(natural_key, number)
+                if first != number:
+                    errors.append(RowError(number, column_name(blame), _("Duplicate of row %(row)s.") % {"row": first}))
+                    continue
+            rows.append(ParsedRow(number, values))
+    outcome.timings["validate"] = clocks.perf_counter() - clock
+    if not rows and not errors:
+        return outcome
+
+    def fail(row: ParsedRow, key: str, reason: str) -> None:
+        errors.append(RowError(row.number, column_name(key) if key else "", str(reason)))
+
+    with transaction.atomic():
+        # Plan inside the transaction so that what was checked is what gets written.
+        clock = clocks.perf_counter()
+        importer.plan(rows, fail)
+        outcome.timings["plan"] = clocks.perf_counter() - clock
+        if errors:
+            errors.sort(key=lambda e: e.row)
+            outcome.errors = errors
+            return outcome
+        clock = clocks.perf_counter()
+        with progress(_("writing"), len(rows)) as bar:
+            importer.apply(rows, bar.update)
+        outcome.timings["write"] = clocks.perf_counter() - clock
+        for row in rows:
+            outcome.counts[row.action] += 1
+        from core.audit import audit
+
+        audit(actor=importer.user, action=f"import.{importer.kind}", label=importer.change_reason,
+              dry_run=dry_run, **outcome.counts)
+        if dry_run:
+            transaction.set_rollback(True)
+        clock = clocks.perf_counter()
+    outcome.timings["commit"] = clocks.perf_counter() - clock
+    if keep_rows:
+        outcome.rows = rows
+    return outcome
+
+
+def import_file(importer: Importer, path: str | Path, **kwargs) -> Outcome:
+    try:
+        table = read_table(path)
+    except ImportRefused as refused:
+        return Outcome(kind=importer.kind, errors=refused.errors)
+    return run_import(importer, table, **kwargs)
+
+
+@contextmanager
+def tqdm_progress_factory(stream, disable: bool = False):
+    """For commands: returns a progress factory drawing tqdm bars on `stream` (stderr)."""
+    from tqdm import tqdm
+
+    def factory(description, total):
+        return tqdm(total=total, desc=str(description), unit=" rows", file=stream, disable=disable,
+                    mininterval=0.5, leave=False)
+
+    yield factory
+
+
+def changed_fields(instance, values: dict[str, Any], fields: Iterable[str]) -> list[str]:
+    return [name for name in fields if getattr(instance, name) != values[name]]

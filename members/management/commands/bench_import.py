@@ -1,0 +1,99 @@
+"""Benchmark: generate valid members into a CSV and import them through import_members' code.
+
+    python manage.py bench_import [--rows 100000] [--prefix 510100] [--reimport]
+
+Prints rows per second for the first import (all created) and, with --reimport, for the
+same file again (all unchanged). Writes into the configured database: run it on a scratch
+PostgreSQL database (README)."""
+
+import csv
+import os
+import platform
+import tempfile
+import time
+from datetime import date, timedelta
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
+
+from core.idnumber import make_id_number
+from core.importing import import_file, tqdm_progress_factory
+from members.importers import MemberImporter
+
+HEADER = ["id_number", "name", "employment_status", "scheme", "category", "sector", "civil_servant",
+          "pre_1949_veteran", "contribution_base", "monthly_pension", "enrolled_on", "retired_on", "status",
+          "died_on", "phone"]
+SURNAMES = "王李张刘陈杨赵黄周吴徐孙马朱胡郭何高林罗"
+GIVEN = ["建国", "秀英", "伟", "芳", "明", "丽", "军", "敏", "勇", "静"]
+
+
+def generate(path: str, rows: int, prefix: str) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(HEADER)
+        for i in range(rows):
+            retired = i % 4 == 3
+            born = (date(1950, 1, 1) if retired else date(1975, 1, 1)) + timedelta(days=i // 1000)
+            writer.writerow([
+                make_id_number(prefix, born, i % 1000),
+                SURNAMES[i % 20] + GIVEN[i % 10],
+                "retired" if retired else "in_service",
+                "pooled_only" if i % 7 == 6 else "combined",
+                "flexible_employment" if i % 9 == 8 else "employee",
+                "government" if i % 5 == 4 else "enterprise",
+                "true" if i % 10 == 4 else "false",
+                "false",
+                "" if retired else f"{4000 + (i % 50) * 100}.00",
+                f"{2800 + i % 30 * 10}.00" if retired else "",
+                "2015-01-01",
+                f"{born.year + 60}-{born.month:02d}-01" if retired else "",
+                "active",
+                "",
+                f"138{i:08d}",
+            ])
+
+
+class Command(BaseCommand):
+    help = "Import N generated members from CSV through the import_members code and print rows/s."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--rows", type=int, default=100_000)
+        parser.add_argument("--prefix", default="510100", help="six-digit area code of the generated ID numbers")
+        parser.add_argument("--reimport", action="store_true", help="also time importing the same file again")
+
+    def handle(self, *args, rows, prefix, reimport, **options):
+        if rows > 150 * 365 * 1000:
+            raise CommandError("too many rows for distinct generated ID numbers")
+        with tempfile.TemporaryDirectory() as folder:
+            path = os.path.join(folder, "members.csv")
+            started = time.perf_counter()
+            generate(path, rows, prefix)
+            self.stdout.write(f"generated {rows} rows in {time.perf_counter() - started:.1f} s ({path})")
+            passes = [("first import", "created")] + ([("re-import", "unchanged")] if reimport else [])
+            for label, expected in passes:
+                started = time.perf_counter()
+                with tqdm_progress_factory(self.stderr._out, disable=options["verbosity"] < 1) as progress:
+                    outcome = import_file(MemberImporter(change_reason="bench_import"), path, progress=progress)
+                seconds = time.perf_counter() - started
+                if outcome.errors:
+                    raise CommandError("\n".join(str(e) for e in outcome.errors[:20]))
+                self.stdout.write(
+                    f"{label}: {rows} rows in {seconds:.2f} s = {rows / seconds:,.0f} rows/s "
+                    f"({outcome.summary()})"
+                )
+                self.stdout.write("  phases: " + ", ".join(f"{k} {v:.2f} s" for k, v in outcome.timings.items()))
+                if outcome.counts[expected] != rows:
+                    self.stderr.write(f"note: expected {rows} {expected}; the prefix was imported before?")
+        self.stdout.write(f"database: {connection.vendor} {connection.settings_dict.get('NAME')}; "
+                          f"python {platform.python_version()}; cpu: {_cpu_model()}")
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"

@@ -1,0 +1,7 @@
+from core.importing_command import ImportCommand
+from members.importers import AccountOpeningImporter
+
+
+class Command(ImportCommand):
+    help = "Import opening personal-account balances carried over from the previous system."
+    importer_class = AccountOpeningImporter

@@ -1,0 +1,7 @@
+from core.importing_command import ImportCommand
+from members.importers import EpisodeImporter
+
+
+class Command(ImportCommand):
+    help = "Import inpatient stays and long-term-care episodes from a .csv or .xlsx file."
+    importer_class = EpisodeImporter

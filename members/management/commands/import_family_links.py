@@ -1,0 +1,7 @@
+from core.importing_command import ImportCommand
+from members.importers import FamilyLinkImporter
+
+
+class Command(ImportCommand):
+    help = "Import family links (stored both ways) from a .csv or .xlsx file."
+    importer_class = FamilyLinkImporter

@@ -1,0 +1,7 @@
+from core.importing_command import ImportCommand
+from members.importers import RegistrationImporter
+
+
+class Command(ImportCommand):
+    help = "Import out-of-area registrations from a .csv or .xlsx file."
+    importer_class = RegistrationImporter

@@ -1,0 +1,7 @@
+from core.importing_command import ImportCommand
+from pharmacies.importers import ProviderImporter
+
+
+class Command(ImportCommand):
+    help = "Import designated providers from a .csv or .xlsx file."
+    importer_class = ProviderImporter
