@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from core.idnumber import mask_id_number, parse_id_number
-from core.money import MoneyField
+from core.money import MoneyField, PercentField
 
 
 class MemberQuerySet(models.QuerySet):
@@ -379,3 +379,214 @@ class LedgerEntry(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValueError("Ledger entries are never deleted; post a reversing entry instead.")
+
+
+class CreditPolicy(models.Model):
+    """One version of a region's account-credit policy (个人账户计入办法), loaded from a data file
+    (`members/policies/<region>.json`, format in `members/policies/FORMAT.md`).
+
+    The version in force for a month is the region's latest one whose `effective_from` is on or
+    before the month; its rules carry their own month ranges.
+    """
+
+    class RetireeRatesFrom(models.TextChoices):
+        # Zaozhuang 第七条(二)3 (当月), Ziyang 第五条: from the month retiree benefits start.
+        RETIREMENT_MONTH = "retirement_month", _("the month of retirement")
+        # Jinan (十四): from the month after retirement (次月).
+        MONTH_AFTER_RETIREMENT = "month_after_retirement", _("the month after retirement")
+
+    region = models.CharField(_("region"), max_length=16, db_index=True)
+    version = models.CharField(_("version"), max_length=32)
+    title = models.CharField(_("title"), max_length=200, blank=True)
+    source = models.CharField(_("source document"), max_length=200, blank=True)
+    effective_from = models.DateField(_("effective from"))
+    retiree_rates_from = models.CharField(
+        _("retiree rates apply from"), max_length=24, choices=RetireeRatesFrom.choices,
+        default=RetireeRatesFrom.RETIREMENT_MONTH,
+    )
+    # Premiums the account may pay (§3.2), e.g. [{"premium": "long_term_care_insurance", "for": ["self"]}].
+    allowed_premiums = models.JSONField(_("premiums the account may pay"), default=list, blank=True)
+    data = models.JSONField(_("file as loaded"), default=dict, blank=True)
+    content_hash = models.CharField(_("content hash"), max_length=64, editable=False)
+    loaded_at = models.DateTimeField(_("loaded at"), auto_now=True)
+    loaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("loaded by"), null=True, blank=True,
+        on_delete=models.PROTECT, related_name="+",
+    )
+
+    class Meta:
+        verbose_name = _("account-credit policy")
+        verbose_name_plural = _("account-credit policies")
+        ordering = ["region", "-effective_from"]
+        constraints = [
+            # Loading is idempotent per (region, version).
+            models.UniqueConstraint(fields=["region", "version"], name="credit_policy_unique_version"),
+        ]
+
+    def __str__(self):
+        return f"{self.region} {self.version}"
+
+
+class CreditRule(models.Model):
+    """One rule of a credit policy: who it applies to, in which months, and the formula.
+
+    Rules of a policy are tried in `position` order; the first that matches a member wins
+    (per credit kind). Percentages, reference years and age bands are data, never code.
+    """
+
+    class Basis(models.TextChoices):
+        CONTRIBUTION_BASE = "contribution_base", _("percent of the member's contribution base")
+        MONTHLY_PENSION = "monthly_pension", _("percent of the member's monthly pension")
+        AVERAGE_PENSION = "average_pension", _("percent of the average pension of a named year")
+        OWN_CREDITS_OF_YEAR = "own_credits_of_year", _("the member's own credits of a named year, divided")
+        CIVIL_SERVANT_BASE = "civil_servant_base", _("percent of the base (pension) of an anchor month")
+        NONE = "none", _("no credit (no account)")
+
+    class ReferenceSector(models.TextChoices):
+        ALL = "", _("all sectors")
+        ENTERPRISE = "enterprise", _("enterprise")
+        GOVERNMENT = "government", _("government and public institution")
+        MEMBER = "member", _("the member's own sector")
+
+    policy = models.ForeignKey(CreditPolicy, verbose_name=_("policy"), on_delete=models.CASCADE, related_name="rules")
+    position = models.PositiveSmallIntegerField(_("position"))
+    credit_kind = models.CharField(
+        _("credit kind"), max_length=32,
+        choices=[("monthly_credit", _("monthly credit")), ("civil_servant_subsidy", _("civil-servant subsidy credit"))],
+        default="monthly_credit",
+    )
+    cite = models.CharField(_("article"), max_length=100)
+    valid_from = models.DateField(_("from month"))
+    valid_to = models.DateField(_("to month"), null=True, blank=True)
+    employment_status = models.CharField(
+        _("employment status"), max_length=16, choices=Enrollment.EmploymentStatus.choices, blank=True,
+    )
+    category = models.CharField(_("category"), max_length=24, choices=Enrollment.Category.choices, blank=True)
+    sector = models.CharField(_("sector"), max_length=16, choices=Enrollment.Sector.choices, blank=True)
+    civil_servant_only = models.BooleanField(_("civil servants only"), default=False)
+    min_age = models.PositiveSmallIntegerField(_("from age (turned in the month)"), null=True, blank=True)
+    max_age = models.PositiveSmallIntegerField(_("up to age"), null=True, blank=True)
+    basis = models.CharField(_("basis"), max_length=24, choices=Basis.choices)
+    # Null means the document leaves it open (param): a run that needs it stops.
+    percent = PercentField(_("percent"), null=True, blank=True)
+    divisor = models.PositiveSmallIntegerField(_("divisor"), null=True, blank=True)
+    reference_year = models.PositiveSmallIntegerField(_("reference year"), null=True, blank=True)
+    reference_sector = models.CharField(
+        _("reference sector"), max_length=16, choices=ReferenceSector.choices, blank=True, default="",
+    )
+    anchor_month = models.DateField(_("anchor month"), null=True, blank=True)
+    skip_reason = models.CharField(_("reason when no credit"), max_length=48, blank=True)
+    note = models.CharField(_("note"), max_length=300, blank=True)
+
+    class Meta:
+        verbose_name = _("account-credit rule")
+        verbose_name_plural = _("account-credit rules")
+        ordering = ["policy", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["policy", "position"], name="credit_rule_unique_position"),
+        ]
+
+    def __str__(self):
+        return f"{self.policy} #{self.position} {self.cite}"
+
+
+class CreditRun(models.Model):
+    """One run of the monthly credits: what it credited, what it skipped and why."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", _("running")
+        COMPLETED = "completed", _("completed")
+        REFUSED = "refused", _("refused: reference data missing")
+        INTERRUPTED = "interrupted", _("interrupted (superseded by a later run)")
+
+    month = models.DateField(_("credit month"), db_index=True)
+    region = models.CharField(_("region"), max_length=16)
+    policy = models.ForeignKey(
+        CreditPolicy, verbose_name=_("policy"), null=True, blank=True, on_delete=models.PROTECT, related_name="runs",
+    )
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.RUNNING)
+    started_at = models.DateTimeField(_("started at"), auto_now_add=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    # The work is split by member pk: chunk n covers [first_member_id + n × chunk_size, … + chunk_size).
+    first_member_id = models.BigIntegerField(_("first member id"), default=0)
+    chunk_size = models.PositiveIntegerField(_("chunk size"), default=50000)
+    chunks_total = models.PositiveIntegerField(_("chunks"), default=0)
+    chunks_done = models.PositiveIntegerField(_("chunks done"), default=0)
+    accounts_opened = models.PositiveIntegerField(_("accounts opened"), default=0)
+    members_credited = models.PositiveIntegerField(_("members credited"), default=0)
+    total = MoneyField(_("total credited"), default=0)
+    civil_servant_total = MoneyField(_("of which civil-servant subsidy"), default=0)
+    # {"reason": count}: members not credited by this run, and why (e.g. "already_credited").
+    skipped = models.JSONField(_("skipped, by reason"), default=dict, blank=True)
+    message = models.TextField(_("message"), blank=True)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("started by"), null=True, blank=True,
+        on_delete=models.PROTECT, related_name="+",
+    )
+
+    class Meta:
+        verbose_name = _("credit run")
+        verbose_name_plural = _("credit runs")
+        ordering = ["-started_at", "-pk"]
+
+    def __str__(self):
+        return f"{self.region} {self.month:%Y-%m} {self.get_status_display()}"
+
+    @property
+    def reference(self) -> str:
+        return f"credit_run:{self.pk}"
+
+    @property
+    def duration(self):
+        return (self.finished_at - self.started_at) if self.finished_at else None
+
+
+class AccountDecision(models.Model):
+    """A withdrawal-type decision on an account (Zaozhuang 第九条): proposed by one case worker,
+    approved by another (separated duties), then executed by the approving service."""
+
+    class Reason(models.TextChoices):
+        TRANSFER_TO_ANOTHER_REGION = "transfer_to_another_region", _("transfer to another pooling region")
+        RELOCATION = "relocation", _("relocation (异地安置)")
+        SETTLING_ABROAD = "settling_abroad", _("settling abroad")
+        DEATH = "death", _("death (inheritance)")
+
+    class Status(models.TextChoices):
+        PROPOSED = "proposed", _("proposed")
+        EXECUTED = "executed", _("approved and executed")
+        REJECTED = "rejected", _("rejected")
+
+    account = models.ForeignKey(PersonalAccount, verbose_name=_("account"), on_delete=models.PROTECT, related_name="decisions")
+    reason = models.CharField(_("reason"), max_length=32, choices=Reason.choices)
+    destination = models.CharField(_("destination"), max_length=200, blank=True)
+    # Death: [{"name", "id_number", "share_percent"}] as recorded by the case worker.
+    heirs = models.JSONField(_("heirs"), default=list, blank=True)
+    note = models.CharField(_("note"), max_length=300, blank=True)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PROPOSED)
+    amount = MoneyField(_("amount paid out"), null=True, blank=True, editable=False)
+    proposed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("proposed by"), on_delete=models.PROTECT, related_name="+",
+    )
+    proposed_at = models.DateTimeField(_("proposed at"), auto_now_add=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("decided by"), null=True, blank=True,
+        on_delete=models.PROTECT, related_name="+",
+    )
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    rejection_reason = models.CharField(_("rejection reason"), max_length=300, blank=True)
+
+    class Meta:
+        verbose_name = _("account withdrawal decision")
+        verbose_name_plural = _("account withdrawal decisions")
+        ordering = ["-proposed_at", "-pk"]
+        constraints = [
+            # One open proposal per account at a time: two could otherwise both pay the balance out.
+            models.UniqueConstraint(fields=["account"], condition=Q(status="proposed"), name="account_decision_one_open"),
+        ]
+
+    def __str__(self):
+        return f"{self.account_id} {self.get_reason_display()} {self.get_status_display()}"
+
+    @property
+    def reference(self) -> str:
+        return f"decision:{self.pk}"
