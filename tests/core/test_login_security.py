@@ -1,7 +1,13 @@
 """Login rules: lockout after repeated failures, password length, audited logins."""
 
+import time
+from datetime import timedelta
+from unittest import mock
+
 import pytest
+from django.utils import timezone
 from django.contrib.auth.password_validation import validate_password
+from django.contrib.sessions.models import Session
 from django.core.exceptions import ValidationError
 
 from core.models import AuditEvent
@@ -46,6 +52,23 @@ def test_passwords_need_at_least_twelve_characters():
     validate_password("a-much-longer-passphrase")
 
 
-def test_sessions_expire_after_thirty_idle_minutes(settings):
-    assert settings.SESSION_COOKIE_AGE == 30 * 60
-    assert settings.SESSION_SAVE_EVERY_REQUEST is True
+def test_sessions_expire_after_thirty_idle_minutes_and_slide_while_active(client, monkeypatch):
+    user = UserFactory(roles=[Role.CASE_WORKER])
+    assert _login(client, user.username, PASSWORD).status_code == 302
+    first_expiry = _stored_expiry(client)
+    assert 29 * 60 < (first_expiry - timezone.now()).total_seconds() <= 30 * 60
+
+    later = time.time() + 20 * 60
+    monkeypatch.setattr(time, "time", lambda: later)
+    with freeze(timezone.now() + timedelta(minutes=20)):
+        assert client.get("/admin/").status_code == 200
+    assert _stored_expiry(client) > first_expiry + timedelta(minutes=19)
+
+
+def _stored_expiry(client):
+    return Session.objects.get(session_key=client.session.session_key).expire_date
+
+
+def freeze(moment):
+    """Django's session expiry reads timezone.now(); move it forward for one request."""
+    return mock.patch("django.contrib.sessions.backends.base.timezone.now", lambda: moment)
