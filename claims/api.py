@@ -8,7 +8,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.errors import DomainError
-from pharmacies.access import IsProviderOrAgencyStaff, IsProviderUser
+from pharmacies.access import IsProviderOrAgencyStaff
+from pharmacies.access import IsProviderUser as _IsProviderUser
+from pharmacies.models import ProviderStaff
 
 from . import services
 from .serializers import (
@@ -18,6 +20,20 @@ from .serializers import (
     SettlementInput,
     SettlementOutput,
 )
+
+
+class IsProviderUser(_IsProviderUser):
+    """As pharmacies' permission, reading the user's provider link and provider in one query
+    (and caching them on the user) since every settlement needs both."""
+
+    def has_permission(self, request, view):
+        user = request.user
+        cache = type(user).provider_staff.related if getattr(user, "is_authenticated", False) else None
+        if cache is not None and not cache.is_cached(user):
+            link = ProviderStaff.objects.select_related("provider__parent").filter(user_id=user.pk).first()
+            if link is not None:
+                cache.set_cached_value(user, link)
+        return super().has_permission(request, view)
 
 
 def _request(data) -> services.SettlementRequest:

@@ -7,6 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from django.db import transaction
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -108,7 +109,8 @@ def make_member(*, employment="in_service", scheme="combined", balance=None, vet
     if scheme == Enrollment.Scheme.COMBINED:
         account = AccountFactory(member=member)
         if balance and Decimal(balance) > 0:
-            account_post_entry(account=account, kind=LedgerEntry.Kind.OPENING_BALANCE, amount=Decimal(balance), reference="test")
+            with transaction.atomic():
+                account_post_entry(account=account, kind=LedgerEntry.Kind.OPENING_BALANCE, amount=Decimal(balance), reference="test")
     return member
 
 
