@@ -1,5 +1,6 @@
 """The catalog (医保目录) and, later, region policies and settlements."""
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -58,3 +59,250 @@ class CatalogItem(models.Model):
 
     def __str__(self):
         return f"{self.code} {self.name}"
+
+
+class PolicyVersion(models.Model):
+    """One version of a region's outpatient-pooling policy (普通门诊统筹待遇政策).
+
+    The parameters follow claims/policies/FORMAT.md and are validated before every save.
+    A version that has settled a claim is never edited: a new version replaces it from a date.
+    """
+
+    class Kind(models.TextChoices):
+        OUTPATIENT_POOLING = "outpatient_pooling", _("outpatient pooling")
+
+    region = models.CharField(_("region"), max_length=16)
+    kind = models.CharField(_("kind"), max_length=32, choices=Kind.choices, default=Kind.OUTPATIENT_POOLING)
+    effective_from = models.DateField(_("effective from"))
+    effective_to = models.DateField(_("effective to"), null=True, blank=True)
+    title = models.CharField(_("title"), max_length=200, blank=True)
+    source = models.CharField(_("source document"), max_length=300, blank=True)
+    parameters = models.JSONField(_("parameters"))
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("created by"), null=True, blank=True,
+        on_delete=models.PROTECT, related_name="+",
+    )
+
+    class Meta:
+        verbose_name = _("region policy version")
+        verbose_name_plural = _("region policy versions")
+        ordering = ["region", "kind", "effective_from"]
+        constraints = [
+            # The version in force on a day is found by (region, kind, effective_from <= day).
+            models.UniqueConstraint(fields=["region", "kind", "effective_from"], name="policy_version_unique_start"),
+            models.CheckConstraint(
+                condition=Q(effective_to__isnull=True) | Q(effective_to__gte=models.F("effective_from")),
+                name="policy_version_dates_ordered",
+            ),
+        ]
+
+    def __str__(self):
+        end = self.effective_to.isoformat() if self.effective_to else "…"
+        return f"{self.region} {self.get_kind_display()} {self.effective_from.isoformat()}–{end}"
+
+    @property
+    def is_used(self) -> bool:
+        return self.pk is not None and self.claims.exists()
+
+    def clean(self):
+        from django.core.exceptions import ValidationError
+
+        from .policy_format import validate_parameters
+
+        errors = {}
+        problems = validate_parameters(self.parameters)
+        if problems:
+            errors["parameters"] = [f"{path}: {message}" for path, message in problems]
+        if self.effective_to and self.effective_from and self.effective_to < self.effective_from:
+            errors["effective_to"] = [_("The end date is before the start date.")]
+        if self.effective_from:
+            overlapping = PolicyVersion.objects.filter(region=self.region, kind=self.kind).exclude(pk=self.pk)
+            overlapping = overlapping.filter(Q(effective_to__isnull=True) | Q(effective_to__gte=self.effective_from))
+            if self.effective_to:
+                overlapping = overlapping.filter(effective_from__lte=self.effective_to)
+            # An open-ended earlier version is replaced from this date: it ends the day before.
+            overlapping = overlapping.exclude(effective_from__lt=self.effective_from, effective_to__isnull=True)
+            if overlapping.exists():
+                errors["effective_from"] = [_("Another version of this region's policy is in force in these dates.")]
+        if self.pk and self.is_used:
+            stored = PolicyVersion.objects.filter(pk=self.pk).values(
+                "region", "kind", "effective_from", "effective_to", "parameters"
+            ).first()
+            if stored and any(stored[key] != getattr(self, key) for key in stored):
+                errors["__all__"] = [_("This version has settled claims and can no longer be changed; add a new version from a date instead.")]
+        if errors:
+            raise ValidationError(errors)
+
+    def save(self, *args, **kwargs):
+        # Model-level guard (whatever the code path): parameters are always well formed, and a
+        # version used to settle is never changed.
+        self.full_clean(exclude=["created_by"])
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        if self.is_used:
+            from django.core.exceptions import ValidationError
+
+            raise ValidationError(_("This version has settled claims and can never be deleted."))
+        return super().delete(*args, **kwargs)
+
+
+class MemberYear(models.Model):
+    """The member's outpatient-pooling year (自然年度): what the deductible, the fund and the
+    large-amount burden have used so far. Locked (select_for_update) by every settlement."""
+
+    member = models.ForeignKey("members.Member", verbose_name=_("member"), on_delete=models.PROTECT, related_name="benefit_years")
+    year = models.PositiveSmallIntegerField(_("year"))
+    # Paid toward the deductible this year, across levels (Zaozhuang 第五条(一): 累计补差).
+    deductible_met = MoneyField(_("deductible met"), default=0)
+    fund_paid = MoneyField(_("fund paid"), default=0)
+    cap = MoneyField(_("annual cap"), null=True, blank=True)
+    large_expense_burden = MoneyField(_("compliant personal burden (large-amount subsidy)"), default=0)
+    large_expense_subsidy_paid = MoneyField(_("large-amount subsidy paid"), default=0)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("member's benefit year")
+        verbose_name_plural = _("members' benefit years")
+        constraints = [
+            # One row per member and year: the row every settlement of the year locks.
+            models.UniqueConstraint(fields=["member", "year"], name="member_year_unique"),
+            models.CheckConstraint(condition=Q(fund_paid__gte=0) & Q(deductible_met__gte=0), name="member_year_not_negative"),
+        ]
+
+    def __str__(self):
+        return f"{self.member_id} {self.year}"
+
+    @property
+    def cap_remaining(self):
+        if self.cap is None:
+            return None
+        return max(self.cap - self.fund_paid, 0)
+
+
+class ClaimQuerySet(models.QuerySet):
+    def settled(self):
+        return self.filter(status=Claim.Status.SETTLED)
+
+
+class Claim(models.Model):
+    """One real-time outpatient settlement (结算) with its breakdown; lines in ClaimLine."""
+
+    class Status(models.TextChoices):
+        SETTLED = "settled", _("settled")
+        REVERSED = "reversed", _("reversed")
+
+    class VisitPlace(models.TextChoices):
+        LOCAL = "local", _("local")
+        IN_PROVINCE = "in_province", _("in province")
+        OUT_OF_PROVINCE = "out_of_province", _("out of province")
+
+    # Who sent it: the provider's code, or "cross_region" for the cross-region platform.
+    submitter = models.CharField(_("submitter"), max_length=16)
+    external_ref = models.CharField(_("provider's transaction number"), max_length=64)
+    request_hash = models.CharField(_("request fingerprint"), max_length=64)
+    provider = models.ForeignKey(
+        "pharmacies.Provider", verbose_name=_("provider"), null=True, blank=True, on_delete=models.PROTECT, related_name="claims"
+    )
+    remote_provider_code = models.CharField(_("remote provider code"), max_length=32, blank=True)
+    remote_provider_name = models.CharField(_("remote provider name"), max_length=200, blank=True)
+    provider_level = models.CharField(_("policy level applied"), max_length=32, blank=True)
+    prescribed_by = models.ForeignKey(
+        "pharmacies.Provider", verbose_name=_("prescribing institution"), null=True, blank=True,
+        on_delete=models.PROTECT, related_name="+",
+    )
+    member = models.ForeignKey("members.Member", verbose_name=_("member"), on_delete=models.PROTECT, related_name="claims")
+    payer = models.ForeignKey(
+        "members.Member", verbose_name=_("family-sharing payer"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    visit_date = models.DateField(_("visit date"))
+    year = models.PositiveSmallIntegerField(_("year"))
+    visit_place = models.CharField(_("visit place"), max_length=16, choices=VisitPlace.choices, default=VisitPlace.LOCAL)
+    temporary_visit = models.BooleanField(_("temporary visit"), default=False)
+    use_account = models.BooleanField(_("use the personal account"), default=False)
+    policy_version = models.ForeignKey(PolicyVersion, verbose_name=_("policy version"), on_delete=models.PROTECT, related_name="claims")
+
+    total = MoneyField(_("total"))
+    fully_self_paid = MoneyField(_("fully self-paid"))
+    over_limit = MoneyField(_("over-limit self-pay"))
+    class_b_prepay = MoneyField(_("class-B prepay"))
+    policy_scope = MoneyField(_("policy-scope amount"))
+    temporary_visit_prepay = MoneyField(_("temporary-visit prepay"))
+    deductible = MoneyField(_("deductible"))
+    pay_ratio_percent = PercentField(_("pay ratio (%)"))
+    fund = MoneyField(_("pooled fund"))
+    large_expense_subsidy = MoneyField(_("large-amount subsidy"), default=0)
+    # What this claim added to the year's compliant burden (Jinan (七)); taken back on reversal.
+    large_expense_burden_added = MoneyField(_("compliant burden added"), default=0)
+    personal_burden = MoneyField(_("personal burden"))
+    account = MoneyField(_("personal account"))
+    family_account = MoneyField(_("family-sharing account"))
+    cash = MoneyField(_("cash"))
+    balance_after = MoneyField(_("account balance after"), null=True, blank=True)
+    denied_reason = models.CharField(_("reason the benefit did not apply"), max_length=32, blank=True)
+    counts_toward_annual_fund_maximum = models.BooleanField(_("counts toward the annual fund maximum"), null=True)
+
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.SETTLED)
+    settled_at = models.DateTimeField(_("settled at"), auto_now_add=True)
+    settled_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("settled by"), on_delete=models.PROTECT, related_name="+")
+    # The first response, returned again to a repeat of the same request (idempotency).
+    response = models.JSONField(_("response"), default=dict)
+    reversed_at = models.DateTimeField(_("reversed at"), null=True, blank=True)
+    reversed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("reversed by"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    reversal_reason = models.CharField(_("reversal reason"), max_length=200, blank=True)
+    reversal_response = models.JSONField(_("reversal response"), null=True, blank=True)
+
+    objects = ClaimQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("settlement")
+        verbose_name_plural = _("settlements")
+        ordering = ["-pk"]
+        constraints = [
+            # Idempotency: a provider's transaction number settles at most once.
+            models.UniqueConstraint(fields=["submitter", "external_ref"], name="claim_unique_external_ref"),
+            models.CheckConstraint(
+                condition=Q(cash__gte=0) & Q(account__gte=0) & Q(family_account__gte=0) & Q(fund__gte=0),
+                name="claim_amounts_not_negative",
+            ),
+        ]
+        indexes = [
+            # The member's claims by date (admin, monitoring by visit range).
+            models.Index(fields=["member", "visit_date"], name="claim_member_date_idx"),
+            # A provider's claims by date (monthly statements, monitoring).
+            models.Index(fields=["provider", "visit_date"], name="claim_provider_date_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.pk} {self.submitter}/{self.external_ref}"
+
+    @property
+    def ledger_reference(self) -> str:
+        return f"claim:{self.pk}"
+
+
+class ClaimLine(models.Model):
+    claim = models.ForeignKey(Claim, verbose_name=_("settlement"), on_delete=models.PROTECT, related_name="lines")
+    position = models.PositiveSmallIntegerField(_("position"))
+    catalog_item = models.ForeignKey(CatalogItem, verbose_name=_("catalog item"), on_delete=models.PROTECT, related_name="+")
+    quantity = models.DecimalField(_("quantity"), max_digits=12, decimal_places=4)
+    unit_price = MoneyField(_("unit price"))
+    amount = MoneyField(_("amount"))
+    fully_self_paid = MoneyField(_("fully self-paid"))
+    over_limit = MoneyField(_("over-limit self-pay"))
+    class_b_prepay = MoneyField(_("class-B prepay"))
+    policy_scope = MoneyField(_("policy-scope amount"))
+
+    class Meta:
+        verbose_name = _("settlement line")
+        verbose_name_plural = _("settlement lines")
+        ordering = ["claim", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["claim", "position"], name="claim_line_unique_position"),
+        ]
+
+    def __str__(self):
+        return f"{self.claim_id}#{self.position} {self.catalog_item_id}"

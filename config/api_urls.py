@@ -6,3 +6,4 @@ urlpatterns = [
     path("", include("members.api_urls")),
     path("", include("pharmacies.api_urls")),
 ]
+urlpatterns += [path("", include("claims.api_urls"))]

@@ -1,0 +1,85 @@
+"""Settlement API views (CONTRACT.md "HTTP API for providers"): parse, call one service, render."""
+
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.errors import DomainError
+from pharmacies.access import IsProviderOrAgencyStaff
+from pharmacies.access import IsProviderUser as _IsProviderUser
+from pharmacies.models import ProviderStaff
+
+from . import services
+from .serializers import (
+    BenefitsOutput,
+    ReversalOutput,
+    ReverseInput,
+    SettlementInput,
+    SettlementOutput,
+)
+
+
+class IsProviderUser(_IsProviderUser):
+    """As pharmacies' permission, reading the user's provider link and provider in one query
+    (and caching them on the user) since every settlement needs both."""
+
+    def has_permission(self, request, view):
+        user = request.user
+        cache = type(user).provider_staff.related if getattr(user, "is_authenticated", False) else None
+        if cache is not None and not cache.is_cached(user):
+            link = ProviderStaff.objects.select_related("provider__parent").filter(user_id=user.pk).first()
+            if link is not None:
+                cache.set_cached_value(user, link)
+        return super().has_permission(request, view)
+
+
+def _request(data) -> services.SettlementRequest:
+    serializer = SettlementInput(data=data)
+    serializer.is_valid(raise_exception=True)
+    return services.SettlementRequest.from_data(serializer.validated_data)
+
+
+class SettlementPreviewView(APIView):
+    permission_classes = [IsProviderUser]
+
+    @extend_schema(summary="Preview a settlement (预结算); writes nothing", tags=["settlements"],
+                   request=SettlementInput, responses=SettlementOutput)
+    def post(self, request):
+        return Response(services.claim_preview(user=request.user, request=_request(request.data)))
+
+
+class SettlementView(APIView):
+    permission_classes = [IsProviderUser]
+
+    @extend_schema(summary="Settle (结算); a repeat of the same external_ref returns the first response",
+                   tags=["settlements"], request=SettlementInput, responses={201: SettlementOutput, 200: SettlementOutput})
+    def post(self, request):
+        body, created = services.claim_settle(user=request.user, request=_request(request.data))
+        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class SettlementReverseView(APIView):
+    permission_classes = [IsProviderOrAgencyStaff]
+
+    @extend_schema(summary="Reverse a settlement (撤销结算)", tags=["settlements"],
+                   request=ReverseInput, responses=ReversalOutput)
+    def post(self, request, settlement_id: int):
+        serializer = ReverseInput(data=request.data or {})
+        serializer.is_valid(raise_exception=True)
+        body = services.claim_reverse(user=request.user, settlement_id=settlement_id, reason=serializer.validated_data["reason"])
+        return Response(body)
+
+
+class MemberBenefitsView(APIView):
+    permission_classes = [IsProviderOrAgencyStaff]
+
+    @extend_schema(summary="The member's outpatient-pooling year (like 1101)", tags=["members"],
+                   parameters=[OpenApiParameter("year", int, required=False)], responses=BenefitsOutput)
+    def get(self, request, id_number: str):
+        raw = request.query_params.get("year") or str(timezone.localdate().year)
+        if not raw.isdigit() or not 1900 < int(raw) < 2200:
+            raise DomainError(_("The year is not valid."), code="invalid", details={"year": raw})
+        return Response(services.member_benefits(user=request.user, id_number=id_number, year=int(raw)))

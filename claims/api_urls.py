@@ -1,0 +1,10 @@
+from django.urls import path
+
+from . import api
+
+urlpatterns = [
+    path("settlements/preview", api.SettlementPreviewView.as_view(), name="settlement-preview"),
+    path("settlements", api.SettlementView.as_view(), name="settlement-settle"),
+    path("settlements/<int:settlement_id>/reverse", api.SettlementReverseView.as_view(), name="settlement-reverse"),
+    path("members/<str:id_number>/benefits", api.MemberBenefitsView.as_view(), name="member-benefits"),
+]

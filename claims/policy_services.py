@@ -1,0 +1,62 @@
+"""Loading region policy versions from data files (claims/policies/FORMAT.md)."""
+
+from datetime import date
+
+from django.conf import settings
+from django.db import transaction
+from django.utils.translation import gettext_lazy as _
+
+from core.audit import audit
+from core.errors import DomainError
+
+from .models import PolicyVersion
+from .policy_format import validate_document
+
+
+class PolicyFileInvalid(DomainError):
+    code = "policy_file_invalid"
+    default_message = _("The policy file is not valid.")
+
+
+@transaction.atomic(durable=True)
+def policy_load(*, data: dict, user=None) -> dict:
+    """Create or update the versions a policy file describes. Idempotent: loading the same
+    file twice changes nothing. A version that has settled claims is never changed: a file
+    that would change one is refused as a whole (add a new version from a date instead)."""
+    problems = validate_document(data)
+    region = data.get("region") if isinstance(data, dict) else None
+    if not problems and region not in settings.REGIONS:
+        problems = [("region", f"must be one of {list(settings.REGIONS)}")]
+    if problems:
+        raise PolicyFileInvalid(details={"problems": [f"{path}: {message}" for path, message in problems]})
+    counts = {"created": 0, "updated": 0, "unchanged": 0}
+    for version in data["versions"]:
+        values = {
+            "effective_to": date.fromisoformat(version["effective_to"]) if version.get("effective_to") else None,
+            "title": version.get("title", ""),
+            "source": data.get("source", "")[:300],
+            "parameters": version["parameters"],
+        }
+        start = date.fromisoformat(version["effective_from"])
+        existing = PolicyVersion.objects.select_for_update().filter(
+            region=region, kind=data["kind"], effective_from=start
+        ).first()
+        if existing is None:
+            PolicyVersion.objects.create(region=region, kind=data["kind"], effective_from=start, created_by=user if getattr(user, "pk", None) else None, **values)
+            counts["created"] += 1
+            continue
+        if all(getattr(existing, key) == value for key, value in values.items()):
+            counts["unchanged"] += 1
+            continue
+        if existing.is_used:
+            raise PolicyFileInvalid(
+                _("The version from {date} has settled claims and can no longer be changed; add a new version from a date instead.").format(date=start.isoformat()),
+                code="policy_version_in_use",
+                details={"effective_from": start.isoformat()},
+            )
+        for key, value in values.items():
+            setattr(existing, key, value)
+        existing.save()
+        counts["updated"] += 1
+    audit(actor=user, action="policy.load", label=f"{region} {data['kind']}", **counts)
+    return counts

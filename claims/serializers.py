@@ -1,0 +1,105 @@
+"""Input and output shapes of the settlement API (CONTRACT.md); no logic here."""
+
+from rest_framework import serializers
+
+from .calculator import IN_PROVINCE, LOCAL, OUT_OF_PROVINCE
+
+
+class ItemInput(serializers.Serializer):
+    code = serializers.CharField(max_length=64)
+    quantity = serializers.DecimalField(max_digits=12, decimal_places=4)
+    unit_price = serializers.DecimalField(max_digits=14, decimal_places=2, required=False, allow_null=True)
+
+
+class SettlementInput(serializers.Serializer):
+    member_id_number = serializers.CharField(max_length=32)
+    visit_date = serializers.DateField()
+    external_ref = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    benefit = serializers.CharField(max_length=32, required=False, default="outpatient_pooling")
+    visit_place = serializers.ChoiceField(choices=[LOCAL, IN_PROVINCE, OUT_OF_PROVINCE], required=False, default=LOCAL)
+    provider_level = serializers.CharField(max_length=32, required=False, allow_null=True, allow_blank=True)
+    remote_provider_code = serializers.CharField(max_length=32, required=False, allow_null=True, allow_blank=True)
+    remote_provider_name = serializers.CharField(max_length=200, required=False, allow_null=True, allow_blank=True)
+    prescribed_by_code = serializers.CharField(max_length=12, required=False, allow_null=True, allow_blank=True)
+    use_account = serializers.BooleanField(required=False, default=False)
+    payer_id_number = serializers.CharField(max_length=32, required=False, allow_null=True, allow_blank=True)
+    items = ItemInput(many=True, allow_empty=False)
+
+
+class ReverseInput(serializers.Serializer):
+    reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+class YearOutput(serializers.Serializer):
+    deductible_met = serializers.CharField()
+    fund_paid = serializers.CharField()
+    cap = serializers.CharField(allow_null=True)
+    cap_remaining = serializers.CharField(allow_null=True)
+    large_expense_burden = serializers.CharField()
+    large_expense_subsidy_paid = serializers.CharField()
+
+
+class WarningOutput(serializers.Serializer):
+    rule = serializers.CharField()
+    message = serializers.CharField()
+    item = serializers.IntegerField(allow_null=True)
+
+
+class LineOutput(serializers.Serializer):
+    code = serializers.CharField()
+    quantity = serializers.CharField()
+    unit_price = serializers.CharField()
+    amount = serializers.CharField()
+    fully_self_paid = serializers.CharField()
+    over_limit = serializers.CharField()
+    class_b_prepay = serializers.CharField()
+    policy_scope = serializers.CharField()
+
+
+class SettlementOutput(serializers.Serializer):
+    settlement_id = serializers.IntegerField(required=False, help_text="setl_id (settle only)")
+    total = serializers.CharField(help_text="medfee_sumamt 医疗费总额")
+    fully_self_paid = serializers.CharField(help_text="fulamt_ownpay_amt 全自费")
+    over_limit = serializers.CharField(help_text="overlmt_selfpay 超限价自费")
+    class_b_prepay = serializers.CharField(help_text="preselfpay_amt 乙类先行自付")
+    policy_scope = serializers.CharField(help_text="inscp_scp_amt 政策范围内费用")
+    temporary_visit_prepay = serializers.CharField(help_text="临时外出就医先行自付")
+    deductible = serializers.CharField(help_text="act_pay_dedc 本次支付起付线")
+    ratio = serializers.CharField(help_text="统筹支付比例 (percent)")
+    fund = serializers.CharField(help_text="hifp_pay 统筹基金支付")
+    large_expense_subsidy = serializers.CharField(help_text="大额医疗费用补助 二次支付")
+    personal_burden = serializers.CharField(help_text="psn_part_amt 个人负担")
+    account = serializers.CharField(help_text="acct_pay 个人账户支付")
+    family_account = serializers.CharField(help_text="acct_mulaid_pay 家庭共济账户支付")
+    cash = serializers.CharField(help_text="psn_cash_pay 个人现金支付")
+    balance_after = serializers.CharField(allow_null=True, help_text="balc 账户余额")
+    denied_reason = serializers.CharField(allow_null=True)
+    year = YearOutput()
+    lines = LineOutput(many=True)
+    policy_version = serializers.IntegerField()
+    warnings = WarningOutput(many=True)
+
+
+class ReversalOutput(serializers.Serializer):
+    settlement_id = serializers.IntegerField()
+    status = serializers.CharField()
+    reversed_at = serializers.DateTimeField()
+    fund = serializers.CharField()
+    account_refund = serializers.CharField()
+    family_account_refund = serializers.CharField()
+    balance_after = serializers.CharField(allow_null=True)
+    year = serializers.DictField()
+
+
+class BenefitsOutput(serializers.Serializer):
+    id_number = serializers.CharField()
+    year = serializers.IntegerField()
+    deductible_met = serializers.CharField()
+    fund_paid = serializers.CharField()
+    cap = serializers.CharField(allow_null=True)
+    cap_remaining = serializers.CharField(allow_null=True)
+    large_expense_burden = serializers.CharField()
+    account_balance = serializers.CharField(allow_null=True)
+    status = serializers.CharField()
+    employment_status = serializers.CharField(allow_null=True)
+    scheme = serializers.CharField(allow_null=True)

@@ -1,0 +1,691 @@
+"""Settlement services: preview, settle, reverse, and the member's benefit year.
+
+Each state change is one transaction (`transaction.atomic(durable=True)`): lock the member's
+year row, then the paying account (fixed order: year, then accounts by pk), compute with the
+pure calculator, write the claim with its lines, debit the account through
+members.services.account_post_entry, update the year, audit. A refusal raises before
+anything is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from core.audit import audit
+from core.errors import Conflict, DomainError, Forbidden, NotFound
+from core.idnumber import mask_id_number, normalize_id_number, parse_id_number
+from members.models import (
+    Episode,
+    FamilyLink,
+    LedgerEntry,
+    Member,
+    PersonalAccount,
+    ReferenceValue,
+    Registration,
+)
+from members.services import account_lock, account_post_entry, account_reverse_entry
+from pharmacies.access import is_agency_staff, staff_link
+from pharmacies.models import Provider
+from supervision.realtime import VisitFacts, VisitLineFacts, run_single_visit_rules
+
+from . import calculator as calc
+from .models import CatalogItem, Claim, ClaimLine, MemberYear, PolicyVersion
+
+CROSS_REGION_SUBMITTER = "cross_region"
+OUTPATIENT_POOLING = "outpatient_pooling"
+REMOTE_LEVELS = set(calc.LEVELS) | {calc.PHARMACY}
+
+
+# ---------------------------------------------------------------------------------------
+# Request
+
+
+@dataclass(frozen=True)
+class ItemRequest:
+    code: str
+    quantity: Decimal
+    unit_price: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class SettlementRequest:
+    member_id_number: str
+    visit_date: date
+    items: tuple[ItemRequest, ...]
+    external_ref: str = ""
+    benefit: str = OUTPATIENT_POOLING
+    visit_place: str = calc.LOCAL
+    provider_level: str | None = None
+    remote_provider_code: str | None = None
+    remote_provider_name: str | None = None
+    prescribed_by_code: str | None = None
+    use_account: bool = False
+    payer_id_number: str | None = None
+
+    @classmethod
+    def from_data(cls, data: dict) -> SettlementRequest:
+        values = dict(data)
+        values["items"] = tuple(
+            ItemRequest(code=item["code"], quantity=item["quantity"], unit_price=item.get("unit_price"))
+            for item in data["items"]
+        )
+        return cls(**{key: value for key, value in values.items() if value is not None or key == "items"})
+
+    def fingerprint(self) -> str:
+        """A hash of the request's meaning (same body → same hash, whatever the formatting)."""
+
+        def plain(value):
+            if isinstance(value, Decimal):
+                return str(value.normalize())
+            if isinstance(value, date):
+                return value.isoformat()
+            if isinstance(value, tuple | list):
+                return [plain(v) for v in value]
+            if isinstance(value, ItemRequest):
+                return [value.code, plain(value.quantity), plain(value.unit_price)]
+            return value or None
+
+        body = {key: plain(getattr(self, key)) for key in self.__dataclass_fields__}
+        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+class SettlementRefused(DomainError):
+    code = "settlement_refused"
+
+
+def _refuse(code: str, message, **details):
+    raise SettlementRefused(message, code=code, details=details)
+
+
+# ---------------------------------------------------------------------------------------
+# Reading what a settlement needs (no writes)
+
+
+@dataclass
+class Prepared:
+    submitter: str
+    provider: Provider | None
+    provider_kind: str
+    provider_level: str
+    prescriber: Provider | None
+    member: Member
+    payer: Member | None
+    paying_account_id: int | None
+    policy: PolicyVersion
+    visit: calc.VisitInput
+    situation: calc.MemberSituation
+    reference: dict
+    items: list[CatalogItem]
+
+
+def _valid_id_number(value: str, field: str) -> str:
+    from django.core.exceptions import ValidationError
+
+    value = normalize_id_number(value)
+    try:
+        parse_id_number(value)
+    except ValidationError as error:
+        _refuse("invalid_id_number", _("The ID number is not valid."), field=field, reason=" ".join(error.messages))
+    return value
+
+
+def policy_version_on(day: date, region: str | None = None) -> PolicyVersion | None:
+    """The region's outpatient-pooling version in force on `day`: the latest that started on or
+    before it and has not ended (a later version replaces an open-ended one from its date)."""
+    return (
+        PolicyVersion.objects.filter(
+            region=region or settings.REGION, kind=PolicyVersion.Kind.OUTPATIENT_POOLING, effective_from__lte=day
+        )
+        .filter(Q(effective_to__isnull=True) | Q(effective_to__gte=day))
+        .order_by("-effective_from")
+        .first()
+    )
+
+
+def _wage_years(node) -> set[int]:
+    years = set()
+    if isinstance(node, dict):
+        if "percent_of_average_wage" in node and isinstance(node.get("wage_year"), int):
+            years.add(node["wage_year"])
+        for value in node.values():
+            years |= _wage_years(value)
+    return years
+
+
+def reference_for(parameters: dict) -> dict:
+    """The reference data the parameters derive amounts from (Yangzhou: the 2021 average wage)."""
+    years = _wage_years(parameters)
+    if not years:
+        return {}
+    rows = ReferenceValue.objects.filter(
+        kind=ReferenceValue.Kind.AVERAGE_WAGE, year__in=years, sector=ReferenceValue.Sector.ALL
+    ).values_list("year", "value")
+    return {("average_wage", year): value for year, value in rows}
+
+
+def _prepare(*, user, request: SettlementRequest) -> Prepared:
+    if request.benefit != OUTPATIENT_POOLING:
+        _refuse("benefit_not_supported", _("Only the general outpatient pooling benefit is settled here."), field="benefit")
+
+    link = staff_link(user)
+    if link is None:
+        raise Forbidden()
+    provider = link.provider
+    if provider is not None:
+        submitter = provider.code
+        if provider.status != Provider.Status.ACTIVE:
+            _refuse("provider_suspended", _("The provider's agreement is suspended or terminated."), provider=provider.code, status=provider.status)
+        if not provider.outpatient_pooling:
+            _refuse("provider_not_in_outpatient_pooling", _("The provider is not in outpatient pooling."), provider=provider.code)
+        if request.visit_place != calc.LOCAL:
+            _refuse("visit_place_invalid", _("A local provider settles local visits only."), field="visit_place")
+        provider_kind = provider.kind
+        provider_level = provider.policy_level
+    else:
+        # The cross-region settlement platform (异地就医结算平台): the provider is remote.
+        submitter = CROSS_REGION_SUBMITTER
+        if request.visit_place == calc.LOCAL:
+            _refuse("visit_place_invalid", _("The cross-region platform settles visits outside the region only."), field="visit_place")
+        missing = [
+            name for name in ("remote_provider_code", "remote_provider_name", "provider_level")
+            if not getattr(request, name)
+        ]
+        if missing:
+            _refuse("remote_provider_required", _("A visit outside the region names the remote provider and its level."), fields=missing)
+        if request.provider_level not in REMOTE_LEVELS:
+            _refuse("provider_level_invalid", _("The provider level is not known."), field="provider_level", allowed=sorted(REMOTE_LEVELS))
+        provider_kind = calc.PHARMACY if request.provider_level == calc.PHARMACY else calc.INSTITUTION
+        provider_level = "" if provider_kind == calc.PHARMACY else request.provider_level
+
+    id_number = _valid_id_number(request.member_id_number, "member_id_number")
+    if request.visit_date > timezone.localdate():
+        _refuse("visit_date_in_future", _("The visit date is in the future."), field="visit_date")
+
+    # Items: every problem is named by the item's index and code.
+    problems = []
+    codes = {item.code for item in request.items}
+    catalog = {item.code: item for item in CatalogItem.objects.filter(code__in=codes)}
+    for index, item in enumerate(request.items):
+        known = catalog.get(item.code)
+        if known is None:
+            problems.append({"index": index, "code": item.code, "field": "code", "error": "unknown_item"})
+        if item.quantity is None or item.quantity <= 0:
+            problems.append({"index": index, "code": item.code, "field": "quantity", "error": "quantity_not_positive"})
+        if item.unit_price is not None and item.unit_price <= 0:
+            problems.append({"index": index, "code": item.code, "field": "unit_price", "error": "unit_price_not_positive"})
+        if item.unit_price is None and known is not None and not known.list_price:
+            problems.append({"index": index, "code": item.code, "field": "unit_price", "error": "unit_price_required"})
+    if problems:
+        messages = {
+            "unknown_item": _("Item {index} ({code}) is not in the catalog."),
+            "quantity_not_positive": _("Item {index} ({code}): the quantity must be a positive amount."),
+            "unit_price_not_positive": _("Item {index} ({code}): the unit price must be a positive amount."),
+            "unit_price_required": _("Item {index} ({code}) has no listed price: send its unit price."),
+        }
+        first = problems[0]
+        _refuse(first["error"], str(messages[first["error"]]).format(**first), items=problems)
+
+    member = Member.objects.select_related("account").filter(id_number=id_number).first()
+    if member is None:
+        raise NotFound(_("No member has this ID number."), code="member_not_found", details={"member_id_number": mask_id_number(id_number)})
+    enrollment = member.enrollment_on(request.visit_date)
+    if enrollment is None:
+        _refuse("not_enrolled", _("The member was not enrolled on the visit date."), field="visit_date")
+
+    prescriber = None
+    prescriber_level = None
+    if request.prescribed_by_code:
+        prescriber = Provider.objects.select_related("parent").filter(
+            code=request.prescribed_by_code, kind=Provider.Kind.INSTITUTION
+        ).first()
+        if prescriber is None:
+            _refuse("unknown_prescriber", _("The prescribing institution is not a designated institution."), field="prescribed_by_code")
+        prescriber_level = prescriber.policy_level
+
+    payer = None
+    paying_account_id = None
+    if request.payer_id_number:
+        payer_id = _valid_id_number(request.payer_id_number, "payer_id_number")
+        payer = Member.objects.select_related("account").filter(id_number=payer_id).first()
+        # 家庭共济: only the member's spouse, parents and children may pay from their account.
+        if payer is None or payer.pk == member.pk or not FamilyLink.objects.filter(member=member, relative=payer).exists():
+            _refuse("payer_not_relative", _("The payer is not a linked spouse, parent or child of the member."), field="payer_id_number")
+        account = getattr(payer, "account", None) if hasattr(payer, "account") else None
+        if account is None or account.status != PersonalAccount.Status.OPEN:
+            _refuse("payer_has_no_account", _("The payer has no open personal account."), field="payer_id_number")
+        paying_account_id = account.pk
+    elif request.use_account:
+        account = member.account if hasattr(member, "account") else None
+        if account is not None and account.status == PersonalAccount.Status.OPEN:
+            paying_account_id = account.pk
+
+    policy = policy_version_on(request.visit_date)
+    if policy is None:
+        _refuse("policy_version_missing", _("No outpatient pooling policy is in force on the visit date."), region=settings.REGION, visit_date=request.visit_date.isoformat())
+
+    episodes = tuple(
+        Episode.objects.covering(request.visit_date)
+        .filter(member=member, kind__in=Episode.SUSPENDS_OUTPATIENT_POOLING)
+        .values_list("kind", flat=True)
+    )
+    # Registrations matter only for a visit outside the region (one query less on the hot path).
+    places = () if request.visit_place == calc.LOCAL else tuple(
+        Registration.objects.filter(member=member, kind=Registration.Kind.LONG_TERM_RESIDENCE, valid_from__lte=request.visit_date)
+        .filter(Q(valid_to__isnull=True) | Q(valid_to__gte=request.visit_date))
+        .values_list("place", flat=True)
+    )
+    deceased = member.died_on is not None and request.visit_date > member.died_on
+    situation = calc.MemberSituation(
+        employment_status=enrollment.employment_status,
+        scheme=enrollment.scheme,
+        pre_1949_veteran=enrollment.pre_1949_veteran,
+        active=member.status == Member.Status.ACTIVE or (member.status == Member.Status.DECEASED and not deceased),
+        deceased=deceased,
+        episode_kinds=episodes,
+        registered_places=places,
+    )
+    lines = tuple(
+        calc.LineInput(
+            item=calc.CatalogFacts(
+                code=catalog[item.code].code,
+                item_class=catalog[item.code].item_class,
+                prepay_percent=catalog[item.code].prepay_percent,
+                payment_standard=catalog[item.code].payment_standard,
+            ),
+            quantity=item.quantity,
+            unit_price=item.unit_price if item.unit_price is not None else catalog[item.code].list_price,
+        )
+        for item in request.items
+    )
+    visit = calc.VisitInput(
+        visit_date=request.visit_date,
+        lines=lines,
+        provider_kind=provider_kind,
+        provider_level=provider_level,
+        prescriber_level=prescriber_level,
+        visit_place=request.visit_place,
+        use_account=request.use_account,
+        family_payer=payer is not None,
+    )
+    return Prepared(
+        submitter=submitter,
+        provider=provider,
+        provider_kind=provider_kind,
+        provider_level=provider_level,
+        prescriber=prescriber,
+        member=member,
+        payer=payer,
+        paying_account_id=paying_account_id,
+        policy=policy,
+        visit=visit,
+        situation=situation,
+        reference=reference_for(policy.parameters),
+        items=[catalog[item.code] for item in request.items],
+    )
+
+
+def _compute(prepared: Prepared, year: MemberYear | None, balance: Decimal | None) -> calc.SettlementResult:
+    so_far = calc.YearSoFar(
+        deductible_met=year.deductible_met,
+        fund_paid=year.fund_paid,
+        large_expense_burden=year.large_expense_burden,
+        large_expense_subsidy_paid=year.large_expense_subsidy_paid,
+    ) if year is not None else calc.YearSoFar()
+    policy = calc.PolicyInput(
+        region=prepared.policy.region, parameters=prepared.policy.parameters, reference=prepared.reference
+    )
+    try:
+        return calc.settle(prepared.visit, prepared.situation, so_far, policy, account_balance=balance)
+    except calc.PolicyParameterMissing as missing:
+        raise SettlementRefused(
+            _("The region's policy leaves a parameter empty that this settlement needs: {parameter}. A case worker must set it.").format(parameter=missing.parameter),
+            code=missing.code,
+            details={"parameter": missing.parameter, "policy_version": prepared.policy.pk},
+        ) from None
+    except calc.PrescriptionRequired as missing:
+        raise SettlementRefused(
+            _("A pharmacy settles an external prescription: send the prescribing institution's code."),
+            code=missing.code,
+            details={"field": missing.parameter},
+        ) from None
+
+
+def _money(value: Decimal | None) -> str | None:
+    return None if value is None else f"{value:.2f}"
+
+
+def _year_output(year: calc.YearAfter) -> dict:
+    return {
+        "deductible_met": _money(year.deductible_met),
+        "fund_paid": _money(year.fund_paid),
+        "cap": _money(year.cap),
+        "cap_remaining": _money(year.cap_remaining),
+        "large_expense_burden": _money(year.large_expense_burden),
+        "large_expense_subsidy_paid": _money(year.large_expense_subsidy_paid),
+    }
+
+
+def _warnings(prepared: Prepared, result: calc.SettlementResult, request: SettlementRequest) -> list[dict]:
+    facts = VisitFacts(
+        visit_date=request.visit_date,
+        member_age=prepared.member.age_on(request.visit_date),
+        member_sex=prepared.member.sex,
+        provider_code=prepared.provider.code if prepared.provider else (request.remote_provider_code or ""),
+        provider_kind=prepared.provider_kind,
+        lines=tuple(
+            VisitLineFacts(
+                position=index,
+                code=line.code,
+                item_class=item.item_class,
+                quantity=line.quantity,
+                unit_price=line.unit_price,
+                amount=line.amount,
+                platform_price=item.platform_price,
+            )
+            for index, (line, item) in enumerate(zip(result.lines, prepared.items, strict=True))
+        ),
+    )
+    return run_single_visit_rules(facts)
+
+
+def _render(prepared: Prepared, result: calc.SettlementResult, request: SettlementRequest) -> dict:
+    return {
+        "total": _money(result.total),
+        "fully_self_paid": _money(result.fully_self_paid),
+        "over_limit": _money(result.over_limit),
+        "class_b_prepay": _money(result.class_b_prepay),
+        "policy_scope": _money(result.policy_scope),
+        "temporary_visit_prepay": _money(result.temporary_visit_prepay),
+        "deductible": _money(result.deductible),
+        "ratio": _money(result.ratio),
+        "fund": _money(result.fund),
+        "large_expense_subsidy": _money(result.large_expense_subsidy),
+        "personal_burden": _money(result.personal_burden),
+        "account": _money(result.account),
+        "family_account": _money(result.family_account),
+        "cash": _money(result.cash),
+        "balance_after": _money(result.balance_after),
+        "denied_reason": result.denied_reason,
+        "year": _year_output(result.year),
+        "lines": [
+            {
+                "code": line.code,
+                "quantity": str(line.quantity),
+                "unit_price": _money(line.unit_price),
+                "amount": _money(line.amount),
+                "fully_self_paid": _money(line.fully_self_paid),
+                "over_limit": _money(line.over_limit),
+                "class_b_prepay": _money(line.class_b_prepay),
+                "policy_scope": _money(line.policy_scope),
+            }
+            for line in result.lines
+        ],
+        "policy_version": prepared.policy.pk,
+        "warnings": _warnings(prepared, result, request),
+    }
+
+
+# ---------------------------------------------------------------------------------------
+# Services
+
+
+def claim_preview(*, user, request: SettlementRequest) -> dict:
+    """预结算: compute as settlement would, now, without writing or locking anything."""
+    prepared = _prepare(user=user, request=request)
+    year = MemberYear.objects.filter(member=prepared.member, year=request.visit_date.year).first()
+    balance = None
+    if prepared.paying_account_id is not None:
+        balance = PersonalAccount.objects.filter(pk=prepared.paying_account_id).values_list("balance", flat=True).first()
+    return _render(prepared, _compute(prepared, year, balance), request)
+
+
+def _lock_year(member_id: int, year: int) -> MemberYear:
+    query = MemberYear.objects.select_for_update(of=("self",)).filter(member_id=member_id, year=year)
+    row = query.first()
+    if row is None:
+        # First settlement of the year: create the row without racing a concurrent creator.
+        MemberYear.objects.bulk_create([MemberYear(member_id=member_id, year=year)], ignore_conflicts=True)
+        row = query.get()
+    return row
+
+
+def _replay(claim: Claim, fingerprint: str) -> dict:
+    if claim.request_hash != fingerprint:
+        raise Conflict(
+            _("This transaction number was already settled with a different request."),
+            code="external_ref_conflict",
+            details={"external_ref": claim.external_ref, "settlement_id": claim.pk},
+        )
+    return {"settlement_id": claim.pk, **claim.response}
+
+
+def claim_settle(*, user, request: SettlementRequest) -> tuple[dict, bool]:
+    """结算. Returns (response, created). The same provider and external_ref again with the same
+    request returns the first response and pays nothing more; a different request is a 409."""
+    if not request.external_ref:
+        _refuse("external_ref_required", _("Send the provider's transaction number (external_ref)."), field="external_ref")
+    link = staff_link(user)
+    submitter = (link.provider.code if link and link.provider_id else CROSS_REGION_SUBMITTER) if link else ""
+    fingerprint = request.fingerprint()
+    existing = Claim.objects.filter(submitter=submitter, external_ref=request.external_ref).first()
+    if existing is not None:
+        return _replay(existing, fingerprint), False
+    try:
+        return _claim_settle(user=user, request=request, fingerprint=fingerprint), True
+    except IntegrityError:
+        # A concurrent request with the same reference won the unique constraint.
+        existing = Claim.objects.filter(submitter=submitter, external_ref=request.external_ref).first()
+        if existing is None:
+            raise
+        return _replay(existing, fingerprint), False
+
+
+@transaction.atomic(durable=True)
+def _claim_settle(*, user, request: SettlementRequest, fingerprint: str) -> dict:
+    prepared = _prepare(user=user, request=request)
+    # Lock order: the member's year row, then the paying account (members.services.account_lock
+    # orders by pk). Balances and the year are read only after their locks.
+    year = _lock_year(prepared.member.pk, request.visit_date.year)
+    account = None
+    if prepared.paying_account_id is not None:
+        account = account_lock(account_ids=[prepared.paying_account_id])[prepared.paying_account_id]
+    result = _compute(prepared, year, account.balance if account is not None else None)
+    response = _render(prepared, result, request)
+
+    claim = Claim.objects.create(
+        submitter=prepared.submitter,
+        external_ref=request.external_ref,
+        request_hash=fingerprint,
+        provider=prepared.provider,
+        remote_provider_code=request.remote_provider_code or "",
+        remote_provider_name=request.remote_provider_name or "",
+        provider_level=prepared.provider_level or prepared.provider_kind,
+        prescribed_by=prepared.prescriber,
+        member=prepared.member,
+        payer=prepared.payer,
+        visit_date=request.visit_date,
+        year=request.visit_date.year,
+        visit_place=request.visit_place,
+        temporary_visit=result.temporary_visit,
+        use_account=request.use_account,
+        policy_version=prepared.policy,
+        total=result.total,
+        fully_self_paid=result.fully_self_paid,
+        over_limit=result.over_limit,
+        class_b_prepay=result.class_b_prepay,
+        policy_scope=result.policy_scope,
+        temporary_visit_prepay=result.temporary_visit_prepay,
+        deductible=result.deductible,
+        pay_ratio_percent=result.ratio,
+        fund=result.fund,
+        large_expense_subsidy=result.large_expense_subsidy,
+        large_expense_burden_added=result.year.large_expense_burden - year.large_expense_burden,
+        personal_burden=result.personal_burden,
+        account=result.account,
+        family_account=result.family_account,
+        cash=result.cash,
+        balance_after=result.balance_after,
+        denied_reason=result.denied_reason or "",
+        counts_toward_annual_fund_maximum=result.counts_toward_annual_fund_maximum,
+        settled_by=user,
+        response=response,
+    )
+    ClaimLine.objects.bulk_create(
+        ClaimLine(
+            claim=claim,
+            position=index,
+            catalog_item=item,
+            quantity=line.quantity,
+            unit_price=line.unit_price,
+            amount=line.amount,
+            fully_self_paid=line.fully_self_paid,
+            over_limit=line.over_limit,
+            class_b_prepay=line.class_b_prepay,
+            policy_scope=line.policy_scope,
+        )
+        for index, (line, item) in enumerate(zip(result.lines, prepared.items, strict=True))
+    )
+    paid = result.account + result.family_account
+    if paid > 0:
+        account_post_entry(
+            account=account,
+            kind=LedgerEntry.Kind.FAMILY_SHARING_PAYMENT if result.family_account else LedgerEntry.Kind.SETTLEMENT_PAYMENT,
+            amount=-paid,
+            reference=claim.ledger_reference,
+            memo=f"{prepared.submitter}/{request.external_ref}"[:200],
+            user=user,
+        )
+    year.deductible_met = result.year.deductible_met
+    year.fund_paid = result.year.fund_paid
+    year.cap = result.year.cap
+    year.large_expense_burden = result.year.large_expense_burden
+    year.large_expense_subsidy_paid = result.year.large_expense_subsidy_paid
+    year.save(update_fields=["deductible_met", "fund_paid", "cap", "large_expense_burden", "large_expense_subsidy_paid", "updated_at"])
+    audit(
+        actor=user,
+        action="claim.settle",
+        target=claim,
+        label=f"{prepared.submitter}/{request.external_ref}",
+        member=prepared.member.masked_id_number,
+        fund=response["fund"],
+        account=response["account"],
+        family_account=response["family_account"],
+    )
+    return {"settlement_id": claim.pk, **response}
+
+
+def _may_reverse(user, claim: Claim) -> bool:
+    link = staff_link(user)
+    if link is not None:
+        own = link.provider.code if link.provider_id else CROSS_REGION_SUBMITTER
+        return own == claim.submitter
+    return is_agency_staff(user)
+
+
+@transaction.atomic(durable=True)
+def claim_reverse(*, user, settlement_id: int, reason: str = "") -> dict:
+    """撤销结算: give the fund, deductible and cap back to the member's year and refund the
+    account by reversing entries. Reversing twice answers with the first reversal."""
+    claim = Claim.objects.select_for_update(of=("self",)).filter(pk=settlement_id).first()
+    if claim is None:
+        raise NotFound(_("No such settlement."), code="settlement_not_found", details={"settlement_id": settlement_id})
+    if not _may_reverse(user, claim):
+        raise Forbidden(_("Only the provider that settled it, or the agency, may reverse a settlement."), details={"settlement_id": settlement_id})
+    if claim.status == Claim.Status.REVERSED:
+        return claim.reversal_response
+
+    year = _lock_year(claim.member_id, claim.year)
+    entries = list(
+        LedgerEntry.objects.filter(
+            reference=claim.ledger_reference,
+            kind__in=[LedgerEntry.Kind.SETTLEMENT_PAYMENT, LedgerEntry.Kind.FAMILY_SHARING_PAYMENT],
+        ).order_by("pk")
+    )
+    balance_after = None
+    if entries:
+        locked = account_lock(account_ids=sorted({entry.account_id for entry in entries}))
+        for entry in entries:
+            entry.account = locked[entry.account_id]
+            refund = account_reverse_entry(entry=entry, reference=claim.ledger_reference, memo=reason[:200], user=user)
+            balance_after = refund.balance_after
+    year.deductible_met = max(Decimal(0), year.deductible_met - claim.deductible)
+    year.fund_paid = max(Decimal(0), year.fund_paid - claim.fund)
+    year.large_expense_burden = max(Decimal(0), year.large_expense_burden - claim.large_expense_burden_added)
+    year.large_expense_subsidy_paid = max(Decimal(0), year.large_expense_subsidy_paid - claim.large_expense_subsidy)
+    year.save(update_fields=["deductible_met", "fund_paid", "large_expense_burden", "large_expense_subsidy_paid", "updated_at"])
+
+    claim.status = Claim.Status.REVERSED
+    claim.reversed_at = timezone.now()
+    claim.reversed_by = user
+    claim.reversal_reason = reason[:200]
+    claim.reversal_response = {
+        "settlement_id": claim.pk,
+        "status": Claim.Status.REVERSED.value,
+        "reversed_at": claim.reversed_at.isoformat(),
+        "fund": _money(-claim.fund),
+        "account_refund": _money(claim.account),
+        "family_account_refund": _money(claim.family_account),
+        "balance_after": _money(balance_after),
+        "year": {
+            "deductible_met": _money(year.deductible_met),
+            "fund_paid": _money(year.fund_paid),
+            "cap": _money(year.cap),
+            "cap_remaining": _money(year.cap_remaining),
+        },
+    }
+    claim.save(update_fields=["status", "reversed_at", "reversed_by", "reversal_reason", "reversal_response"])
+    audit(actor=user, action="claim.reverse", target=claim, label=f"{claim.submitter}/{claim.external_ref}", reason=reason[:200])
+    return claim.reversal_response
+
+
+def member_benefits(*, user, id_number: str, year: int) -> dict:
+    """The member's year as a provider reads it at registration (like the national 1101).
+    Every read is logged with who asked."""
+    id_number = normalize_id_number(id_number)
+    member = Member.objects.select_related("account").filter(id_number=id_number).first()
+    audit(actor=user, action="member.benefits.read", target=member, label=mask_id_number(id_number), year=year)
+    if member is None:
+        raise NotFound(_("No member has this ID number."), code="member_not_found", details={"id_number": mask_id_number(id_number)})
+    row = MemberYear.objects.filter(member=member, year=year).first()
+    today = timezone.localdate()
+    day = min(today, date(year, 12, 31)) if year <= today.year else date(year, 1, 1)
+    enrollment = member.enrollment_on(day)
+    cap = row.cap if row is not None else None
+    if cap is None and enrollment is not None:
+        policy = policy_version_on(day)
+        if policy is not None:
+            situation = calc.MemberSituation(
+                employment_status=enrollment.employment_status, scheme=enrollment.scheme,
+                pre_1949_veteran=enrollment.pre_1949_veteran,
+            )
+            try:
+                cap = calc.annual_cap(
+                    calc.PolicyInput(policy.region, policy.parameters, reference_for(policy.parameters)), situation, year
+                )
+            except calc.CalculationRefused:
+                cap = None
+    fund_paid = row.fund_paid if row else Decimal("0.00")
+    account = member.account if hasattr(member, "account") else None
+    return {
+        "id_number": mask_id_number(member.id_number),
+        "year": year,
+        "deductible_met": _money(row.deductible_met if row else Decimal("0.00")),
+        "fund_paid": _money(fund_paid),
+        "cap": _money(cap),
+        "cap_remaining": _money(max(cap - fund_paid, Decimal("0.00")) if cap is not None else None),
+        "large_expense_burden": _money(row.large_expense_burden if row else Decimal("0.00")),
+        "account_balance": _money(account.balance if account is not None else None),
+        "status": member.status,
+        "employment_status": enrollment.employment_status if enrollment else None,
+        "scheme": enrollment.scheme if enrollment else None,
+    }

@@ -1,0 +1,54 @@
+"""create_provider_user CODE USERNAME | create_provider_user --cross-region USERNAME
+
+Creates (or finds) the API user of a designated provider, or of the cross-region settlement
+platform (异地就医结算平台), and prints its API token on the last line. Safe to run again.
+"""
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from rest_framework.authtoken.models import Token
+
+from core.audit import audit
+from core.roles import Role
+from pharmacies.models import Provider, ProviderStaff
+
+
+class Command(BaseCommand):
+    help = "Create the API user of a provider (or of the cross-region platform) and print its token."
+
+    def add_arguments(self, parser):
+        parser.add_argument("args", nargs="+", metavar="CODE USERNAME")
+        parser.add_argument("--cross-region", action="store_true", help="the cross-region settlement platform's user")
+
+    @transaction.atomic
+    def handle(self, *args, cross_region=False, **options):
+        if cross_region:
+            if len(args) != 1:
+                raise CommandError("usage: create_provider_user --cross-region USERNAME")
+            provider, username = None, args[0]
+        else:
+            if len(args) != 2:
+                raise CommandError("usage: create_provider_user CODE USERNAME")
+            code, username = args
+            provider = Provider.objects.filter(code=code).first()
+            if provider is None:
+                raise CommandError(f"no designated provider has code {code}")
+        User = get_user_model()
+        user, created = User.objects.get_or_create(username=username)
+        if created:
+            user.set_unusable_password()
+            user.save()
+        link = ProviderStaff.objects.filter(user=user).first()
+        if link is None:
+            ProviderStaff.objects.create(user=user, provider=provider, cross_region_platform=provider is None)
+        elif link.provider_id != (provider.pk if provider else None):
+            raise CommandError(f"user {username} already acts for another provider")
+        group, _ = Group.objects.get_or_create(name=Role.PROVIDER.value)
+        user.groups.add(group)
+        token, _ = Token.objects.get_or_create(user=user)
+        audit(actor=None, action="provider_user.create", target=user, provider=provider.code if provider else "cross_region")
+        who = provider.code if provider else "cross-region platform"
+        self.stdout.write(f"{'created' if created else 'found'} API user {username} for {who}")
+        self.stdout.write(token.key)
