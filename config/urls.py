@@ -14,3 +14,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("config.api_urls")),
 ]
+
+# Provider portal (designated providers' staff; pharmacies app).
+urlpatterns += [path("portal/", include("pharmacies.portal_urls"))]
