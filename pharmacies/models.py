@@ -352,10 +352,10 @@ class WorkflowTransition(models.Model):
         related_name="transitions",
     )
     action = models.CharField(_("action"), max_length=32)
-    from_status = models.CharField(_("from"), max_length=16, blank=True)
-    to_status = models.CharField(_("to"), max_length=16)
+    from_status = models.CharField(_("from state"), max_length=16, blank=True)
+    to_status = models.CharField(_("to state"), max_length=16)
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("by"), on_delete=models.PROTECT, related_name="+",
+        settings.AUTH_USER_MODEL, verbose_name=_("done by"), on_delete=models.PROTECT, related_name="+",
     )
     reason = models.TextField(_("reason"), blank=True)
     at = models.DateTimeField(_("at"), auto_now_add=True)
@@ -367,6 +367,18 @@ class WorkflowTransition(models.Model):
 
     def __str__(self):
         return f"{self.at:%Y-%m-%d %H:%M} {self.action}: {self.from_status} → {self.to_status}"
+
+    def _label(self, value: str):
+        model = Application if self.application_id else Agreement if self.agreement_id else Provider
+        return dict(model.Status.choices).get(value, value)
+
+    @property
+    def from_label(self):
+        return self._label(self.from_status) if self.from_status else ""
+
+    @property
+    def to_label(self):
+        return self._label(self.to_status)
 
 
 class NotificationQuerySet(models.QuerySet):

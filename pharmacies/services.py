@@ -33,6 +33,7 @@ from django.db import transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop
 from rest_framework.authtoken.models import Token
 
 from core.audit import audit
@@ -389,9 +390,9 @@ def application_submit(*, application: Application, actor) -> Application:
     _record(actor=actor, action="submit", from_status=before, to_status=application.status, application=application)
     _notify(
         application=application,
-        subject_template="Application no. %(number)s for %(name)s received",
-        body_template="Your application no. %(number)s for the designation of %(name)s (%(code)s) has been "
-                      "received and awaits review by the agency.",
+        subject_template=gettext_noop("Application no. %(number)s for %(name)s received"),
+        body_template=gettext_noop("Your application no. %(number)s for the designation of %(name)s (%(code)s) has been "
+                      "received and awaits review by the agency."),
         values=_app_values(application),
     )
     return application
@@ -415,9 +416,9 @@ def application_start_review(*, application: Application, actor) -> Application:
             application=application)
     _notify(
         application=application,
-        subject_template="Application no. %(number)s for %(name)s is under review",
-        body_template="The agency has started reviewing your application no. %(number)s for %(name)s (%(code)s). "
-                      "A site inspection may follow.",
+        subject_template=gettext_noop("Application no. %(number)s for %(name)s is under review"),
+        body_template=gettext_noop("The agency has started reviewing your application no. %(number)s for %(name)s (%(code)s). "
+                      "A site inspection may follow."),
         values=_app_values(application),
     )
     return application
@@ -467,9 +468,9 @@ def application_approve(*, application: Application, actor, reason: str = "") ->
     application = _decide(application=application, actor=actor, approve=True, reason=(reason or "").strip())
     _notify(
         application=application,
-        subject_template="Application no. %(number)s for %(name)s approved",
-        body_template="Your application no. %(number)s for %(name)s (%(code)s) has been approved. "
-                      "The agency will contact you to sign the agreement. %(reason)s",
+        subject_template=gettext_noop("Application no. %(number)s for %(name)s approved"),
+        body_template=gettext_noop("Your application no. %(number)s for %(name)s (%(code)s) has been approved. "
+                      "The agency will contact you to sign the agreement. %(reason)s"),
         values=_app_values(application, reason=application.decision_reason),
     )
     return application
@@ -482,9 +483,9 @@ def application_reject(*, application: Application, actor, reason: str) -> Appli
     application = _decide(application=application, actor=actor, approve=False, reason=reason)
     _notify(
         application=application,
-        subject_template="Application no. %(number)s for %(name)s rejected",
-        body_template="Your application no. %(number)s for %(name)s (%(code)s) has been rejected. "
-                      "Reasons: %(reason)s",
+        subject_template=gettext_noop("Application no. %(number)s for %(name)s rejected"),
+        body_template=gettext_noop("Your application no. %(number)s for %(name)s (%(code)s) has been rejected. "
+                      "Reasons: %(reason)s"),
         values=_app_values(application, reason=reason),
     )
     return application
@@ -543,9 +544,9 @@ def agreement_sign(
         values = _agreement_values(agreement, application.name, application.code, number=application.pk)
     _notify(
         application=application,
-        subject_template="Agreement signed with %(name)s",
-        body_template="The agreement with %(name)s (%(code)s) has been signed: valid from %(period_from)s to "
-                      "%(period_to)s, payment method %(payment_method)s, outpatient pooling: %(pooling)s.",
+        subject_template=gettext_noop("Agreement signed with %(name)s"),
+        body_template=gettext_noop("The agreement with %(name)s (%(code)s) has been signed: valid from %(period_from)s to "
+                      "%(period_to)s, payment method %(payment_method)s, outpatient pooling: %(pooling)s."),
         values=values,
     )
     return agreement
@@ -611,8 +612,8 @@ def agreement_activate(*, agreement: Agreement, actor, today: date | None = None
     _notify(
         provider=provider,
         application=application,
-        subject_template="%(name)s is a designated provider",
-        body_template="The agreement of %(name)s (%(code)s) is in force from %(period_from)s to %(period_to)s.",
+        subject_template=gettext_noop("%(name)s is a designated provider"),
+        body_template=gettext_noop("The agreement of %(name)s (%(code)s) is in force from %(period_from)s to %(period_to)s."),
         values={"name": provider.name, "code": provider.code,
                 "period_from": agreement.period_from.isoformat(), "period_to": agreement.period_to.isoformat()},
     )
@@ -660,10 +661,10 @@ def agreement_renew(
         values = _agreement_values(renewal, provider.name, provider.code, reason=reason)
     _notify(
         provider=provider,
-        subject_template="Agreement of %(name)s renewed",
-        body_template="The agreement of %(name)s (%(code)s) has been renewed: valid from %(period_from)s to "
+        subject_template=gettext_noop("Agreement of %(name)s renewed"),
+        body_template=gettext_noop("The agreement of %(name)s (%(code)s) has been renewed: valid from %(period_from)s to "
                       "%(period_to)s, payment method %(payment_method)s, outpatient pooling: %(pooling)s. "
-                      "Reason: %(reason)s",
+                      "Reason: %(reason)s"),
         values=values,
     )
     return renewal
@@ -708,9 +709,9 @@ def provider_suspend(*, provider: Provider, actor, reason: str) -> Provider:
     )
     _notify(
         provider=provider,
-        subject_template="Agreement of %(name)s suspended",
-        body_template="The agreement of %(name)s (%(code)s) is suspended; settlements are refused until it is "
-                      "reinstated. Reason: %(reason)s",
+        subject_template=gettext_noop("Agreement of %(name)s suspended"),
+        body_template=gettext_noop("The agreement of %(name)s (%(code)s) is suspended; settlements are refused until it is "
+                      "reinstated. Reason: %(reason)s"),
         values={"name": provider.name, "code": provider.code, "reason": reason.strip()},
     )
     return provider
@@ -725,8 +726,8 @@ def provider_reinstate(*, provider: Provider, actor, reason: str) -> Provider:
     )
     _notify(
         provider=provider,
-        subject_template="Agreement of %(name)s reinstated",
-        body_template="The agreement of %(name)s (%(code)s) is in force again. Reason: %(reason)s",
+        subject_template=gettext_noop("Agreement of %(name)s reinstated"),
+        body_template=gettext_noop("The agreement of %(name)s (%(code)s) is in force again. Reason: %(reason)s"),
         values={"name": provider.name, "code": provider.code, "reason": reason.strip()},
     )
     return provider
@@ -742,8 +743,8 @@ def provider_terminate(*, provider: Provider, actor, reason: str) -> Provider:
     )
     _notify(
         provider=provider,
-        subject_template="Agreement of %(name)s terminated",
-        body_template="The agreement of %(name)s (%(code)s) has been terminated. Reason: %(reason)s",
+        subject_template=gettext_noop("Agreement of %(name)s terminated"),
+        body_template=gettext_noop("The agreement of %(name)s (%(code)s) has been terminated. Reason: %(reason)s"),
         values={"name": provider.name, "code": provider.code, "reason": reason.strip()},
     )
     return provider
