@@ -22,3 +22,5 @@ urlpatterns = [
 # Unknown API addresses and defects answer in the API's one error shape (core.api).
 handler404 = "core.api.not_found"
 handler500 = "core.api.server_error"
+# Provider portal (designated providers' staff; pharmacies app).
+urlpatterns += [path("portal/", include("pharmacies.portal_urls"))]

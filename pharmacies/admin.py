@@ -45,3 +45,8 @@ class ProviderStaffAdmin(admin.ModelAdmin):
     list_filter = ["cross_region_platform"]
     search_fields = ["user__username", "provider__code", "provider__name"]
     autocomplete_fields = ["user", "provider"]
+
+
+
+# The designation workflow (applications, agreements, history); keep this import last.
+from .admin_workflow import *  # noqa: E402,F401,F403

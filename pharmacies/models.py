@@ -100,3 +100,315 @@ class ProviderStaff(models.Model):
 
     def __str__(self):
         return f"{self.user} @ {self.provider or _('cross-region platform')}"
+
+
+# ---------------------------------------------------------------------------
+# Registration and agreement workflow (协议管理): application → review → decision →
+# agreement → active registry row. State changes happen only in pharmacies/services.py.
+# ---------------------------------------------------------------------------
+
+
+def application_document_path(instance, filename: str) -> str:
+    # The client's file name is kept in `original_name`, never in the path: no traversal,
+    # no clash, no personal data in file names.
+    import uuid
+    from pathlib import PurePath
+
+    suffix = PurePath(filename).suffix.lower()[:8]
+    return f"applications/{instance.application_id}/{uuid.uuid4().hex}{suffix}"
+
+
+class Application(models.Model):
+    """A request to become (or stay, or join outpatient pooling as) a designated provider."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("draft")
+        SUBMITTED = "submitted", _("submitted")
+        UNDER_REVIEW = "under_review", _("under review")
+        APPROVED = "approved", _("approved")
+        REJECTED = "rejected", _("rejected")
+        SIGNED = "signed", _("agreement signed")
+        ACTIVE = "active", _("active")
+
+    # States in which an application is still open (one open application per provider code).
+    OPEN_STATUSES = ("draft", "submitted", "under_review", "approved", "signed")
+
+    # The registry row: set when the applicant is already designated, or on activation.
+    provider = models.ForeignKey(
+        Provider, verbose_name=_("designated provider"), null=True, blank=True, on_delete=models.PROTECT,
+        related_name="applications",
+    )
+    code = models.CharField(_("national code"), max_length=12, validators=[provider_code_validator])
+    name = models.CharField(_("name"), max_length=200)
+    kind = models.CharField(_("kind"), max_length=16, choices=Provider.Kind.choices)
+    level = models.CharField(_("level"), max_length=32, choices=Provider.Level.choices, blank=True)
+    parent = models.ForeignKey(
+        Provider, verbose_name=_("physical institution"), null=True, blank=True, on_delete=models.PROTECT,
+        related_name="+",
+    )
+    district = models.CharField(_("district"), max_length=64, blank=True)
+    outpatient_pooling = models.BooleanField(_("applies for outpatient pooling"), default=False)
+    contact_name = models.CharField(_("contact person"), max_length=64, blank=True)
+    contact_phone = models.CharField(_("contact phone"), max_length=32, blank=True)
+    contact_email = models.EmailField(_("contact e-mail"), blank=True)
+
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.DRAFT)
+    filed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("filed by"), on_delete=models.PROTECT, related_name="+",
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    submitted_at = models.DateTimeField(_("submitted at"), null=True, blank=True)
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("reviewer"), null=True, blank=True, on_delete=models.PROTECT,
+        related_name="+",
+    )
+    review_started_at = models.DateTimeField(_("review started at"), null=True, blank=True)
+    inspected_on = models.DateField(_("site inspection date"), null=True, blank=True)
+    inspection_notes = models.TextField(_("site inspection notes"), blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("decided by"), null=True, blank=True, on_delete=models.PROTECT,
+        related_name="+",
+    )
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    decision_reason = models.TextField(_("reasons for the decision"), blank=True)
+
+    class Meta:
+        verbose_name = _("designation application")
+        verbose_name_plural = _("designation applications")
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            # One open application per provider code: two parallel reviews could grant twice.
+            models.UniqueConstraint(
+                fields=["code"],
+                condition=Q(status__in=["draft", "submitted", "under_review", "approved", "signed"]),
+                name="application_one_open_per_code",
+            ),
+            models.CheckConstraint(
+                condition=(Q(kind="institution", code__startswith="H") | Q(kind="pharmacy", code__startswith="P")),
+                name="application_code_matches_kind",
+            ),
+        ]
+        indexes = [
+            # The case workers' queue: applications waiting in a state, oldest first.
+            models.Index(fields=["status", "created_at"], name="application_queue_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.code}) #{self.pk}"
+
+    @property
+    def needs_admission_conditions(self) -> bool:
+        # Ziyang 第十四条, Jinan (十): only a pharmacy joining outpatient pooling answers them.
+        return self.kind == Provider.Kind.PHARMACY and self.outpatient_pooling
+
+    @property
+    def is_editable(self) -> bool:
+        return self.status == self.Status.DRAFT
+
+
+class ApplicationDocument(models.Model):
+    """An uploaded supporting document (licence, certificate, evidence of a condition)."""
+
+    class Kind(models.TextChoices):
+        PRACTISING_LICENCE = "practising_licence", _("medical institution practising licence")
+        DRUG_TRADING_LICENCE = "drug_trading_licence", _("drug trading licence")
+        BUSINESS_LICENCE = "business_licence", _("business licence")
+        LEVEL_CERTIFICATE = "level_certificate", _("level certificate")
+        CONDITION_EVIDENCE = "condition_evidence", _("evidence of an admission condition")
+        OTHER = "other", _("other document")
+
+    application = models.ForeignKey(
+        Application, verbose_name=_("application"), on_delete=models.CASCADE, related_name="documents",
+    )
+    kind = models.CharField(_("document kind"), max_length=32, choices=Kind.choices)
+    file = models.FileField(_("file"), upload_to=application_document_path, max_length=200)
+    original_name = models.CharField(_("original file name"), max_length=200)
+    # Sniffed from the file's first bytes, never taken from the browser's header.
+    content_type = models.CharField(_("content type"), max_length=64)
+    size = models.PositiveIntegerField(_("size in bytes"))
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("uploaded by"), on_delete=models.PROTECT, related_name="+",
+    )
+    uploaded_at = models.DateTimeField(_("uploaded at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("application document")
+        verbose_name_plural = _("application documents")
+        ordering = ["application", "pk"]
+
+    def __str__(self):
+        return f"{self.get_kind_display()}: {self.original_name}"
+
+
+class AdmissionCondition(models.Model):
+    """One admission condition of a pharmacy joining outpatient pooling, with its evidence.
+
+    Ziyang 第十四条 and Jinan (十): inventory system connected, electronic records and
+    prescriptions, electronic drug traceability; Ziyang 第二十一条: prices within the
+    provincial platform price.
+    """
+
+    class Condition(models.TextChoices):
+        INVENTORY_CONNECTED = "inventory_connected", _("inventory system connected to the insurance information system")
+        ELECTRONIC_RECORDS = "electronic_records", _("electronic medical records and electronic prescriptions supported")
+        DRUG_TRACEABILITY = "drug_traceability", _("drugs electronically traceable")
+        PLATFORM_PRICING = "platform_pricing", _("prices within the provincial platform price")
+
+    application = models.ForeignKey(
+        Application, verbose_name=_("application"), on_delete=models.CASCADE, related_name="conditions",
+    )
+    condition = models.CharField(_("condition"), max_length=32, choices=Condition.choices)
+    met = models.BooleanField(_("met"), null=True, blank=True)
+    evidence_text = models.TextField(_("evidence"), blank=True)
+    evidence_document = models.ForeignKey(
+        ApplicationDocument, verbose_name=_("evidence document"), null=True, blank=True,
+        on_delete=models.SET_NULL, related_name="+",
+    )
+
+    class Meta:
+        verbose_name = _("admission condition")
+        verbose_name_plural = _("admission conditions")
+        ordering = ["application", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["application", "condition"], name="admission_condition_once"),
+        ]
+
+    def __str__(self):
+        return self.get_condition_display()
+
+    @property
+    def has_evidence(self) -> bool:
+        return bool(self.evidence_text.strip()) or self.evidence_document_id is not None
+
+
+class Agreement(models.Model):
+    """The service agreement (协议) between the agency and a designated provider."""
+
+    class PaymentMethod(models.TextChoices):
+        PER_ITEM = "per_item", _("per item")
+        CAPITATION = "capitation", _("capitation")
+        PER_DISEASE = "per_disease", _("per disease")
+
+    class Status(models.TextChoices):
+        SIGNED = "signed", _("signed")
+        ACTIVE = "active", _("active")
+        SUSPENDED = "suspended", _("suspended")
+        TERMINATED = "terminated", _("terminated")
+        RENEWED = "renewed", _("renewed (replaced by a later agreement)")
+
+    provider = models.ForeignKey(
+        Provider, verbose_name=_("designated provider"), null=True, blank=True, on_delete=models.PROTECT,
+        related_name="agreements",
+    )
+    application = models.ForeignKey(
+        Application, verbose_name=_("application"), null=True, blank=True, on_delete=models.PROTECT,
+        related_name="agreements",
+    )
+    previous = models.OneToOneField(
+        "self", verbose_name=_("renews agreement"), null=True, blank=True, on_delete=models.PROTECT,
+        related_name="renewal",
+    )
+    period_from = models.DateField(_("valid from"))
+    period_to = models.DateField(_("valid to"))
+    payment_method = models.CharField(_("payment method"), max_length=16, choices=PaymentMethod.choices)
+    outpatient_pooling = models.BooleanField(_("outpatient pooling"))
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.SIGNED)
+    status_reason = models.TextField(_("reason for the status"), blank=True)
+    signed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("signed by"), on_delete=models.PROTECT, related_name="+",
+    )
+    signed_at = models.DateTimeField(_("signed at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("agreement")
+        verbose_name_plural = _("agreements")
+        ordering = ["-period_from", "-pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(period_to__gte=models.F("period_from")), name="agreement_period_ordered"),
+            # A provider has at most one agreement in force (active or suspended).
+            models.UniqueConstraint(
+                fields=["provider"], condition=Q(status__in=["active", "suspended"]),
+                name="agreement_one_in_force_per_provider",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.provider or self.application} {self.period_from}–{self.period_to}"
+
+
+class WorkflowTransition(models.Model):
+    """History of every workflow transition: who, when, from which state to which, why."""
+
+    application = models.ForeignKey(
+        Application, verbose_name=_("application"), null=True, blank=True, on_delete=models.CASCADE,
+        related_name="transitions",
+    )
+    agreement = models.ForeignKey(
+        Agreement, verbose_name=_("agreement"), null=True, blank=True, on_delete=models.PROTECT,
+        related_name="transitions",
+    )
+    provider = models.ForeignKey(
+        Provider, verbose_name=_("designated provider"), null=True, blank=True, on_delete=models.PROTECT,
+        related_name="transitions",
+    )
+    action = models.CharField(_("action"), max_length=32)
+    from_status = models.CharField(_("from state"), max_length=16, blank=True)
+    to_status = models.CharField(_("to state"), max_length=16)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("done by"), on_delete=models.PROTECT, related_name="+",
+    )
+    reason = models.TextField(_("reason"), blank=True)
+    at = models.DateTimeField(_("at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("workflow transition")
+        verbose_name_plural = _("workflow transitions")
+        ordering = ["at", "pk"]
+
+    def __str__(self):
+        return f"{self.at:%Y-%m-%d %H:%M} {self.action}: {self.from_status} → {self.to_status}"
+
+    def _label(self, value: str):
+        model = Application if self.application_id else Agreement if self.agreement_id else Provider
+        return dict(model.Status.choices).get(value, value)
+
+    @property
+    def from_label(self):
+        return self._label(self.from_status) if self.from_status else ""
+
+    @property
+    def to_label(self):
+        return self._label(self.to_status)
+
+
+class NotificationQuerySet(models.QuerySet):
+    def for_provider(self, provider):
+        return self.filter(Q(provider=provider) | Q(application__provider=provider))
+
+
+class Notification(models.Model):
+    """A decision told to the provider's staff: shown in the portal and sent by e-mail."""
+
+    provider = models.ForeignKey(
+        Provider, verbose_name=_("designated provider"), null=True, blank=True, on_delete=models.CASCADE,
+        related_name="notifications",
+    )
+    application = models.ForeignKey(
+        Application, verbose_name=_("application"), null=True, blank=True, on_delete=models.CASCADE,
+        related_name="notifications",
+    )
+    subject = models.CharField(_("subject"), max_length=200)
+    body = models.TextField(_("message"))
+    emailed_to = models.TextField(_("e-mailed to"), blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    read_at = models.DateTimeField(_("read at"), null=True, blank=True)
+
+    objects = NotificationQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self):
+        return self.subject

@@ -1,0 +1,415 @@
+"""Admin for the designation workflow: applications, agreements and their history.
+
+Imported at the end of `pharmacies/admin.py`. Every state change is an admin action that
+calls a service of `pharmacies/services.py`; the role and separated-duty checks live there.
+"""
+
+import copy
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.core.exceptions import ValidationError
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from core.errors import DomainError
+
+from . import services
+from .documents import inspect_upload
+from .models import (
+    AdmissionCondition,
+    Agreement,
+    Application,
+    ApplicationDocument,
+    Notification,
+    WorkflowTransition,
+)
+
+
+def _run(modeladmin, request, objects, call, **values) -> None:
+    """Call a service once per selected object; report each refusal with its reason."""
+    done = 0
+    for obj in objects:
+        try:
+            call(obj, actor=request.user, **values)
+        except DomainError as exc:
+            modeladmin.message_user(request, f"{obj}: {exc.message}", messages.ERROR)
+        else:
+            done += 1
+    if done:
+        modeladmin.message_user(
+            request, ngettext("%(count)d record done.", "%(count)d records done.", done) % {"count": done},
+            messages.SUCCESS,
+        )
+
+
+def workflow_action(*, description, call, form_class=None):
+    """An admin action calling a service; with `form_class`, asks for its inputs first."""
+
+    def action(modeladmin, request, queryset):
+        objects = list(queryset.order_by("pk"))
+        if form_class is None:
+            _run(modeladmin, request, objects, call)
+            return None
+        form = form_class(request.POST if "apply" in request.POST else None)
+        if "apply" in request.POST and form.is_valid():
+            _run(modeladmin, request, objects, call, **form.cleaned_data)
+            return None
+        context = {
+            **modeladmin.admin_site.each_context(request),
+            "title": description,
+            "form": form,
+            "objects": objects,
+            "opts": modeladmin.model._meta,
+            "action_name": request.POST.get("action", ""),
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/pharmacies/workflow_action.html", context)
+
+    action.short_description = description
+    return action
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(label=_("reason"), widget=forms.Textarea(attrs={"rows": 4}))
+
+
+class OptionalReasonForm(forms.Form):
+    reason = forms.CharField(label=_("remarks"), required=False, widget=forms.Textarea(attrs={"rows": 4}))
+
+
+class InspectionForm(forms.Form):
+    inspected_on = forms.DateField(label=_("site inspection date"), initial=timezone.localdate,
+                                   widget=forms.DateInput(attrs={"type": "date"}))
+    notes = forms.CharField(label=_("site inspection notes"), widget=forms.Textarea(attrs={"rows": 6}))
+
+
+class SignForm(forms.Form):
+    period_from = forms.DateField(label=_("valid from"), widget=forms.DateInput(attrs={"type": "date"}))
+    period_to = forms.DateField(label=_("valid to"), widget=forms.DateInput(attrs={"type": "date"}))
+    payment_method = forms.ChoiceField(label=_("payment method"), choices=Agreement.PaymentMethod.choices)
+    outpatient_pooling = forms.BooleanField(label=_("outpatient pooling"), required=False)
+
+
+class RenewForm(forms.Form):
+    period_to = forms.DateField(label=_("valid to"), widget=forms.DateInput(attrs={"type": "date"}))
+    payment_method = forms.ChoiceField(label=_("payment method"), choices=Agreement.PaymentMethod.choices)
+    reason = forms.CharField(label=_("reason"), widget=forms.Textarea(attrs={"rows": 3}))
+
+
+# --- applications -----------------------------------------------------------------------
+
+
+class DocumentInlineForm(forms.ModelForm):
+    class Meta:
+        model = ApplicationDocument
+        fields = ["kind", "file"]
+
+    def clean_file(self):
+        upload = self.cleaned_data.get("file")
+        if upload is not None and hasattr(upload, "content_type"):  # a new upload, not the stored file
+            try:
+                self.sniffed_type = inspect_upload(upload)
+            except DomainError as exc:
+                raise ValidationError(str(exc.message), code=exc.code) from exc
+        return upload
+
+
+class DocumentInline(admin.TabularInline):
+    model = ApplicationDocument
+    form = DocumentInlineForm
+    extra = 0
+    fields = ["kind", "file", "original_name", "content_type", "size", "uploaded_by", "uploaded_at"]
+    readonly_fields = ["original_name", "content_type", "size", "uploaded_by", "uploaded_at"]
+
+    def has_add_permission(self, request, obj=None):
+        return super().has_add_permission(request, obj) and (obj is None or obj.is_editable)
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and obj is not None and obj.is_editable
+
+
+class ConditionInline(admin.TabularInline):
+    """Admission conditions of a pharmacy joining outpatient pooling (Ziyang 第十四条, Jinan (十))."""
+
+    model = AdmissionCondition
+    extra = 0
+    fields = ["condition", "met", "evidence_text", "evidence_document"]
+    readonly_fields = ["condition"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and obj is not None and obj.is_editable
+
+    def get_formset(self, request, obj=None, **kwargs):
+        self._parent = obj
+        return super().get_formset(request, obj, **kwargs)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "evidence_document":
+            kwargs["queryset"] = ApplicationDocument.objects.filter(application=getattr(self, "_parent", None))
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class TransitionInline(admin.TabularInline):
+    model = WorkflowTransition
+    fk_name = "application"
+    extra = 0
+    fields = ["at", "action", "from_status", "to_status", "actor", "reason"]
+    readonly_fields = fields
+    verbose_name_plural = _("history")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class AgreementInline(admin.TabularInline):
+    model = Agreement
+    fk_name = "application"
+    extra = 0
+    fields = ["period_from", "period_to", "payment_method", "outpatient_pooling", "status", "signed_by"]
+    readonly_fields = fields
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+PARTICULARS = ["code", "name", "kind", "level", "parent", "district", "outpatient_pooling",
+               "contact_name", "contact_phone", "contact_email"]
+WORKFLOW_FIELDS = ["provider", "status", "filed_by", "created_at", "submitted_at", "reviewer", "review_started_at",
+                   "inspected_on", "inspection_notes", "decided_by", "decided_at", "decision_reason"]
+
+
+class ApplicationForm(forms.ModelForm):
+    class Meta:
+        model = Application
+        fields = PARTICULARS
+
+    def clean(self):
+        cleaned = super().clean()
+        candidate = copy.copy(self.instance)
+        for field in PARTICULARS:
+            if field in cleaned:
+                setattr(candidate, field, cleaned[field])
+        try:
+            services._validate_particulars(candidate)
+        except DomainError as exc:
+            raise ValidationError({field: [exc.message] for field in exc.details}) from exc
+        return cleaned
+
+
+@admin.register(Application)
+class ApplicationAdmin(admin.ModelAdmin):
+    form = ApplicationForm
+    list_display = ["pk", "code", "name", "kind", "level", "outpatient_pooling", "status", "reviewer",
+                    "submitted_at"]
+    list_display_links = ["pk", "code"]
+    list_select_related = ["reviewer"]
+    list_filter = ["status", "kind", "outpatient_pooling"]
+    search_fields = ["code", "name"]
+    raw_id_fields = ["parent"]
+    date_hierarchy = "created_at"
+    inlines = [DocumentInline, ConditionInline, AgreementInline, TransitionInline]
+    actions = ["submit", "start_review", "record_inspection", "approve", "reject", "sign_agreement",
+               "activate_agreement"]
+
+    def get_fieldsets(self, request, obj=None):
+        sets = [(_("particulars"), {"fields": PARTICULARS})]
+        if obj is not None:
+            sets.append((_("workflow"), {"fields": WORKFLOW_FIELDS}))
+        return sets
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return []
+        if not obj.is_editable:
+            return PARTICULARS + WORKFLOW_FIELDS
+        locked = ["code", "kind"] if obj.provider_id else []
+        return locked + WORKFLOW_FIELDS
+
+    def save_model(self, request, obj, form, change):
+        # A draft's particulars go through the services (the admin form's transaction wraps them).
+        values = {field: form.cleaned_data[field] for field in form.changed_data if field in PARTICULARS}
+        if change:
+            services.application_update(application=obj, actor=request.user, **values)
+            obj.refresh_from_db()
+            return
+        created = services.application_create(
+            actor=request.user, **{field: form.cleaned_data.get(field) for field in PARTICULARS}
+        )
+        obj.pk = created.pk
+        obj._state.adding = False
+        obj.refresh_from_db()
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is ApplicationDocument:
+            for document in formset.save(commit=False):
+                upload = document.file.file
+                document.application = form.instance
+                document.original_name = (upload.name or "")[-200:]
+                document.content_type = inspect_upload(upload)
+                document.size = upload.size
+                document.uploaded_by = request.user
+                document.save()
+            for document in formset.deleted_objects:
+                document.delete()
+            return
+        super().save_formset(request, form, formset, change)
+
+    submit = workflow_action(
+        description=_("Submit the application (for the provider)"),
+        call=lambda obj, actor: services.application_submit(application=obj, actor=actor),
+    )
+    start_review = workflow_action(
+        description=_("Take up the review"),
+        call=lambda obj, actor: services.application_start_review(application=obj, actor=actor),
+    )
+    record_inspection = workflow_action(
+        description=_("Record the site inspection"),
+        form_class=InspectionForm,
+        call=lambda obj, actor, **v: services.application_record_inspection(application=obj, actor=actor, **v),
+    )
+    approve = workflow_action(
+        description=_("Approve (auditor, not the reviewer)"),
+        form_class=OptionalReasonForm,
+        call=lambda obj, actor, **v: services.application_approve(application=obj, actor=actor, **v),
+    )
+    reject = workflow_action(
+        description=_("Reject with reasons (auditor, not the reviewer)"),
+        form_class=ReasonForm,
+        call=lambda obj, actor, **v: services.application_reject(application=obj, actor=actor, **v),
+    )
+    sign_agreement = workflow_action(
+        description=_("Sign the agreement"),
+        form_class=SignForm,
+        call=lambda obj, actor, **v: services.agreement_sign(application=obj, actor=actor, **v),
+    )
+    activate_agreement = workflow_action(
+        description=_("Bring the signed agreement into force"),
+        call=lambda obj, actor: services.agreement_activate(
+            agreement=_signed_agreement_of(obj), actor=actor
+        ),
+    )
+
+
+def _signed_agreement_of(application: Application) -> Agreement:
+    agreement = application.agreements.filter(status=Agreement.Status.SIGNED).order_by("-pk").first()
+    if agreement is None:
+        raise services.InvalidState(details={"status": application.status, "expected": ["signed"]})
+    return agreement
+
+
+# --- agreements ------------------------------------------------------------------------
+
+
+class AgreementTransitionInline(TransitionInline):
+    fk_name = "agreement"
+
+
+@admin.register(Agreement)
+class AgreementAdmin(admin.ModelAdmin):
+    list_display = ["pk", "provider", "period_from", "period_to", "payment_method", "outpatient_pooling",
+                    "status", "signed_by"]
+    list_select_related = ["provider", "signed_by"]
+    list_filter = ["status", "payment_method", "outpatient_pooling"]
+    search_fields = ["provider__code", "provider__name"]
+    date_hierarchy = "period_from"
+    inlines = [AgreementTransitionInline]
+    actions = ["activate", "renew", "suspend_provider", "reinstate_provider", "terminate_provider"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False  # agreements are signed from an approved application or renewed
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    activate = workflow_action(
+        description=_("Bring the signed agreement into force"),
+        call=lambda obj, actor: services.agreement_activate(agreement=obj, actor=actor),
+    )
+    renew = workflow_action(
+        description=_("Renew the agreement"),
+        form_class=RenewForm,
+        call=lambda obj, actor, **v: services.agreement_renew(agreement=obj, actor=actor, **v),
+    )
+    suspend_provider = workflow_action(
+        description=_("Suspend the provider"),
+        form_class=ReasonForm,
+        call=lambda obj, actor, **v: services.provider_suspend(provider=obj.provider, actor=actor, **v),
+    )
+    reinstate_provider = workflow_action(
+        description=_("Reinstate the provider"),
+        form_class=ReasonForm,
+        call=lambda obj, actor, **v: services.provider_reinstate(provider=obj.provider, actor=actor, **v),
+    )
+    terminate_provider = workflow_action(
+        description=_("Terminate the provider's agreement"),
+        form_class=ReasonForm,
+        call=lambda obj, actor, **v: services.provider_terminate(provider=obj.provider, actor=actor, **v),
+    )
+
+
+# --- history and notifications (read-only) ------------------------------------------------
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(WorkflowTransition)
+class WorkflowTransitionAdmin(ReadOnlyAdmin):
+    list_display = ["at", "action", "subject", "from_status", "to_status", "actor", "reason"]
+    list_select_related = ["application", "agreement", "provider", "actor"]
+    list_filter = ["action", "to_status"]
+    search_fields = ["application__code", "provider__code", "actor__username"]
+    date_hierarchy = "at"
+
+    @admin.display(description=_("concerning"))
+    def subject(self, obj):
+        return obj.application or obj.provider or obj.agreement
+
+
+@admin.register(Notification)
+class NotificationAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "subject", "provider", "application", "emailed_to", "read_at"]
+    list_select_related = ["provider", "application"]
+    search_fields = ["provider__code", "application__code", "subject"]
+    date_hierarchy = "created_at"
+
