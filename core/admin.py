@@ -15,6 +15,8 @@ class LargeTableMixin:
     paginator = LargeTablePaginator
     # Django would otherwise count the unfiltered table too, for "N results (M total)".
     show_full_result_count = False
+    # Facet counts are one COUNT per filter choice over the whole list: never on big tables.
+    show_facets = admin.ShowFacets.NEVER
 
 
 class AddOnlyInlineMixin:

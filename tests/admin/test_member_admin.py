@@ -61,6 +61,13 @@ def test_member_changelist_query_count_is_the_same_on_page_two(client, case_work
     assert len(_queries_for(client, CHANGELIST + "?p=2")) == len(first)
 
 
+def test_facet_counts_are_never_run_on_the_member_list(client, case_worker):
+    MemberFactory.create_batch(3)
+    plain = _queries_for(client, CHANGELIST)
+    with_facets = _queries_for(client, CHANGELIST + "?_facets=True")
+    assert len(with_facets) == len(plain)
+
+
 def test_search_finds_a_member_by_full_id_number_prefix_and_name(client, case_worker):
     wanted = MemberFactory(name="李秀英")
     other = MemberFactory(name="张伟")
