@@ -262,3 +262,21 @@ def test_enrollment_list_has_no_change_or_delete(client, case_worker):
     assert response.status_code == 403
     assert client.get(reverse("admin:members_enrollment_delete", args=[spell.pk])).status_code == 403
     assert Enrollment.objects.get().effective_from == date(2020, 1, 1)
+
+
+def test_the_audit_trail_is_read_only_and_searchable(client, case_worker):
+    from core.audit import audit
+
+    member = MemberFactory(name="孙娜")
+    event = audit(actor=case_worker, action="member.read", target=member)
+    audit(actor=case_worker, action="provider.read", label="H37040200001")
+    url = reverse("admin:core_auditevent_changelist")
+    found = list(client.get(url, {"q": "member.read"}).context["cl"].result_list)
+    assert found == [event]
+    assert list(client.get(url, {"q": "孙"}).context["cl"].result_list) == [event]
+    change = reverse("admin:core_auditevent_change", args=[event.pk])
+    assert client.get(change).status_code == 200
+    assert client.post(change, {"action": "forged"}).status_code == 403
+    assert client.post(reverse("admin:core_auditevent_delete", args=[event.pk]), {"post": "yes"}).status_code == 403
+    event.refresh_from_db()
+    assert event.action == "member.read"
