@@ -89,7 +89,7 @@ class Command(BaseCommand):
             ("search full ID number", f"/admin/members/member/?q={some}"),
             ("search ID number prefix", f"/admin/members/member/?q={some[:14]}"),
         ]
-        self.stdout.write(f"{'page':<26}{'ms':>8}{'queries':>9}  count")
+        self.stdout.write(f"{'page':<26}{'ms':>8}{'db ms':>8}{'queries':>9}  count")
         for label, url in pages:
             client.get(url)  # warm the cache the way a second visit would
             with CaptureQueriesContext(connection) as queries:
@@ -101,7 +101,8 @@ class Command(BaseCommand):
             changelist = response.context["cl"]
             counted = any(q["sql"].startswith("SELECT COUNT(") for q in queries.captured_queries)
             how = "estimated" if changelist.paginator.count_is_estimate else ("COUNT(*)" if counted else "exact")
+            database = sum(float(q["time"]) for q in queries.captured_queries) * 1000
             self.stdout.write(
-                f"{label:<26}{elapsed:>8.0f}{len(queries):>9}  {changelist.result_count:,} ({how})"
+                f"{label:<26}{elapsed:>8.0f}{database:>8.0f}{len(queries):>9}  {changelist.result_count:,} ({how})"
             )
         user.delete()
