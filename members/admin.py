@@ -232,7 +232,11 @@ class MemberAdmin(LargeTableMixin, SimpleHistoryAdmin):
 class EnrollmentForm(forms.ModelForm):
     class Meta:
         model = Enrollment
-        exclude = ["recorded_by"]
+        fields = [
+            "member", "effective_from", "employment_status", "retired_on", "scheme", "category", "sector",
+            "civil_servant", "pre_1949_veteran", "employer_name", "employer_credit_code",
+            "contribution_base", "monthly_pension",
+        ]
 
     def clean(self):
         cleaned = super().clean()

@@ -5,7 +5,7 @@ from django.contrib import admin
 from django.urls import reverse
 
 from core.audit import audit
-from members.models import Episode, Registration, ReferenceValue
+from members.models import Episode, ReferenceValue, Registration
 from members.services import family_link_create
 from tests.factories import CatalogItemFactory, MemberFactory, ProviderStaffFactory, UserFactory
 
@@ -34,16 +34,16 @@ def _registered():
 @pytest.mark.parametrize("model", [model for model, _ in _registered()], ids=lambda m: m._meta.label)
 def test_every_admin_page_opens_for_a_superuser(client, data, model):
     client.force_login(data)
-    info = (model._meta.app_label, model._meta.model_name)
-    assert client.get(reverse("admin:%s_%s_changelist" % info)).status_code == 200
+    prefix = f"admin:{model._meta.app_label}_{model._meta.model_name}"
+    assert client.get(reverse(f"{prefix}_changelist")).status_code == 200
     model_admin = admin.site._registry[model]
     obj = model._default_manager.order_by("pk").first()
     if model._meta.app_label in {"core", "members", "pharmacies", "claims"}:
         assert obj is not None, "the fixture should create one of each of Gongji's models"
     if obj is not None:
-        assert client.get(reverse("admin:%s_%s_change" % info, args=[obj.pk])).status_code == 200
-        assert client.get(reverse("admin:%s_%s_history" % info, args=[obj.pk])).status_code == 200
-    add_status = client.get(reverse("admin:%s_%s_add" % info)).status_code
+        assert client.get(reverse(f"{prefix}_change", args=[obj.pk])).status_code == 200
+        assert client.get(reverse(f"{prefix}_history", args=[obj.pk])).status_code == 200
+    add_status = client.get(reverse(f"{prefix}_add")).status_code
     assert add_status == (200 if model_admin.has_add_permission(_request_for(data)) else 403)
 
 
