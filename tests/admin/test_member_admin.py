@@ -280,3 +280,28 @@ def test_the_audit_trail_is_read_only_and_searchable(client, case_worker):
     assert client.post(reverse("admin:core_auditevent_delete", args=[event.pk]), {"post": "yes"}).status_code == 403
     event.refresh_from_db()
     assert event.action == "member.read"
+
+
+def test_a_new_member_is_added_with_a_spell_and_a_spouse_in_one_go(client, case_worker):
+    spouse = MemberFactory()
+    response = client.post(
+        reverse("admin:members_member_add"),
+        {
+            "id_number": "11010519491231002X", "name": "赵军", "phone": "", "status": "active", "died_on": "",
+            "enrollments-TOTAL_FORMS": "1", "enrollments-INITIAL_FORMS": "0",
+            "enrollments-0-effective_from": "2024-01-01", "enrollments-0-employment_status": "retired",
+            "enrollments-0-retired_on": "2009-12-31", "enrollments-0-scheme": "combined",
+            "enrollments-0-category": "employee", "enrollments-0-sector": "government",
+            "enrollments-0-monthly_pension": "4200.00",
+            "family_links-TOTAL_FORMS": "1", "family_links-INITIAL_FORMS": "0",
+            "family_links-0-relative": str(spouse.pk), "family_links-0-relation": "spouse",
+            "registrations-TOTAL_FORMS": "0", "registrations-INITIAL_FORMS": "0",
+            "episodes-TOTAL_FORMS": "0", "episodes-INITIAL_FORMS": "0",
+        },
+    )
+    assert response.status_code == 302, response.context and response.context["errors"]
+    member = Member.objects.get(id_number="11010519491231002X")
+    assert member.enrollments.get().recorded_by == case_worker
+    assert set(FamilyLink.objects.values_list("member", "relative", "relation")) == {
+        (member.pk, spouse.pk, "spouse"), (spouse.pk, member.pk, "spouse"),
+    }
