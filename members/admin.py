@@ -48,6 +48,12 @@ class MemberSearchMixin:
         return search_members(queryset, search_term, prefix="member__"), False
 
 
+# "name" is one msgid shared with providers and catalog items (名称); a person has a 姓名.
+@admin.display(description=_("full name"), ordering="name")
+def member_name(member: Member) -> str:
+    return member.name
+
+
 @admin.display(description=_("ID number"), ordering="id_number")
 def member_masked_id_number(member: Member) -> str:
     return mask_id_number(member.id_number)
@@ -156,6 +162,7 @@ class MemberForm(forms.ModelForm):
     class Meta:
         model = Member
         fields = ["id_number", "name", "phone", "status", "died_on"]
+        labels = {"name": _("full name")}
 
     def clean_id_number(self):
         return normalize_id_number(self.cleaned_data["id_number"])
@@ -173,7 +180,7 @@ class MemberForm(forms.ModelForm):
 @admin.register(Member)
 class MemberAdmin(LargeTableMixin, SimpleHistoryAdmin):
     form = MemberForm
-    list_display = ["name", member_masked_id_number, "sex", "birth_date", "status"]
+    list_display = [member_name, member_masked_id_number, "sex", "birth_date", "status"]
     list_filter = ["status", "sex"]
     # No foreign key is listed: the list is one query for the page, whatever its size.
     list_select_related = False
@@ -225,7 +232,11 @@ class MemberAdmin(LargeTableMixin, SimpleHistoryAdmin):
 class EnrollmentForm(forms.ModelForm):
     class Meta:
         model = Enrollment
-        exclude = ["recorded_by"]
+        fields = [
+            "member", "effective_from", "employment_status", "retired_on", "scheme", "category", "sector",
+            "civil_servant", "pre_1949_veteran", "employer_name", "employer_credit_code",
+            "contribution_base", "monthly_pension",
+        ]
 
     def clean(self):
         cleaned = super().clean()

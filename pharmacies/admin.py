@@ -35,7 +35,11 @@ class ProviderAdmin(LargeTableMixin, SimpleHistoryAdmin):
     readonly_fields = ["created_at"]
 
     def get_search_results(self, request, queryset, search_term):
-        return search_providers(queryset, search_term), False
+        queryset = search_providers(queryset, search_term)
+        if request.GET.get("model_name") == "provider" and request.GET.get("field_name") == "parent":
+            # An internet hospital relies on a physical institution (Jinan (十二)).
+            queryset = queryset.filter(kind=Provider.Kind.INSTITUTION).exclude(level=Provider.Level.INTERNET_HOSPITAL)
+        return queryset, False
 
 
 @admin.register(ProviderStaff)
