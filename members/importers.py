@@ -339,8 +339,10 @@ class FamilyLinkImporter(Importer):
                 self._creates.append(row.instance)
                 links[(a, b)] = relation
             if backward is None:
-                self._creates.append(FamilyLink(member_id=b, relative_id=a, relation=inverse))
+                link = FamilyLink(member_id=b, relative_id=a, relation=inverse)
+                self._creates.append(link)
                 links[(b, a)] = inverse
+                row.instance = row.instance or link
 
     def apply(self, rows, progress):
         for start in range(0, len(self._creates), self.batch_size):
