@@ -4,7 +4,7 @@ Imports go through members.importers (the same row parsers and bulk path as the 
 commands); exports write the CONTRACT.md English column keys, so an exported file imports
 back unchanged."""
 
-from django.db.models import Q, Sum
+from django.db.models import F, Q, Sum
 from import_export.fields import Field
 
 from core.importing_resources import ImporterResource
@@ -86,7 +86,8 @@ class FamilyLinkResource(ImporterResource):
         export_order = fields
 
     def filter_export(self, queryset, **kwargs):
-        return queryset.select_related("member", "relative")
+        # Each link is stored both ways but exported once (a file with both is a duplicate pair).
+        return queryset.filter(member_id__lt=F("relative_id")).select_related("member", "relative")
 
 
 class RegistrationResource(ImporterResource):

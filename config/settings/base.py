@@ -158,3 +158,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# Imports (core.importing): exports never start a cell with "=" (formula injection), and the
+# admin's CSV upload detects UTF-8 or GBK (Chinese Excel) like the import_* commands do.
+IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
+from core.import_formats import IMPORT_FORMATS  # noqa: E402  (format classes only; no models)
