@@ -74,7 +74,8 @@ ENROLLMENT_FACTS = (
     "employment_status", "retired_on", "scheme", "category", "sector", "civil_servant", "pre_1949_veteran",
     "contribution_base", "monthly_pension", "employer_name", "employer_credit_code",
 )
-MEMBER_FIELDS = ("id", "id_number", "name", "sex", "birth_date", "phone", "status", "died_on", "created_at")
+# A known member, read as a tuple: what a row is compared with.
+Known = namedtuple("Known", ("pk", "id_number", "name", "phone", "status", "died_on"))
 # The latest recorded spell of a member, read as a tuple (cheaper than 100k model instances).
 Spell = namedtuple("Spell", ("effective_from", *ENROLLMENT_FACTS))
 
@@ -167,11 +168,12 @@ class MemberImporter(Importer):
         # would cost more than the insert itself (core.bulk).
         self._new_members: list[tuple[ParsedRow, dict]] = []
         self._new_spells: list[tuple[ParsedRow | None, dict]] = []  # row set: member created in this import
-        self._member_updates: list[Member] = []
+        self._member_updates: list[tuple[int, dict]] = []  # (pk, changed fields)
+        self._known_rows: list[tuple[ParsedRow, int]] = []
         today = timezone.localdate()
         for chunk in self.chunks(rows):
-            existing = {m.id_number: m for m in self.any_of(
-                Member.objects.only(*MEMBER_FIELDS), "id_number", [r.values["id_number"] for r in chunk])}
+            existing = {k.id_number: k for k in map(Known._make, self.any_of(
+                Member.objects, "id_number", [r.values["id_number"] for r in chunk]).values_list(*Known._fields))}
             latest: dict[int, Enrollment] = {}
             ever_combined: set[int] = set()
             if existing:
@@ -193,12 +195,11 @@ class MemberImporter(Importer):
                     self._new_spells.append((row, self._spell(None, values, values["enrolled_on"])))
                     row.action = CREATED
                     continue
-                row.instance, row.action = member, UNCHANGED
+                row.action = UNCHANGED
+                self._known_rows.append((row, member.pk))
                 member_fields = ["name"] + [k for k in ("phone", "status", "died_on") if k in present]
                 if any(getattr(member, k) != values[k] for k in member_fields):
-                    for k in member_fields:
-                        setattr(member, k, values[k])
-                    self._member_updates.append(member)
+                    self._member_updates.append((member.pk, {k: values[k] for k in member_fields}))
                     row.action = UPDATED
                 spell = latest.get(member.pk)
                 if spell is None:
@@ -246,12 +247,21 @@ class MemberImporter(Importer):
                 row.instance = Member(pk=pk, **member)
         now = timezone.now()
         for start in range(0, len(self._member_updates), size):
-            batch = self._member_updates[start:start + size]
+            changes = dict(self._member_updates[start:start + size])
+            batch = list(Member.objects.in_bulk(list(changes)).values())
             for member in batch:
+                for name, value in changes[member.pk].items():
+                    setattr(member, name, value)
                 member.updated_at = now
             bulk_update_with_history(batch, Member, ["name", "phone", "status", "died_on", "updated_at"],
                                      batch_size=size, **self.history_kwargs())
             progress(len(batch))
+        if self.keep_instances:  # the admin logs each row against its member
+            for start in range(0, len(self._known_rows), size):
+                batch = self._known_rows[start:start + size]
+                found = Member.objects.in_bulk([pk for _row, pk in batch])
+                for row, pk in batch:
+                    row.instance = found[pk]
         spells = []
         for row, spell in self._new_spells:
             if row is not None:

@@ -71,17 +71,20 @@ class Command(BaseCommand):
             self.stdout.write(f"generated {rows} rows in {time.perf_counter() - started:.1f} s ({path})")
             passes = [("first import", "created")] + ([("re-import", "unchanged")] if reimport else [])
             for label, expected in passes:
-                started = time.perf_counter()
+                started, cpu = time.perf_counter(), time.process_time()
+                load = os.getloadavg()[0]
                 with tqdm_progress_factory(self.stderr._out, disable=options["verbosity"] < 1) as progress:
                     outcome = import_file(MemberImporter(change_reason="bench_import"), path, progress=progress)
-                seconds = time.perf_counter() - started
+                seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
                 if outcome.errors:
                     raise CommandError("\n".join(str(e) for e in outcome.errors[:20]))
                 self.stdout.write(
                     f"{label}: {rows} rows in {seconds:.2f} s = {rows / seconds:,.0f} rows/s "
                     f"({outcome.summary()})"
                 )
-                self.stdout.write("  phases: " + ", ".join(f"{k} {v:.2f} s" for k, v in outcome.timings.items()))
+                self.stdout.write("  phases: " + ", ".join(f"{k} {v:.2f} s" for k, v in outcome.timings.items())
+                                  + f"; python process CPU {cpu:.2f} s; load average at start {load:.2f} "
+                                  f"on {os.cpu_count()} CPUs")
                 if outcome.counts[expected] != rows:
                     self.stderr.write(f"note: expected {rows} {expected}; the prefix was imported before?")
         self.stdout.write(f"database: {connection.vendor} {connection.settings_dict.get('NAME')}; "
