@@ -579,8 +579,9 @@ def run_import(importer: Importer, table: Table, *, dry_run: bool = False, progr
             outcome.counts[row.action] += 1
         from core.audit import audit
 
-        audit(actor=importer.user, action=f"import.{importer.kind}", label=importer.change_reason,
-              dry_run=dry_run, **outcome.counts)
+        if outcome.counts[CREATED] or outcome.counts[UPDATED]:  # an import that changes nothing leaves no trace
+            audit(actor=importer.user, action=f"import.{importer.kind}", label=importer.change_reason,
+                  dry_run=dry_run, **outcome.counts)
         if dry_run:
             transaction.set_rollback(True)
         clock = clocks.perf_counter()

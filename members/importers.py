@@ -227,13 +227,20 @@ class MemberImporter(Importer):
                 self._new_spells.append((None, self._spell(member.pk, facts, starts)))
                 row.action = UPDATED
 
+    @property
+    def _user_id(self):
+        return getattr(self.user, "pk", None)
+
     def _given(self, key: str) -> bool:
         # A fact whose column is absent is kept; the defaulted flags count as given only if present.
         return key in self.present or key in ("employment_status", "scheme")
 
     def _spell(self, member_id: int | None, values: dict[str, Any], starts: date) -> dict[str, Any]:
-        spell = {k: values.get(k) if values.get(k) is not None else _FACT_DEFAULTS.get(k) for k in ENROLLMENT_FACTS}
-        spell.update(member_id=member_id, effective_from=starts, recorded_by_id=getattr(self.user, "pk", None))
+        spell = {k: values[k] for k in ENROLLMENT_FACTS}
+        for k, default in _FACT_DEFAULTS.items():
+            if spell[k] is None:
+                spell[k] = default
+        spell["member_id"], spell["effective_from"], spell["recorded_by_id"] = member_id, starts, self._user_id
         return spell
 
     def apply(self, rows, progress):

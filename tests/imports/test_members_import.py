@@ -296,3 +296,22 @@ def test_bench_import_runs_through_the_import_members_code():
                  stderr=io.StringIO())
     assert "first import: 300 rows" in out.getvalue() and "300 unchanged" in out.getvalue()
     assert Member.objects.filter(id_number__startswith="530300").count() == 300
+
+
+def test_xlsx_date_and_number_cells_are_read_as_values(tmp_path):
+    id_number = new_id_number()
+    row = member_row(id_number, contribution_base=6000.5, enrolled_on=date(2021, 7, 1))
+    path = write_table(tmp_path, "xlsx", [HEADER, row])
+    run(path)
+    spell = Enrollment.objects.get(member__id_number=id_number)
+    assert (spell.effective_from, spell.contribution_base) == (date(2021, 7, 1), Decimal("6000.50"))
+
+
+def test_reimport_leaves_no_audit_trace_but_a_changing_import_does(tmp_path):
+    from core.models import AuditEvent
+
+    path = write_table(tmp_path, "csv", [HEADER, member_row(new_id_number())])
+    run(path)
+    assert AuditEvent.objects.filter(action="import.members").count() == 1
+    run(path)
+    assert AuditEvent.objects.filter(action="import.members").count() == 1

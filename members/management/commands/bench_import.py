@@ -9,6 +9,7 @@ PostgreSQL database (README)."""
 import csv
 import os
 import platform
+import resource
 import tempfile
 import time
 from datetime import date, timedelta
@@ -87,6 +88,8 @@ class Command(BaseCommand):
                                   f"on {os.cpu_count()} CPUs")
                 if outcome.counts[expected] != rows:
                     self.stderr.write(f"note: expected {rows} {expected}; the prefix was imported before?")
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        self.stdout.write(f"peak memory of this process: {peak:.0f} MB")
         self.stdout.write(f"database: {connection.vendor} {connection.settings_dict.get('NAME')}; "
                           f"python {platform.python_version()}; cpu: {_cpu_model()}")
 
