@@ -203,3 +203,8 @@ LOGGING = {
 
 # The staff-only admin site (config/admin_site.py) replaces django.contrib.admin's default.
 INSTALLED_APPS[INSTALLED_APPS.index("django.contrib.admin")] = "config.admin_apps.GongjiAdminConfig"
+
+# Imports (core.importing): exports never start a cell with "=" (formula injection), and the
+# admin's CSV upload detects UTF-8 or GBK (Chinese Excel) like the import_* commands do.
+IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
+from core.import_formats import IMPORT_FORMATS  # noqa: E402  (format classes only; no models)
