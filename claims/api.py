@@ -2,6 +2,7 @@
 
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.authentication import TokenScheme
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, status
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
@@ -94,3 +95,12 @@ class MemberBenefitsView(APIView):
         if not raw.isdigit() or not 1900 < int(raw) < 2200:
             raise DomainError(_("The year is not valid."), code="invalid", details={"year": raw})
         return Response(services.member_benefits(user=request.user, id_number=id_number, year=int(raw)))
+
+
+class ProviderTokenScheme(TokenScheme):
+    """OpenAPI: the same `Authorization: Token <key>` scheme, under its own component name."""
+
+    target_class = "claims.api.ProviderTokenAuthentication"
+    name = "providerTokenAuth"
+    match_subclasses = False
+    priority = 1
