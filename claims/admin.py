@@ -23,3 +23,7 @@ class CatalogItemAdmin(LargeTableMixin, SimpleHistoryAdmin):
             return queryset, False
         # Codes are matched from their beginning (index-friendly); names anywhere.
         return queryset.filter(code__startswith=term) | queryset.filter(name__contains=term), False
+
+
+# Settlements, region policies and benefit years; keep this import last.
+from . import admin_settlement  # noqa: E402,F401
