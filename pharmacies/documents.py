@@ -37,7 +37,8 @@ def inspect_upload(upload) -> str:
         raise DocumentRefused(_("The file is empty."), code="document_empty")
     if size > limit:
         raise DocumentRefused(
-            _("The file is too large: at most %(limit)s MB.") % {"limit": limit // (1024 * 1024) or 1},
+            _("The file is too large: at most %(limit)s MB.")
+            % {"limit": limit // (1024 * 1024) or 1},
             code="document_too_large",
             details={"size": size, "limit": limit},
         )

@@ -45,7 +45,9 @@ def test_two_auditors_deciding_at_once_decide_once(on_postgres, pharmacy_user):
     review(application, UserFactory(roles=[Role.CASE_WORKER]))
     auditors = [UserFactory(roles=[Role.AUDITOR]) for _ in range(2)]
 
-    outcomes = _race(lambda actor: services.application_approve(application=application, actor=actor), auditors)
+    outcomes = _race(
+        lambda actor: services.application_approve(application=application, actor=actor), auditors
+    )
 
     assert outcomes == ["invalid_state", "ok"]
     assert WorkflowTransition.objects.filter(application=application, action="approve").count() == 1
@@ -58,9 +60,15 @@ def test_two_case_workers_taking_up_one_application_leave_one_reviewer(on_postgr
     services.application_submit(application=application, actor=pharmacy_user)
     workers = [UserFactory(roles=[Role.CASE_WORKER]) for _ in range(2)]
 
-    outcomes = _race(lambda actor: services.application_start_review(application=application, actor=actor), workers)
+    outcomes = _race(
+        lambda actor: services.application_start_review(application=application, actor=actor),
+        workers,
+    )
 
     assert outcomes == ["invalid_state", "ok"]
     reviewer = Application.objects.get(pk=application.pk).reviewer
     assert reviewer in workers
-    assert WorkflowTransition.objects.get(application=application, action="start_review").actor == reviewer
+    assert (
+        WorkflowTransition.objects.get(application=application, action="start_review").actor
+        == reviewer
+    )
