@@ -1,17 +1,21 @@
 """Admin screens of the workflow: actions call the services, refusals are shown, history is visible."""
 
 import re
+from datetime import timedelta
 
 import pytest
 from django.contrib.admin import helpers
 from django.contrib.messages import get_messages
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from django.utils import timezone
 
 from core.roles import Role
 from pharmacies import services
-from pharmacies.models import Agreement, Application
+from pharmacies.models import Agreement, Application, Provider
 from tests.factories import UserFactory
 
+from .conftest import pdf
 from .helpers import filled_pharmacy_application, review, sign
 
 pytestmark = pytest.mark.django_db
@@ -146,3 +150,93 @@ def test_sanctions_from_the_agreement_list(client, pharmacy, pharmacy_user, case
     )
     pharmacy.refresh_from_db()
     assert pharmacy.status == "suspended"
+
+
+def _inline_management(**totals):
+    data = {}
+    for prefix in ("documents", "conditions", "agreements", "transitions"):
+        total = totals.get(prefix, 0)
+        data.update({f"{prefix}-TOTAL_FORMS": str(total), f"{prefix}-INITIAL_FORMS": "0"})
+    return data
+
+
+def test_new_institution_goes_from_draft_to_active_agreement_through_the_admin(
+    client, case_worker, auditor
+):
+    """Ziyang 第十九条: filed and reviewed by 经办, approved by 稽核 (another person), signed, in force."""
+    client.force_login(case_worker)
+    client.post(
+        reverse("admin:pharmacies_application_add"),
+        {
+            "code": "H37040054321",
+            "name": "城东社区卫生服务中心",
+            "kind": "institution",
+            "level": "community_health_centre",
+            "district": "城东区",
+            "outpatient_pooling": "on",
+            "contact_name": "",
+            "contact_phone": "",
+            "contact_email": "office@chc.example",
+            **_inline_management(),
+        },
+    )
+    application = Application.objects.get(code="H37040054321")
+    change = reverse("admin:pharmacies_application_change", args=[application.pk])
+    # The licence uploaded in the admin's inline: a file that is not what it claims is refused.
+    fields = {
+        "code": application.code,
+        "name": application.name,
+        "kind": "institution",
+        "level": "community_health_centre",
+        "district": "城东区",
+        "outpatient_pooling": "on",
+        "contact_name": "",
+        "contact_phone": "",
+        "contact_email": "office@chc.example",
+        **_inline_management(documents=1),
+        "documents-0-kind": "practising_licence",
+    }
+    fake = SimpleUploadedFile("licence.pdf", b"MZ not a pdf", content_type="application/pdf")
+    response = client.post(change, {**fields, "documents-0-file": fake})
+    assert response.status_code == 200 and not application.documents.exists()
+    response = client.post(change, {**fields, "documents-0-file": pdf("执业许可证.pdf")})
+    assert response.status_code == 302
+    document = application.documents.get()
+    assert (document.content_type, document.uploaded_by) == ("application/pdf", case_worker)
+
+    _action(client, "submit", [application])
+    _action(client, "start_review", [application])
+    _action(
+        client,
+        "record_inspection",
+        [application],
+        apply="1",
+        inspected_on="2026-11-20",
+        notes="现场核验通过",
+    )
+    client.force_login(auditor)
+    _action(client, "approve", [application], apply="1", reason="")
+    client.force_login(case_worker)
+    today = timezone.localdate()
+    _action(
+        client,
+        "sign_agreement",
+        [application],
+        apply="1",
+        period_from=today.isoformat(),
+        period_to=(today + timedelta(days=364)).isoformat(),
+        payment_method="capitation",
+        outpatient_pooling="on",
+    )
+    _action(client, "activate_agreement", [application])
+
+    application.refresh_from_db()
+    provider = Provider.objects.get(code="H37040054321")
+    assert application.status == "active" and application.provider == provider
+    assert (provider.level, provider.outpatient_pooling, provider.status) == (
+        "community_health_centre",
+        True,
+        "active",
+    )
+    assert (application.reviewer, application.decided_by) == (case_worker, auditor)
+    assert provider.agreements.get().payment_method == "capitation"
