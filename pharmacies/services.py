@@ -295,8 +295,10 @@ def _validate_particulars(application: Application) -> None:
         Provider._meta.get_field("code").run_validators(application.code)
     except Exception:
         errors["code"] = "invalid"
+    if application.kind not in Provider.Kind.values:
+        errors["kind"] = "required"
     prefix = "H" if application.kind == Provider.Kind.INSTITUTION else "P"
-    if "code" not in errors and not application.code.startswith(prefix):
+    if "code" not in errors and "kind" not in errors and not application.code.startswith(prefix):
         errors["code"] = "kind_mismatch"
     if application.kind == Provider.Kind.INSTITUTION and not application.level:
         errors["level"] = "required"

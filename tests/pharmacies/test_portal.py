@@ -259,3 +259,37 @@ def test_staff_of_one_provider_share_its_applications(portal, pharmacy, pharmacy
     colleague = ProviderStaffFactory(provider=pharmacy).user
     application = filled_pharmacy_application(colleague)
     assert portal.get(reverse("portal:application", args=[application.pk])).status_code == 200
+
+
+def test_every_portal_page_renders_for_the_provider(client, portal, pharmacy_user):
+    application = filled_pharmacy_application(pharmacy_user)
+    assert client.get(reverse("portal:login")).status_code == 200
+    for name, args in [
+        ("portal:home", []),
+        ("portal:applications", []),
+        ("portal:application_create", []),
+        ("portal:application", [application.pk]),
+        ("portal:application_edit", [application.pk]),
+        ("portal:agreements", []),
+        ("portal:notifications", []),
+        ("portal:token", []),
+    ]:
+        response = portal.get(reverse(name, args=args))
+        assert response.status_code == 200, name
+        assert b"portal/portal.css" in response.content  # served locally: no CDN
+
+
+def test_editing_a_draft_through_the_portal(portal, pharmacy_user):
+    application = services.application_create(actor=pharmacy_user, name="康宁大药房")
+    portal.post(
+        reverse("portal:application_edit", args=[application.pk]),
+        {"name": "康宁大药房（东店）", "district": "东区", "outpatient_pooling": "on"},
+    )
+    application.refresh_from_db()
+    assert (application.name, application.district, application.outpatient_pooling) == (
+        "康宁大药房（东店）",
+        "东区",
+        True,
+    )
+    # Joining pooling brings the four admission conditions to answer (Ziyang 第十四条).
+    assert application.conditions.count() == len(ALL_CONDITIONS)

@@ -284,6 +284,26 @@ def test_a_transition_out_of_order_is_refused(pharmacy_user, case_worker, audito
     assert _written() == before
 
 
+@pytest.mark.parametrize(
+    ("particulars", "errors"),
+    [
+        ({"code": "P37040099999", "kind": ""}, {"kind": "required"}),
+        ({"code": "H37040099999", "kind": "pharmacy"}, {"code": "kind_mismatch"}),
+        ({"code": "H3704", "kind": "institution", "level": "level_1"}, {"code": "invalid"}),
+        ({"code": "H37040099999", "kind": "institution"}, {"level": "required"}),
+        (
+            {"code": "P37040099999", "kind": "pharmacy", "level": "level_1"},
+            {"level": "pharmacies_have_no_level"},
+        ),
+    ],
+)
+def test_inconsistent_particulars_are_refused_with_the_field(case_worker, particulars, errors):
+    with pytest.raises(DomainError) as refused:
+        services.application_create(actor=case_worker, name="某机构", **particulars)
+    assert (refused.value.code, refused.value.details) == ("invalid_particulars", errors)
+    assert not Application.objects.exists()
+
+
 def test_a_draft_is_refused_once_another_application_is_open(pharmacy_user):
     filled_pharmacy_application(pharmacy_user)
     with pytest.raises(DomainError) as refused:
