@@ -9,8 +9,11 @@ import copy
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import FileResponse
+from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
+from django.urls import path
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -299,6 +302,29 @@ class ApplicationAdmin(admin.ModelAdmin):
         "sign_agreement",
         "activate_agreement",
     ]
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.document_view)
+        return [
+            path("documents/<path:name>", view, name="pharmacies_application_document"),
+            *super().get_urls(),
+        ]
+
+    def document_view(self, request, name):
+        """A document, to agency staff who may see its application (never served from MEDIA_URL)."""
+        document = get_object_or_404(
+            ApplicationDocument.objects.select_related("application"), file=name
+        )
+        if not self.has_view_permission(request, document.application):
+            raise PermissionDenied
+        response = FileResponse(
+            document.file.open("rb"),
+            as_attachment=True,
+            filename=document.original_name,
+            content_type=document.content_type,
+        )
+        response["X-Content-Type-Options"] = "nosniff"
+        return response
 
     def get_fieldsets(self, request, obj=None):
         sets = [(_("particulars"), {"fields": PARTICULARS})]

@@ -438,7 +438,11 @@ def application_add_document(
         uploaded_by=actor,
     )
     document.file.save(upload.name, upload, save=False)
-    document.save()
+    try:
+        document.save()
+    except Exception:
+        document.file.storage.delete(document.file.name)  # no orphan file for a row never written
+        raise
     audit(
         actor=actor,
         action="application_add_document",

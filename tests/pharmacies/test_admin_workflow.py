@@ -240,3 +240,18 @@ def test_new_institution_goes_from_draft_to_active_agreement_through_the_admin(
     )
     assert (application.reviewer, application.decided_by) == (case_worker, auditor)
     assert provider.agreements.get().payment_method == "capitation"
+
+
+def test_documents_are_served_to_agency_staff_only_never_from_media_url(
+    client, case_worker, pharmacy_user, submitted
+):
+    document = submitted.documents.get()
+    url = document.file.url
+    assert url.startswith("/admin/pharmacies/application/documents/")
+    client.force_login(pharmacy_user)  # provider staff never reach the admin
+    assert client.get(url).status_code == 302
+    client.force_login(case_worker)
+    response = client.get(url)
+    assert response.status_code == 200
+    assert response["Content-Disposition"].startswith("attachment")
+    assert b"".join(response.streaming_content).startswith(b"%PDF-")
