@@ -293,3 +293,29 @@ def test_editing_a_draft_through_the_portal(portal, pharmacy_user):
     )
     # Joining pooling brings the four admission conditions to answer (Ziyang 第十四条).
     assert application.conditions.count() == len(ALL_CONDITIONS)
+
+
+def test_other_apps_add_their_portal_pages_to_the_navigation(monkeypatch, portal):
+    from pharmacies import portal as portal_module
+
+    monkeypatch.setattr(portal_module, "NAVIGATION", list(portal_module.NAVIGATION))
+    portal_module.add_navigation("portal:agreements", "duplicate")  # already there: unchanged
+    portal_module.add_navigation("portal:token", "again")
+    names = [name for name, _label in portal_module.NAVIGATION]
+    assert names == [
+        "portal:home",
+        "portal:applications",
+        "portal:agreements",
+        "portal:notifications",
+        "portal:token",
+    ]
+    portal_module.add_navigation("portal:home", "x", before="nowhere")
+    monkeypatch.setattr(portal_module, "NAVIGATION", [*portal_module.NAVIGATION[:2]])
+    portal_module.add_navigation("portal:token", "API", before="portal:applications")
+    assert [name for name, _label in portal_module.NAVIGATION] == [
+        "portal:home",
+        "portal:token",
+        "portal:applications",
+    ]
+    page = portal.get(reverse("portal:home")).content.decode()
+    assert page.index(reverse("portal:token")) < page.index(reverse("portal:applications"))
