@@ -2,15 +2,18 @@
 
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
+from import_export.admin import ImportExportMixin
 from simple_history.admin import SimpleHistoryAdmin
 
 from core.admin import LargeTableMixin
 
 from .models import CatalogItem
+from .resources import CatalogItemResource
 
 
 @admin.register(CatalogItem)
-class CatalogItemAdmin(LargeTableMixin, SimpleHistoryAdmin):
+class CatalogItemAdmin(ImportExportMixin, LargeTableMixin, SimpleHistoryAdmin):
+    resource_classes = [CatalogItemResource]
     list_display = ["code", "name", "kind", "item_class", "prepay_percent", "payment_standard",
                     "list_price", "sex", "min_age", "max_age"]
     list_filter = ["kind", "item_class", "sex"]

@@ -7,6 +7,7 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.utils.translation import gettext_lazy as _
+from import_export.admin import ImportExportMixin, ImportMixin
 from simple_history.admin import SimpleHistoryAdmin
 
 from core.admin import AddOnlyInlineMixin, LargeTableMixin
@@ -14,6 +15,13 @@ from core.errors import DomainError
 from core.idnumber import mask_id_number, normalize_id_number
 
 from .models import Enrollment, Episode, FamilyLink, Member, ReferenceValue, Registration
+from .resources import (
+    EpisodeResource,
+    FamilyLinkResource,
+    MemberResource,
+    ReferenceValueResource,
+    RegistrationResource,
+)
 from .rules import scheme_goes_back
 from .services import family_link_check, family_link_create, family_link_delete
 
@@ -178,7 +186,10 @@ class MemberForm(forms.ModelForm):
 
 
 @admin.register(Member)
-class MemberAdmin(LargeTableMixin, SimpleHistoryAdmin):
+class MemberAdmin(ImportMixin, LargeTableMixin, SimpleHistoryAdmin):
+    # Import with preview (django-import-export); no export: a list of full ID numbers
+    # must not leave the system from a changelist.
+    resource_classes = [MemberResource]
     form = MemberForm
     list_display = [member_name, member_masked_id_number, "sex", "birth_date", "status"]
     list_filter = ["status", "sex"]
@@ -297,7 +308,8 @@ class FamilyLinkAddForm(forms.ModelForm):
 
 
 @admin.register(FamilyLink)
-class FamilyLinkAdmin(MemberSearchMixin, LargeTableMixin, SimpleHistoryAdmin):
+class FamilyLinkAdmin(ImportMixin, MemberSearchMixin, LargeTableMixin, SimpleHistoryAdmin):
+    resource_classes = [FamilyLinkResource]
     form = FamilyLinkAddForm
     list_display = ["member", "relation", "relative", "created_at"]
     list_select_related = ["member", "relative"]
@@ -326,7 +338,8 @@ class FamilyLinkAdmin(MemberSearchMixin, LargeTableMixin, SimpleHistoryAdmin):
 
 
 @admin.register(Registration)
-class RegistrationAdmin(MemberSearchMixin, LargeTableMixin, SimpleHistoryAdmin):
+class RegistrationAdmin(ImportMixin, MemberSearchMixin, LargeTableMixin, SimpleHistoryAdmin):
+    resource_classes = [RegistrationResource]
     list_display = ["member", "kind", "place", "valid_from", "valid_to"]
     list_select_related = ["member"]
     list_filter = ["kind", "place"]
@@ -334,7 +347,8 @@ class RegistrationAdmin(MemberSearchMixin, LargeTableMixin, SimpleHistoryAdmin):
 
 
 @admin.register(Episode)
-class EpisodeAdmin(MemberSearchMixin, LargeTableMixin, SimpleHistoryAdmin):
+class EpisodeAdmin(ImportMixin, MemberSearchMixin, LargeTableMixin, SimpleHistoryAdmin):
+    resource_classes = [EpisodeResource]
     list_display = ["member", "kind", "start_date", "end_date"]
     list_select_related = ["member"]
     list_filter = ["kind"]
@@ -342,7 +356,8 @@ class EpisodeAdmin(MemberSearchMixin, LargeTableMixin, SimpleHistoryAdmin):
 
 
 @admin.register(ReferenceValue)
-class ReferenceValueAdmin(SimpleHistoryAdmin):
+class ReferenceValueAdmin(ImportExportMixin, SimpleHistoryAdmin):
+    resource_classes = [ReferenceValueResource]
     list_display = ["kind", "year", "sector", "value"]
     list_filter = ["kind", "year", "sector"]
     ordering = ["kind", "-year", "sector"]
