@@ -23,3 +23,6 @@ class CatalogItemAdmin(LargeTableMixin, SimpleHistoryAdmin):
             return queryset, False
         # Codes are matched from their beginning (index-friendly); names anywhere.
         return queryset.filter(code__startswith=term) | queryset.filter(name__contains=term), False
+
+# Monthly statements, deductions and reconciliations (claims/admin_statements.py).
+from . import admin_statements  # noqa: E402, F401
