@@ -21,7 +21,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Count, Sum, Value
+from django.db.models import Count, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -192,20 +192,15 @@ def statement_close_month(*, month: date, user=None) -> CloseResult:
     # thousands of rows would need a CASE per field and row.
     ProviderStatement.objects.filter(pk__in=list(drafts.values()), status=ProviderStatement.Status.DRAFT).delete()
     ProviderStatement.objects.bulk_create([*to_update, *to_create], batch_size=1000)
-    # Put the deductions counted above on their statements (same filter as statement_figures).
-    providers_with_draft = [s.provider_id for s in (*to_update, *to_create) if s.deductions_total]
-    if providers_with_draft:
-        by_provider = dict(
-            ProviderStatement.objects.filter(month=month, provider_id__in=providers_with_draft).values_list("provider_id", "pk")
-        )
-        pending = Deduction.objects.filter(
-            statement__isnull=True, decided_on__lte=month_end(month), provider_id__in=providers_with_draft,
-        ).values_list("pk", "provider_id")
-        by_statement: dict[int, list[int]] = {}
-        for pk, provider_id in pending:
-            by_statement.setdefault(by_provider[provider_id], []).append(pk)
-        for statement_id, pks in by_statement.items():
-            Deduction.objects.filter(pk__in=pks).update(statement_id=statement_id)
+    # Put the deductions counted above on their statements (same filter as statement_figures),
+    # in one UPDATE.
+    providers_with_deductions = [s.provider_id for s in (*to_update, *to_create) if s.deductions_total]
+    if providers_with_deductions:
+        Deduction.objects.filter(
+            statement__isnull=True, decided_on__lte=month_end(month), provider_id__in=providers_with_deductions,
+        ).update(statement_id=Subquery(
+            ProviderStatement.objects.filter(provider_id=OuterRef("provider_id"), month=month).values("pk")[:1]
+        ))
     audit(actor=user, action="statement.close_month", month=f"{month:%Y-%m}", created=len(to_create),
           replaced=len(to_update), removed=len(stale), kept_approved=len(frozen))
     return CloseResult(month=month, created=len(to_create), replaced=len(to_update), kept_approved=len(frozen))

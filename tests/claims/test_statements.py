@@ -317,3 +317,33 @@ def test_statements_add_up_on_postgresql(on_postgres, policy, finance):
     for provider in providers:
         assert figures(ProviderStatement.objects.get(provider=provider, month=MARCH)) == expected(
             settled[provider.pk], reversed_[provider.pk])
+
+
+
+def _close_month_queries(month):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        statement_close_month(month=month)
+    return len(captured)
+
+
+def test_close_month_query_count_does_not_grow_with_claims_or_providers(policy, finance):
+    """Computed in the database: the same number of queries for 2 providers as for 10, for 4
+    claims as for 50 (no claim is loaded into Python)."""
+    def activity(month, providers, per_provider):
+        for provider in [ProviderFactory() for _ in range(providers)]:
+            for day in range(1, per_provider + 1):
+                settled_claim(provider=provider, settled_at=local(month.year, month.month, day), fund="1.00", user=finance)
+            deduction = deduction_record(provider=provider, amount=Decimal("1.00"), reason="r",
+                                         source_reference=f"flag:{provider.pk}", user=finance)
+            Deduction.objects.filter(pk=deduction.pk).update(decided_on=month)
+
+    activity(MARCH, 2, 2)
+    activity(APRIL, 10, 5)
+    small, large = _close_month_queries(MARCH), _close_month_queries(APRIL)
+    assert ProviderStatement.objects.filter(month=APRIL).count() == 10
+    assert large == small
+    # and a rerun replacing the drafts, too
+    assert _close_month_queries(APRIL) == _close_month_queries(MARCH)
