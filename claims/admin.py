@@ -30,3 +30,5 @@ class CatalogItemAdmin(ImportExportMixin, LargeTableMixin, SimpleHistoryAdmin):
 
 # Settlements, region policies and benefit years; keep this import last.
 from . import admin_settlement  # noqa: E402,F401
+# Monthly statements, deductions and reconciliations (claims/admin_statements.py).
+from . import admin_statements  # noqa: E402, F401
