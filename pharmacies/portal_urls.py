@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from . import portal
 
@@ -32,4 +32,5 @@ urlpatterns = [
     path("agreement/", portal.agreements, name="agreements"),
     path("notifications/", portal.notifications, name="notifications"),
     path("token/", portal.token, name="token"),
+    path("flags/", include("supervision.portal_urls")),
 ]

@@ -5,3 +5,8 @@ from django.utils.translation import gettext_lazy as _
 class SupervisionConfig(AppConfig):
     name = "supervision"
     verbose_name = _("Supervision")
+
+    def ready(self):
+        from pharmacies.portal import add_navigation
+
+        add_navigation("portal:supervision_flags", _("Supervision flags"))

@@ -1,0 +1,153 @@
+"""A flag goes from raised to a deduction on the provider's statement through the review
+workflow; the second reviewer is never the first (Ziyang 第十九条, 不相容岗位分离)."""
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+
+from core.errors import DomainError
+from core.models import AuditEvent
+from core.roles import Role
+from supervision.models import Flag, FlagTransition, MemberCreditRecord, Rule
+from supervision.monitoring import monitoring_run
+from supervision.services import (
+    flag_appeal,
+    flag_confirm,
+    flag_decide_appeal,
+    flag_deduct,
+    flag_dismiss,
+    flag_first_review,
+    flag_second_review,
+)
+from tests.factories import ProviderStaffFactory, UserFactory
+from tests.supervision.helpers import claim, item, member, pharmacy
+
+pytestmark = pytest.mark.django_db
+DAY = date(2024, 3, 8)
+
+
+@pytest.fixture
+def raised():
+    """A pharmacy sold a drug above the platform price (Ziyang 第二十一条): one flag."""
+    shop = pharmacy()
+    claim(member(), DAY, [(item("DRUG-P", platform_price="10.00"), 5, "12.00")], provider=shop)
+    monitoring_run(date_from=DAY, date_to=DAY, codes=["price_above_platform"])
+    return Flag.objects.get()
+
+
+def refused(call, code):
+    with pytest.raises(DomainError) as error:
+        call()
+    assert error.value.code == code
+
+
+def test_a_flag_goes_from_raised_to_a_deduction_with_two_reviewers_and_an_appeal(raised, auditors, deductions, client):
+    first, second, third = auditors
+    assert (raised.status, raised.amount_at_stake) == ("new", Decimal("10.00"))
+
+    flag_first_review(flag=raised, user=first, opinion="价格高于挂网价")
+    # The first reviewer may not also decide the second review: refused, nothing written.
+    refused(lambda: flag_confirm(flag=raised, user=first, amount="10.00"), "separated_duties")
+    raised.refresh_from_db()
+    assert (raised.status, raised.second_reviewer, raised.transitions.count()) == ("first_reviewed", None, 2)
+
+    flag_confirm(flag=raised, user=second, amount="8.50", today=DAY)
+    raised.refresh_from_db()
+    assert (raised.status, raised.confirmed_amount, raised.appeal_deadline) == ("confirmed", Decimal("8.50"), DAY + timedelta(days=15))
+
+    # The provider appeals in the portal.
+    staff = ProviderStaffFactory(provider=raised.provider).user
+    client.force_login(staff)
+    page = client.get(f"/portal/flags/{raised.pk}/")
+    assert page.status_code == 200 and "8.50" in page.content.decode()
+    raised.appeal_deadline = date.today() + timedelta(days=1)  # the window is measured from today in the portal
+    raised.save(update_fields=["appeal_deadline"])
+    client.post(f"/portal/flags/{raised.pk}/appeal/", {"reason": "按挂网价结算"})
+    raised.refresh_from_db()
+    assert (raised.status, raised.appeal_reason) == ("appealed", "按挂网价结算")
+
+    # The one who confirmed may not decide the appeal.
+    refused(lambda: flag_decide_appeal(flag=raised, user=second, upheld=False), "separated_duties")
+    flag_decide_appeal(flag=raised, user=third, upheld=False, amount="6.00", note="部分采纳")
+    flag_deduct(flag=raised, user=third)
+    raised.refresh_from_db()
+    assert raised.status == "deducted"
+    assert deductions == [{"provider": raised.provider, "amount": Decimal("6.00"), "reason": deductions[0]["reason"],
+                           "source_reference": f"supervision.flag:{raised.pk}", "user": third}]
+    assert raised.deduction_reference
+    assert MemberCreditRecord.objects.get().member_id == raised.member_id
+    assert list(FlagTransition.objects.filter(flag=raised).values_list("action", flat=True)) == [
+        "raise", "first_review", "confirm", "appeal", "appeal_rejected", "deduct"]
+    assert AuditEvent.objects.filter(action__startswith="supervision.flag.").count() == 5
+
+
+def test_the_deduction_waits_for_the_appeal_window(raised, auditors, deductions):
+    first, second, _third = auditors
+    flag_first_review(flag=raised, user=first, opinion="")
+    flag_second_review(flag=raised, user=second, violation=True, today=DAY)  # the amount at stake
+    refused(lambda: flag_deduct(flag=raised, user=second, today=DAY + timedelta(days=15)), "appeal_window_open")
+    assert deductions == []
+    flag_deduct(flag=raised, user=second, today=DAY + timedelta(days=16))
+    assert deductions[0]["amount"] == Decimal("10.00")
+
+
+def test_an_appeal_after_the_deadline_or_by_another_provider_is_refused(raised, auditors):
+    first, second, _third = auditors
+    flag_first_review(flag=raised, user=first, opinion="")
+    flag_confirm(flag=raised, user=second, amount="10.00", today=DAY)
+    own = ProviderStaffFactory(provider=raised.provider).user
+    other = ProviderStaffFactory().user
+    refused(lambda: flag_appeal(flag=raised, user=other, reason="x", today=DAY), "forbidden")
+    refused(lambda: flag_appeal(flag=raised, user=own, reason="x", today=DAY + timedelta(days=16)), "appeal_closed")
+    raised.refresh_from_db()
+    assert raised.status == "confirmed"
+
+
+def test_an_upheld_appeal_and_a_dismissal_end_without_a_deduction(auditors, deductions):
+    first, second, third = auditors
+    shop = pharmacy()
+    listed = item("DRUG-P", platform_price="10.00")
+    claim(member(), DAY, [(listed, 1, "12.00")], provider=shop)
+    claim(member(), DAY, [(listed, 1, "13.00")], provider=shop)
+    monitoring_run(date_from=DAY, date_to=DAY, codes=["price_above_platform"])
+    one, two = Flag.objects.order_by("pk")
+    for flag in (one, two):
+        flag_first_review(flag=flag, user=first, opinion="")
+    flag_dismiss(flag=one, user=second, note="价格已调整")
+    flag_confirm(flag=two, user=second, amount="3.00", today=date.today())
+    flag_appeal(flag=two, user=ProviderStaffFactory(provider=shop).user, reason="挂网价已上调")
+    flag_decide_appeal(flag=two, user=third, upheld=True)
+    assert set(Flag.objects.values_list("status", flat=True)) == {"dismissed"}
+    refused(lambda: flag_deduct(flag=two, user=third), "flag_wrong_state")
+    assert deductions == [] and not MemberCreditRecord.objects.exists()
+
+
+def test_only_auditors_review(raised):
+    worker = UserFactory(roles=[Role.CASE_WORKER])
+    refused(lambda: flag_first_review(flag=raised, user=worker, opinion=""), "forbidden")
+    assert Flag.objects.get().status == "new"
+
+
+def test_the_appeal_window_is_a_rule_parameter(raised, auditors):
+    rule = Rule.objects.get(code="price_above_platform")
+    rule.parameters = {"appeal_days": 30}
+    rule.save()
+    flag_first_review(flag=raised, user=auditors[0], opinion="")
+    flag_confirm(flag=raised, user=auditors[1], amount="1.00", today=DAY)
+    raised.refresh_from_db()
+    assert raised.appeal_deadline == DAY + timedelta(days=30)
+
+
+def test_admin_actions_call_the_workflow(raised, auditors, client):
+    first, second, _third = auditors
+    client.force_login(first)
+    url = "/admin/supervision/flag/"
+    client.post(url, {"action": "first_review", "_selected_action": [raised.pk]})
+    client.post(url, {"action": "confirm", "_selected_action": [raised.pk]})  # same auditor: refused
+    raised.refresh_from_db()
+    assert raised.status == "first_reviewed"
+    client.force_login(second)
+    client.post(url, {"action": "confirm", "_selected_action": [raised.pk]})
+    raised.refresh_from_db()
+    assert (raised.status, raised.confirmed_amount) == ("confirmed", Decimal("10.00"))
