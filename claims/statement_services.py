@@ -75,7 +75,7 @@ def _money_sum(field: str):
 # Deductions
 
 
-@transaction.atomic(durable=True)
+@transaction.atomic  # joins the caller's transaction: supervision confirms a flag and records its deduction atomically
 def deduction_record(*, provider: Provider, amount: Decimal, reason: str, source_reference: str, user) -> Deduction:
     """Record a deduction from a provider's payment (supervision calls this for a confirmed
     violation). The same source_reference again returns the first deduction, unchanged."""
