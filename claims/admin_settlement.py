@@ -141,3 +141,34 @@ class MemberYearAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class MemberYearInline(admin.TabularInline):
+    """The member's years on the member page: deductible met, fund paid, cap left."""
+
+    model = MemberYear
+    fk_name = "member"
+    extra = 0
+    max_num = 0
+    can_delete = False
+    ordering = ("-year",)
+    fields = ("year", "deductible_met", "fund_paid", "cap", "cap_remaining", "large_expense_burden")
+    readonly_fields = fields
+    verbose_name_plural = _("outpatient pooling by year")
+
+    @admin.display(description=_("cap remaining"))
+    def cap_remaining(self, obj):
+        return obj.cap_remaining
+
+
+def _add_years_to_member_page():
+    # members never imports claims (app direction); claims adds its inline to the member page
+    # registered by the members app, if that app registered one.
+    from members.models import Member
+
+    member_admin = admin.site._registry.get(Member)
+    if member_admin is not None and MemberYearInline not in member_admin.inlines:
+        member_admin.inlines = [*member_admin.inlines, MemberYearInline]
+
+
+_add_years_to_member_page()

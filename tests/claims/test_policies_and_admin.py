@@ -201,3 +201,20 @@ def test_create_cross_region_user(db):
 def test_create_provider_user_for_an_unknown_code_fails(db):
     with pytest.raises(CommandError):
         call_command("create_provider_user", "H99999999999", "nobody", stdout=StringIO())
+
+
+def test_member_page_shows_the_years_when_members_registers_a_member_admin(db):
+    from django.contrib import admin
+
+    from claims.admin_settlement import MemberYearInline, _add_years_to_member_page
+    from members.models import Member
+
+    registered = Member in admin.site._registry
+    if not registered:
+        admin.site.register(Member)
+    try:
+        _add_years_to_member_page()
+        assert MemberYearInline in admin.site._registry[Member].inlines
+    finally:
+        if not registered:
+            admin.site.unregister(Member)
