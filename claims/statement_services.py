@@ -75,9 +75,7 @@ def _money_sum(field: str):
 # Deductions
 
 
-# Not durable: supervision's flag_deduct (itself a durable top-level service) calls it inside
-# its own transaction, so the flag's state and the deduction commit together.
-@transaction.atomic
+@transaction.atomic  # joins the caller's transaction: supervision confirms a flag and records its deduction atomically
 def deduction_record(*, provider: Provider, amount: Decimal, reason: str, source_reference: str, user) -> Deduction:
     """Record a deduction from a provider's payment (supervision calls this for a confirmed
     violation). The same source_reference again returns the first deduction, unchanged."""
