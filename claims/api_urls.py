@@ -14,4 +14,6 @@ from . import statement_api  # noqa: E402
 
 urlpatterns += [
     path("reconciliations", statement_api.ReconciliationView.as_view(), name="reconciliation-submit"),
+    path("reconciliations/<int:reconciliation_id>", statement_api.ReconciliationDetailView.as_view(),
+         name="reconciliation-detail"),
 ]

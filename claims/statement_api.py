@@ -1,13 +1,15 @@
 """Reconciliation API (对账, like the national 3201/3202): parse, call one service, render."""
 
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.errors import Forbidden
+from core.errors import Forbidden, NotFound
 from pharmacies.access import IsProviderUser, provider_of
 
+from .models import Reconciliation
 from .statement_services import SubmittedSettlement, reconciliation_submit
 
 
@@ -76,10 +78,26 @@ class ReconciliationView(APIView):
             totals={field: data[field] for field in ("count", "total", "fund", "account", "cash")},
             settlements=None if lines is None else [SubmittedSettlement(**line) for line in lines],
         )
-        body = {
-            "reconciliation_id": reconciliation.pk, "result": reconciliation.result,
-            "period_from": reconciliation.period_from.isoformat(), "period_to": reconciliation.period_to.isoformat(),
-            "provider": reconciliation.submitted, "agency": reconciliation.agency,
-            "differences": reconciliation.differences,
-        }
-        return Response(body, status=status.HTTP_201_CREATED)
+        return Response(_render(reconciliation), status=status.HTTP_201_CREATED)
+
+
+class ReconciliationDetailView(APIView):
+    permission_classes = [IsProviderUser]
+
+    @extend_schema(summary="A reconciliation submitted earlier (own provider only)", tags=["reconciliation"],
+                   responses=ReconciliationOutput)
+    def get(self, request, reconciliation_id: int):
+        reconciliation = Reconciliation.objects.filter(pk=reconciliation_id, provider=provider_of(request.user)).first()
+        if reconciliation is None or reconciliation.provider_id is None:
+            raise NotFound(_("No such reconciliation."), code="reconciliation_not_found",
+                           details={"reconciliation_id": reconciliation_id})
+        return Response(_render(reconciliation))
+
+
+def _render(reconciliation) -> dict:
+    return {
+        "reconciliation_id": reconciliation.pk, "result": reconciliation.result,
+        "period_from": reconciliation.period_from.isoformat(), "period_to": reconciliation.period_to.isoformat(),
+        "provider": reconciliation.submitted, "agency": reconciliation.agency,
+        "differences": reconciliation.differences,
+    }

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -34,6 +34,8 @@ from pharmacies.models import Provider
 
 from .models import Claim, Deduction, ProviderStatement, Reconciliation
 
+# Advisory-lock namespace of close_month (PostgreSQL), with the month as the second key.
+CLOSE_MONTH_LOCK = 0x5354  # "ST"
 MONEY_FIELDS = ("total", "fund", "account", "family_account", "cash")
 
 
@@ -168,6 +170,11 @@ def statement_close_month(*, month: date, user=None) -> CloseResult:
         raise DomainError(
             _("A month can be closed only after it has ended."), code="month_not_ended", details={"month": f"{month:%Y-%m}"},
         )
+    # Two runs for the same month (the beat task and an operator) take turns: the second sees
+    # the first's drafts and replaces them instead of failing on the unique constraint.
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [CLOSE_MONTH_LOCK, month.year * 100 + month.month])
     # Lock the month's statements (fixed order) so that an approval cannot race the rerun.
     existing = list(ProviderStatement.objects.select_for_update(of=("self",)).filter(month=month).order_by("pk")
                     .values_list("pk", "provider_id", "status"))

@@ -347,3 +347,19 @@ def test_close_month_query_count_does_not_grow_with_claims_or_providers(policy, 
     assert large == small
     # and a rerun replacing the drafts, too
     assert _close_month_queries(APRIL) == _close_month_queries(MARCH)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_deduction_record_runs_inside_another_services_transaction(region, catalog):
+    """Supervision's flag_deduct (durable) calls deduction_record inside its transaction: it must
+    nest, and roll back with the caller."""
+    from django.db import transaction
+
+    region("zaozhuang")
+    provider, user = ProviderFactory(), UserFactory(roles=[Role.AUDITOR])
+    with transaction.atomic(durable=True):
+        deduction_record(provider=provider, amount=Decimal("3.00"), reason="r", source_reference="flag:1", user=user)
+    with pytest.raises(RuntimeError), transaction.atomic(durable=True):
+        deduction_record(provider=provider, amount=Decimal("4.00"), reason="r", source_reference="flag:2", user=user)
+        raise RuntimeError("the caller fails after recording")
+    assert list(Deduction.objects.values_list("source_reference", flat=True)) == ["flag:1"]

@@ -124,3 +124,14 @@ def test_admin_approval_by_a_case_worker_changes_nothing(setup):
                 {"action": "approve_selected", "_selected_action": [statement.pk]})
     statement.refresh_from_db()
     assert statement.status == "draft"
+
+
+@pytest.mark.parametrize("name", ["settlements", "statements", "reconciliations"])
+def test_portal_pages_need_a_provider_user(setup, name):
+    url = reverse(f"portal_claims:{name}")
+    anonymous = Client()
+    response = anonymous.get(url)
+    assert response.status_code == 302 and response["Location"].startswith(reverse("portal:login"))
+    staff = Client()
+    staff.force_login(UserFactory(roles=[Role.FINANCE]))
+    assert staff.get(url).status_code == 403

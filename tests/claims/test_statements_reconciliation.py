@@ -159,3 +159,11 @@ def test_suspended_providers_settlement_is_refused_and_never_on_a_statement(poli
     assert not Claim.objects.exists()
     statement_close_month(month=MARCH)
     assert not ProviderStatement.objects.exists()
+
+
+def test_a_reconciliation_is_read_back_by_its_provider_only(api, provider_client, march_claims):
+    created = submit(api, march_claims).json()
+    assert api.get(f"/api/v1/reconciliations/{created['reconciliation_id']}").json() == created
+    response = provider_client(ProviderFactory()).get(f"/api/v1/reconciliations/{created['reconciliation_id']}")
+    assert response.status_code == 404
+    assert response.json()["code"] == "reconciliation_not_found"
