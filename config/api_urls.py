@@ -5,5 +5,5 @@ from django.urls import include, path
 urlpatterns = [
     path("", include("members.api_urls")),
     path("", include("pharmacies.api_urls")),
+    path("", include("claims.api_urls")),
 ]
-urlpatterns += [path("", include("claims.api_urls"))]

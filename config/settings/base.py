@@ -18,7 +18,8 @@ DEBUG = os.environ.get("DEBUG", "").lower() in {"1", "true", "yes", "on"}
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "").split(",") if h.strip()]
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # The staff-only admin site (config/admin_site.py) in place of django.contrib.admin's default.
+    "config.admin_apps.GongjiAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -172,6 +173,10 @@ SPECTACULAR_SETTINGS = {
 }
 
 IMPORT_EXPORT_USE_TRANSACTIONS = True
+# Exports never start a cell with "=" (formula injection), and the admin's CSV upload detects
+# UTF-8 or GBK (Chinese Excel) like the import_* commands do (core.importing).
+IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
+from core.import_formats import IMPORT_FORMATS  # noqa: E402,F401  (format classes only; no models)
 IMPORT_EXPORT_SKIP_ADMIN_LOG = False
 # Importing creates and changes rows: only roles that may add (经办) see the import button.
 IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "add"
@@ -203,11 +208,3 @@ LOGGING = {
         "django.request": {"handlers": ["console"], "level": "WARNING", "propagate": False},
     },
 }
-
-# The staff-only admin site (config/admin_site.py) replaces django.contrib.admin's default.
-INSTALLED_APPS[INSTALLED_APPS.index("django.contrib.admin")] = "config.admin_apps.GongjiAdminConfig"
-
-# Imports (core.importing): exports never start a cell with "=" (formula injection), and the
-# admin's CSV upload detects UTF-8 or GBK (Chinese Excel) like the import_* commands do.
-IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
-from core.import_formats import IMPORT_FORMATS  # noqa: E402  (format classes only; no models)
