@@ -14,3 +14,4 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("config.api_urls")),
 ]
+urlpatterns += [path("accounts/", include("members.urls"))]
