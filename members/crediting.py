@@ -200,7 +200,7 @@ class PlanSQL:
                 f"CASE WHEN NOT ({eligible}) THEN NULL {' '.join(whens)} ELSE -1 END AS branch_{kind}"
             )
             branch_params += eligible_params + params
-        middle = f"SELECT f.*, {', '.join(branch_columns)} FROM ({facts.sql}) f"
+        middle = f"SELECT {', '.join(['f.*', *branch_columns])} FROM ({facts.sql}) f"
 
         value_columns = []
         for kind in self.kinds:
@@ -215,11 +215,11 @@ class PlanSQL:
             )
         reason = self._reason()
         outer = (
-            "SELECT g.member_id, g.account_id, g.balance, g.member_status, g.died_on, g.spell_id,"
-            " g.scheme, g.account_status, "
-            + ", ".join(f"g.branch_{kind}" for kind in self.kinds)
-            + (", " if self.kinds else "")
-            + ", ".join(value_columns)
+            "SELECT " + ", ".join(
+                ["g.member_id", "g.account_id", "g.balance", "g.member_status", "g.died_on", "g.spell_id",
+                 "g.scheme", "g.account_status"]
+                + [f"g.branch_{kind}" for kind in self.kinds] + value_columns
+            )
             + f" FROM ({middle}) g"
         )
         final = f"SELECT h.*, {reason} AS reason FROM ({outer}) h"
