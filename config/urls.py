@@ -17,6 +17,8 @@ urlpatterns = [
     # reconciliation (claims).
     path("portal/", include("pharmacies.portal_urls")),
     path("portal/", include("claims.statement_portal_urls")),
+    # Printable yearly account statements for staff (members).
+    path("accounts/", include("members.urls")),
 ]
 
 # Unknown API addresses and defects answer in the API's one error shape (core.api).

@@ -361,3 +361,7 @@ class ReferenceValueAdmin(ImportExportMixin, SimpleHistoryAdmin):
     list_display = ["kind", "year", "sector", "value"]
     list_filter = ["kind", "year", "sector"]
     ordering = ["kind", "-year", "sector"]
+
+
+# Personal accounts, credit runs and withdrawal decisions (kept apart to ease merging).
+from . import admin_accounts  # noqa: E402, F401

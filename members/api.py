@@ -1,16 +1,17 @@
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api import ERROR_RESPONSES
 from core.audit import audit
-from core.errors import NotFound
+from core.errors import DomainError, NotFound
 from core.idnumber import mask_id_number, normalize_id_number
 from pharmacies.access import IsProviderOrAgencyStaff
 
-from .models import Member
-from .serializers import MemberOutput
+from .models import Member, PersonalAccount
+from .serializers import AccountOutput, MemberOutput
 
 
 @extend_schema(
@@ -29,3 +30,34 @@ class MemberDetailView(APIView):
             raise NotFound(details={"id_number": mask_id_number(id_number)})
         enrollment = member.enrollment_on(timezone.localdate())
         return Response(MemberOutput(member, context={"enrollment": enrollment}).data)
+
+
+@extend_schema(
+    summary="A member's personal account: balance and entries (the latest 100, or one year's)",
+    tags=["members"], responses=AccountOutput,
+    parameters=[OpenApiParameter("year", int, description="only the entries posted in this year")],
+)
+class MemberAccountView(APIView):
+    permission_classes = [IsProviderOrAgencyStaff]
+
+    def get(self, request, id_number: str):
+        id_number = normalize_id_number(id_number)
+        account = PersonalAccount.objects.select_related("member").filter(member__id_number=id_number).first()
+        # Every read of an account by a provider or staff is logged with who asked.
+        audit(actor=request.user, action="account.read", target=account, label=mask_id_number(id_number))
+        if account is None:
+            raise NotFound(_("The member has no personal account."), code="no_account",
+                           details={"id_number": mask_id_number(id_number)})
+        entries = account.entries.order_by("-pk")
+        year = request.query_params.get("year")
+        if year:
+            if not year.isdigit():
+                raise DomainError(_("year must be a number."), code="invalid", details={"year": year})
+            entries = entries.filter(created_at__year=int(year))
+        else:
+            entries = entries[:100]
+        data = {
+            "id_number": mask_id_number(id_number), "status": account.status, "balance": account.balance,
+            "opened_on": account.opened_on, "closed_on": account.closed_on, "entries": list(entries),
+        }
+        return Response(AccountOutput(data).data)

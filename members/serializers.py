@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from .models import Enrollment, Member
+from .models import Enrollment, LedgerEntry, Member
 
 
 class EnrollmentOutput(serializers.ModelSerializer):
@@ -24,3 +24,19 @@ class MemberOutput(serializers.ModelSerializer):
     def get_enrollment(self, member) -> dict | None:
         current = self.context.get("enrollment")
         return EnrollmentOutput(current).data if current else None
+
+
+class LedgerEntryOutput(serializers.ModelSerializer):
+    class Meta:
+        model = LedgerEntry
+        fields = ["id", "created_at", "kind", "amount", "balance_after", "period", "reference", "memo"]
+        read_only_fields = fields
+
+
+class AccountOutput(serializers.Serializer):
+    id_number = serializers.CharField(help_text="masked")
+    status = serializers.CharField()
+    balance = serializers.DecimalField(max_digits=14, decimal_places=2)
+    opened_on = serializers.DateField()
+    closed_on = serializers.DateField(allow_null=True)
+    entries = LedgerEntryOutput(many=True)

@@ -220,3 +220,13 @@ def test_reference_values_are_read_per_sector(db, settings):
     assert any("average_pension 2021 government" in text for text in refusal.value.details["missing"])
     ReferenceValue.objects.create(kind="average_pension", year=2021, sector="government", value=D("4500.00"))
     assert run("2023-02").total == D("90.00")
+
+
+def test_a_month_after_the_policy_ends_credits_nobody_and_says_why(db, settings):
+    """Yangzhou's plan runs 2023-01-01 to 2027-12-31: from 2028 no rule applies."""
+    use_region(settings, "yangzhou")
+    member(contribution_base="6000.00")
+    credit_run = run("2028-01")
+    assert credit_run.status == CreditRun.Status.COMPLETED
+    assert credit_run.skipped == {"no_rule": 1}
+    assert not LedgerEntry.objects.exists()

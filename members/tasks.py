@@ -1,0 +1,35 @@
+"""Celery tasks of the personal accounts: interfaces only, they take ids and call a service."""
+
+from datetime import date
+
+from celery import shared_task
+from django.utils import timezone
+
+from . import services
+
+
+@shared_task(name="members.tasks.credit_month")
+def credit_month(month: str | None = None) -> int | None:
+    """Credit a month (YYYY-MM; default: the current month), scheduled monthly by Celery beat.
+
+    Opens the run, then enqueues one task per chunk of members after the run is committed, so
+    several workers can take the chunks at once.
+    """
+    if month:
+        year, number = month.split("-")
+        first = date(int(year), int(number), 1)
+    else:
+        first = timezone.localdate().replace(day=1)
+    try:
+        run = services.credit_month_start(month=first)
+    except services.MissingReferenceData:
+        # The refused run is on record with what is missing; nothing was credited.
+        return None
+    for low, high in services.credit_run_chunk_bounds(run):
+        credit_chunk.delay_on_commit(run.pk, low, high)
+    return run.pk
+
+
+@shared_task(name="members.tasks.credit_chunk", acks_late=True)
+def credit_chunk(run_id: int, low: int, high: int) -> None:
+    services.credit_run_chunk(run_id=run_id, low=low, high=high)
