@@ -48,8 +48,9 @@ def _days_between(later: str, earlier: str) -> str:
 
 
 def _month(column: str) -> str:
+    """The month of a date, to group by (a date on PostgreSQL, 'YYYY-MM' text on SQLite)."""
     if connection.vendor == "postgresql":
-        return f"to_char({column}, 'YYYY-MM')"
+        return f"CAST(date_trunc('month', {column}) AS date)"
     return f"strftime('%%Y-%%m', {column})"
 
 
@@ -59,8 +60,10 @@ def _rows(sql: str, params) -> list[tuple]:
         return cursor.fetchall()
 
 
-def _month_date(text: str) -> date:
-    year, month = text.split("-")
+def _month_date(value) -> date:
+    if isinstance(value, date):
+        return value.replace(day=1)
+    year, month = value.split("-")[:2]
     return date(int(year), int(month), 1)
 
 
@@ -538,7 +541,12 @@ def monitoring_run(*, date_from: date, date_to: date, user=None, codes: list[str
     for rule in rules:
         params = R.parameters_of(rule.code, rule.parameters)
         started = time.perf_counter()
-        findings = SQL_RULES[rule.code](date_from, date_to, params)
+        with transaction.atomic():
+            if connection.vendor == "postgresql":
+                # A batch job's sorts and hashes (window, GROUP BY member-day) stay in memory.
+                with connection.cursor() as cursor:
+                    cursor.execute("SET LOCAL work_mem = '256MB'")
+            findings = SQL_RULES[rule.code](date_from, date_to, params)
         raised = _raise_flags(rule, findings, params, run)
         per_rule[rule.code] = {"seconds": round(time.perf_counter() - started, 3), "findings": len(findings), "raised": raised}
     run.rules_run = [rule.code for rule in rules]
