@@ -2,15 +2,18 @@
 
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
+from import_export.admin import ImportExportMixin
 from simple_history.admin import SimpleHistoryAdmin
 
 from core.admin import LargeTableMixin
 
 from .models import CatalogItem
+from .resources import CatalogItemResource
 
 
 @admin.register(CatalogItem)
-class CatalogItemAdmin(LargeTableMixin, SimpleHistoryAdmin):
+class CatalogItemAdmin(ImportExportMixin, LargeTableMixin, SimpleHistoryAdmin):
+    resource_classes = [CatalogItemResource]
     list_display = ["code", "name", "kind", "item_class", "prepay_percent", "payment_standard",
                     "list_price", "sex", "min_age", "max_age"]
     list_filter = ["kind", "item_class", "sex"]
@@ -23,3 +26,9 @@ class CatalogItemAdmin(LargeTableMixin, SimpleHistoryAdmin):
             return queryset, False
         # Codes are matched from their beginning (index-friendly); names anywhere.
         return queryset.filter(code__startswith=term) | queryset.filter(name__contains=term), False
+
+
+# Settlements, region policies and benefit years; keep this import last.
+from . import admin_settlement  # noqa: E402,F401
+# Monthly statements, deductions and reconciliations (claims/admin_statements.py).
+from . import admin_statements  # noqa: E402, F401

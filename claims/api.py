@@ -2,15 +2,16 @@
 
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.authentication import TokenScheme
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import status
+from rest_framework import exceptions, status
+from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.authtoken.models import Token
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.errors import DomainError
-from pharmacies.access import IsProviderOrAgencyStaff
-from pharmacies.access import IsProviderUser as _IsProviderUser
-from pharmacies.models import ProviderStaff
+from pharmacies.access import IsProviderOrAgencyStaff, IsProviderUser
 
 from . import services
 from .serializers import (
@@ -22,18 +23,25 @@ from .serializers import (
 )
 
 
-class IsProviderUser(_IsProviderUser):
-    """As pharmacies' permission, reading the user's provider link and provider in one query
-    (and caching them on the user) since every settlement needs both."""
+class ProviderTokenAuthentication(TokenAuthentication):
+    """DRF's token authentication, reading the user's provider link and provider in the same
+    query (every settlement needs them: one round trip instead of three)."""
 
-    def has_permission(self, request, view):
-        user = request.user
-        cache = type(user).provider_staff.related if getattr(user, "is_authenticated", False) else None
-        if cache is not None and not cache.is_cached(user):
-            link = ProviderStaff.objects.select_related("provider__parent").filter(user_id=user.pk).first()
-            if link is not None:
-                cache.set_cached_value(user, link)
-        return super().has_permission(request, view)
+    def authenticate_credentials(self, key):
+        token = (
+            Token.objects.select_related("user", "user__provider_staff", "user__provider_staff__provider",
+                                         "user__provider_staff__provider__parent")
+            .filter(key=key)
+            .first()
+        )
+        if token is None:
+            raise exceptions.AuthenticationFailed(_("Invalid token."))
+        if not token.user.is_active:
+            raise exceptions.AuthenticationFailed(_("User inactive or deleted."))
+        return token.user, token
+
+
+AUTHENTICATION = [ProviderTokenAuthentication, SessionAuthentication]
 
 
 def _request(data) -> services.SettlementRequest:
@@ -43,6 +51,7 @@ def _request(data) -> services.SettlementRequest:
 
 
 class SettlementPreviewView(APIView):
+    authentication_classes = AUTHENTICATION
     permission_classes = [IsProviderUser]
 
     @extend_schema(summary="Preview a settlement (预结算); writes nothing", tags=["settlements"],
@@ -52,6 +61,7 @@ class SettlementPreviewView(APIView):
 
 
 class SettlementView(APIView):
+    authentication_classes = AUTHENTICATION
     permission_classes = [IsProviderUser]
 
     @extend_schema(summary="Settle (结算); a repeat of the same external_ref returns the first response",
@@ -62,6 +72,7 @@ class SettlementView(APIView):
 
 
 class SettlementReverseView(APIView):
+    authentication_classes = AUTHENTICATION
     permission_classes = [IsProviderOrAgencyStaff]
 
     @extend_schema(summary="Reverse a settlement (撤销结算)", tags=["settlements"],
@@ -74,6 +85,7 @@ class SettlementReverseView(APIView):
 
 
 class MemberBenefitsView(APIView):
+    authentication_classes = AUTHENTICATION
     permission_classes = [IsProviderOrAgencyStaff]
 
     @extend_schema(summary="The member's outpatient-pooling year (like 1101)", tags=["members"],
@@ -83,3 +95,12 @@ class MemberBenefitsView(APIView):
         if not raw.isdigit() or not 1900 < int(raw) < 2200:
             raise DomainError(_("The year is not valid."), code="invalid", details={"year": raw})
         return Response(services.member_benefits(user=request.user, id_number=id_number, year=int(raw)))
+
+
+class ProviderTokenScheme(TokenScheme):
+    """OpenAPI: the same `Authorization: Token <key>` scheme, under its own component name."""
+
+    target_class = "claims.api.ProviderTokenAuthentication"
+    name = "providerTokenAuth"
+    match_subclasses = False
+    priority = 1

@@ -8,3 +8,10 @@ urlpatterns = [
     path("settlements/<int:settlement_id>/reverse", api.SettlementReverseView.as_view(), name="settlement-reverse"),
     path("members/<str:id_number>/benefits", api.MemberBenefitsView.as_view(), name="member-benefits"),
 ]
+
+# Monthly settlement with providers: reconciliation (claims.statement_api).
+from . import statement_api  # noqa: E402
+
+urlpatterns += [
+    path("reconciliations", statement_api.ReconciliationView.as_view(), name="reconciliation-submit"),
+]

@@ -5,3 +5,13 @@ from django.utils.translation import gettext_lazy as _
 class ClaimsConfig(AppConfig):
     name = "claims"
     verbose_name = _("Claims and settlement")
+
+    def ready(self):
+        # Celery finds tasks.py modules only; the statements' task lives in its own module.
+        from pharmacies.portal import add_navigation
+
+        from . import statement_tasks  # noqa: F401
+
+        add_navigation("portal_claims:settlements", _("Settlements"))
+        add_navigation("portal_claims:statements", _("Monthly statements"))
+        add_navigation("portal_claims:reconciliations", _("Reconciliation"))

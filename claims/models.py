@@ -274,6 +274,9 @@ class Claim(models.Model):
             models.Index(fields=["member", "visit_date"], name="claim_member_date_idx"),
             # A provider's claims by date (monthly statements, monitoring).
             models.Index(fields=["provider", "visit_date"], name="claim_provider_date_idx"),
+            # Monthly statements (claims.statement_services): settlements and reversals by their time.
+            models.Index(fields=["settled_at"], name="claim_settled_at_idx"),
+            models.Index(fields=["reversed_at"], name="claim_reversed_at_idx"),
         ]
 
     def __str__(self):
@@ -306,3 +309,199 @@ class ClaimLine(models.Model):
 
     def __str__(self):
         return f"{self.claim_id}#{self.position} {self.catalog_item_id}"
+
+
+# =======================================================================================
+# Monthly settlement with providers (清算), deductions and reconciliation (对账).
+# Services: claims/statement_services.py. Admin: claims/admin_statements.py.
+
+
+class Deduction(models.Model):
+    """An amount withheld from a provider's payment, decided by supervision (a confirmed
+    violation) or the agency. It lands on the provider's next statement and stays there once
+    that statement is approved."""
+
+    provider = models.ForeignKey("pharmacies.Provider", verbose_name=_("provider"), on_delete=models.PROTECT, related_name="deductions")
+    amount = MoneyField(_("amount"))
+    reason = models.CharField(_("reason"), max_length=500)
+    # Where the decision comes from, e.g. "flag:123": recording it twice records it once.
+    source_reference = models.CharField(_("source reference"), max_length=64, unique=True)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("decided by"), on_delete=models.PROTECT, related_name="+")
+    decided_on = models.DateField(_("decided on"))
+    statement = models.ForeignKey(
+        "claims.ProviderStatement", verbose_name=_("statement"), null=True, blank=True,
+        on_delete=models.PROTECT, related_name="deductions",
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("deduction")
+        verbose_name_plural = _("deductions")
+        ordering = ["-decided_on", "-pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="deduction_amount_positive"),
+        ]
+        indexes = [
+            # close_month: a provider's deductions not yet on a statement.
+            models.Index(fields=["provider", "statement"], name="deduction_provider_stmt_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.provider_id} {self.amount} {self.source_reference}"
+
+
+class ProviderStatement(models.Model):
+    """A provider's monthly statement (月度清算单). Figures are computed by close_month in the
+    database; once approved, nothing on it changes (model guard in save/delete)."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("draft")
+        APPROVED = "approved", _("approved")
+        PAID = "paid", _("paid")
+
+    # Figures computed by close_month: frozen once the statement is approved.
+    FIGURES = (
+        "settlement_count", "total", "fund", "account", "family_account", "cash",
+        "reversal_count", "reversed_total", "reversed_fund", "reversed_account", "reversed_family_account",
+        "reversed_cash", "deductions_total", "payable",
+    )
+
+    provider = models.ForeignKey("pharmacies.Provider", verbose_name=_("provider"), on_delete=models.PROTECT, related_name="statements")
+    # The first day of the month covered.
+    month = models.DateField(_("month"))
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.DRAFT)
+
+    # Settlements made in the month (by settlement time), reversed since or not.
+    settlement_count = models.PositiveIntegerField(_("settlements"), default=0)
+    total = MoneyField(_("total medical cost"), default=0)
+    fund = MoneyField(_("fund paid"), default=0)
+    account = MoneyField(_("personal account paid"), default=0)
+    family_account = MoneyField(_("family-sharing account paid"), default=0)
+    cash = MoneyField(_("cash paid by members"), default=0)
+    # Reversals made in the month (by reversal time), whenever the settlement was made:
+    # shown as positive amounts, subtracted from the payable.
+    reversal_count = models.PositiveIntegerField(_("reversals"), default=0)
+    reversed_total = MoneyField(_("total reversed"), default=0)
+    reversed_fund = MoneyField(_("fund reversed"), default=0)
+    reversed_account = MoneyField(_("personal account reversed"), default=0)
+    reversed_family_account = MoneyField(_("family-sharing account reversed"), default=0)
+    reversed_cash = MoneyField(_("cash reversed"), default=0)
+    deductions_total = MoneyField(_("deductions"), default=0)
+    payable = MoneyField(_("amount payable"), default=0)
+
+    generated_at = models.DateTimeField(_("generated at"))
+    # None: generated by the scheduled task (the system).
+    generated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("generated by"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    approved_at = models.DateTimeField(_("approved at"), null=True, blank=True)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("approved by"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    paid_at = models.DateTimeField(_("paid at"), null=True, blank=True)
+    paid_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("payment recorded by"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    payment_reference = models.CharField(_("payment reference"), max_length=100, blank=True)
+
+    class Meta:
+        verbose_name = _("monthly statement")
+        verbose_name_plural = _("monthly statements")
+        ordering = ["-month", "provider_id"]
+        constraints = [
+            # One statement per provider and month (close_month replaces a draft in place).
+            models.UniqueConstraint(fields=["provider", "month"], name="statement_unique_provider_month"),
+            models.CheckConstraint(condition=Q(month__day=1), name="statement_month_first_day"),
+            models.CheckConstraint(
+                condition=Q(status="draft") | Q(approved_by__isnull=False, approved_at__isnull=False),
+                name="statement_approved_has_approver",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="paid") | ~Q(payment_reference=""), name="statement_paid_has_reference",
+            ),
+        ]
+        indexes = [
+            # close_month: the month's statements by status.
+            models.Index(fields=["month", "status"], name="statement_month_status_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.provider_id} {self.month:%Y-%m}"
+
+    @property
+    def net_total(self):
+        return self.total - self.reversed_total
+
+    @property
+    def net_fund(self):
+        return self.fund - self.reversed_fund
+
+    @property
+    def net_account(self):
+        """Personal and family-sharing accounts together, net of reversals."""
+        return self.account + self.family_account - self.reversed_account - self.reversed_family_account
+
+    @property
+    def net_cash(self):
+        return self.cash - self.reversed_cash
+
+    @property
+    def is_frozen(self) -> bool:
+        return self.status != self.Status.DRAFT
+
+    def save(self, *args, **kwargs):
+        # Model guard: an approved (or paid) statement's figures never change, whatever the
+        # code path; only its payment may be recorded.
+        if self.pk is not None:
+            stored = ProviderStatement.objects.filter(pk=self.pk).values("status", "provider_id", "month", *self.FIGURES).first()
+            if stored and stored["status"] != self.Status.DRAFT:
+                changed = [key for key in ("provider_id", "month", *self.FIGURES) if stored[key] != getattr(self, key)]
+                if changed or self.status == self.Status.DRAFT:
+                    from core.errors import Conflict
+
+                    raise Conflict(
+                        _("An approved statement never changes."), code="statement_frozen",
+                        details={"statement_id": self.pk, "fields": changed or ["status"]},
+                    )
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        if ProviderStatement.objects.filter(pk=self.pk).exclude(status=self.Status.DRAFT).exists():
+            from core.errors import Conflict
+
+            raise Conflict(_("An approved statement never changes."), code="statement_frozen", details={"statement_id": self.pk})
+        return super().delete(*args, **kwargs)
+
+
+class Reconciliation(models.Model):
+    """对账 (like the national 3201/3202): a provider's own totals for a period, compared with
+    the agency's; on a mismatch, the settlements that differ."""
+
+    class Result(models.TextChoices):
+        MATCH = "match", _("match")
+        MISMATCH = "mismatch", _("mismatch")
+
+    provider = models.ForeignKey("pharmacies.Provider", verbose_name=_("provider"), on_delete=models.PROTECT, related_name="reconciliations")
+    period_from = models.DateField(_("from"))
+    period_to = models.DateField(_("to"))
+    # The provider's figures, then the agency's: {"count", "total", "fund", "account", "cash"}.
+    submitted = models.JSONField(_("provider's totals"))
+    agency = models.JSONField(_("agency's totals"))
+    detail_submitted = models.BooleanField(_("settlement list submitted"), default=False)
+    result = models.CharField(_("result"), max_length=16, choices=Result.choices)
+    # {"totals": {field: {"provider", "agency"}}, "missing_on_agency_side": [...],
+    #  "missing_on_provider_side": [...], "different_amounts": [...]}
+    differences = models.JSONField(_("differences"), default=dict)
+    submitted_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("submitted by"), on_delete=models.PROTECT, related_name="+")
+    submitted_at = models.DateTimeField(_("submitted at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("reconciliation")
+        verbose_name_plural = _("reconciliations")
+        ordering = ["-submitted_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(period_to__gte=models.F("period_from")), name="reconciliation_period_ordered"),
+        ]
+
+    def __str__(self):
+        return f"{self.provider_id} {self.period_from}–{self.period_to} {self.result}"

@@ -17,7 +17,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -25,6 +25,7 @@ from core.audit import audit
 from core.errors import Conflict, DomainError, Forbidden, NotFound
 from core.idnumber import mask_id_number, normalize_id_number, parse_id_number
 from members.models import (
+    Enrollment,
     Episode,
     FamilyLink,
     LedgerEntry,
@@ -173,6 +174,25 @@ def reference_for(parameters: dict) -> dict:
     return {("average_wage", year): value for year, value in rows}
 
 
+def _member_on(id_number: str, day: date) -> Member | None:
+    """The member with their account, the enrollment spell in force on `day` and whether an
+    episode that switches outpatient pooling off covers it: one query on the hot path."""
+    spell = Enrollment.objects.filter(member=OuterRef("pk"), effective_from__lte=day).order_by("-effective_from")
+    covering = Episode.objects.covering(day).filter(member=OuterRef("pk"))
+    return (
+        Member.objects.select_related("account")
+        .annotate(
+            enrollment_from=Subquery(spell.values("effective_from")[:1]),
+            enrollment_status=Subquery(spell.values("employment_status")[:1]),
+            enrollment_scheme=Subquery(spell.values("scheme")[:1]),
+            enrollment_veteran=Subquery(spell.values("pre_1949_veteran")[:1]),
+            **{f"in_{kind}": Exists(covering.filter(kind=kind)) for kind in Episode.SUSPENDS_OUTPATIENT_POOLING},
+        )
+        .filter(id_number=id_number)
+        .first()
+    )
+
+
 def _prepare(*, user, request: SettlementRequest) -> Prepared:
     if request.benefit != OUTPATIENT_POOLING:
         _refuse("benefit_not_supported", _("Only the general outpatient pooling benefit is settled here."), field="benefit")
@@ -235,11 +255,10 @@ def _prepare(*, user, request: SettlementRequest) -> Prepared:
         first = problems[0]
         _refuse(first["error"], str(messages[first["error"]]).format(**first), items=problems)
 
-    member = Member.objects.select_related("account").filter(id_number=id_number).first()
+    member = _member_on(id_number, request.visit_date)
     if member is None:
         raise NotFound(_("No member has this ID number."), code="member_not_found", details={"member_id_number": mask_id_number(id_number)})
-    enrollment = member.enrollment_on(request.visit_date)
-    if enrollment is None:
+    if member.enrollment_from is None:
         _refuse("not_enrolled", _("The member was not enrolled on the visit date."), field="visit_date")
 
     prescriber = None
@@ -273,11 +292,7 @@ def _prepare(*, user, request: SettlementRequest) -> Prepared:
     if policy is None:
         _refuse("policy_version_missing", _("No outpatient pooling policy is in force on the visit date."), region=settings.REGION, visit_date=request.visit_date.isoformat())
 
-    episodes = tuple(
-        Episode.objects.covering(request.visit_date)
-        .filter(member=member, kind__in=Episode.SUSPENDS_OUTPATIENT_POOLING)
-        .values_list("kind", flat=True)
-    )
+    episodes = tuple(kind for kind in Episode.SUSPENDS_OUTPATIENT_POOLING if getattr(member, f"in_{kind}"))
     # Registrations matter only for a visit outside the region (one query less on the hot path).
     places = () if request.visit_place == calc.LOCAL else tuple(
         Registration.objects.filter(member=member, kind=Registration.Kind.LONG_TERM_RESIDENCE, valid_from__lte=request.visit_date)
@@ -286,9 +301,9 @@ def _prepare(*, user, request: SettlementRequest) -> Prepared:
     )
     deceased = member.died_on is not None and request.visit_date > member.died_on
     situation = calc.MemberSituation(
-        employment_status=enrollment.employment_status,
-        scheme=enrollment.scheme,
-        pre_1949_veteran=enrollment.pre_1949_veteran,
+        employment_status=member.enrollment_status,
+        scheme=member.enrollment_scheme,
+        pre_1949_veteran=member.enrollment_veteran,
         active=member.status == Member.Status.ACTIVE or (member.status == Member.Status.DECEASED and not deceased),
         deceased=deceased,
         episode_kinds=episodes,
@@ -477,13 +492,13 @@ def claim_settle(*, user, request: SettlementRequest) -> tuple[dict, bool]:
     link = staff_link(user)
     submitter = (link.provider.code if link and link.provider_id else CROSS_REGION_SUBMITTER) if link else ""
     fingerprint = request.fingerprint()
-    existing = Claim.objects.filter(submitter=submitter, external_ref=request.external_ref).first()
-    if existing is not None:
-        return _replay(existing, fingerprint), False
+    # A repeat is rare: rather than look for the reference before every settlement, settle,
+    # and look for it when the unique constraint (submitter, external_ref) refuses the claim
+    # (a repeat, or a concurrent twin) or when the request is refused (a repeat answers with
+    # the first response even if, say, the provider has been suspended since).
     try:
         return _claim_settle(user=user, request=request, fingerprint=fingerprint), True
-    except IntegrityError:
-        # A concurrent request with the same reference won the unique constraint.
+    except (IntegrityError, DomainError):
         existing = Claim.objects.filter(submitter=submitter, external_ref=request.external_ref).first()
         if existing is None:
             raise

@@ -24,3 +24,5 @@ handler404 = "core.api.not_found"
 handler500 = "core.api.server_error"
 # Provider portal (designated providers' staff; pharmacies app).
 urlpatterns += [path("portal/", include("pharmacies.portal_urls"))]
+# Provider portal pages of the claims app: settlements, monthly statements, reconciliation.
+urlpatterns += [path("portal/", include("claims.statement_portal_urls"))]

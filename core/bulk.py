@@ -9,6 +9,7 @@ rows go through bulk_create / bulk_create_with_history: the result is identical,
 
 from __future__ import annotations
 
+from operator import itemgetter
 from typing import Any
 
 from django.db import connection
@@ -50,8 +51,9 @@ def insert_new(model, rows: list[dict[str, Any]], *, history: bool, user=None, c
         columns = ", ".join(connection.ops.quote_name(c) for c in [pk.column] + [f.column for f in fields])
         raw = cursor.cursor  # the psycopg cursor
         with raw.copy(f"COPY {connection.ops.quote_name(meta.db_table)} ({columns}) FROM STDIN") as copy:
+            pick = itemgetter(*attnames)
             for index, (row_id, row) in enumerate(zip(ids, rows, strict=True), start=1):
-                copy.write_row([row_id] + [row[name] if name in row else defaults[name] for name in attnames])
+                copy.write_row((row_id, *pick({**defaults, **row})))
                 if progress and index % BATCH == 0:
                     progress(BATCH)
         if progress and len(rows) % BATCH:

@@ -84,7 +84,7 @@ def _members():
 
 
 @transaction.atomic
-def load_demo(stdout=None) -> list[tuple[str, str, str]]:
+def load_base_data() -> list[tuple[str, str, str]]:
     for code, name, kind, level, parent in PROVIDERS:
         Provider.objects.get_or_create(
             code=code,
@@ -136,5 +136,81 @@ def load_demo(stdout=None) -> list[tuple[str, str, str]]:
     return logins
 
 
+def load_demo(today: date | None = None) -> dict:
+    """Everything the run command shows: base data and logins, the region's policies, three
+    months of account credits and a few settlements. Idempotent."""
+    from django.utils import timezone
+
+    today = today or timezone.localdate()
+    logins = load_base_data()
+    return {
+        "logins": logins,
+        "policies": load_region_presets(),
+        "credits": credit_recent_months(today),
+        "settlements": settle_demo_visits(today),
+    }
+
+
 def region() -> str:
     return settings.REGION
+
+
+def load_region_presets() -> list[str]:
+    """The deployment region's shipped policy files (settlement and account credits)."""
+    import json
+
+    from claims.policy_services import policy_load
+    from members.services import credit_policy_load
+
+    loaded = []
+    for loader, folder in ((policy_load, "claims"), (credit_policy_load, "members")):
+        path = settings.BASE_DIR / folder / "policies" / f"{settings.REGION}.json"
+        loader(data=json.loads(path.read_text(encoding="utf-8")))
+        loaded.append(str(path.relative_to(settings.BASE_DIR)))
+    return loaded
+
+
+def credit_recent_months(today: date, months: int = 3) -> list[str]:
+    """Credit the last few months, so the demo accounts have a history (idempotent)."""
+    from members.services import credit_month
+
+    done = []
+    year, month = today.year, today.month
+    for _ in range(months):
+        month -= 1
+        if month == 0:
+            year, month = year - 1, 12
+        run = credit_month(month=date(year, month, 1))
+        done.append(f"{year}-{month:02d}: {run.status}")
+    return list(reversed(done))
+
+
+def settle_demo_visits(today: date) -> list[str]:
+    """A few settlements by the demo provider, so case workers can see a breakdown.
+
+    Settled through the same service as the API; the provider's references make it idempotent.
+    A region whose policy still lacks a parameter (Jinan's deductible, Yangzhou's ratio table)
+    refuses, exactly as it would for a real provider, and the refusal is reported.
+    """
+    from claims.services import ItemRequest, SettlementRequest, claim_settle
+    from core.errors import DomainError
+
+    user = get_user_model().objects.get(username="provider")
+    members = list(Member.objects.filter(enrollments__scheme="combined").order_by("pk")[:3])
+    visits = [
+        ((ItemRequest("A-DRUG", Decimal("100")),), True),
+        ((ItemRequest("B-DRUG", Decimal("2")), ItemRequest("A-SVC", Decimal("1"), Decimal("25.00"))), True),
+        ((ItemRequest("A-DRUG", Decimal("12")), ItemRequest("C-DRUG", Decimal("1"))), False),
+    ]
+    outcome = []
+    for number, (member, (items, use_account)) in enumerate(zip(members, visits, strict=False), start=1):
+        request = SettlementRequest(
+            member_id_number=member.id_number, visit_date=date(today.year, today.month, 1),
+            items=items, external_ref=f"DEMO-{today:%Y%m}-{number:04d}", use_account=use_account,
+        )
+        try:
+            response, _created = claim_settle(user=user, request=request)
+            outcome.append(f"{request.external_ref}: fund {response['fund']}, account {response['account']}, cash {response['cash']}")
+        except DomainError as error:
+            outcome.append(f"{request.external_ref}: refused ({error.code}: {error.message})")
+    return outcome

@@ -7,6 +7,7 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.utils.translation import gettext_lazy as _
+from import_export.admin import ImportExportMixin, ImportMixin
 from simple_history.admin import SimpleHistoryAdmin
 
 from core.admin import AddOnlyInlineMixin, LargeTableMixin
@@ -14,6 +15,13 @@ from core.errors import DomainError
 from core.idnumber import mask_id_number, normalize_id_number
 
 from .models import Enrollment, Episode, FamilyLink, Member, ReferenceValue, Registration
+from .resources import (
+    EpisodeResource,
+    FamilyLinkResource,
+    MemberResource,
+    ReferenceValueResource,
+    RegistrationResource,
+)
 from .rules import scheme_goes_back
 from .services import family_link_check, family_link_create, family_link_delete
 
@@ -46,6 +54,12 @@ class MemberSearchMixin:
 
     def get_search_results(self, request, queryset, search_term):
         return search_members(queryset, search_term, prefix="member__"), False
+
+
+# "name" is one msgid shared with providers and catalog items (名称); a person has a 姓名.
+@admin.display(description=_("full name"), ordering="name")
+def member_name(member: Member) -> str:
+    return member.name
 
 
 @admin.display(description=_("ID number"), ordering="id_number")
@@ -156,6 +170,7 @@ class MemberForm(forms.ModelForm):
     class Meta:
         model = Member
         fields = ["id_number", "name", "phone", "status", "died_on"]
+        labels = {"name": _("full name")}
 
     def clean_id_number(self):
         return normalize_id_number(self.cleaned_data["id_number"])
@@ -171,9 +186,12 @@ class MemberForm(forms.ModelForm):
 
 
 @admin.register(Member)
-class MemberAdmin(LargeTableMixin, SimpleHistoryAdmin):
+class MemberAdmin(ImportMixin, LargeTableMixin, SimpleHistoryAdmin):
+    # Import with preview (django-import-export); no export: a list of full ID numbers
+    # must not leave the system from a changelist.
+    resource_classes = [MemberResource]
     form = MemberForm
-    list_display = ["name", member_masked_id_number, "sex", "birth_date", "status"]
+    list_display = [member_name, member_masked_id_number, "sex", "birth_date", "status"]
     list_filter = ["status", "sex"]
     # No foreign key is listed: the list is one query for the page, whatever its size.
     list_select_related = False
@@ -225,7 +243,11 @@ class MemberAdmin(LargeTableMixin, SimpleHistoryAdmin):
 class EnrollmentForm(forms.ModelForm):
     class Meta:
         model = Enrollment
-        exclude = ["recorded_by"]
+        fields = [
+            "member", "effective_from", "employment_status", "retired_on", "scheme", "category", "sector",
+            "civil_servant", "pre_1949_veteran", "employer_name", "employer_credit_code",
+            "contribution_base", "monthly_pension",
+        ]
 
     def clean(self):
         cleaned = super().clean()
@@ -286,7 +308,8 @@ class FamilyLinkAddForm(forms.ModelForm):
 
 
 @admin.register(FamilyLink)
-class FamilyLinkAdmin(MemberSearchMixin, LargeTableMixin, SimpleHistoryAdmin):
+class FamilyLinkAdmin(ImportMixin, MemberSearchMixin, LargeTableMixin, SimpleHistoryAdmin):
+    resource_classes = [FamilyLinkResource]
     form = FamilyLinkAddForm
     list_display = ["member", "relation", "relative", "created_at"]
     list_select_related = ["member", "relative"]
@@ -315,7 +338,8 @@ class FamilyLinkAdmin(MemberSearchMixin, LargeTableMixin, SimpleHistoryAdmin):
 
 
 @admin.register(Registration)
-class RegistrationAdmin(MemberSearchMixin, LargeTableMixin, SimpleHistoryAdmin):
+class RegistrationAdmin(ImportMixin, MemberSearchMixin, LargeTableMixin, SimpleHistoryAdmin):
+    resource_classes = [RegistrationResource]
     list_display = ["member", "kind", "place", "valid_from", "valid_to"]
     list_select_related = ["member"]
     list_filter = ["kind", "place"]
@@ -323,7 +347,8 @@ class RegistrationAdmin(MemberSearchMixin, LargeTableMixin, SimpleHistoryAdmin):
 
 
 @admin.register(Episode)
-class EpisodeAdmin(MemberSearchMixin, LargeTableMixin, SimpleHistoryAdmin):
+class EpisodeAdmin(ImportMixin, MemberSearchMixin, LargeTableMixin, SimpleHistoryAdmin):
+    resource_classes = [EpisodeResource]
     list_display = ["member", "kind", "start_date", "end_date"]
     list_select_related = ["member"]
     list_filter = ["kind"]
@@ -331,7 +356,8 @@ class EpisodeAdmin(MemberSearchMixin, LargeTableMixin, SimpleHistoryAdmin):
 
 
 @admin.register(ReferenceValue)
-class ReferenceValueAdmin(SimpleHistoryAdmin):
+class ReferenceValueAdmin(ImportExportMixin, SimpleHistoryAdmin):
+    resource_classes = [ReferenceValueResource]
     list_display = ["kind", "year", "sector", "value"]
     list_filter = ["kind", "year", "sector"]
     ordering = ["kind", "-year", "sector"]

@@ -59,7 +59,7 @@ class PlanSQL:
 
     # -- the facts of each member -------------------------------------------------------
 
-    def _facts(self, where: str, where_params: list) -> Query:
+    def _facts(self, low: int | None, high: int | None) -> Query:
         end, cutoff = self.end, self.plan.retirement_cutoff
         params: list = []
         columns = [
@@ -115,14 +115,19 @@ class PlanSQL:
             )
             params += [cutoff] + part_params
         self._anchor_index = {anchor: index for index, anchor in enumerate(anchors)}
+        # The range is repeated on each joined table so the planner reads only the chunk's rows
+        # through the member_id indexes instead of hashing whole tables.
+        ranges = {alias: ("1 = 1", []) if low is None else (f"{alias} >= %s AND {alias} < %s", [low, high])
+                  for alias in ("m.id", "a.member_id", "e.member_id")}
         sql = (
             f"SELECT {', '.join(columns)} FROM {M} m"
-            f" LEFT JOIN {A} a ON a.member_id = m.id"
-            f" LEFT JOIN {E} e ON e.id = (SELECT q.id FROM {E} q WHERE q.member_id = m.id"
-            " AND q.effective_from <= %s ORDER BY q.effective_from DESC LIMIT 1)"
-            f" WHERE {where}"
+            f" LEFT JOIN {A} a ON a.member_id = m.id AND {ranges['a.member_id'][0]}"
+            f" LEFT JOIN {E} e ON e.member_id = m.id AND {ranges['e.member_id'][0]}"
+            f" AND e.effective_from = (SELECT MAX(q.effective_from) FROM {E} q WHERE q.member_id = m.id"
+            " AND q.effective_from <= %s)"
+            f" WHERE {ranges['m.id'][0]}"
         )
-        return Query(sql, params + [end] + where_params)
+        return Query(sql, params + ranges["a.member_id"][1] + ranges["e.member_id"][1] + [end] + ranges["m.id"][1])
 
     # -- branches, amounts, reasons ---------------------------------------------------------
 
@@ -175,9 +180,9 @@ class PlanSQL:
             return "NULL", []
         return _ratio(_fen(column), formula.numerator, formula.denominator), []
 
-    def query(self, where: str = "1 = 1", where_params: list | None = None) -> Query:
+    def query(self, low: int | None = None, high: int | None = None) -> Query:
         """Columns: member_id, account_id, balance, branch_<kind>, fen_<kind>, reason."""
-        facts = self._facts(where, where_params or [])
+        facts = self._facts(low, high)
         eligible, eligible_params = self._eligible()
         branch_columns, branch_params = [], []
         self.branches: dict[str, list[c.Formula]] = {}
@@ -255,6 +260,8 @@ def missing_in_use(plan: c.Plan) -> list[str]:
             if not formula.missing:
                 continue
             with connection.cursor() as cursor:
+                if connection.vendor == "postgresql" and connection.in_atomic_block:
+                    cursor.execute("SET LOCAL jit = off")
                 cursor.execute(f"SELECT 1 FROM ({query.sql}) q WHERE q.branch_{kind} = {index} LIMIT 1", query.params)
                 if cursor.fetchone():
                     missing += formula.missing
@@ -273,7 +280,7 @@ def credit_range(*, plan: c.Plan, low: int, high: int, reference: str, user_id: 
     from django.utils import timezone
 
     builder = PlanSQL(plan)
-    query = builder.query("m.id >= %s AND m.id < %s", [low, high])
+    query = builder.query(low, high)
     ops = connection.ops
     month = ops.adapt_datefield_value(plan.month)
     now = ops.adapt_datetimefield_value(timezone.now())
@@ -281,6 +288,8 @@ def credit_range(*, plan: c.Plan, low: int, high: int, reference: str, user_id: 
              "civil_servant_total": Decimal(0), "skipped": {}}
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
+            # Compiling these queries costs more than running them on a chunk.
+            cursor.execute("SET LOCAL jit = off")
             cursor.execute(
                 f"SELECT COUNT(*) FROM (SELECT a.id FROM {A} a WHERE a.member_id >= %s AND a.member_id < %s"
                 " ORDER BY a.id FOR UPDATE) s",
@@ -294,47 +303,117 @@ def credit_range(*, plan: c.Plan, low: int, high: int, reference: str, user_id: 
             [month, *query.params],
         )
         stats["accounts_opened"] = max(cursor.rowcount, 0)
-        cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {L}")
-        watermark = cursor.fetchone()[0]
-        for kind in builder.kinds:
-            amount = f"(q.fen_{kind} * 0.01)"
-            cursor.execute(
-                f"INSERT INTO {L} (account_id, kind, amount, balance_after, period, reference, memo,"
-                " created_at, created_by_id)"
-                f" SELECT q.account_id, %s, {amount}, q.balance + {amount}, %s, %s, '', %s, CAST(%s AS BIGINT)"
-                f" FROM ({query.sql}) q WHERE q.account_id IS NOT NULL AND q.fen_{kind} > 0"
-                " ON CONFLICT DO NOTHING",
-                [kind, month, reference, now, user_id, *query.params],
-            )
-            # Only entries inserted just now have an id above the watermark: the range's accounts
-            # are locked, so nobody else can add a credit to them meanwhile.
-            cursor.execute(
-                f"UPDATE {A} SET balance = {A}.balance + l.amount FROM {L} l"
-                f" WHERE l.account_id = {A}.id AND l.id > %s AND l.kind = %s AND l.period = %s",
-                [watermark, kind, month],
-            )
-        cursor.execute(
-            f"SELECT COUNT(DISTINCT l.account_id), COALESCE(SUM(l.amount), 0),"
-            " COALESCE(SUM(CASE WHEN l.kind = 'civil_servant_subsidy' THEN l.amount ELSE 0 END), 0),"
-            " COALESCE(SUM(CASE WHEN l.kind = 'monthly_credit' THEN 1 ELSE 0 END), 0)"
-            f" FROM {L} l JOIN {A} a ON a.id = l.account_id"
-            " WHERE l.id > %s AND l.period = %s AND l.kind IN ('monthly_credit', 'civil_servant_subsidy')"
-            " AND a.member_id >= %s AND a.member_id < %s",
-            [watermark, month, low, high],
-        )
-        credited, total, civil, monthly_new = cursor.fetchone()
-        stats["members_credited"] = credited
-        stats["total"] = to_fen(Decimal(str(total)))
-        stats["civil_servant_total"] = to_fen(Decimal(str(civil)))
-        cursor.execute(f"SELECT q.reason, COUNT(*) FROM ({query.sql}) q GROUP BY q.reason", query.params)
-        for reason, count in cursor.fetchall():
-            if reason is None:
-                already = count - monthly_new
-                if already:
-                    stats["skipped"]["already_credited"] = already
-            else:
-                stats["skipped"][reason] = count
+        if connection.vendor == "postgresql":
+            rows = _post_postgresql(cursor, builder, query, month=month, now=now, reference=reference,
+                                    user_id=user_id)
+        else:
+            rows = _post_portable(cursor, builder, query, month=month, now=now, reference=reference,
+                                  user_id=user_id, low=low, high=high)
+    credited, total, civil, monthly_new = rows["credited"]
+    stats["members_credited"] = credited or 0
+    stats["total"] = to_fen(Decimal(str(total or 0)))
+    stats["civil_servant_total"] = to_fen(Decimal(str(civil or 0)))
+    for reason, count in rows["reasons"]:
+        if reason is None:
+            already = count - (monthly_new or 0)
+            if already:
+                stats["skipped"]["already_credited"] = already
+        else:
+            stats["skipped"][reason] = count
     return stats
+
+
+def _insert_columns() -> str:
+    return (f"INSERT INTO {L} (account_id, kind, amount, balance_after, period, reference, memo,"
+            " created_at, created_by_id)")
+
+
+def _post_postgresql(cursor, builder, query, *, month, now, reference, user_id) -> dict:
+    """One statement: the chunk's facts are computed once (a materialized CTE), the entries are
+    inserted (`ON CONFLICT DO NOTHING`), the balances of the accounts that got a new entry are
+    raised by exactly what was inserted (RETURNING), and the counts come back."""
+    monthly, subsidy = c.MONTHLY_CREDIT, c.CIVIL_SERVANT_SUBSIDY
+    ctes, params = [f"q AS MATERIALIZED ({query.sql})"], list(query.params)
+    inserted = []
+    if monthly in builder.kinds:
+        amount = f"(q.fen_{monthly} * 0.01)"
+        ctes.append(
+            f"ins_{monthly} AS ({_insert_columns()} SELECT q.account_id, %s, {amount}, q.balance + {amount},"
+            " %s, %s, '', %s, CAST(%s AS BIGINT) FROM q"
+            f" WHERE q.account_id IS NOT NULL AND q.fen_{monthly} > 0"
+            " ON CONFLICT DO NOTHING RETURNING account_id, kind, amount)"
+        )
+        params += [monthly, month, reference, now, user_id]
+        inserted.append(monthly)
+    if subsidy in builder.kinds:
+        amount = f"(q.fen_{subsidy} * 0.01)"
+        # The subsidy's balance_after counts the normal credit inserted just before it.
+        before = (f"q.balance + COALESCE((SELECT n.amount FROM ins_{monthly} n WHERE n.account_id = q.account_id), 0)"
+                  if monthly in inserted else "q.balance")
+        ctes.append(
+            f"ins_{subsidy} AS ({_insert_columns()} SELECT q.account_id, %s, {amount}, {before} + {amount},"
+            " %s, %s, '', %s, CAST(%s AS BIGINT) FROM q"
+            f" WHERE q.account_id IS NOT NULL AND q.fen_{subsidy} > 0"
+            " ON CONFLICT DO NOTHING RETURNING account_id, kind, amount)"
+        )
+        params += [subsidy, month, reference, now, user_id]
+        inserted.append(subsidy)
+    if inserted:
+        union = " UNION ALL ".join(f"SELECT account_id, kind, amount FROM ins_{kind}" for kind in inserted)
+        ctes.append(f"new AS ({union})")
+    else:
+        ctes.append("new AS (SELECT CAST(NULL AS BIGINT) AS account_id, '' AS kind, CAST(0 AS NUMERIC) AS amount"
+                    " WHERE false)")
+    ctes.append(
+        f"upd AS (UPDATE {A} SET balance = {A}.balance + t.total"
+        " FROM (SELECT account_id, SUM(amount) AS total FROM new GROUP BY account_id) t"
+        f" WHERE {A}.id = t.account_id RETURNING 1)"
+    )
+    cursor.execute(
+        f"WITH {', '.join(ctes)}"
+        " SELECT 0 AS part, NULL AS reason, (SELECT COUNT(*) FROM upd), (SELECT SUM(amount) FROM new),"
+        f" (SELECT SUM(amount) FROM new WHERE kind = '{subsidy}'),"
+        f" (SELECT COUNT(*) FROM new WHERE kind = '{monthly}')"
+        " UNION ALL SELECT 1, q.reason, COUNT(*), NULL, NULL, NULL FROM q GROUP BY q.reason",
+        params,
+    )
+    rows = cursor.fetchall()
+    return {
+        "credited": next(row[2:] for row in rows if row[0] == 0),
+        "reasons": [(row[1], row[2]) for row in rows if row[0] == 1],
+    }
+
+
+def _post_portable(cursor, builder, query, *, month, now, reference, user_id, low, high) -> dict:
+    """The same, statement by statement (SQLite has no data-modifying CTEs): the range's accounts
+    are locked, so the entries above the ledger's id watermark are exactly the ones just inserted."""
+    cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {L}")
+    watermark = cursor.fetchone()[0]
+    for kind in builder.kinds:
+        amount = f"(q.fen_{kind} * 0.01)"
+        cursor.execute(
+            f"{_insert_columns()} SELECT q.account_id, %s, {amount}, q.balance + {amount}, %s, %s, '', %s,"
+            f" CAST(%s AS BIGINT) FROM ({query.sql}) q WHERE q.account_id IS NOT NULL AND q.fen_{kind} > 0"
+            " ON CONFLICT DO NOTHING",
+            [kind, month, reference, now, user_id, *query.params],
+        )
+        cursor.execute(
+            f"UPDATE {A} SET balance = {A}.balance + l.amount FROM {L} l"
+            f" WHERE l.account_id = {A}.id AND l.id > %s AND l.kind = %s AND l.period = %s",
+            [watermark, kind, month],
+        )
+    cursor.execute(
+        f"SELECT COUNT(DISTINCT l.account_id), SUM(l.amount),"
+        " SUM(CASE WHEN l.kind = 'civil_servant_subsidy' THEN l.amount ELSE 0 END),"
+        " SUM(CASE WHEN l.kind = 'monthly_credit' THEN 1 ELSE 0 END)"
+        f" FROM {L} l JOIN {A} a ON a.id = l.account_id"
+        " WHERE l.id > %s AND l.period = %s AND l.kind IN ('monthly_credit', 'civil_servant_subsidy')"
+        " AND a.member_id >= %s AND a.member_id < %s",
+        [watermark, month, low, high],
+    )
+    credited = cursor.fetchone()
+    cursor.execute(f"SELECT q.reason, COUNT(*) FROM ({query.sql}) q GROUP BY q.reason", query.params)
+    return {"credited": credited, "reasons": cursor.fetchall()}
 
 
 def member_facts(member: Member) -> c.MemberFacts:

@@ -74,7 +74,8 @@ ENROLLMENT_FACTS = (
     "employment_status", "retired_on", "scheme", "category", "sector", "civil_servant", "pre_1949_veteran",
     "contribution_base", "monthly_pension", "employer_name", "employer_credit_code",
 )
-MEMBER_FIELDS = ("id", "id_number", "name", "sex", "birth_date", "phone", "status", "died_on", "created_at")
+# A known member, read as a tuple: what a row is compared with.
+Known = namedtuple("Known", ("pk", "id_number", "name", "phone", "status", "died_on"))
 # The latest recorded spell of a member, read as a tuple (cheaper than 100k model instances).
 Spell = namedtuple("Spell", ("effective_from", *ENROLLMENT_FACTS))
 
@@ -167,11 +168,12 @@ class MemberImporter(Importer):
         # would cost more than the insert itself (core.bulk).
         self._new_members: list[tuple[ParsedRow, dict]] = []
         self._new_spells: list[tuple[ParsedRow | None, dict]] = []  # row set: member created in this import
-        self._member_updates: list[Member] = []
+        self._member_updates: list[tuple[int, dict]] = []  # (pk, changed fields)
+        self._known_rows: list[tuple[ParsedRow, int]] = []
         today = timezone.localdate()
         for chunk in self.chunks(rows):
-            existing = {m.id_number: m for m in self.any_of(
-                Member.objects.only(*MEMBER_FIELDS), "id_number", [r.values["id_number"] for r in chunk])}
+            existing = {k.id_number: k for k in map(Known._make, self.any_of(
+                Member.objects, "id_number", [r.values["id_number"] for r in chunk]).values_list(*Known._fields))}
             latest: dict[int, Enrollment] = {}
             ever_combined: set[int] = set()
             if existing:
@@ -193,12 +195,11 @@ class MemberImporter(Importer):
                     self._new_spells.append((row, self._spell(None, values, values["enrolled_on"])))
                     row.action = CREATED
                     continue
-                row.instance, row.action = member, UNCHANGED
+                row.action = UNCHANGED
+                self._known_rows.append((row, member.pk))
                 member_fields = ["name"] + [k for k in ("phone", "status", "died_on") if k in present]
                 if any(getattr(member, k) != values[k] for k in member_fields):
-                    for k in member_fields:
-                        setattr(member, k, values[k])
-                    self._member_updates.append(member)
+                    self._member_updates.append((member.pk, {k: values[k] for k in member_fields}))
                     row.action = UPDATED
                 spell = latest.get(member.pk)
                 if spell is None:
@@ -226,13 +227,20 @@ class MemberImporter(Importer):
                 self._new_spells.append((None, self._spell(member.pk, facts, starts)))
                 row.action = UPDATED
 
+    @property
+    def _user_id(self):
+        return getattr(self.user, "pk", None)
+
     def _given(self, key: str) -> bool:
         # A fact whose column is absent is kept; the defaulted flags count as given only if present.
         return key in self.present or key in ("employment_status", "scheme")
 
     def _spell(self, member_id: int | None, values: dict[str, Any], starts: date) -> dict[str, Any]:
-        spell = {k: values.get(k) if values.get(k) is not None else _FACT_DEFAULTS.get(k) for k in ENROLLMENT_FACTS}
-        spell.update(member_id=member_id, effective_from=starts, recorded_by_id=getattr(self.user, "pk", None))
+        spell = {k: values[k] for k in ENROLLMENT_FACTS}
+        for k, default in _FACT_DEFAULTS.items():
+            if spell[k] is None:
+                spell[k] = default
+        spell["member_id"], spell["effective_from"], spell["recorded_by_id"] = member_id, starts, self._user_id
         return spell
 
     def apply(self, rows, progress):
@@ -246,12 +254,21 @@ class MemberImporter(Importer):
                 row.instance = Member(pk=pk, **member)
         now = timezone.now()
         for start in range(0, len(self._member_updates), size):
-            batch = self._member_updates[start:start + size]
+            changes = dict(self._member_updates[start:start + size])
+            batch = list(Member.objects.in_bulk(list(changes)).values())
             for member in batch:
+                for name, value in changes[member.pk].items():
+                    setattr(member, name, value)
                 member.updated_at = now
             bulk_update_with_history(batch, Member, ["name", "phone", "status", "died_on", "updated_at"],
                                      batch_size=size, **self.history_kwargs())
             progress(len(batch))
+        if self.keep_instances:  # the admin logs each row against its member
+            for start in range(0, len(self._known_rows), size):
+                batch = self._known_rows[start:start + size]
+                found = Member.objects.in_bulk([pk for _row, pk in batch])
+                for row, pk in batch:
+                    row.instance = found[pk]
         spells = []
         for row, spell in self._new_spells:
             if row is not None:
@@ -339,8 +356,10 @@ class FamilyLinkImporter(Importer):
                 self._creates.append(row.instance)
                 links[(a, b)] = relation
             if backward is None:
-                self._creates.append(FamilyLink(member_id=b, relative_id=a, relation=inverse))
+                link = FamilyLink(member_id=b, relative_id=a, relation=inverse)
+                self._creates.append(link)
                 links[(b, a)] = inverse
+                row.instance = row.instance or link
 
     def apply(self, rows, progress):
         for start in range(0, len(self._creates), self.batch_size):

@@ -141,7 +141,8 @@ class Enrollment(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.member_id} {self.effective_from} {self.employment_status}/{self.scheme}"
+        # No member in it: shown beside the member (inline) or in its own column, no query.
+        return f"{self.effective_from} {self.get_employment_status_display()} · {self.get_scheme_display()}"
 
 
 class FamilyLink(models.Model):
@@ -173,7 +174,8 @@ class FamilyLink(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.member_id} → {self.relative_id} ({self.relation})"
+        # The relative's str masks the ID number (admin log, lists); select_related("relative").
+        return f"{self.get_relation_display()}: {self.relative}"
 
 
 class Registration(models.Model):
@@ -206,7 +208,7 @@ class Registration(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.member_id} {self.kind} {self.place} {self.valid_from}"
+        return f"{self.get_kind_display()} · {self.get_place_display()} {self.valid_from}"
 
 
 class EpisodeQuerySet(models.QuerySet):
@@ -247,7 +249,7 @@ class Episode(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.member_id} {self.kind} {self.start_date}–{self.end_date or ''}"
+        return f"{self.get_kind_display()} {self.start_date}–{self.end_date or ''}"
 
 
 class ReferenceValue(models.Model):

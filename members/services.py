@@ -11,17 +11,23 @@ from django.db.models import Max, Min, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from django.core.exceptions import ValidationError as DjangoValidationError
+
 from core.audit import audit
 from core.errors import Conflict, DomainError
+from core.idnumber import mask_id_number, normalize_id_number, parse_id_number
 from core.money import to_fen
+from core.roles import Role, ensure_separated, require_role
 
 from . import crediting, credits
 from .models import (
+    AccountDecision,
     CreditPolicy,
     FamilyLink,
     CreditRule,
     CreditRun,
     Enrollment,
+    FamilyLink,
     LedgerEntry,
     Member,
     PersonalAccount,
@@ -465,3 +471,185 @@ PREMIUMS = (
 )
 # Every region, e.g. Zaozhuang 第八条: never public health, fitness, wellness or health-keeping.
 FORBIDDEN_USES = ("public_health", "fitness", "wellness")
+
+
+class UseRefused(DomainError):
+    code = "use_refused"
+    default_message = _("The personal account may not pay for this.")
+
+
+def account_pay_premium(
+    *, account: PersonalAccount, purpose: str, amount: Decimal, reference: str, insured: Member | None = None,
+    on: date | None = None, user,
+) -> LedgerEntry:
+    """Pay an insurance premium from the account (§3.2), when the region's policy lists it.
+
+    Refused with a reason code, balance unchanged: `forbidden_use` (public health, fitness,
+    wellness — every region), `premium_not_allowed` (not on the region's list), `not_family`
+    (the insured is not the member's linked spouse, parent or child), `premium_not_for_insured`
+    (e.g. Yangzhou 二(三): large-amount subsidy premiums only for the member). The same
+    `reference` again returns the first payment.
+    """
+    require_role(user, Role.CASE_WORKER)
+    on = on or timezone.localdate()
+    if purpose in FORBIDDEN_USES:
+        raise UseRefused(
+            _("The personal account may not pay public health, fitness or wellness spending."),
+            code="forbidden_use", details={"purpose": purpose},
+        )
+    policy = credit_policy_in_force(region=settings.REGION, month=on)
+    allowed = {item["premium"]: set(item.get("for", [])) for item in (policy.allowed_premiums if policy else [])}
+    if purpose not in allowed:
+        raise UseRefused(
+            _("The region's policy does not let the personal account pay this premium."),
+            code="premium_not_allowed", details={"purpose": purpose, "allowed": sorted(allowed)},
+        )
+    whose = "self" if insured is None or insured.pk == account.member_id else "family"
+    if whose == "family" and not FamilyLink.objects.filter(member_id=account.member_id, relative=insured).exists():
+        raise UseRefused(_("The insured person is not the member's spouse, parent or child."), code="not_family")
+    if whose not in allowed[purpose]:
+        raise UseRefused(
+            _("The region's policy does not let the account pay this premium for this person."),
+            code="premium_not_for_insured", details={"purpose": purpose, "insured": whose},
+        )
+    amount = to_fen(amount)
+    if amount <= 0:
+        raise DomainError(_("The amount must be positive."), code="invalid_amount", details={"amount": str(amount)})
+    if not reference:
+        raise DomainError(_("A premium payment needs the premium bill's reference."), code="reference_required")
+    return _premium_post(account=account, purpose=purpose, amount=amount, reference=reference,
+                         insured=insured, user=user)
+
+
+@transaction.atomic(durable=True)
+def _premium_post(*, account, purpose, amount, reference, insured, user) -> LedgerEntry:
+    full_reference = f"premium:{reference}"[:64]
+    account = account_lock(account_ids=[account.pk])[account.pk]
+    existing = LedgerEntry.objects.filter(
+        account=account, kind=LedgerEntry.Kind.PREMIUM_PAYMENT, reference=full_reference,
+    ).first()
+    if existing is not None:
+        return existing
+    entry = account_post_entry(
+        account=account, kind=LedgerEntry.Kind.PREMIUM_PAYMENT, amount=-amount, reference=full_reference,
+        memo=f"{purpose}" + (f" {insured.masked_id_number}" if insured is not None else ""), user=user,
+    )
+    audit(actor=user, action="account.pay_premium", target=account, purpose=purpose, amount=str(amount),
+          entry=entry.pk)
+    return entry
+
+
+def _clean_heirs(heirs) -> list[dict]:
+    if not isinstance(heirs, list) or not heirs:
+        raise DomainError(_("Record at least one heir."), code="invalid_heirs")
+    cleaned, total = [], Decimal(0)
+    for index, heir in enumerate(heirs):
+        try:
+            id_number = normalize_id_number(str(heir.get("id_number", "")))
+            parse_id_number(id_number)
+            share = Decimal(str(heir.get("share_percent")))
+            name = str(heir["name"]).strip()
+        except (KeyError, ArithmeticError, TypeError, ValueError, DjangoValidationError, AttributeError):
+            raise DomainError(_("Each heir needs a name, a valid ID number and a share."), code="invalid_heirs",
+                              details={"heir": index}) from None
+        if not name or share <= 0:
+            raise DomainError(_("Each heir needs a name, a valid ID number and a share."), code="invalid_heirs",
+                              details={"heir": index})
+        cleaned.append({"name": name, "id_number": id_number, "share_percent": str(share)})
+        total += share
+    if total != 100:
+        raise DomainError(_("The heirs' shares must add up to 100%."), code="invalid_heirs",
+                          details={"total": str(total)})
+    return cleaned
+
+
+@transaction.atomic(durable=True)
+def account_withdrawal_propose(
+    *, account: PersonalAccount, reason: str, destination: str = "", heirs: list | None = None, note: str = "",
+    user,
+) -> AccountDecision:
+    """Propose paying the balance out (Zaozhuang 第九条): only for a transfer to another pooling
+    region, relocation, settling abroad or death (inheritance). Another case worker approves."""
+    require_role(user, Role.CASE_WORKER)
+    if reason not in AccountDecision.Reason.values:
+        raise UseRefused(
+            _("The personal account may not be paid out for this reason."),
+            code="withdrawal_not_allowed", details={"reason": reason, "allowed": list(AccountDecision.Reason.values)},
+        )
+    account = account_lock(account_ids=[account.pk])[account.pk]
+    if account.status != PersonalAccount.Status.OPEN:
+        raise Conflict(_("The personal account is closed."), code="account_closed")
+    if AccountDecision.objects.filter(account=account, status=AccountDecision.Status.PROPOSED).exists():
+        raise Conflict(_("A decision on this account is already waiting for approval."), code="decision_pending")
+    cleaned_heirs = []
+    if reason == AccountDecision.Reason.DEATH:
+        if account.member.status != Member.Status.DECEASED:
+            raise UseRefused(_("The member is not recorded as deceased."), code="member_not_deceased")
+        cleaned_heirs = _clean_heirs(heirs)
+    if reason == AccountDecision.Reason.TRANSFER_TO_ANOTHER_REGION and not destination.strip():
+        raise DomainError(_("Name the pooling region the account is transferred to."), code="destination_required")
+    decision = AccountDecision.objects.create(
+        account=account, reason=reason, destination=destination.strip(), heirs=cleaned_heirs, note=note,
+        proposed_by=user,
+    )
+    audit(actor=user, action="account.withdrawal_propose", target=decision, reason=reason, heirs=len(cleaned_heirs))
+    return decision
+
+
+_PAYOUT_KIND = {
+    AccountDecision.Reason.TRANSFER_TO_ANOTHER_REGION: LedgerEntry.Kind.TRANSFER_OUT,
+    AccountDecision.Reason.RELOCATION: LedgerEntry.Kind.WITHDRAWAL,
+    AccountDecision.Reason.SETTLING_ABROAD: LedgerEntry.Kind.WITHDRAWAL,
+    AccountDecision.Reason.DEATH: LedgerEntry.Kind.INHERITANCE,
+}
+
+
+@transaction.atomic(durable=True)
+def account_withdrawal_approve(*, decision: AccountDecision, user) -> AccountDecision:
+    """Approve and execute: the whole balance is paid out (to the heirs by their shares on death)
+    and the account is closed. The approver is never the proposer (separated duties)."""
+    require_role(user, Role.CASE_WORKER)
+    decision = AccountDecision.objects.select_for_update().get(pk=decision.pk)
+    ensure_separated(proposer=decision.proposed_by, approver=user)
+    if decision.status != AccountDecision.Status.PROPOSED:
+        raise Conflict(_("This decision has already been decided."), code="already_decided")
+    account = account_lock(account_ids=[decision.account_id])[decision.account_id]
+    balance = account.balance
+    kind = _PAYOUT_KIND[decision.reason]
+    if balance > 0:
+        if decision.reason == AccountDecision.Reason.DEATH:
+            remaining = balance
+            for index, heir in enumerate(decision.heirs):
+                last = index == len(decision.heirs) - 1
+                # Each share rounds to the fen; the last heir takes what is left, so the sum is exact.
+                share = remaining if last else to_fen(balance * Decimal(heir["share_percent"]) / 100)
+                if share > 0:
+                    account_post_entry(account=account, kind=kind, amount=-share, reference=decision.reference,
+                                       memo=f"{heir['name']} {mask_id_number(heir['id_number'])}", user=user)
+                remaining -= share
+        else:
+            account_post_entry(account=account, kind=kind, amount=-balance, reference=decision.reference,
+                               memo=decision.destination[:200], user=user)
+    PersonalAccount.objects.filter(pk=account.pk).update(
+        status=PersonalAccount.Status.CLOSED, closed_on=timezone.localdate(),
+    )
+    decision.status, decision.amount = AccountDecision.Status.EXECUTED, balance
+    decision.decided_by, decision.decided_at = user, timezone.now()
+    decision.save(update_fields=["status", "amount", "decided_by", "decided_at"])
+    audit(actor=user, action="account.withdrawal_approve", target=decision, reason=decision.reason,
+          amount=str(balance))
+    return decision
+
+
+@transaction.atomic(durable=True)
+def account_withdrawal_reject(*, decision: AccountDecision, reason: str, user) -> AccountDecision:
+    require_role(user, Role.CASE_WORKER)
+    decision = AccountDecision.objects.select_for_update().get(pk=decision.pk)
+    ensure_separated(proposer=decision.proposed_by, approver=user)
+    if decision.status != AccountDecision.Status.PROPOSED:
+        raise Conflict(_("This decision has already been decided."), code="already_decided")
+    decision.status, decision.rejection_reason = AccountDecision.Status.REJECTED, reason[:300]
+    decision.decided_by, decision.decided_at = user, timezone.now()
+    decision.save(update_fields=["status", "rejection_reason", "decided_by", "decided_at"])
+    audit(actor=user, action="account.withdrawal_reject", target=decision)
+    return decision

@@ -4,11 +4,13 @@ import re
 
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
+from import_export.admin import ImportExportMixin
 from simple_history.admin import SimpleHistoryAdmin
 
 from core.admin import LargeTableMixin
 
 from .models import Provider, ProviderStaff
+from .resources import ProviderResource
 
 PROVIDER_CODE_PREFIX = re.compile(r"^[HP]\d{0,11}$")
 
@@ -24,7 +26,8 @@ def search_providers(queryset, term: str, prefix: str = ""):
 
 
 @admin.register(Provider)
-class ProviderAdmin(LargeTableMixin, SimpleHistoryAdmin):
+class ProviderAdmin(ImportExportMixin, LargeTableMixin, SimpleHistoryAdmin):
+    resource_classes = [ProviderResource]
     list_display = ["code", "name", "kind", "level", "parent", "outpatient_pooling", "status", "district"]
     list_select_related = ["parent"]
     ordering = ["code"]
@@ -35,7 +38,11 @@ class ProviderAdmin(LargeTableMixin, SimpleHistoryAdmin):
     readonly_fields = ["created_at"]
 
     def get_search_results(self, request, queryset, search_term):
-        return search_providers(queryset, search_term), False
+        queryset = search_providers(queryset, search_term)
+        if request.GET.get("model_name") == "provider" and request.GET.get("field_name") == "parent":
+            # An internet hospital relies on a physical institution (Jinan (十二)).
+            queryset = queryset.filter(kind=Provider.Kind.INSTITUTION).exclude(level=Provider.Level.INTERNET_HOSPITAL)
+        return queryset, False
 
 
 @admin.register(ProviderStaff)

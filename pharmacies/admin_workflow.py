@@ -9,8 +9,11 @@ import copy
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import FileResponse
+from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
+from django.urls import path
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -41,7 +44,8 @@ def _run(modeladmin, request, objects, call, **values) -> None:
             done += 1
     if done:
         modeladmin.message_user(
-            request, ngettext("%(count)d record done.", "%(count)d records done.", done) % {"count": done},
+            request,
+            ngettext("%(count)d record done.", "%(count)d records done.", done) % {"count": done},
             messages.SUCCESS,
         )
 
@@ -78,25 +82,38 @@ class ReasonForm(forms.Form):
 
 
 class OptionalReasonForm(forms.Form):
-    reason = forms.CharField(label=_("remarks"), required=False, widget=forms.Textarea(attrs={"rows": 4}))
+    reason = forms.CharField(
+        label=_("remarks"), required=False, widget=forms.Textarea(attrs={"rows": 4})
+    )
 
 
 class InspectionForm(forms.Form):
-    inspected_on = forms.DateField(label=_("site inspection date"), initial=timezone.localdate,
-                                   widget=forms.DateInput(attrs={"type": "date"}))
-    notes = forms.CharField(label=_("site inspection notes"), widget=forms.Textarea(attrs={"rows": 6}))
+    inspected_on = forms.DateField(
+        label=_("site inspection date"),
+        initial=timezone.localdate,
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    notes = forms.CharField(
+        label=_("site inspection notes"), widget=forms.Textarea(attrs={"rows": 6})
+    )
 
 
 class SignForm(forms.Form):
-    period_from = forms.DateField(label=_("valid from"), widget=forms.DateInput(attrs={"type": "date"}))
+    period_from = forms.DateField(
+        label=_("valid from"), widget=forms.DateInput(attrs={"type": "date"})
+    )
     period_to = forms.DateField(label=_("valid to"), widget=forms.DateInput(attrs={"type": "date"}))
-    payment_method = forms.ChoiceField(label=_("payment method"), choices=Agreement.PaymentMethod.choices)
+    payment_method = forms.ChoiceField(
+        label=_("payment method"), choices=Agreement.PaymentMethod.choices
+    )
     outpatient_pooling = forms.BooleanField(label=_("outpatient pooling"), required=False)
 
 
 class RenewForm(forms.Form):
     period_to = forms.DateField(label=_("valid to"), widget=forms.DateInput(attrs={"type": "date"}))
-    payment_method = forms.ChoiceField(label=_("payment method"), choices=Agreement.PaymentMethod.choices)
+    payment_method = forms.ChoiceField(
+        label=_("payment method"), choices=Agreement.PaymentMethod.choices
+    )
     reason = forms.CharField(label=_("reason"), widget=forms.Textarea(attrs={"rows": 3}))
 
 
@@ -110,7 +127,9 @@ class DocumentInlineForm(forms.ModelForm):
 
     def clean_file(self):
         upload = self.cleaned_data.get("file")
-        if upload is not None and hasattr(upload, "content_type"):  # a new upload, not the stored file
+        if upload is not None and hasattr(
+            upload, "content_type"
+        ):  # a new upload, not the stored file
             try:
                 self.sniffed_type = inspect_upload(upload)
             except DomainError as exc:
@@ -158,7 +177,9 @@ class ConditionInline(admin.TabularInline):
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "evidence_document":
-            kwargs["queryset"] = ApplicationDocument.objects.filter(application=getattr(self, "_parent", None))
+            kwargs["queryset"] = ApplicationDocument.objects.filter(
+                application=getattr(self, "_parent", None)
+            )
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
@@ -184,7 +205,14 @@ class AgreementInline(admin.TabularInline):
     model = Agreement
     fk_name = "application"
     extra = 0
-    fields = ["period_from", "period_to", "payment_method", "outpatient_pooling", "status", "signed_by"]
+    fields = [
+        "period_from",
+        "period_to",
+        "payment_method",
+        "outpatient_pooling",
+        "status",
+        "signed_by",
+    ]
     readonly_fields = fields
     show_change_link = True
 
@@ -198,10 +226,32 @@ class AgreementInline(admin.TabularInline):
         return False
 
 
-PARTICULARS = ["code", "name", "kind", "level", "parent", "district", "outpatient_pooling",
-               "contact_name", "contact_phone", "contact_email"]
-WORKFLOW_FIELDS = ["provider", "status", "filed_by", "created_at", "submitted_at", "reviewer", "review_started_at",
-                   "inspected_on", "inspection_notes", "decided_by", "decided_at", "decision_reason"]
+PARTICULARS = [
+    "code",
+    "name",
+    "kind",
+    "level",
+    "parent",
+    "district",
+    "outpatient_pooling",
+    "contact_name",
+    "contact_phone",
+    "contact_email",
+]
+WORKFLOW_FIELDS = [
+    "provider",
+    "status",
+    "filed_by",
+    "created_at",
+    "submitted_at",
+    "reviewer",
+    "review_started_at",
+    "inspected_on",
+    "inspection_notes",
+    "decided_by",
+    "decided_at",
+    "decision_reason",
+]
 
 
 class ApplicationForm(forms.ModelForm):
@@ -225,8 +275,17 @@ class ApplicationForm(forms.ModelForm):
 @admin.register(Application)
 class ApplicationAdmin(admin.ModelAdmin):
     form = ApplicationForm
-    list_display = ["pk", "code", "name", "kind", "level", "outpatient_pooling", "status", "reviewer",
-                    "submitted_at"]
+    list_display = [
+        "pk",
+        "code",
+        "name",
+        "kind",
+        "level",
+        "outpatient_pooling",
+        "status",
+        "reviewer",
+        "submitted_at",
+    ]
     list_display_links = ["pk", "code"]
     list_select_related = ["reviewer"]
     list_filter = ["status", "kind", "outpatient_pooling"]
@@ -234,8 +293,38 @@ class ApplicationAdmin(admin.ModelAdmin):
     raw_id_fields = ["parent"]
     date_hierarchy = "created_at"
     inlines = [DocumentInline, ConditionInline, AgreementInline, TransitionInline]
-    actions = ["submit", "start_review", "record_inspection", "approve", "reject", "sign_agreement",
-               "activate_agreement"]
+    actions = [
+        "submit",
+        "start_review",
+        "record_inspection",
+        "approve",
+        "reject",
+        "sign_agreement",
+        "activate_agreement",
+    ]
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.document_view)
+        return [
+            path("documents/<path:name>", view, name="pharmacies_application_document"),
+            *super().get_urls(),
+        ]
+
+    def document_view(self, request, name):
+        """A document, to agency staff who may see its application (never served from MEDIA_URL)."""
+        document = get_object_or_404(
+            ApplicationDocument.objects.select_related("application"), file=name
+        )
+        if not self.has_view_permission(request, document.application):
+            raise PermissionDenied
+        response = FileResponse(
+            document.file.open("rb"),
+            as_attachment=True,
+            filename=document.original_name,
+            content_type=document.content_type,
+        )
+        response["X-Content-Type-Options"] = "nosniff"
+        return response
 
     def get_fieldsets(self, request, obj=None):
         sets = [(_("particulars"), {"fields": PARTICULARS})]
@@ -253,7 +342,9 @@ class ApplicationAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         # A draft's particulars go through the services (the admin form's transaction wraps them).
-        values = {field: form.cleaned_data[field] for field in form.changed_data if field in PARTICULARS}
+        values = {
+            field: form.cleaned_data[field] for field in form.changed_data if field in PARTICULARS
+        }
         if change:
             services.application_update(application=obj, actor=request.user, **values)
             obj.refresh_from_db()
@@ -291,12 +382,16 @@ class ApplicationAdmin(admin.ModelAdmin):
     record_inspection = workflow_action(
         description=_("Record the site inspection"),
         form_class=InspectionForm,
-        call=lambda obj, actor, **v: services.application_record_inspection(application=obj, actor=actor, **v),
+        call=lambda obj, actor, **v: services.application_record_inspection(
+            application=obj, actor=actor, **v
+        ),
     )
     approve = workflow_action(
         description=_("Approve (auditor, not the reviewer)"),
         form_class=OptionalReasonForm,
-        call=lambda obj, actor, **v: services.application_approve(application=obj, actor=actor, **v),
+        call=lambda obj, actor, **v: services.application_approve(
+            application=obj, actor=actor, **v
+        ),
     )
     reject = workflow_action(
         description=_("Reject with reasons (auditor, not the reviewer)"),
@@ -317,7 +412,9 @@ class ApplicationAdmin(admin.ModelAdmin):
 
 
 def _signed_agreement_of(application: Application) -> Agreement:
-    agreement = application.agreements.filter(status=Agreement.Status.SIGNED).order_by("-pk").first()
+    agreement = (
+        application.agreements.filter(status=Agreement.Status.SIGNED).order_by("-pk").first()
+    )
     if agreement is None:
         raise services.InvalidState(details={"status": application.status, "expected": ["signed"]})
     return agreement
@@ -332,8 +429,16 @@ class AgreementTransitionInline(TransitionInline):
 
 @admin.register(Agreement)
 class AgreementAdmin(admin.ModelAdmin):
-    list_display = ["pk", "provider", "period_from", "period_to", "payment_method", "outpatient_pooling",
-                    "status", "signed_by"]
+    list_display = [
+        "pk",
+        "provider",
+        "period_from",
+        "period_to",
+        "payment_method",
+        "outpatient_pooling",
+        "status",
+        "signed_by",
+    ]
     list_select_related = ["provider", "signed_by"]
     list_filter = ["status", "payment_method", "outpatient_pooling"]
     search_fields = ["provider__code", "provider__name"]
@@ -362,17 +467,23 @@ class AgreementAdmin(admin.ModelAdmin):
     suspend_provider = workflow_action(
         description=_("Suspend the provider"),
         form_class=ReasonForm,
-        call=lambda obj, actor, **v: services.provider_suspend(provider=obj.provider, actor=actor, **v),
+        call=lambda obj, actor, **v: services.provider_suspend(
+            provider=obj.provider, actor=actor, **v
+        ),
     )
     reinstate_provider = workflow_action(
         description=_("Reinstate the provider"),
         form_class=ReasonForm,
-        call=lambda obj, actor, **v: services.provider_reinstate(provider=obj.provider, actor=actor, **v),
+        call=lambda obj, actor, **v: services.provider_reinstate(
+            provider=obj.provider, actor=actor, **v
+        ),
     )
     terminate_provider = workflow_action(
         description=_("Terminate the provider's agreement"),
         form_class=ReasonForm,
-        call=lambda obj, actor, **v: services.provider_terminate(provider=obj.provider, actor=actor, **v),
+        call=lambda obj, actor, **v: services.provider_terminate(
+            provider=obj.provider, actor=actor, **v
+        ),
     )
 
 
@@ -412,4 +523,3 @@ class NotificationAdmin(ReadOnlyAdmin):
     list_select_related = ["provider", "application"]
     search_fields = ["provider__code", "application__code", "subject"]
     date_hierarchy = "created_at"
-

@@ -7,6 +7,8 @@ decided from the file's first bytes, and the extension must agree with it.
 from pathlib import PurePath
 
 from django.conf import settings
+from django.core.files.storage import FileSystemStorage
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from core.errors import DomainError
@@ -37,7 +39,8 @@ def inspect_upload(upload) -> str:
         raise DocumentRefused(_("The file is empty."), code="document_empty")
     if size > limit:
         raise DocumentRefused(
-            _("The file is too large: at most %(limit)s MB.") % {"limit": limit // (1024 * 1024) or 1},
+            _("The file is too large: at most %(limit)s MB.")
+            % {"limit": limit // (1024 * 1024) or 1},
             code="document_too_large",
             details={"size": size, "limit": limit},
         )
@@ -55,3 +58,18 @@ def inspect_upload(upload) -> str:
         code="document_type",
         details={"accepted": sorted(ACCEPTED_TYPES)},
     )
+
+
+class DocumentStorage(FileSystemStorage):
+    """Application documents live under MEDIA_ROOT but are never served from MEDIA_URL.
+
+    Their URL is the admin's permission-checked download view; the portal serves a
+    provider's own documents through its own view.
+    """
+
+    def url(self, name):
+        return reverse("admin:pharmacies_application_document", args=[name])
+
+
+def document_storage():
+    return DocumentStorage()

@@ -26,17 +26,25 @@ class PortalLoginForm(AuthenticationForm):
 class PortalApplicationForm(forms.Form):
     name = forms.CharField(label=_("name"), max_length=200)
     level = forms.ChoiceField(
-        label=_("level"), required=False, choices=[("", "—"), *Provider.Level.choices],
+        label=_("level"),
+        required=False,
+        choices=[("", "—"), *Provider.Level.choices],
         help_text=_("Institutions only; a pharmacy has no level."),
     )
     parent = forms.ModelChoiceField(
-        label=_("physical institution"), required=False,
-        queryset=Provider.objects.filter(kind=Provider.Kind.INSTITUTION, status=Provider.Status.ACTIVE)
-        .exclude(level=Provider.Level.INTERNET_HOSPITAL).order_by("code"),
+        label=_("physical institution"),
+        required=False,
+        queryset=Provider.objects.filter(
+            kind=Provider.Kind.INSTITUTION, status=Provider.Status.ACTIVE
+        )
+        .exclude(level=Provider.Level.INTERNET_HOSPITAL)
+        .order_by("code"),
         help_text=_("Internet hospitals only: the institution it relies on."),
     )
     district = forms.CharField(label=_("district"), max_length=64, required=False)
-    outpatient_pooling = forms.BooleanField(label=_("applies for outpatient pooling"), required=False)
+    outpatient_pooling = forms.BooleanField(
+        label=_("applies for outpatient pooling"), required=False
+    )
     contact_name = forms.CharField(label=_("contact person"), max_length=64, required=False)
     contact_phone = forms.CharField(label=_("contact phone"), max_length=32, required=False)
     contact_email = forms.EmailField(label=_("contact e-mail"), required=False)
@@ -49,12 +57,18 @@ class DocumentUploadForm(forms.Form):
 
 class ConditionAnswerForm(forms.Form):
     met = forms.TypedChoiceField(
-        label=_("met"), choices=[("yes", _("yes")), ("no", _("no"))], coerce=lambda v: v == "yes",
+        label=_("met"),
+        choices=[("yes", _("yes")), ("no", _("no"))],
+        coerce=lambda v: v == "yes",
         widget=forms.RadioSelect,
     )
-    evidence_text = forms.CharField(label=_("evidence"), required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    evidence_text = forms.CharField(
+        label=_("evidence"), required=False, widget=forms.Textarea(attrs={"rows": 3})
+    )
     evidence_document = forms.ModelChoiceField(
-        label=_("evidence document"), required=False, queryset=ApplicationDocument.objects.none(),
+        label=_("evidence document"),
+        required=False,
+        queryset=ApplicationDocument.objects.none(),
     )
 
     def __init__(self, *args, application, **kwargs):

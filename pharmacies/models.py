@@ -108,6 +108,12 @@ class ProviderStaff(models.Model):
 # ---------------------------------------------------------------------------
 
 
+def _document_storage():
+    from .documents import document_storage
+
+    return document_storage()
+
+
 def application_document_path(instance, filename: str) -> str:
     # The client's file name is kept in `original_name`, never in the path: no traversal,
     # no clash, no personal data in file names.
@@ -221,7 +227,9 @@ class ApplicationDocument(models.Model):
         Application, verbose_name=_("application"), on_delete=models.CASCADE, related_name="documents",
     )
     kind = models.CharField(_("document kind"), max_length=32, choices=Kind.choices)
-    file = models.FileField(_("file"), upload_to=application_document_path, max_length=200)
+    file = models.FileField(
+        _("file"), upload_to=application_document_path, storage=_document_storage, max_length=200
+    )
     original_name = models.CharField(_("original file name"), max_length=200)
     # Sniffed from the file's first bytes, never taken from the browser's header.
     content_type = models.CharField(_("content type"), max_length=64)

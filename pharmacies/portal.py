@@ -64,7 +64,9 @@ def render_portal(request, template, context=None, status=None):
     context = {
         "provider": request.provider,
         "navigation": NAVIGATION,
-        "unread_count": Notification.objects.for_provider(request.provider).filter(read_at__isnull=True).count(),
+        "unread_count": Notification.objects.for_provider(request.provider)
+        .filter(read_at__isnull=True)
+        .count(),
         **(context or {}),
     }
     return render(request, template, context, status=status)
@@ -87,19 +89,25 @@ class PortalLogoutView(auth_views.LogoutView):
 
 
 def _own_application(request, pk) -> Application:
-    return get_object_or_404(Application.objects.select_related("parent"), pk=pk, provider=request.provider)
+    return get_object_or_404(
+        Application.objects.select_related("parent"), pk=pk, provider=request.provider
+    )
 
 
 @portal_view
 def home(request):
     provider = request.provider
-    return render_portal(request, "portal/home.html", {
-        "agreement": provider.agreements.filter(
-            status__in=[Agreement.Status.ACTIVE, Agreement.Status.SUSPENDED]
-        ).first(),
-        "open_applications": provider.applications.filter(status__in=Application.OPEN_STATUSES),
-        "notifications": Notification.objects.for_provider(provider)[:5],
-    })
+    return render_portal(
+        request,
+        "portal/home.html",
+        {
+            "agreement": provider.agreements.filter(
+                status__in=[Agreement.Status.ACTIVE, Agreement.Status.SUSPENDED]
+            ).first(),
+            "open_applications": provider.applications.filter(status__in=Application.OPEN_STATUSES),
+            "notifications": Notification.objects.for_provider(provider)[:5],
+        },
+    )
 
 
 @portal_view
@@ -111,18 +119,28 @@ def application_list(request):
 def _initial_particulars(provider, application=None) -> dict:
     source = application or provider
     return {
-        "name": source.name, "level": source.level, "parent": source.parent_id, "district": source.district,
+        "name": source.name,
+        "level": source.level,
+        "parent": source.parent_id,
+        "district": source.district,
         "outpatient_pooling": getattr(source, "outpatient_pooling", False),
-        **({
-            "contact_name": application.contact_name, "contact_phone": application.contact_phone,
-            "contact_email": application.contact_email,
-        } if application else {}),
+        **(
+            {
+                "contact_name": application.contact_name,
+                "contact_phone": application.contact_phone,
+                "contact_email": application.contact_email,
+            }
+            if application
+            else {}
+        ),
     }
 
 
 @portal_view
 def application_create(request):
-    form = PortalApplicationForm(request.POST or None, initial=_initial_particulars(request.provider))
+    form = PortalApplicationForm(
+        request.POST or None, initial=_initial_particulars(request.provider)
+    )
     if request.method == "POST" and form.is_valid():
         try:
             application = services.application_create(actor=request.user, **form.cleaned_data)
@@ -131,7 +149,9 @@ def application_create(request):
         else:
             messages.success(request, _("The draft application was saved."))
             return redirect("portal:application", pk=application.pk)
-    return render_portal(request, "portal/application_form.html", {"form": form, "application": None})
+    return render_portal(
+        request, "portal/application_form.html", {"form": form, "application": None}
+    )
 
 
 @portal_view
@@ -139,45 +159,68 @@ def application_edit(request, pk):
     application = _own_application(request, pk)
     if not application.is_editable:
         return redirect("portal:application", pk=pk)
-    form = PortalApplicationForm(request.POST or None, initial=_initial_particulars(request.provider, application))
+    form = PortalApplicationForm(
+        request.POST or None, initial=_initial_particulars(request.provider, application)
+    )
     if request.method == "POST" and form.is_valid():
         try:
-            services.application_update(application=application, actor=request.user, **form.cleaned_data)
+            services.application_update(
+                application=application, actor=request.user, **form.cleaned_data
+            )
         except DomainError as exc:
             _refused(request, exc)
         else:
             messages.success(request, _("The draft application was saved."))
             return redirect("portal:application", pk=pk)
-    return render_portal(request, "portal/application_form.html", {"form": form, "application": application})
+    return render_portal(
+        request, "portal/application_form.html", {"form": form, "application": application}
+    )
 
 
 @portal_view
 def application_detail(request, pk):
     application = _own_application(request, pk)
-    answers = {answer.condition: answer for answer in application.conditions.select_related("evidence_document")}
+    answers = {
+        answer.condition: answer
+        for answer in application.conditions.select_related("evidence_document")
+    }
     conditions = []
     if application.needs_admission_conditions:
         for condition in AdmissionCondition.Condition:
             answer = answers.get(condition.value)
             initial = {}
             if answer is not None and answer.met is not None:
-                initial = {"met": "yes" if answer.met else "no", "evidence_text": answer.evidence_text,
-                           "evidence_document": answer.evidence_document_id}
-            conditions.append({
-                "condition": condition, "answer": answer,
-                "form": ConditionAnswerForm(application=application, initial=initial,
-                                            prefix=condition.value),
-            })
-    return render_portal(request, "portal/application_detail.html", {
-        "application": application,
-        "documents": application.documents.all(),
-        "conditions": conditions,
-        "upload_form": DocumentUploadForm(),
-        "transitions": application.transitions.select_related("actor"),
-        "agreements": application.agreements.all(),
-        "missing_documents": [ApplicationDocument.Kind(k).label for k in services.missing_documents(application)]
-        if application.is_editable else [],
-    })
+                initial = {
+                    "met": "yes" if answer.met else "no",
+                    "evidence_text": answer.evidence_text,
+                    "evidence_document": answer.evidence_document_id,
+                }
+            conditions.append(
+                {
+                    "condition": condition,
+                    "answer": answer,
+                    "form": ConditionAnswerForm(
+                        application=application, initial=initial, prefix=condition.value
+                    ),
+                }
+            )
+    return render_portal(
+        request,
+        "portal/application_detail.html",
+        {
+            "application": application,
+            "documents": application.documents.all(),
+            "conditions": conditions,
+            "upload_form": DocumentUploadForm(),
+            "transitions": application.transitions.select_related("actor"),
+            "agreements": application.agreements.all(),
+            "missing_documents": [
+                ApplicationDocument.Kind(k).label for k in services.missing_documents(application)
+            ]
+            if application.is_editable
+            else [],
+        },
+    )
 
 
 @portal_view
@@ -188,7 +231,9 @@ def document_upload(request, pk):
     if form.is_valid():
         try:
             services.application_add_document(
-                application=application, actor=request.user, kind=form.cleaned_data["kind"],
+                application=application,
+                actor=request.user,
+                kind=form.cleaned_data["kind"],
                 upload=form.cleaned_data["file"],
             )
         except DomainError as exc:
@@ -218,8 +263,12 @@ def document_delete(request, pk, document_pk):
 def document_download(request, pk, document_pk):
     application = _own_application(request, pk)
     document = get_object_or_404(application.documents, pk=document_pk)
-    response = FileResponse(document.file.open("rb"), as_attachment=True, filename=document.original_name,
-                            content_type=document.content_type)
+    response = FileResponse(
+        document.file.open("rb"),
+        as_attachment=True,
+        filename=document.original_name,
+        content_type=document.content_type,
+    )
     response["X-Content-Type-Options"] = "nosniff"
     return response
 
@@ -233,8 +282,12 @@ def condition_answer(request, pk, condition):
     form = ConditionAnswerForm(request.POST, application=application, prefix=condition)
     if form.is_valid():
         try:
-            services.application_answer_condition(application=application, actor=request.user,
-                                                  condition=condition, **form.cleaned_data)
+            services.application_answer_condition(
+                application=application,
+                actor=request.user,
+                condition=condition,
+                **form.cleaned_data,
+            )
         except DomainError as exc:
             _refused(request, exc)
         else:
@@ -259,10 +312,18 @@ def application_submit(request, pk):
 
 @portal_view
 def agreements(request):
-    return render_portal(request, "portal/agreements.html", {
-        "agreements": request.provider.agreements.select_related("application").order_by("-period_from", "-pk"),
-        "transitions": request.provider.transitions.select_related("actor").order_by("-at", "-pk")[:50],
-    })
+    return render_portal(
+        request,
+        "portal/agreements.html",
+        {
+            "agreements": request.provider.agreements.select_related("application").order_by(
+                "-period_from", "-pk"
+            ),
+            "transitions": request.provider.transitions.select_related("actor").order_by(
+                "-at", "-pk"
+            )[:50],
+        },
+    )
 
 
 @portal_view
@@ -281,11 +342,15 @@ def token(request):
         try:
             if operation == "rotate":
                 services.api_token_rotate(user=request.user, actor=request.user)
-                messages.success(request, _("A new API token was issued; the old one no longer works."))
+                messages.success(
+                    request, _("A new API token was issued; the old one no longer works.")
+                )
             elif operation == "create":
                 services.api_token_create(user=request.user, actor=request.user)
                 messages.success(request, _("The API token was created."))
         except DomainError as exc:
             _refused(request, exc)
         return redirect("portal:token")
-    return render_portal(request, "portal/token.html", {"token": Token.objects.filter(user=request.user).first()})
+    return render_portal(
+        request, "portal/token.html", {"token": Token.objects.filter(user=request.user).first()}
+    )

@@ -2,13 +2,18 @@
 
 Who does what (Ziyang 第十九条: handling and audit are incompatible duties, 经办和稽核分离):
 
-| step | service | role |
-|---|---|---|
-| file, edit a draft, upload documents, answer conditions, submit | `application_create`, `application_update`, `application_add_document`, `application_remove_document`, `application_answer_condition`, `application_submit` | the provider's own staff (portal) or a case worker (经办) |
-| take up the review, record the site inspection | `application_start_review`, `application_record_inspection` | case worker (经办); the one who takes it up is the reviewer |
-| approve or reject | `application_approve`, `application_reject` | auditor (稽核), never the reviewer (`ensure_separated`) |
-| sign the agreement, bring it into force, renew it | `agreement_sign`, `agreement_activate`, `agreement_renew` | case worker (经办): carries out an approved decision, within what was approved |
-| suspend, reinstate, terminate a provider | `provider_suspend`, `provider_reinstate`, `provider_terminate` | auditor (稽核): sanctions follow inspections and audits |
+- file, edit a draft, upload documents, answer the admission conditions, submit
+  (`application_create`, `application_update`, `application_add_document`,
+  `application_remove_document`, `application_answer_condition`, `application_submit`):
+  the provider's own staff in the portal, or a case worker (经办) in the admin;
+- take up the review and record the site inspection (`application_start_review`,
+  `application_record_inspection`): a case worker (经办); whoever takes it up is the reviewer;
+- approve or reject (`application_approve`, `application_reject`): an auditor (稽核), never
+  the reviewer (`ensure_separated`, also for a superuser or a person holding both roles);
+- sign the agreement, bring it into force, renew it (`agreement_sign`, `agreement_activate`,
+  `agreement_renew`): a case worker (经办), carrying out an approved decision within it;
+- suspend, reinstate, terminate a provider (`provider_suspend`, `provider_reinstate`,
+  `provider_terminate`): an auditor (稽核): sanctions follow inspections and audits.
 
 The approval is the decision, so it goes to the audit role and to a different person from
 the reviewer. Signing records the agreement the decision allows: it may not grant outpatient
@@ -31,9 +36,8 @@ from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone, translation
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import gettext_noop
 from rest_framework.authtoken.models import Token
 
 from core.audit import audit
@@ -61,12 +65,91 @@ REQUIRED_DOCUMENTS = {
 }
 # Graded hospitals prove their grade.
 LEVELS_NEEDING_CERTIFICATE = {
-    Provider.Level.LEVEL_2, Provider.Level.LEVEL_3, Provider.Level.PROVINCIAL_TERTIARY_A,
+    Provider.Level.LEVEL_2,
+    Provider.Level.LEVEL_3,
+    Provider.Level.PROVINCIAL_TERTIARY_A,
 }
 EDITABLE_FIELDS = (
-    "name", "level", "parent", "district", "outpatient_pooling",
-    "contact_name", "contact_phone", "contact_email",
+    "name",
+    "level",
+    "parent",
+    "district",
+    "outpatient_pooling",
+    "contact_name",
+    "contact_phone",
+    "contact_email",
 )
+
+
+# What the provider is told at each decision (subject, body); rendered in LANGUAGE_CODE.
+MESSAGES = {
+    "received": (
+        gettext_noop("Application no. %(number)s for %(name)s received"),
+        gettext_noop(
+            "Your application no. %(number)s for the designation of %(name)s (%(code)s) has been "
+            "received and awaits review by the agency."
+        ),
+    ),
+    "under_review": (
+        gettext_noop("Application no. %(number)s for %(name)s is under review"),
+        gettext_noop(
+            "The agency has started reviewing your application no. %(number)s for %(name)s "
+            "(%(code)s). A site inspection may follow."
+        ),
+    ),
+    "approved": (
+        gettext_noop("Application no. %(number)s for %(name)s approved"),
+        gettext_noop(
+            "Your application no. %(number)s for %(name)s (%(code)s) has been approved. The agency "
+            "will contact you to sign the agreement. %(reason)s"
+        ),
+    ),
+    "rejected": (
+        gettext_noop("Application no. %(number)s for %(name)s rejected"),
+        gettext_noop(
+            "Your application no. %(number)s for %(name)s (%(code)s) has been rejected. Reasons: "
+            "%(reason)s"
+        ),
+    ),
+    "signed": (
+        gettext_noop("Agreement signed with %(name)s"),
+        gettext_noop(
+            "The agreement with %(name)s (%(code)s) has been signed: valid from %(period_from)s to "
+            "%(period_to)s, payment method %(payment_method)s, outpatient pooling: %(pooling)s."
+        ),
+    ),
+    "in_force": (
+        gettext_noop("%(name)s is a designated provider"),
+        gettext_noop(
+            "The agreement of %(name)s (%(code)s) is in force from %(period_from)s to %(period_to)s."
+        ),
+    ),
+    "renewed": (
+        gettext_noop("Agreement of %(name)s renewed"),
+        gettext_noop(
+            "The agreement of %(name)s (%(code)s) has been renewed: valid from %(period_from)s to "
+            "%(period_to)s, payment method %(payment_method)s, outpatient pooling: %(pooling)s. "
+            "Reason: %(reason)s"
+        ),
+    ),
+    "suspended": (
+        gettext_noop("Agreement of %(name)s suspended"),
+        gettext_noop(
+            "The agreement of %(name)s (%(code)s) is suspended; settlements are refused until it is "
+            "reinstated. Reason: %(reason)s"
+        ),
+    ),
+    "reinstated": (
+        gettext_noop("Agreement of %(name)s reinstated"),
+        gettext_noop("The agreement of %(name)s (%(code)s) is in force again. Reason: %(reason)s"),
+    ),
+    "terminated": (
+        gettext_noop("Agreement of %(name)s terminated"),
+        gettext_noop(
+            "The agreement of %(name)s (%(code)s) has been terminated. Reason: %(reason)s"
+        ),
+    ),
+}
 
 
 class InvalidState(Conflict):
@@ -76,7 +159,9 @@ class InvalidState(Conflict):
 
 class AdmissionConditionsUnmet(DomainError):
     code = "admission_conditions_unmet"
-    default_message = _("A pharmacy joining outpatient pooling must meet every admission condition.")
+    default_message = _(
+        "A pharmacy joining outpatient pooling must meet every admission condition."
+    )
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -116,26 +201,52 @@ def _expect(obj, *statuses) -> None:
 def _reason_required(reason: str) -> str:
     reason = (reason or "").strip()
     if not reason:
-        raise DomainError(_("A reason is required."), code="reason_required", details={"reason": "required"})
+        raise DomainError(
+            _("A reason is required."), code="reason_required", details={"reason": "required"}
+        )
     return reason
 
 
-def _record(*, actor, action, from_status, to_status, reason="", application=None, agreement=None, provider=None):
+def _record(
+    *,
+    actor,
+    action,
+    from_status,
+    to_status,
+    reason="",
+    application=None,
+    agreement=None,
+    provider=None,
+):
     WorkflowTransition.objects.create(
-        application=application, agreement=agreement, provider=provider, action=action,
-        from_status=from_status, to_status=to_status, actor=actor, reason=reason,
+        application=application,
+        agreement=agreement,
+        provider=provider,
+        action=action,
+        from_status=from_status,
+        to_status=to_status,
+        actor=actor,
+        reason=reason,
     )
     target = application or agreement or provider
-    audit(actor=actor, action=f"workflow_{action}", target=target,
-          from_status=from_status, to_status=to_status, reason=reason)
+    audit(
+        actor=actor,
+        action=f"workflow_{action}",
+        target=target,
+        from_status=from_status,
+        to_status=to_status,
+        reason=reason,
+    )
 
 
 def _recipients(*, provider: Provider | None, application: Application | None) -> list[str]:
     emails = set()
     if provider is not None:
         emails.update(
-            get_user_model().objects.filter(provider_staff__provider=provider, is_active=True)
-            .exclude(email="").values_list("email", flat=True)
+            get_user_model()
+            .objects.filter(provider_staff__provider=provider, is_active=True)
+            .exclude(email="")
+            .values_list("email", flat=True)
         )
     if application is not None and application.contact_email:
         emails.add(application.contact_email)
@@ -149,19 +260,23 @@ def _send(subject: str, body: str, recipients: list[str]) -> None:
         logger.exception("notification e-mail failed: %s", subject)
 
 
-def _notify(*, subject_template, body_template, values, provider=None, application=None) -> Notification:
+def _notify(*, message: str, values: dict, provider=None, application=None) -> Notification:
     """Tell the provider: a portal notification now, an e-mail once the transaction commits.
 
     Provider staff read Chinese: the text is rendered in the deployment's language
     (LANGUAGE_CODE, zh-hans), whatever language the acting case worker's request used.
     """
     provider = provider or (application.provider if application is not None else None)
+    subject_template, body_template = MESSAGES[message]
     with translation.override(settings.LANGUAGE_CODE):
         subject = gettext(subject_template) % values
         body = gettext(body_template) % values
     recipients = _recipients(provider=provider, application=application)
     notification = Notification.objects.create(
-        provider=provider, application=application, subject=subject[:200], body=body,
+        provider=provider,
+        application=application,
+        subject=subject[:200],
+        body=body,
         emailed_to=", ".join(recipients),
     )
     if recipients:
@@ -180,8 +295,10 @@ def _validate_particulars(application: Application) -> None:
         Provider._meta.get_field("code").run_validators(application.code)
     except Exception:
         errors["code"] = "invalid"
+    if application.kind not in Provider.Kind.values:
+        errors["kind"] = "required"
     prefix = "H" if application.kind == Provider.Kind.INSTITUTION else "P"
-    if "code" not in errors and not application.code.startswith(prefix):
+    if "code" not in errors and "kind" not in errors and not application.code.startswith(prefix):
         errors["code"] = "kind_mismatch"
     if application.kind == Provider.Kind.INSTITUTION and not application.level:
         errors["level"] = "required"
@@ -192,14 +309,21 @@ def _validate_particulars(application: Application) -> None:
         parent = application.parent
         if parent is None:
             errors["parent"] = "required"
-        elif parent.kind != Provider.Kind.INSTITUTION or parent.level == Provider.Level.INTERNET_HOSPITAL:
+        elif (
+            parent.kind != Provider.Kind.INSTITUTION
+            or parent.level == Provider.Level.INTERNET_HOSPITAL
+        ):
             errors["parent"] = "must_be_physical_institution"
     elif application.parent_id is not None:
         errors["parent"] = "only_internet_hospitals"
     if not (application.name or "").strip():
         errors["name"] = "required"
     if errors:
-        raise DomainError(_("The provider's particulars are not consistent."), code="invalid_particulars", details=errors)
+        raise DomainError(
+            _("The provider's particulars are not consistent."),
+            code="invalid_particulars",
+            details=errors,
+        )
 
 
 def _ensure_conditions(application: Application) -> None:
@@ -233,22 +357,43 @@ def application_create(
     else:
         provider = Provider.objects.filter(code=code).first()
         if provider is not None and kind and kind != provider.kind:
-            raise DomainError(_("The provider's particulars are not consistent."), code="invalid_particulars",
-                              details={"kind": "kind_mismatch"})
+            raise DomainError(
+                _("The provider's particulars are not consistent."),
+                code="invalid_particulars",
+                details={"kind": "kind_mismatch"},
+            )
         kind = kind or (provider.kind if provider else "")
     application = Application(
-        provider=provider, code=code, name=name, kind=kind, level=level, parent=parent, district=district,
-        outpatient_pooling=outpatient_pooling, contact_name=contact_name, contact_phone=contact_phone,
-        contact_email=contact_email, filed_by=actor,
+        provider=provider,
+        code=code,
+        name=name,
+        kind=kind,
+        level=level,
+        parent=parent,
+        district=district,
+        outpatient_pooling=outpatient_pooling,
+        contact_name=contact_name,
+        contact_phone=contact_phone,
+        contact_email=contact_email,
+        filed_by=actor,
     )
     _validate_particulars(application)
     open_one = Application.objects.filter(code=code, status__in=Application.OPEN_STATUSES).first()
     if open_one is not None:
-        raise Conflict(_("This provider already has an open application."), code="application_open",
-                       details={"application": open_one.pk})
+        raise Conflict(
+            _("This provider already has an open application."),
+            code="application_open",
+            details={"application": open_one.pk},
+        )
     application.save()
     _ensure_conditions(application)
-    _record(actor=actor, action="create", from_status="", to_status=application.status, application=application)
+    _record(
+        actor=actor,
+        action="create",
+        from_status="",
+        to_status=application.status,
+        application=application,
+    )
     return application
 
 
@@ -274,7 +419,9 @@ def application_update(*, application: Application, actor, **changes) -> Applica
 
 
 @transaction.atomic(durable=True)
-def application_add_document(*, application: Application, actor, kind: str, upload) -> ApplicationDocument:
+def application_add_document(
+    *, application: Application, actor, kind: str, upload
+) -> ApplicationDocument:
     """Attach a document to a draft: PDF, JPEG or PNG, sniffed from its bytes, size-limited."""
     _check_may_file(actor, application)
     application = _lock_application(application)
@@ -283,12 +430,26 @@ def application_add_document(*, application: Application, actor, kind: str, uplo
         raise DomainError(code="invalid", details={"kind": "invalid"})
     content_type = inspect_upload(upload)
     document = ApplicationDocument(
-        application=application, kind=kind, original_name=(upload.name or "")[-200:],
-        content_type=content_type, size=upload.size, uploaded_by=actor,
+        application=application,
+        kind=kind,
+        original_name=(upload.name or "")[-200:],
+        content_type=content_type,
+        size=upload.size,
+        uploaded_by=actor,
     )
     document.file.save(upload.name, upload, save=False)
-    document.save()
-    audit(actor=actor, action="application_add_document", target=application, document=document.pk, kind=kind)
+    try:
+        document.save()
+    except Exception:
+        document.file.storage.delete(document.file.name)  # no orphan file for a row never written
+        raise
+    audit(
+        actor=actor,
+        action="application_add_document",
+        target=application,
+        document=document.pk,
+        kind=kind,
+    )
     return document
 
 
@@ -299,7 +460,9 @@ def application_remove_document(*, document: ApplicationDocument, actor) -> None
     application = _lock_application(application)
     _expect(application, Application.Status.DRAFT)
     name = document.file.name
-    audit(actor=actor, action="application_remove_document", target=application, document=document.pk)
+    audit(
+        actor=actor, action="application_remove_document", target=application, document=document.pk
+    )
     document.delete()
     # The file goes only once the row is gone for good.
     transaction.on_commit(partial(document.file.storage.delete, name))
@@ -320,16 +483,26 @@ def application_answer_condition(
     application = _lock_application(application)
     _expect(application, Application.Status.DRAFT)
     if not application.needs_admission_conditions:
-        raise DomainError(_("Only a pharmacy joining outpatient pooling answers admission conditions."),
-                          code="conditions_not_applicable")
+        raise DomainError(
+            _("Only a pharmacy joining outpatient pooling answers admission conditions."),
+            code="conditions_not_applicable",
+        )
     if evidence_document is not None and evidence_document.application_id != application.pk:
         raise NotFound(details={"evidence_document": "not_found"})
-    answer, _created = AdmissionCondition.objects.get_or_create(application=application, condition=condition)
+    answer, _created = AdmissionCondition.objects.get_or_create(
+        application=application, condition=condition
+    )
     answer.met = met
     answer.evidence_text = evidence_text.strip()
     answer.evidence_document = evidence_document
     answer.save()
-    audit(actor=actor, action="application_answer_condition", target=application, condition=condition, met=met)
+    audit(
+        actor=actor,
+        action="application_answer_condition",
+        target=application,
+        condition=condition,
+        met=met,
+    )
     return answer
 
 
@@ -349,7 +522,9 @@ def unmet_conditions(application: Application) -> list[dict]:
             problem = "no_evidence"
         else:
             continue
-        missing.append({"condition": condition.value, "label": str(condition.label), "problem": problem})
+        missing.append(
+            {"condition": condition.value, "label": str(condition.label), "problem": problem}
+        )
     return missing
 
 
@@ -371,28 +546,40 @@ def application_submit(*, application: Application, actor) -> Application:
     missing = missing_documents(application)
     if missing:
         labels = "、".join(str(ApplicationDocument.Kind(kind).label) for kind in missing)
-        raise DomainError(_("Documents missing: %(documents)s.") % {"documents": labels},
-                          code="documents_missing", details={"missing": missing})
+        raise DomainError(
+            _("Documents missing: %(documents)s.") % {"documents": labels},
+            code="documents_missing",
+            details={"missing": missing},
+        )
     # Ziyang 第十四条, Jinan (十), Ziyang 第二十一条: a pharmacy joins outpatient pooling only if
     # every admission condition is met, each with its evidence.
     unmet = unmet_conditions(application)
     if unmet:
         labels = "；".join(item["label"] for item in unmet)
         raise AdmissionConditionsUnmet(
-            _("A pharmacy joining outpatient pooling must meet every admission condition, with evidence. "
-              "Missing: %(conditions)s.") % {"conditions": labels},
-            details={"conditions": [{k: v for k, v in item.items() if k != "label"} for item in unmet]},
+            _(
+                "A pharmacy joining outpatient pooling must meet every admission condition, with evidence. "
+                "Missing: %(conditions)s."
+            )
+            % {"conditions": labels},
+            details={
+                "conditions": [{k: v for k, v in item.items() if k != "label"} for item in unmet]
+            },
         )
     before = application.status
     application.status = Application.Status.SUBMITTED
     application.submitted_at = timezone.now()
     application.save(update_fields=["status", "submitted_at"])
-    _record(actor=actor, action="submit", from_status=before, to_status=application.status, application=application)
+    _record(
+        actor=actor,
+        action="submit",
+        from_status=before,
+        to_status=application.status,
+        application=application,
+    )
     _notify(
         application=application,
-        subject_template=gettext_noop("Application no. %(number)s for %(name)s received"),
-        body_template=gettext_noop("Your application no. %(number)s for the designation of %(name)s (%(code)s) has been "
-                      "received and awaits review by the agency."),
+        message="received",
         values=_app_values(application),
     )
     return application
@@ -412,32 +599,47 @@ def application_start_review(*, application: Application, actor) -> Application:
     application.reviewer = actor
     application.review_started_at = timezone.now()
     application.save(update_fields=["status", "reviewer", "review_started_at"])
-    _record(actor=actor, action="start_review", from_status=before, to_status=application.status,
-            application=application)
+    _record(
+        actor=actor,
+        action="start_review",
+        from_status=before,
+        to_status=application.status,
+        application=application,
+    )
     _notify(
         application=application,
-        subject_template=gettext_noop("Application no. %(number)s for %(name)s is under review"),
-        body_template=gettext_noop("The agency has started reviewing your application no. %(number)s for %(name)s (%(code)s). "
-                      "A site inspection may follow."),
+        message="under_review",
         values=_app_values(application),
     )
     return application
 
 
 @transaction.atomic(durable=True)
-def application_record_inspection(*, application: Application, actor, inspected_on: date, notes: str) -> Application:
+def application_record_inspection(
+    *, application: Application, actor, inspected_on: date, notes: str
+) -> Application:
     """Record the site inspection (现场评估) of an application under review."""
     require_role(actor, Role.CASE_WORKER)
     application = _lock_application(application)
     _expect(application, Application.Status.UNDER_REVIEW)
     notes = (notes or "").strip()
     if not notes:
-        raise DomainError(_("The inspection notes are required."), code="notes_required", details={"notes": "required"})
+        raise DomainError(
+            _("The inspection notes are required."),
+            code="notes_required",
+            details={"notes": "required"},
+        )
     application.inspected_on = inspected_on
     application.inspection_notes = notes
     application.save(update_fields=["inspected_on", "inspection_notes"])
-    _record(actor=actor, action="record_inspection", from_status=application.status,
-            to_status=application.status, reason=notes, application=application)
+    _record(
+        actor=actor,
+        action="record_inspection",
+        from_status=application.status,
+        to_status=application.status,
+        reason=notes,
+        application=application,
+    )
     return application
 
 
@@ -448,7 +650,9 @@ def _decide(*, application: Application, actor, approve: bool, reason: str) -> A
     # Ziyang 第十九条: handling and audit are separated; the reviewer never decides.
     ensure_separated(proposer=application.reviewer, approver=actor)
     if approve and not application.inspection_notes:
-        raise DomainError(_("Record the site inspection before approving."), code="inspection_missing")
+        raise DomainError(
+            _("Record the site inspection before approving."), code="inspection_missing"
+        )
     if approve and unmet_conditions(application):
         raise AdmissionConditionsUnmet()
     before = application.status
@@ -457,20 +661,26 @@ def _decide(*, application: Application, actor, approve: bool, reason: str) -> A
     application.decided_at = timezone.now()
     application.decision_reason = reason
     application.save(update_fields=["status", "decided_by", "decided_at", "decision_reason"])
-    _record(actor=actor, action="approve" if approve else "reject", from_status=before,
-            to_status=application.status, reason=reason, application=application)
+    _record(
+        actor=actor,
+        action="approve" if approve else "reject",
+        from_status=before,
+        to_status=application.status,
+        reason=reason,
+        application=application,
+    )
     return application
 
 
 @transaction.atomic(durable=True)
 def application_approve(*, application: Application, actor, reason: str = "") -> Application:
     """under_review → approved, by an auditor who is not the reviewer."""
-    application = _decide(application=application, actor=actor, approve=True, reason=(reason or "").strip())
+    application = _decide(
+        application=application, actor=actor, approve=True, reason=(reason or "").strip()
+    )
     _notify(
         application=application,
-        subject_template=gettext_noop("Application no. %(number)s for %(name)s approved"),
-        body_template=gettext_noop("Your application no. %(number)s for %(name)s (%(code)s) has been approved. "
-                      "The agency will contact you to sign the agreement. %(reason)s"),
+        message="approved",
         values=_app_values(application, reason=application.decision_reason),
     )
     return application
@@ -483,9 +693,7 @@ def application_reject(*, application: Application, actor, reason: str) -> Appli
     application = _decide(application=application, actor=actor, approve=False, reason=reason)
     _notify(
         application=application,
-        subject_template=gettext_noop("Application no. %(number)s for %(name)s rejected"),
-        body_template=gettext_noop("Your application no. %(number)s for %(name)s (%(code)s) has been rejected. "
-                      "Reasons: %(reason)s"),
+        message="rejected",
         values=_app_values(application, reason=reason),
     )
     return application
@@ -496,16 +704,21 @@ def application_reject(*, application: Application, actor, reason: str) -> Appli
 
 def _check_agreement_terms(*, period_from: date, period_to: date, payment_method: str) -> None:
     if period_to < period_from:
-        raise DomainError(_("The agreement must end after it starts."), code="invalid_period",
-                          details={"period_to": "before_period_from"})
+        raise DomainError(
+            _("The agreement must end after it starts."),
+            code="invalid_period",
+            details={"period_to": "before_period_from"},
+        )
     if payment_method not in Agreement.PaymentMethod.values:
         raise DomainError(code="invalid", details={"payment_method": "invalid"})
 
 
 def _agreement_values(agreement: Agreement, name: str, code: str, **extra) -> dict:
     return {
-        "name": name, "code": code,
-        "period_from": agreement.period_from.isoformat(), "period_to": agreement.period_to.isoformat(),
+        "name": name,
+        "code": code,
+        "period_from": agreement.period_from.isoformat(),
+        "period_to": agreement.period_to.isoformat(),
         "payment_method": str(agreement.get_payment_method_display()),
         "pooling": gettext("yes") if agreement.outpatient_pooling else gettext("no"),
         **extra,
@@ -526,27 +739,43 @@ def agreement_sign(
     require_role(actor, Role.CASE_WORKER)
     application = _lock_application(application)
     _expect(application, Application.Status.APPROVED)
-    _check_agreement_terms(period_from=period_from, period_to=period_to, payment_method=payment_method)
+    _check_agreement_terms(
+        period_from=period_from, period_to=period_to, payment_method=payment_method
+    )
     if outpatient_pooling and not application.outpatient_pooling:
         # Pooling is granted only to who applied for it (and, for a pharmacy, proved the conditions).
-        raise DomainError(_("Outpatient pooling was not applied for."), code="pooling_not_applied",
-                          details={"outpatient_pooling": "not_applied"})
+        raise DomainError(
+            _("Outpatient pooling was not applied for."),
+            code="pooling_not_applied",
+            details={"outpatient_pooling": "not_applied"},
+        )
     agreement = Agreement.objects.create(
-        provider=application.provider, application=application, period_from=period_from, period_to=period_to,
-        payment_method=payment_method, outpatient_pooling=outpatient_pooling, signed_by=actor,
+        provider=application.provider,
+        application=application,
+        period_from=period_from,
+        period_to=period_to,
+        payment_method=payment_method,
+        outpatient_pooling=outpatient_pooling,
+        signed_by=actor,
     )
     before = application.status
     application.status = Application.Status.SIGNED
     application.save(update_fields=["status"])
-    _record(actor=actor, action="sign", from_status=before, to_status=application.status,
-            application=application, agreement=agreement)
+    _record(
+        actor=actor,
+        action="sign",
+        from_status=before,
+        to_status=application.status,
+        application=application,
+        agreement=agreement,
+    )
     with translation.override(settings.LANGUAGE_CODE):
-        values = _agreement_values(agreement, application.name, application.code, number=application.pk)
+        values = _agreement_values(
+            agreement, application.name, application.code, number=application.pk
+        )
     _notify(
         application=application,
-        subject_template=gettext_noop("Agreement signed with %(name)s"),
-        body_template=gettext_noop("The agreement with %(name)s (%(code)s) has been signed: valid from %(period_from)s to "
-                      "%(period_to)s, payment method %(payment_method)s, outpatient pooling: %(pooling)s."),
+        message="signed",
         values=values,
     )
     return agreement
@@ -564,16 +793,23 @@ def agreement_activate(*, agreement: Agreement, actor, today: date | None = None
     agreement = _lock_agreement(agreement)
     _expect(agreement, Agreement.Status.SIGNED)
     if not agreement.period_from <= today <= agreement.period_to:
-        raise DomainError(_("The agreement is not in its period."), code="agreement_not_in_period",
-                          details={"period_from": agreement.period_from.isoformat(),
-                                   "period_to": agreement.period_to.isoformat()})
+        raise DomainError(
+            _("The agreement is not in its period."),
+            code="agreement_not_in_period",
+            details={
+                "period_from": agreement.period_from.isoformat(),
+                "period_to": agreement.period_to.isoformat(),
+            },
+        )
     application = _lock_application(agreement.application) if agreement.application_id else None
     if application is not None:
         _expect(application, Application.Status.SIGNED)
     code = application.code if application is not None else agreement.provider.code
     provider = Provider.objects.select_for_update(of=("self",)).filter(code=code).first()
     if provider is not None and provider.status == Provider.Status.SUSPENDED:
-        raise InvalidState(_("The provider is suspended; reinstate it first."), code="provider_suspended")
+        raise InvalidState(
+            _("The provider is suspended; reinstate it first."), code="provider_suspended"
+        )
     created = provider is None
     if created:
         provider = Provider(code=code)
@@ -589,15 +825,25 @@ def agreement_activate(*, agreement: Agreement, actor, today: date | None = None
     provider.full_clean(validate_unique=False, validate_constraints=False)
     provider.save()
     # The agreement it replaces (renewal, or a new application of a provider under agreement).
-    for older in Agreement.objects.select_for_update(of=("self",)).filter(
-        provider=provider, status__in=[Agreement.Status.ACTIVE, Agreement.Status.SUSPENDED]
-    ).order_by("pk"):
+    for older in (
+        Agreement.objects.select_for_update(of=("self",))
+        .filter(provider=provider, status__in=[Agreement.Status.ACTIVE, Agreement.Status.SUSPENDED])
+        .order_by("pk")
+    ):
         older_before = older.status
         older.status = Agreement.Status.RENEWED
-        older.status_reason = gettext("replaced by agreement no. %(number)s") % {"number": agreement.pk}
+        older.status_reason = gettext("replaced by agreement no. %(number)s") % {
+            "number": agreement.pk
+        }
         older.save(update_fields=["status", "status_reason"])
-        _record(actor=actor, action="replace", from_status=older_before, to_status=older.status,
-                agreement=older, provider=provider)
+        _record(
+            actor=actor,
+            action="replace",
+            from_status=older_before,
+            to_status=older.status,
+            agreement=older,
+            provider=provider,
+        )
     agreement.provider = provider
     agreement.status = Agreement.Status.ACTIVE
     agreement.save(update_fields=["provider", "status"])
@@ -605,17 +851,33 @@ def agreement_activate(*, agreement: Agreement, actor, today: date | None = None
         application.provider = provider
         application.status = Application.Status.ACTIVE
         application.save(update_fields=["provider", "status"])
-        _record(actor=actor, action="activate", from_status=Application.Status.SIGNED,
-                to_status=application.status, application=application, agreement=agreement, provider=provider)
-    _record(actor=actor, action="activate_provider", from_status=provider_before, to_status=provider.status,
-            agreement=agreement, provider=provider)
+        _record(
+            actor=actor,
+            action="activate",
+            from_status=Application.Status.SIGNED,
+            to_status=application.status,
+            application=application,
+            agreement=agreement,
+            provider=provider,
+        )
+    _record(
+        actor=actor,
+        action="activate_provider",
+        from_status=provider_before,
+        to_status=provider.status,
+        agreement=agreement,
+        provider=provider,
+    )
     _notify(
         provider=provider,
         application=application,
-        subject_template=gettext_noop("%(name)s is a designated provider"),
-        body_template=gettext_noop("The agreement of %(name)s (%(code)s) is in force from %(period_from)s to %(period_to)s."),
-        values={"name": provider.name, "code": provider.code,
-                "period_from": agreement.period_from.isoformat(), "period_to": agreement.period_to.isoformat()},
+        message="in_force",
+        values={
+            "name": provider.name,
+            "code": provider.code,
+            "period_from": agreement.period_from.isoformat(),
+            "period_to": agreement.period_to.isoformat(),
+        },
     )
     return provider
 
@@ -640,31 +902,50 @@ def agreement_renew(
         raise Conflict(_("This agreement has already been renewed."), code="already_renewed")
     period_from = period_from or agreement.period_to + timedelta(days=1)
     payment_method = payment_method or agreement.payment_method
-    outpatient_pooling = agreement.outpatient_pooling if outpatient_pooling is None else outpatient_pooling
-    _check_agreement_terms(period_from=period_from, period_to=period_to, payment_method=payment_method)
+    outpatient_pooling = (
+        agreement.outpatient_pooling if outpatient_pooling is None else outpatient_pooling
+    )
+    _check_agreement_terms(
+        period_from=period_from, period_to=period_to, payment_method=payment_method
+    )
     if period_from <= agreement.period_from:
-        raise DomainError(_("A renewal starts after the agreement it renews."), code="invalid_period",
-                          details={"period_from": "not_after_current"})
+        raise DomainError(
+            _("A renewal starts after the agreement it renews."),
+            code="invalid_period",
+            details={"period_from": "not_after_current"},
+        )
     if outpatient_pooling and not agreement.outpatient_pooling:
         # Joining pooling needs an application (and a pharmacy's admission conditions).
-        raise DomainError(_("Outpatient pooling was not applied for."), code="pooling_not_applied",
-                          details={"outpatient_pooling": "not_applied"})
+        raise DomainError(
+            _("Outpatient pooling was not applied for."),
+            code="pooling_not_applied",
+            details={"outpatient_pooling": "not_applied"},
+        )
     renewal = Agreement.objects.create(
-        provider=agreement.provider, previous=agreement, period_from=period_from, period_to=period_to,
-        payment_method=payment_method, outpatient_pooling=outpatient_pooling, signed_by=actor,
+        provider=agreement.provider,
+        previous=agreement,
+        period_from=period_from,
+        period_to=period_to,
+        payment_method=payment_method,
+        outpatient_pooling=outpatient_pooling,
+        signed_by=actor,
         status_reason=reason,
     )
-    _record(actor=actor, action="renew", from_status="", to_status=renewal.status, reason=reason,
-            agreement=renewal, provider=agreement.provider)
+    _record(
+        actor=actor,
+        action="renew",
+        from_status="",
+        to_status=renewal.status,
+        reason=reason,
+        agreement=renewal,
+        provider=agreement.provider,
+    )
     provider = agreement.provider
     with translation.override(settings.LANGUAGE_CODE):
         values = _agreement_values(renewal, provider.name, provider.code, reason=reason)
     _notify(
         provider=provider,
-        subject_template=gettext_noop("Agreement of %(name)s renewed"),
-        body_template=gettext_noop("The agreement of %(name)s (%(code)s) has been renewed: valid from %(period_from)s to "
-                      "%(period_to)s, payment method %(payment_method)s, outpatient pooling: %(pooling)s. "
-                      "Reason: %(reason)s"),
+        message="renewed",
         values=values,
     )
     return renewal
@@ -673,8 +954,16 @@ def agreement_renew(
 # --- sanctions on a provider in force ---------------------------------------------------
 
 
-def _change_provider_status(*, provider: Provider, actor, reason: str, action: str, expected: tuple,
-                            to_status: str, agreement_to: str) -> Provider:
+def _change_provider_status(
+    *,
+    provider: Provider,
+    actor,
+    reason: str,
+    action: str,
+    expected: tuple,
+    to_status: str,
+    agreement_to: str,
+) -> Provider:
     require_role(actor, Role.AUDITOR)
     reason = _reason_required(reason)
     provider = Provider.objects.select_for_update(of=("self",)).get(pk=provider.pk)
@@ -693,10 +982,23 @@ def _change_provider_status(*, provider: Provider, actor, reason: str, action: s
         in_force.status = agreement_to
         in_force.status_reason = reason
         in_force.save(update_fields=["status", "status_reason"])
-        _record(actor=actor, action=action, from_status=agreement_before, to_status=agreement_to,
-                reason=reason, agreement=in_force, provider=provider)
-    _record(actor=actor, action=f"{action}_provider", from_status=before, to_status=to_status,
-            reason=reason, provider=provider)
+        _record(
+            actor=actor,
+            action=action,
+            from_status=agreement_before,
+            to_status=agreement_to,
+            reason=reason,
+            agreement=in_force,
+            provider=provider,
+        )
+    _record(
+        actor=actor,
+        action=f"{action}_provider",
+        from_status=before,
+        to_status=to_status,
+        reason=reason,
+        provider=provider,
+    )
     return provider
 
 
@@ -704,14 +1006,17 @@ def _change_provider_status(*, provider: Provider, actor, reason: str, action: s
 def provider_suspend(*, provider: Provider, actor, reason: str) -> Provider:
     """active → suspended: settlement refuses the provider until reinstated."""
     provider = _change_provider_status(
-        provider=provider, actor=actor, reason=reason, action="suspend", expected=(Provider.Status.ACTIVE,),
-        to_status=Provider.Status.SUSPENDED, agreement_to=Agreement.Status.SUSPENDED,
+        provider=provider,
+        actor=actor,
+        reason=reason,
+        action="suspend",
+        expected=(Provider.Status.ACTIVE,),
+        to_status=Provider.Status.SUSPENDED,
+        agreement_to=Agreement.Status.SUSPENDED,
     )
     _notify(
         provider=provider,
-        subject_template=gettext_noop("Agreement of %(name)s suspended"),
-        body_template=gettext_noop("The agreement of %(name)s (%(code)s) is suspended; settlements are refused until it is "
-                      "reinstated. Reason: %(reason)s"),
+        message="suspended",
         values={"name": provider.name, "code": provider.code, "reason": reason.strip()},
     )
     return provider
@@ -721,13 +1026,17 @@ def provider_suspend(*, provider: Provider, actor, reason: str) -> Provider:
 def provider_reinstate(*, provider: Provider, actor, reason: str) -> Provider:
     """suspended → active."""
     provider = _change_provider_status(
-        provider=provider, actor=actor, reason=reason, action="reinstate", expected=(Provider.Status.SUSPENDED,),
-        to_status=Provider.Status.ACTIVE, agreement_to=Agreement.Status.ACTIVE,
+        provider=provider,
+        actor=actor,
+        reason=reason,
+        action="reinstate",
+        expected=(Provider.Status.SUSPENDED,),
+        to_status=Provider.Status.ACTIVE,
+        agreement_to=Agreement.Status.ACTIVE,
     )
     _notify(
         provider=provider,
-        subject_template=gettext_noop("Agreement of %(name)s reinstated"),
-        body_template=gettext_noop("The agreement of %(name)s (%(code)s) is in force again. Reason: %(reason)s"),
+        message="reinstated",
         values={"name": provider.name, "code": provider.code, "reason": reason.strip()},
     )
     return provider
@@ -737,14 +1046,17 @@ def provider_reinstate(*, provider: Provider, actor, reason: str) -> Provider:
 def provider_terminate(*, provider: Provider, actor, reason: str) -> Provider:
     """active or suspended → terminated (解除协议)."""
     provider = _change_provider_status(
-        provider=provider, actor=actor, reason=reason, action="terminate",
+        provider=provider,
+        actor=actor,
+        reason=reason,
+        action="terminate",
         expected=(Provider.Status.ACTIVE, Provider.Status.SUSPENDED),
-        to_status=Provider.Status.TERMINATED, agreement_to=Agreement.Status.TERMINATED,
+        to_status=Provider.Status.TERMINATED,
+        agreement_to=Agreement.Status.TERMINATED,
     )
     _notify(
         provider=provider,
-        subject_template=gettext_noop("Agreement of %(name)s terminated"),
-        body_template=gettext_noop("The agreement of %(name)s (%(code)s) has been terminated. Reason: %(reason)s"),
+        message="terminated",
         values={"name": provider.name, "code": provider.code, "reason": reason.strip()},
     )
     return provider
@@ -757,7 +1069,11 @@ def provider_terminate(*, provider: Provider, actor, reason: str) -> Provider:
 def notifications_mark_read(*, actor, provider: Provider) -> int:
     if _acts_for_provider(actor) != provider:
         raise NotFound()
-    return Notification.objects.for_provider(provider).filter(read_at__isnull=True).update(read_at=timezone.now())
+    return (
+        Notification.objects.for_provider(provider)
+        .filter(read_at__isnull=True)
+        .update(read_at=timezone.now())
+    )
 
 
 def _check_token_owner(*, user, actor):

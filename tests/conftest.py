@@ -12,6 +12,12 @@ def _jobs_in_process(settings):
     yield
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """PBKDF2 costs a second per user on a busy machine; the hasher is not what tests test."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def on_postgres(db):
     from django.db import connection

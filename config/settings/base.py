@@ -173,6 +173,9 @@ SPECTACULAR_SETTINGS = {
 
 IMPORT_EXPORT_USE_TRANSACTIONS = True
 IMPORT_EXPORT_SKIP_ADMIN_LOG = False
+# Importing creates and changes rows: only roles that may add (经办) see the import button.
+IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "add"
+IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"
 
 LOGIN_URL = "/admin/login/"
 
@@ -203,3 +206,8 @@ LOGGING = {
 
 # The staff-only admin site (config/admin_site.py) replaces django.contrib.admin's default.
 INSTALLED_APPS[INSTALLED_APPS.index("django.contrib.admin")] = "config.admin_apps.GongjiAdminConfig"
+
+# Imports (core.importing): exports never start a cell with "=" (formula injection), and the
+# admin's CSV upload detects UTF-8 or GBK (Chinese Excel) like the import_* commands do.
+IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
+from core.import_formats import IMPORT_FORMATS  # noqa: E402  (format classes only; no models)

@@ -75,7 +75,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('kind', models.CharField(choices=[('practising_licence', 'medical institution practising licence'), ('drug_trading_licence', 'drug trading licence'), ('business_licence', 'business licence'), ('level_certificate', 'level certificate'), ('condition_evidence', 'evidence of an admission condition'), ('other', 'other document')], max_length=32, verbose_name='document kind')),
-                ('file', models.FileField(max_length=200, upload_to=pharmacies.models.application_document_path, verbose_name='file')),
+                ('file', models.FileField(max_length=200, storage=pharmacies.models._document_storage, upload_to=pharmacies.models.application_document_path, verbose_name='file')),
                 ('original_name', models.CharField(max_length=200, verbose_name='original file name')),
                 ('content_type', models.CharField(max_length=64, verbose_name='content type')),
                 ('size', models.PositiveIntegerField(verbose_name='size in bytes')),

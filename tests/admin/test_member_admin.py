@@ -61,6 +61,13 @@ def test_member_changelist_query_count_is_the_same_on_page_two(client, case_work
     assert len(_queries_for(client, CHANGELIST + "?p=2")) == len(first)
 
 
+def test_facet_counts_are_never_run_on_the_member_list(client, case_worker):
+    MemberFactory.create_batch(3)
+    plain = _queries_for(client, CHANGELIST)
+    with_facets = _queries_for(client, CHANGELIST + "?_facets=True")
+    assert len(with_facets) == len(plain)
+
+
 def test_search_finds_a_member_by_full_id_number_prefix_and_name(client, case_worker):
     wanted = MemberFactory(name="李秀英")
     other = MemberFactory(name="张伟")
@@ -255,3 +262,46 @@ def test_enrollment_list_has_no_change_or_delete(client, case_worker):
     assert response.status_code == 403
     assert client.get(reverse("admin:members_enrollment_delete", args=[spell.pk])).status_code == 403
     assert Enrollment.objects.get().effective_from == date(2020, 1, 1)
+
+
+def test_the_audit_trail_is_read_only_and_searchable(client, case_worker):
+    from core.audit import audit
+
+    member = MemberFactory(name="孙娜")
+    event = audit(actor=case_worker, action="member.read", target=member)
+    audit(actor=case_worker, action="provider.read", label="H37040200001")
+    url = reverse("admin:core_auditevent_changelist")
+    found = list(client.get(url, {"q": "member.read"}).context["cl"].result_list)
+    assert found == [event]
+    assert list(client.get(url, {"q": "孙"}).context["cl"].result_list) == [event]
+    change = reverse("admin:core_auditevent_change", args=[event.pk])
+    assert client.get(change).status_code == 200
+    assert client.post(change, {"action": "forged"}).status_code == 403
+    assert client.post(reverse("admin:core_auditevent_delete", args=[event.pk]), {"post": "yes"}).status_code == 403
+    event.refresh_from_db()
+    assert event.action == "member.read"
+
+
+def test_a_new_member_is_added_with_a_spell_and_a_spouse_in_one_go(client, case_worker):
+    spouse = MemberFactory()
+    response = client.post(
+        reverse("admin:members_member_add"),
+        {
+            "id_number": "11010519491231002X", "name": "赵军", "phone": "", "status": "active", "died_on": "",
+            "enrollments-TOTAL_FORMS": "1", "enrollments-INITIAL_FORMS": "0",
+            "enrollments-0-effective_from": "2024-01-01", "enrollments-0-employment_status": "retired",
+            "enrollments-0-retired_on": "2009-12-31", "enrollments-0-scheme": "combined",
+            "enrollments-0-category": "employee", "enrollments-0-sector": "government",
+            "enrollments-0-monthly_pension": "4200.00",
+            "family_links-TOTAL_FORMS": "1", "family_links-INITIAL_FORMS": "0",
+            "family_links-0-relative": str(spouse.pk), "family_links-0-relation": "spouse",
+            "registrations-TOTAL_FORMS": "0", "registrations-INITIAL_FORMS": "0",
+            "episodes-TOTAL_FORMS": "0", "episodes-INITIAL_FORMS": "0",
+        },
+    )
+    assert response.status_code == 302, response.context and response.context["errors"]
+    member = Member.objects.get(id_number="11010519491231002X")
+    assert member.enrollments.get().recorded_by == case_worker
+    assert set(FamilyLink.objects.values_list("member", "relative", "relation")) == {
+        (member.pk, spouse.pk, "spouse"), (spouse.pk, member.pk, "spouse"),
+    }

@@ -54,12 +54,24 @@ def test_a_small_table_is_counted_exactly_in_the_same_single_query(on_postgres):
     assert len(queries) == 1
 
 
-def test_a_filtered_list_is_counted_exactly():
+def test_a_filtered_list_that_keeps_few_rows_is_counted_exactly():
     MemberFactory.create_batch(2, enrollment=False)
     MemberFactory(status="suspended", enrollment=False)
     paginator = LargeTablePaginator(Member.objects.filter(status="suspended").order_by("-pk"), 100)
     assert paginator.count == 1
     assert not paginator.count_is_estimate
+
+
+def test_a_filtered_list_that_keeps_many_rows_shows_the_planners_estimate(on_postgres, monkeypatch):
+    MemberFactory.create_batch(6, enrollment=False)
+    _analyze_members()
+    monkeypatch.setattr(LargeTablePaginator, "estimate_from", 2)
+    paginator = LargeTablePaginator(Member.objects.filter(status="active").order_by("-pk"), 100)
+    with CaptureQueriesContext(connection) as queries:
+        estimate = paginator.count
+    assert paginator.count_is_estimate
+    assert estimate >= 2
+    assert [q["sql"].split()[0] for q in queries.captured_queries] == ["EXPLAIN"]
 
 
 def test_the_member_changelist_says_about_when_it_shows_an_estimate(on_postgres, client, case_worker, monkeypatch):

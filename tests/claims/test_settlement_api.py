@@ -317,10 +317,54 @@ def test_one_settlement_takes_a_fixed_number_of_queries(zaozhuang, api, django_a
     """Pinned so that a change adding queries to the hot path is noticed (zulip style)."""
     member = make_member(balance="500.00")
     api.post("/api/v1/settlements", body(member, external_ref="warm-up"), format="json")
-    # 18 statements + the transaction's SAVEPOINT/RELEASE (BEGIN/COMMIT outside tests): token,
-    # provider link, idempotency lookup, catalog, member+account, enrollment, policy, episodes,
-    # year lock, account lock, claim, lines, ledger (read, insert, balance), year, audit, and the
+    # 14 statements + the transaction's SAVEPOINT/RELEASE (BEGIN/COMMIT outside tests): token
+    # with provider, catalog, member with account/enrollment/episodes, policy, year lock,
+    # account lock, claim, lines, ledger (read, insert, balance), year, audit, and the
     # monitoring knowledge base's version token (supervision.realtime: one cached lookup).
-    with django_assert_num_queries(20):
+    with django_assert_num_queries(16):
         response = api.post("/api/v1/settlements", body(member, external_ref="HIS-2", visit_date="2023-02-02"), format="json")
     assert response.status_code == 201
+
+
+def test_family_sharing_reversal_refunds_the_relatives_account(zaozhuang, api):
+    child, parent = make_member(), make_member(balance="100.00")
+    FamilyLink.objects.create(member=child, relative=parent, relation="parent")
+    settled = api.post("/api/v1/settlements", body(child, payer_id_number=parent.id_number), format="json").json()
+    reversal = api.post(f"/api/v1/settlements/{settled['settlement_id']}/reverse", {}, format="json").json()
+    assert (reversal["family_account_refund"], reversal["balance_after"]) == ("100.00", "100.00")
+    assert PersonalAccount.objects.get(member=parent).balance == Decimal("100.00")
+
+
+def test_cross_region_platform_settles_and_reverses_its_own(zaozhuang, platform_client):
+    """Zaozhuang 第六条: a temporary visit in province prepays 10% first."""
+    member = make_member()
+    data = body(member, visit_place="in_province", provider_level="level_3", remote_provider_code="H32010000001",
+                remote_provider_name="南京某医院", use_account=False, items=[{"code": "A-DRUG", "quantity": "100"}])
+    settled = platform_client.post("/api/v1/settlements", data, format="json")
+    assert settled.status_code == 201, settled.json()
+    got = settled.json()
+    assert (got["temporary_visit_prepay"], got["deductible"], got["fund"]) == ("100.00", "800.00", "50.00")
+    claim = Claim.objects.get()
+    assert (claim.provider, claim.submitter, claim.remote_provider_code, claim.temporary_visit) == (None, "cross_region", "H32010000001", True)
+    assert platform_client.post(f"/api/v1/settlements/{claim.pk}/reverse", {}, format="json").status_code == 200
+
+
+def test_a_single_visit_rule_plugged_into_supervision_warns_in_the_response(zaozhuang, api, monkeypatch):
+    from supervision import realtime
+
+    def big_quantity(facts):
+        return [realtime.Warning("quantity", "数量偏大", line.position) for line in facts.lines if line.quantity > 20]
+
+    monkeypatch.setattr(realtime, "SINGLE_VISIT_RULES", [big_quantity])
+    member = make_member()
+    got = api.post("/api/v1/settlements", body(member, use_account=False), format="json").json()
+    assert got["warnings"] == [{"rule": "quantity", "message": "数量偏大", "item": 0}]
+
+
+def test_repeat_after_the_provider_was_suspended_still_returns_the_first_response(zaozhuang, api, level1):
+    member = make_member(balance="500.00")
+    first = api.post("/api/v1/settlements", body(member), format="json").json()
+    level1.status = "suspended"
+    level1.save()
+    again = api.post("/api/v1/settlements", body(member), format="json")
+    assert (again.status_code, again.json()) == (200, first)

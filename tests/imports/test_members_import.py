@@ -267,3 +267,51 @@ def test_reasons_are_translated_to_chinese(tmp_path):
     with translation.override("zh-hans"):
         outcome = import_file(MemberImporter(), path)
         assert str(outcome.errors[0]).endswith("输入一个数字。")
+
+
+def test_a_changed_name_or_status_updates_the_member_and_records_history(tmp_path):
+    id_number = new_id_number()
+    run(write_table(tmp_path, "csv", [HEADER, member_row(id_number)], name="a"))
+    out, _err = run(write_table(tmp_path, "csv", [HEADER, member_row(id_number, name="王建军", status="suspended")],
+                                name="b"))
+    assert "1 updated" in out
+    member = Member.objects.get(id_number=id_number)
+    assert (member.name, member.status) == ("王建军", "suspended")
+    assert list(member.history.order_by("history_date").values_list("history_type", "name")) == [
+        ("+", "王建国"), ("~", "王建军")]
+    assert member.enrollments.count() == 1
+
+
+def test_progress_bar_goes_to_stderr_and_summary_to_stdout(tmp_path):
+    path = write_table(tmp_path, "csv", [HEADER, member_row(new_id_number())])
+    out, err = run(path)
+    assert "validating" in err and "writing" in err
+    assert out.strip().startswith("members: 1 rows, 1 created, 0 updated, 0 unchanged.")
+    assert len(out.strip().splitlines()) == 1
+
+
+def test_bench_import_runs_through_the_import_members_code():
+    out = io.StringIO()
+    call_command("bench_import", "--rows", "300", "--prefix", "530300", "--reimport", stdout=out,
+                 stderr=io.StringIO())
+    assert "first import: 300 rows" in out.getvalue() and "300 unchanged" in out.getvalue()
+    assert Member.objects.filter(id_number__startswith="530300").count() == 300
+
+
+def test_xlsx_date_and_number_cells_are_read_as_values(tmp_path):
+    id_number = new_id_number()
+    row = member_row(id_number, contribution_base=6000.5, enrolled_on=date(2021, 7, 1))
+    path = write_table(tmp_path, "xlsx", [HEADER, row])
+    run(path)
+    spell = Enrollment.objects.get(member__id_number=id_number)
+    assert (spell.effective_from, spell.contribution_base) == (date(2021, 7, 1), Decimal("6000.50"))
+
+
+def test_reimport_leaves_no_audit_trace_but_a_changing_import_does(tmp_path):
+    from core.models import AuditEvent
+
+    path = write_table(tmp_path, "csv", [HEADER, member_row(new_id_number())])
+    run(path)
+    assert AuditEvent.objects.filter(action="import.members").count() == 1
+    run(path)
+    assert AuditEvent.objects.filter(action="import.members").count() == 1

@@ -57,7 +57,7 @@ def test_the_same_pair_is_linked_once_whichever_way_round():
 def test_deleting_a_link_removes_its_inverse_and_is_audited():
     user = UserFactory(roles=[Role.CASE_WORKER])
     member, relative = MemberFactory(), MemberFactory()
-    link = family_link_create(member=member, relative=relative, relation="spouse", user=user)
+    family_link_create(member=member, relative=relative, relation="spouse", user=user)
     inverse = FamilyLink.objects.get(member=relative)
     family_link_delete(link=inverse, user=user)
     assert not FamilyLink.objects.exists()

@@ -4,10 +4,14 @@ from core.demo import load_demo, region
 
 
 class Command(BaseCommand):
-    help = "Load the demo data and one login per role (idempotent)."
+    help = "Load the demo: base data, one login per role, the region's policies, credits and settlements (idempotent)."
 
     def handle(self, *args, **options):
-        logins = load_demo()
+        demo = load_demo()
+        self.stdout.write(f"policies loaded: {', '.join(demo['policies'])}")
+        self.stdout.write(f"account credits: {'; '.join(demo['credits'])}")
+        for line in demo["settlements"]:
+            self.stdout.write(f"demo settlement {line}")
         self.stdout.write(f"demo data ready for region {region()}; logins (username / password / role):")
-        for username, password, role in logins:
+        for username, password, role in demo["logins"]:
             self.stdout.write(f"  {username:<12} {password:<18} {role}")

@@ -9,6 +9,7 @@ PostgreSQL database (README)."""
 import csv
 import os
 import platform
+import resource
 import tempfile
 import time
 from datetime import date, timedelta
@@ -71,21 +72,45 @@ class Command(BaseCommand):
             self.stdout.write(f"generated {rows} rows in {time.perf_counter() - started:.1f} s ({path})")
             passes = [("first import", "created")] + ([("re-import", "unchanged")] if reimport else [])
             for label, expected in passes:
-                started = time.perf_counter()
+                started, cpu, db_cpu = time.perf_counter(), time.process_time(), _backend_cpu()
+                load = os.getloadavg()[0]
                 with tqdm_progress_factory(self.stderr._out, disable=options["verbosity"] < 1) as progress:
                     outcome = import_file(MemberImporter(change_reason="bench_import"), path, progress=progress)
-                seconds = time.perf_counter() - started
+                seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+                db_cpu = _backend_cpu() - db_cpu if db_cpu is not None else None
                 if outcome.errors:
                     raise CommandError("\n".join(str(e) for e in outcome.errors[:20]))
                 self.stdout.write(
                     f"{label}: {rows} rows in {seconds:.2f} s = {rows / seconds:,.0f} rows/s "
                     f"({outcome.summary()})"
                 )
-                self.stdout.write("  phases: " + ", ".join(f"{k} {v:.2f} s" for k, v in outcome.timings.items()))
+                self.stdout.write("  phases: " + ", ".join(f"{k} {v:.2f} s" for k, v in outcome.timings.items())
+                                  + f"; CPU: python {cpu:.2f} s"
+                                  + (f", database backend {db_cpu:.2f} s, together {rows / (cpu + db_cpu):,.0f} "
+                                     "rows per CPU-second" if db_cpu is not None else "")
+                                  + f"; load average at start {load:.2f} on {os.cpu_count()} CPUs")
                 if outcome.counts[expected] != rows:
                     self.stderr.write(f"note: expected {rows} {expected}; the prefix was imported before?")
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        self.stdout.write(f"peak memory of this process: {peak:.0f} MB")
         self.stdout.write(f"database: {connection.vendor} {connection.settings_dict.get('NAME')}; "
                           f"python {platform.python_version()}; cpu: {_cpu_model()}")
+
+
+def _backend_cpu() -> float | None:
+    """CPU seconds used so far by this connection's PostgreSQL backend (same machine only):
+    with the Python process's CPU, what the import costs whatever else the machine runs."""
+    if connection.vendor != "postgresql":
+        return None
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            (pid,) = cursor.fetchone()
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def _cpu_model() -> str:

@@ -30,12 +30,16 @@ def portal(client, pharmacy_user):
 
 
 def test_provider_staff_log_in_and_agency_staff_are_refused(client, pharmacy_user, case_worker):
-    response = client.post(reverse("portal:login"), {"username": case_worker.username,
-                                                     "password": "correct-horse-battery"})
+    response = client.post(
+        reverse("portal:login"),
+        {"username": case_worker.username, "password": "correct-horse-battery"},
+    )
     assert response.status_code == 200
     assert "_auth_user_id" not in client.session
-    response = client.post(reverse("portal:login"), {"username": pharmacy_user.username,
-                                                     "password": "correct-horse-battery"})
+    response = client.post(
+        reverse("portal:login"),
+        {"username": pharmacy_user.username, "password": "correct-horse-battery"},
+    )
     assert response.status_code == 302 and response["Location"] == reverse("portal:home")
     assert client.get(reverse("portal:home")).status_code == 200
     client.post(reverse("portal:logout"))
@@ -56,22 +60,35 @@ def test_application_from_draft_to_active_agreement_through_the_portal(
     portal, pharmacy, pharmacy_user, case_worker, auditor, django_capture_on_commit_callbacks
 ):
     """Ziyang 第十四条 (conditions), 第十九条 (reviewer ≠ approver): the pharmacy files in the portal."""
-    response = portal.post(reverse("portal:application_create"), {
-        "name": "康宁大药房", "district": "市中区", "outpatient_pooling": "on",
-        "contact_email": "apply@pharmacy.example",
-    })
+    response = portal.post(
+        reverse("portal:application_create"),
+        {
+            "name": "康宁大药房",
+            "district": "市中区",
+            "outpatient_pooling": "on",
+            "contact_email": "apply@pharmacy.example",
+        },
+    )
     application = Application.objects.get(provider=pharmacy)
     assert response["Location"] == reverse("portal:application", args=[application.pk])
-    portal.post(reverse("portal:document_upload", args=[application.pk]),
-                {"kind": "drug_trading_licence", "file": pdf("药品经营许可证.pdf")})
-    portal.post(reverse("portal:document_upload", args=[application.pk]),
-                {"kind": "condition_evidence", "file": png("追溯.png")})
+    portal.post(
+        reverse("portal:document_upload", args=[application.pk]),
+        {"kind": "drug_trading_licence", "file": pdf("药品经营许可证.pdf")},
+    )
+    portal.post(
+        reverse("portal:document_upload", args=[application.pk]),
+        {"kind": "condition_evidence", "file": png("追溯.png")},
+    )
     evidence = application.documents.get(kind="condition_evidence")
     for condition in ALL_CONDITIONS:
-        portal.post(reverse("portal:condition_answer", args=[application.pk, condition]), {
-            f"{condition}-met": "yes", f"{condition}-evidence_text": "已具备，见附件",
-            f"{condition}-evidence_document": evidence.pk,
-        })
+        portal.post(
+            reverse("portal:condition_answer", args=[application.pk, condition]),
+            {
+                f"{condition}-met": "yes",
+                f"{condition}-evidence_text": "已具备，见附件",
+                f"{condition}-evidence_document": evidence.pk,
+            },
+        )
     page = portal.get(reverse("portal:application", args=[application.pk]))
     assert page.status_code == 200 and "药品经营许可证.pdf" in page.content.decode()
     with django_capture_on_commit_callbacks(execute=True):
@@ -117,11 +134,22 @@ def test_a_provider_user_never_sees_another_providers_application(portal, other_
     assert portal.get(reverse("portal:document", args=[pk, document.pk])).status_code == 404
     assert portal.post(reverse("portal:application_submit", args=[pk])).status_code == 404
     assert portal.post(reverse("portal:document_delete", args=[pk, document.pk])).status_code == 404
-    assert portal.post(reverse("portal:condition_answer", args=[pk, "drug_traceability"]),
-                       {"drug_traceability-met": "no"}).status_code == 404
-    assert portal.post(reverse("portal:document_upload", args=[pk]),
-                       {"kind": "other", "file": pdf()}).status_code == 404
-    assert theirs.pk not in [a.pk for a in portal.get(reverse("portal:applications")).context["applications"]]
+    assert (
+        portal.post(
+            reverse("portal:condition_answer", args=[pk, "drug_traceability"]),
+            {"drug_traceability-met": "no"},
+        ).status_code
+        == 404
+    )
+    assert (
+        portal.post(
+            reverse("portal:document_upload", args=[pk]), {"kind": "other", "file": pdf()}
+        ).status_code
+        == 404
+    )
+    assert theirs.pk not in [
+        a.pk for a in portal.get(reverse("portal:applications")).context["applications"]
+    ]
     theirs.refresh_from_db()
     assert theirs.status == "draft" and theirs.documents.count() == 1
 
@@ -149,7 +177,9 @@ def test_documents_are_checked_by_content_and_extension(pharmacy_user, name, con
     application = services.application_create(actor=pharmacy_user, name="康宁大药房")
     upload = SimpleUploadedFile(name, content, content_type="application/pdf")
     with pytest.raises(services.DomainError) as refused:
-        services.application_add_document(application=application, actor=pharmacy_user, kind="other", upload=upload)
+        services.application_add_document(
+            application=application, actor=pharmacy_user, kind="other", upload=upload
+        )
     assert refused.value.code == code
     assert not ApplicationDocument.objects.exists()
 
@@ -158,8 +188,11 @@ def test_a_document_over_the_size_limit_is_refused(settings, portal, pharmacy_us
     settings.PHARMACIES_DOCUMENT_MAX_BYTES = 1024
     application = services.application_create(actor=pharmacy_user, name="康宁大药房")
     big = SimpleUploadedFile("big.pdf", PDF + b"0" * 2048, content_type="application/pdf")
-    response = portal.post(reverse("portal:document_upload", args=[application.pk]),
-                           {"kind": "other", "file": big}, follow=True)
+    response = portal.post(
+        reverse("portal:document_upload", args=[application.pk]),
+        {"kind": "other", "file": big},
+        follow=True,
+    )
     assert not ApplicationDocument.objects.exists()
     assert response.status_code == 200 and _messages(response)
 
@@ -168,10 +201,14 @@ def test_documents_cannot_change_after_submission(pharmacy_user):
     application = filled_pharmacy_application(pharmacy_user)
     services.application_submit(application=application, actor=pharmacy_user)
     with pytest.raises(services.DomainError) as refused:
-        services.application_add_document(application=application, actor=pharmacy_user, kind="other", upload=pdf())
+        services.application_add_document(
+            application=application, actor=pharmacy_user, kind="other", upload=pdf()
+        )
     assert refused.value.code == "invalid_state"
     with pytest.raises(services.DomainError):
-        services.application_remove_document(document=application.documents.get(), actor=pharmacy_user)
+        services.application_remove_document(
+            document=application.documents.get(), actor=pharmacy_user
+        )
     assert application.documents.count() == 1
 
 
@@ -179,11 +216,15 @@ def test_csrf_is_enforced_in_the_portal(pharmacy_user):
     client = Client(enforce_csrf_checks=True)
     client.force_login(pharmacy_user)
     application = filled_pharmacy_application(pharmacy_user)
-    assert client.post(reverse("portal:application_submit", args=[application.pk])).status_code == 403
+    assert (
+        client.post(reverse("portal:application_submit", args=[application.pk])).status_code == 403
+    )
     page = client.get(reverse("portal:application", args=[application.pk]))
     token = page.context["csrf_token"]
-    response = client.post(reverse("portal:application_submit", args=[application.pk]),
-                           {"csrfmiddlewaretoken": str(token)})
+    response = client.post(
+        reverse("portal:application_submit", args=[application.pk]),
+        {"csrfmiddlewaretoken": str(token)},
+    )
     assert response.status_code == 302
     application.refresh_from_db()
     assert application.status == "submitted"
@@ -218,3 +259,63 @@ def test_staff_of_one_provider_share_its_applications(portal, pharmacy, pharmacy
     colleague = ProviderStaffFactory(provider=pharmacy).user
     application = filled_pharmacy_application(colleague)
     assert portal.get(reverse("portal:application", args=[application.pk])).status_code == 200
+
+
+def test_every_portal_page_renders_for_the_provider(client, portal, pharmacy_user):
+    application = filled_pharmacy_application(pharmacy_user)
+    assert client.get(reverse("portal:login")).status_code == 200
+    for name, args in [
+        ("portal:home", []),
+        ("portal:applications", []),
+        ("portal:application_create", []),
+        ("portal:application", [application.pk]),
+        ("portal:application_edit", [application.pk]),
+        ("portal:agreements", []),
+        ("portal:notifications", []),
+        ("portal:token", []),
+    ]:
+        response = portal.get(reverse(name, args=args))
+        assert response.status_code == 200, name
+        assert b"portal/portal.css" in response.content  # served locally: no CDN
+
+
+def test_editing_a_draft_through_the_portal(portal, pharmacy_user):
+    application = services.application_create(actor=pharmacy_user, name="康宁大药房")
+    portal.post(
+        reverse("portal:application_edit", args=[application.pk]),
+        {"name": "康宁大药房（东店）", "district": "东区", "outpatient_pooling": "on"},
+    )
+    application.refresh_from_db()
+    assert (application.name, application.district, application.outpatient_pooling) == (
+        "康宁大药房（东店）",
+        "东区",
+        True,
+    )
+    # Joining pooling brings the four admission conditions to answer (Ziyang 第十四条).
+    assert application.conditions.count() == len(ALL_CONDITIONS)
+
+
+def test_other_apps_add_their_portal_pages_to_the_navigation(monkeypatch, portal):
+    from pharmacies import portal as portal_module
+
+    monkeypatch.setattr(portal_module, "NAVIGATION", list(portal_module.NAVIGATION))
+    portal_module.add_navigation("portal:agreements", "duplicate")  # already there: unchanged
+    portal_module.add_navigation("portal:token", "again")
+    names = [name for name, _label in portal_module.NAVIGATION]
+    assert names == [
+        "portal:home",
+        "portal:applications",
+        "portal:agreements",
+        "portal:notifications",
+        "portal:token",
+    ]
+    portal_module.add_navigation("portal:home", "x", before="nowhere")
+    monkeypatch.setattr(portal_module, "NAVIGATION", [*portal_module.NAVIGATION[:2]])
+    portal_module.add_navigation("portal:token", "API", before="portal:applications")
+    assert [name for name, _label in portal_module.NAVIGATION] == [
+        "portal:home",
+        "portal:token",
+        "portal:applications",
+    ]
+    page = portal.get(reverse("portal:home")).content.decode()
+    assert page.index(reverse("portal:token")) < page.index(reverse("portal:applications"))

@@ -34,7 +34,9 @@ def _written():
         AuditEvent.objects.count(),
         Notification.objects.count(),
         Agreement.objects.count(),
-        list(Application.objects.values_list("pk", "status", "reviewer", "decided_by").order_by("pk")),
+        list(
+            Application.objects.values_list("pk", "status", "reviewer", "decided_by").order_by("pk")
+        ),
         list(Provider.objects.values_list("pk", "status", "outpatient_pooling").order_by("pk")),
     )
 
@@ -57,7 +59,11 @@ def test_pharmacy_joins_outpatient_pooling_each_step_by_its_role(
     assert (provider.status, provider.outpatient_pooling) == ("active", True)
     assert application.status == "active"
     assert application.reviewer == case_worker and application.decided_by == auditor
-    assert (agreement.status, agreement.payment_method, agreement.provider) == ("active", "capitation", pharmacy)
+    assert (agreement.status, agreement.payment_method, agreement.provider) == (
+        "active",
+        "capitation",
+        pharmacy,
+    )
     steps = list(application.transitions.values_list("action", "from_status", "to_status", "actor"))
     assert steps == [
         ("create", "", "draft", pharmacy_user.pk),
@@ -70,7 +76,9 @@ def test_pharmacy_joins_outpatient_pooling_each_step_by_its_role(
     ]
     # One e-mail per decision told to the provider, to its staff and the application's contact.
     assert len(mail.outbox) == 5  # received, under review, approved, signed, in force
-    assert all(sorted(m.to) == ["apply@pharmacy.example", "staff@pharmacy.example"] for m in mail.outbox)
+    assert all(
+        sorted(m.to) == ["apply@pharmacy.example", "staff@pharmacy.example"] for m in mail.outbox
+    )
     assert Notification.objects.for_provider(pharmacy).count() == 5
 
 
@@ -120,7 +128,10 @@ def test_wrong_role_is_refused_and_nothing_written(request, step, who, pharmacy_
     if step == "approve":
         review(application, UserFactory(roles=[Role.CASE_WORKER]))
     before = _written()
-    call = {"start_review": services.application_start_review, "approve": services.application_approve}[step]
+    call = {
+        "start_review": services.application_start_review,
+        "approve": services.application_approve,
+    }[step]
     with pytest.raises(Forbidden) as refused:
         call(application=application, actor=actor)
     assert refused.value.code == "forbidden"
@@ -146,14 +157,19 @@ def test_pharmacy_missing_an_admission_condition_cannot_submit(pharmacy_user):
     """Ziyang 第十四条, Jinan (十): every condition met, with evidence, before submission."""
     application = filled_pharmacy_application(pharmacy_user)
     services.application_answer_condition(
-        application=application, actor=pharmacy_user, condition="drug_traceability", met=False,
+        application=application,
+        actor=pharmacy_user,
+        condition="drug_traceability",
+        met=False,
         evidence_text="追溯系统尚在建设",
     )
     before = _written()
     with pytest.raises(DomainError) as refused:
         services.application_submit(application=application, actor=pharmacy_user)
     assert refused.value.code == "admission_conditions_unmet"
-    assert refused.value.details == {"conditions": [{"condition": "drug_traceability", "problem": "not_met"}]}
+    assert refused.value.details == {
+        "conditions": [{"condition": "drug_traceability", "problem": "not_met"}]
+    }
     assert str(AdmissionCondition.Condition.DRUG_TRACEABILITY.label) in str(refused.value.message)
     assert _written() == before
     assert len(mail.outbox) == 0
@@ -180,18 +196,31 @@ def test_a_condition_without_answer_or_evidence_refuses_submission(pharmacy_user
 def test_a_condition_proved_by_a_document_alone_is_enough(pharmacy_user):
     application = filled_pharmacy_application(pharmacy_user, skip=("inventory_connected",))
     evidence = services.application_add_document(
-        application=application, actor=pharmacy_user, kind=ApplicationDocument.Kind.CONDITION_EVIDENCE,
+        application=application,
+        actor=pharmacy_user,
+        kind=ApplicationDocument.Kind.CONDITION_EVIDENCE,
         upload=pdf("对接证明.pdf"),
     )
-    services.application_answer_condition(application=application, actor=pharmacy_user,
-                                          condition="inventory_connected", met=True, evidence_document=evidence)
-    assert services.application_submit(application=application, actor=pharmacy_user).status == "submitted"
+    services.application_answer_condition(
+        application=application,
+        actor=pharmacy_user,
+        condition="inventory_connected",
+        met=True,
+        evidence_document=evidence,
+    )
+    assert (
+        services.application_submit(application=application, actor=pharmacy_user).status
+        == "submitted"
+    )
 
 
 def test_a_pharmacy_not_joining_pooling_answers_no_conditions(pharmacy_user, case_worker, auditor):
-    application = services.application_create(actor=pharmacy_user, name="康宁大药房", outpatient_pooling=False)
-    services.application_add_document(application=application, actor=pharmacy_user,
-                                      kind="drug_trading_licence", upload=pdf())
+    application = services.application_create(
+        actor=pharmacy_user, name="康宁大药房", outpatient_pooling=False
+    )
+    services.application_add_document(
+        application=application, actor=pharmacy_user, kind="drug_trading_licence", upload=pdf()
+    )
     services.application_submit(application=application, actor=pharmacy_user)
     review(application, case_worker)
     services.application_approve(application=application, actor=auditor)
@@ -220,13 +249,19 @@ def test_rejection_needs_reasons_and_tells_the_provider(
     assert refused.value.code == "reason_required"
     mail.outbox.clear()
     with django_capture_on_commit_callbacks(execute=True):
-        services.application_reject(application=application, actor=auditor, reason="药品追溯码无法扫描")
+        services.application_reject(
+            application=application, actor=auditor, reason="药品追溯码无法扫描"
+        )
     application.refresh_from_db()
     assert (application.status, application.decision_reason) == ("rejected", "药品追溯码无法扫描")
     assert len(mail.outbox) == 1
     assert "药品追溯码无法扫描" in mail.outbox[0].body
     assert "staff@pharmacy.example" in mail.outbox[0].to
-    assert Notification.objects.for_provider(pharmacy).filter(body__contains="药品追溯码无法扫描").exists()
+    assert (
+        Notification.objects.for_provider(pharmacy)
+        .filter(body__contains="药品追溯码无法扫描")
+        .exists()
+    )
 
 
 def test_approval_needs_the_site_inspection(pharmacy_user, case_worker, auditor):
@@ -249,6 +284,26 @@ def test_a_transition_out_of_order_is_refused(pharmacy_user, case_worker, audito
     assert _written() == before
 
 
+@pytest.mark.parametrize(
+    ("particulars", "errors"),
+    [
+        ({"code": "P37040099999", "kind": ""}, {"kind": "required"}),
+        ({"code": "H37040099999", "kind": "pharmacy"}, {"code": "kind_mismatch"}),
+        ({"code": "H3704", "kind": "institution", "level": "level_1"}, {"code": "invalid"}),
+        ({"code": "H37040099999", "kind": "institution"}, {"level": "required"}),
+        (
+            {"code": "P37040099999", "kind": "pharmacy", "level": "level_1"},
+            {"level": "pharmacies_have_no_level"},
+        ),
+    ],
+)
+def test_inconsistent_particulars_are_refused_with_the_field(case_worker, particulars, errors):
+    with pytest.raises(DomainError) as refused:
+        services.application_create(actor=case_worker, name="某机构", **particulars)
+    assert (refused.value.code, refused.value.details) == ("invalid_particulars", errors)
+    assert not Application.objects.exists()
+
+
 def test_a_draft_is_refused_once_another_application_is_open(pharmacy_user):
     filled_pharmacy_application(pharmacy_user)
     with pytest.raises(DomainError) as refused:
@@ -256,14 +311,17 @@ def test_a_draft_is_refused_once_another_application_is_open(pharmacy_user):
     assert refused.value.code == "application_open"
 
 
-def test_provider_staff_never_act_on_another_providers_application(pharmacy_user, other_provider_user):
+def test_provider_staff_never_act_on_another_providers_application(
+    pharmacy_user, other_provider_user
+):
     application = filled_pharmacy_application(pharmacy_user)
     before = _written()
     with pytest.raises(NotFound):
         services.application_submit(application=application, actor=other_provider_user)
     with pytest.raises(NotFound):
-        services.application_add_document(application=application, actor=other_provider_user,
-                                          kind="other", upload=pdf())
+        services.application_add_document(
+            application=application, actor=other_provider_user, kind="other", upload=pdf()
+        )
     assert _written() == before
 
 
@@ -271,16 +329,27 @@ def test_new_internet_hospital_filed_by_case_worker_becomes_a_registry_row(case_
     """Jinan (十二): an internet hospital relies on a physical institution; the row appears on activation."""
     hospital = ProviderFactory(level=Provider.Level.LEVEL_2)
     with pytest.raises(DomainError) as refused:
-        services.application_create(actor=case_worker, code="H37040099999", kind="institution",
-                                    name="互联网医院", level="internet_hospital")
+        services.application_create(
+            actor=case_worker,
+            code="H37040099999",
+            kind="institution",
+            name="互联网医院",
+            level="internet_hospital",
+        )
     assert refused.value.details == {"parent": "required"}
     application = services.application_create(
-        actor=case_worker, code="H37040099999", kind="institution", name="某某互联网医院",
-        level="internet_hospital", parent=hospital, outpatient_pooling=True,
+        actor=case_worker,
+        code="H37040099999",
+        kind="institution",
+        name="某某互联网医院",
+        level="internet_hospital",
+        parent=hospital,
+        outpatient_pooling=True,
     )
     assert application.provider is None
-    services.application_add_document(application=application, actor=case_worker,
-                                      kind="practising_licence", upload=pdf())
+    services.application_add_document(
+        application=application, actor=case_worker, kind="practising_licence", upload=pdf()
+    )
     services.application_submit(application=application, actor=case_worker)
     review(application, case_worker)
     services.application_approve(application=application, actor=auditor)
@@ -289,7 +358,10 @@ def test_new_internet_hospital_filed_by_case_worker_becomes_a_registry_row(case_
     provider = services.agreement_activate(agreement=agreement, actor=case_worker)
     provider.refresh_from_db()
     assert (provider.code, provider.level, provider.parent, provider.status) == (
-        "H37040099999", "internet_hospital", hospital, "active"
+        "H37040099999",
+        "internet_hospital",
+        hospital,
+        "active",
     )
     assert provider.policy_level == Provider.Level.LEVEL_2
     application.refresh_from_db()
@@ -302,11 +374,16 @@ def test_activation_outside_the_agreement_period_is_refused(pharmacy_user, case_
     review(application, case_worker)
     services.application_approve(application=application, actor=auditor)
     tomorrow = timezone.localdate() + timedelta(days=1)
-    agreement = sign(application, case_worker, period_from=tomorrow, period_to=tomorrow + timedelta(days=30))
+    agreement = sign(
+        application, case_worker, period_from=tomorrow, period_to=tomorrow + timedelta(days=30)
+    )
     with pytest.raises(DomainError) as refused:
         services.agreement_activate(agreement=agreement, actor=case_worker)
     assert refused.value.code == "agreement_not_in_period"
-    assert services.agreement_activate(agreement=agreement, actor=case_worker, today=tomorrow).status == "active"
+    assert (
+        services.agreement_activate(agreement=agreement, actor=case_worker, today=tomorrow).status
+        == "active"
+    )
 
 
 @pytest.fixture
@@ -321,7 +398,9 @@ def active_pharmacy(pharmacy, pharmacy_user, case_worker, auditor):
     return agreement
 
 
-def test_suspending_the_provider_sets_its_status(active_pharmacy, pharmacy, auditor, django_capture_on_commit_callbacks):
+def test_suspending_the_provider_sets_its_status(
+    active_pharmacy, pharmacy, auditor, django_capture_on_commit_callbacks
+):
     """A suspended provider leaves the active registry; settlement refuses it."""
     mail.outbox.clear()
     with pytest.raises(DomainError) as refused:
@@ -333,11 +412,17 @@ def test_suspending_the_provider_sets_its_status(active_pharmacy, pharmacy, audi
     active_pharmacy.refresh_from_db()
     assert pharmacy.status == Provider.Status.SUSPENDED
     assert not Provider.objects.active().filter(pk=pharmacy.pk).exists()
-    assert (active_pharmacy.status, active_pharmacy.status_reason) == ("suspended", "稽核发现串换药品")
+    assert (active_pharmacy.status, active_pharmacy.status_reason) == (
+        "suspended",
+        "稽核发现串换药品",
+    )
     assert "稽核发现串换药品" in mail.outbox[0].body
     last = WorkflowTransition.objects.filter(provider=pharmacy).last()
     assert (last.action, last.from_status, last.to_status, last.actor) == (
-        "suspend_provider", "active", "suspended", auditor
+        "suspend_provider",
+        "active",
+        "suspended",
+        auditor,
     )
 
     services.provider_reinstate(provider=pharmacy, actor=auditor, reason="整改完成")
@@ -352,20 +437,36 @@ def test_suspending_the_provider_sets_its_status(active_pharmacy, pharmacy, audi
     assert refused.value.code == "invalid_state"
 
 
-def test_renewal_replaces_the_agreement_when_it_comes_into_force(active_pharmacy, pharmacy, case_worker):
+def test_renewal_replaces_the_agreement_when_it_comes_into_force(
+    active_pharmacy, pharmacy, case_worker
+):
     with pytest.raises(DomainError) as refused:
-        services.agreement_renew(agreement=active_pharmacy, actor=case_worker, reason="",
-                                 period_to=active_pharmacy.period_to + timedelta(days=365))
+        services.agreement_renew(
+            agreement=active_pharmacy,
+            actor=case_worker,
+            reason="",
+            period_to=active_pharmacy.period_to + timedelta(days=365),
+        )
     assert refused.value.code == "reason_required"
     renewal = services.agreement_renew(
-        agreement=active_pharmacy, actor=case_worker, reason="年度考核合格",
+        agreement=active_pharmacy,
+        actor=case_worker,
+        reason="年度考核合格",
         period_to=active_pharmacy.period_to + timedelta(days=365),
     )
     assert renewal.period_from == active_pharmacy.period_to + timedelta(days=1)
-    assert (renewal.status, renewal.payment_method, renewal.outpatient_pooling) == ("signed", "per_item", True)
+    assert (renewal.status, renewal.payment_method, renewal.outpatient_pooling) == (
+        "signed",
+        "per_item",
+        True,
+    )
     with pytest.raises(DomainError) as refused:
-        services.agreement_renew(agreement=active_pharmacy, actor=case_worker, reason="again",
-                                 period_to=active_pharmacy.period_to + timedelta(days=400))
+        services.agreement_renew(
+            agreement=active_pharmacy,
+            actor=case_worker,
+            reason="again",
+            period_to=active_pharmacy.period_to + timedelta(days=400),
+        )
     assert refused.value.code == "already_renewed"
     services.agreement_activate(agreement=renewal, actor=case_worker, today=renewal.period_from)
     active_pharmacy.refresh_from_db()

@@ -1,0 +1,155 @@
+"""Admin for monthly statements, deductions and reconciliations: read-only figures; actions
+call the services (approve, record the payment, close a month); print and XLSX links."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from core.admin import LargeTableMixin
+from core.errors import DomainError
+
+from . import statement_exports as exports
+from .models import Deduction, ProviderStatement, Reconciliation
+from .statement_services import statement_approve, statement_record_payment
+
+
+class DeductionInline(admin.TabularInline):
+    model = Deduction
+    fields = ["decided_on", "amount", "reason", "source_reference", "decided_by"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ProviderStatement)
+class ProviderStatementAdmin(LargeTableMixin, admin.ModelAdmin):
+    list_display = ["provider", "month", "status", "settlement_count", "reversal_count", "fund", "account",
+                    "family_account", "deductions_total", "payable", "payment_reference", "links"]
+    list_filter = ["status", "month"]
+    list_select_related = ["provider"]
+    search_fields = ["provider__code", "provider__name"]
+    date_hierarchy = "month"
+    readonly_fields = ["provider", "month", "status", *ProviderStatement.FIGURES, "generated_at", "generated_by",
+                       "approved_at", "approved_by", "paid_at", "paid_by", "payment_reference", "links"]
+    fields = readonly_fields
+    inlines = [DeductionInline]
+    actions = ["approve_selected", "export_xlsx"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("print / export"))
+    def links(self, obj):
+        return format_html(
+            '<a href="{}" target="_blank">{}</a> · <a href="{}">XLSX</a>{}',
+            reverse("admin:claims_providerstatement_print", args=[obj.pk]), _("Print"),
+            reverse("admin:claims_providerstatement_xlsx", args=[obj.pk]),
+            format_html(' · <a href="{}">{}</a>', reverse("admin:claims_providerstatement_pay", args=[obj.pk]),
+                        _("Record payment")) if obj.status == ProviderStatement.Status.APPROVED else "",
+        )
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("<int:pk>/print/", view(self.print_view), name="claims_providerstatement_print"),
+            path("<int:pk>/xlsx/", view(self.xlsx_view), name="claims_providerstatement_xlsx"),
+            path("<int:pk>/pay/", view(self.pay_view), name="claims_providerstatement_pay"),
+            *super().get_urls(),
+        ]
+
+    def _statement(self, request, pk):
+        if not self.has_view_permission(request):
+            from django.core.exceptions import PermissionDenied
+
+            raise PermissionDenied
+        return get_object_or_404(ProviderStatement.objects.select_related("provider", "approved_by"), pk=pk)
+
+    def print_view(self, request, pk):
+        statement = self._statement(request, pk)
+        return TemplateResponse(request, "claims/statement_print.html", {
+            "statement": statement, "rows": exports.statement_rows(statement), "deductions": statement.deductions.all(),
+        })
+
+    def xlsx_view(self, request, pk):
+        statement = self._statement(request, pk)
+        return exports.statements_xlsx([statement], f"statement-{statement.provider.code}-{statement.month:%Y%m}.xlsx")
+
+    class PaymentForm(forms.Form):
+        payment_reference = forms.CharField(label=_("payment reference"), max_length=100)
+
+    def pay_view(self, request, pk):
+        statement = self._statement(request, pk)
+        form = self.PaymentForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                statement_record_payment(statement_id=statement.pk, user=request.user,
+                                         payment_reference=form.cleaned_data["payment_reference"])
+            except DomainError as error:
+                self.message_user(request, error.message, messages.ERROR)
+            else:
+                self.message_user(request, _("Payment recorded."), messages.SUCCESS)
+                return redirect("admin:claims_providerstatement_change", statement.pk)
+        return TemplateResponse(request, "admin/claims/statement_pay.html", {
+            **self.admin_site.each_context(request), "statement": statement, "form": form,
+            "opts": self.model._meta, "title": _("Record payment"),
+        })
+
+    @admin.action(description=_("Approve the selected statements"))
+    def approve_selected(self, request, queryset):
+        approved = 0
+        for pk in queryset.order_by("pk").values_list("pk", flat=True):
+            try:
+                statement_approve(statement_id=pk, user=request.user)
+            except DomainError as error:
+                self.message_user(request, f"{pk}: {error.message}", messages.ERROR)
+            else:
+                approved += 1
+        if approved:
+            self.message_user(request, _("%(count)d statements approved.") % {"count": approved}, messages.SUCCESS)
+
+    @admin.action(description=_("Export the selected statements (XLSX)"))
+    def export_xlsx(self, request, queryset):
+        return exports.statements_xlsx(
+            queryset.select_related("provider", "approved_by").prefetch_related("deductions"), "statements.xlsx",
+        )
+
+
+@admin.register(Deduction)
+class DeductionAdmin(LargeTableMixin, admin.ModelAdmin):
+    list_display = ["provider", "amount", "decided_on", "source_reference", "reason", "statement"]
+    list_select_related = ["provider", "statement"]
+    search_fields = ["provider__code", "source_reference"]
+    readonly_fields = ["provider", "amount", "reason", "source_reference", "decided_by", "decided_on", "statement", "created_at"]
+
+    def has_add_permission(self, request):
+        # Recorded by supervision's confirmed violations through claims.statement_services.deduction_record.
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Reconciliation)
+class ReconciliationAdmin(LargeTableMixin, admin.ModelAdmin):
+    list_display = ["provider", "period_from", "period_to", "result", "submitted_at", "submitted_by"]
+    list_filter = ["result"]
+    list_select_related = ["provider", "submitted_by"]
+    search_fields = ["provider__code"]
+    readonly_fields = ["provider", "period_from", "period_to", "submitted", "agency", "detail_submitted", "result",
+                       "differences", "submitted_by", "submitted_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,169 @@
+"""Benchmark: close a month of N settlements across P providers on PostgreSQL.
+
+    python manage.py bench_close_month [--claims 1000000] [--providers 2000] [--month 2001-01] [--keep]
+
+Generates the settlements in the database (INSERT … SELECT generate_series: no Python loop
+over claims), 2% of them reversed, a deduction for one provider in ten; then times
+close_month (first run: statements created) and its rerun (drafts replaced), checks that the
+statements add up to the settlements, and removes the generated data unless --keep. Writes into
+the configured database: run it on a scratch PostgreSQL database.
+"""
+
+import json
+import platform
+import time
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connection, transaction
+
+from claims.models import Claim, Deduction, PolicyVersion, ProviderStatement
+from claims.statement_services import local_bounds, month_end, parse_month, statement_close_month
+from core.idnumber import make_id_number
+from members.models import Member
+from pharmacies.models import Provider
+
+SUBMITTER = "BENCH"
+PROVIDER_PREFIX = "H99"  # H + 11 digits: H99000000001…
+MEMBER_PREFIX = "990100"
+
+
+class Command(BaseCommand):
+    help = "Generate a month of settlements on PostgreSQL and time close_month (goal: 1M in < 30 s)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--claims", type=int, default=1_000_000)
+        parser.add_argument("--providers", type=int, default=2_000)
+        parser.add_argument("--members", type=int, default=5_000)
+        parser.add_argument("--month", default="2001-01")
+        parser.add_argument("--keep", action="store_true", help="keep the generated data")
+
+    def handle(self, *args, claims, providers, members, month, keep, **options):
+        if connection.vendor != "postgresql":
+            raise CommandError("bench_close_month runs on PostgreSQL (set DATABASE_URL)")
+        first = parse_month(month)
+        self._cleanup(first)
+        started = time.monotonic()
+        provider_ids, member_ids = self._reference_rows(providers, members)
+        self._generate(first, claims, provider_ids, member_ids)
+        generated = time.monotonic() - started
+        self.stdout.write(f"generated {claims:,} settlements for {providers:,} providers in {generated:.1f} s")
+
+        timings = []
+        for label in ("close_month", "close_month again (drafts replaced)"):
+            started = time.monotonic()
+            result = statement_close_month(month=first)
+            timings.append(time.monotonic() - started)
+            self.stdout.write(f"{label}: {timings[-1]:.2f} s ({result.created} created, {result.replaced} replaced)")
+
+        self._check(first)
+        self.stdout.write(
+            f"RESULT close_month {claims:,} settlements / {providers:,} providers: {timings[0]:.2f} s "
+            f"(rerun {timings[1]:.2f} s) on PostgreSQL {connection.pg_version // 10000}, "
+            f"{platform.machine()} {platform.python_version()}"
+        )
+        if not keep:
+            self._cleanup(first)
+
+    def _reference_rows(self, providers: int, members: int):
+        user, _ = get_user_model().objects.get_or_create(username="bench-close-month")
+        self.user = user
+        if not PolicyVersion.objects.exists():
+            from claims.policy_services import policy_load
+
+            path = Path(__file__).resolve().parents[2] / "policies" / "zaozhuang.json"
+            policy_load(data=json.loads(path.read_text(encoding="utf-8")))
+        self.policy_id = PolicyVersion.objects.order_by("pk").values_list("pk", flat=True).first()
+        Provider.objects.bulk_create(
+            [Provider(code=f"{PROVIDER_PREFIX}{i:09d}", name=f"基准机构{i}", kind="institution", level="level_1")
+             for i in range(1, providers + 1)],
+            ignore_conflicts=True, batch_size=1000,
+        )
+        born = date(1970, 1, 1)
+        Member.objects.bulk_create(
+            [Member(id_number=make_id_number(f"{int(MEMBER_PREFIX) + i // 1000:06d}", born, i % 1000),
+                    name=f"基准参保人{i}", sex="M" if i % 2 else "F", birth_date=born)
+             for i in range(members)],
+            ignore_conflicts=True, batch_size=1000,
+        )
+        provider_ids = list(Provider.objects.filter(code__startswith=PROVIDER_PREFIX).order_by("pk")
+                            .values_list("pk", flat=True)[:providers])
+        member_ids = list(Member.objects.filter(name__startswith="基准参保人").order_by("pk")
+                          .values_list("pk", flat=True)[:members])
+        return provider_ids, member_ids
+
+    def _generate(self, first: date, claims: int, provider_ids: list[int], member_ids: list[int]):
+        start, end = local_bounds(first, month_end(first))
+        seconds = int((end - start).total_seconds())
+        with transaction.atomic(), connection.cursor() as cursor:
+            # Amounts vary to the fen; total = fund + account + family_account + cash.
+            cursor.execute(
+                """
+                INSERT INTO claims_claim (
+                    submitter, external_ref, request_hash, provider_id, remote_provider_code, remote_provider_name,
+                    provider_level, member_id, visit_date, year, visit_place, temporary_visit, use_account,
+                    policy_version_id, total, fully_self_paid, over_limit, class_b_prepay, policy_scope,
+                    temporary_visit_prepay, deductible, pay_ratio_percent, fund, large_expense_subsidy,
+                    large_expense_burden_added, personal_burden, account, family_account, cash, denied_reason,
+                    status, settled_at, settled_by_id, response, reversed_at, reversal_reason)
+                SELECT %(submitter)s, 'BENCH-' || g, '', (%(providers)s::bigint[])[1 + g %% %(np)s], '', '',
+                       'level_1', (%(members)s::bigint[])[1 + g %% %(nm)s], (%(start)s::timestamptz + s)::date,
+                       %(year)s, 'local', false, true, %(policy)s,
+                       f + a + fa + c, 0, 0, 0, f + a + fa + c, 0, 0, 70, f, 0, 0, a + fa + c, a, fa, c, '',
+                       CASE WHEN g %% 50 = 0 THEN 'reversed' ELSE 'settled' END,
+                       %(start)s::timestamptz + s, %(user)s, '{}'::jsonb,
+                       CASE WHEN g %% 50 = 0 THEN %(start)s::timestamptz + s + interval '2 hours' END, ''
+                FROM (
+                    SELECT g,
+                           ((g::bigint * 7919) %% %(seconds)s) * interval '1 second' AS s,
+                           ((g %% 99991) / 100.0)::numeric(14, 2) AS f,
+                           ((g %% 331) / 100.0)::numeric(14, 2) AS a,
+                           (CASE WHEN g %% 10 = 0 THEN 1.01 ELSE 0 END)::numeric(14, 2) AS fa,
+                           ((g %% 577) / 100.0)::numeric(14, 2) AS c
+                    FROM generate_series(1, %(n)s) AS g
+                ) AS rows
+                """,
+                {"submitter": SUBMITTER, "providers": provider_ids, "np": len(provider_ids), "members": member_ids,
+                 "nm": len(member_ids), "start": start, "year": first.year, "policy": self.policy_id,
+                 "user": self.user.pk, "seconds": seconds, "n": claims},
+            )
+            # A deduction for one provider in ten, decided in the month.
+            Deduction.objects.bulk_create([
+                Deduction(provider_id=pk, amount=Decimal("12.34"), reason="bench",
+                          source_reference=f"bench:{first:%Y%m}:{pk}", decided_by=self.user, decided_on=first)
+                for pk in provider_ids[::10]
+            ])
+            cursor.execute("ANALYZE claims_claim")
+
+    def _check(self, first: date):
+        start, end = local_bounds(first, month_end(first))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*), sum(fund), sum(account + family_account) FROM claims_claim "
+                "WHERE provider_id IS NOT NULL AND settled_at >= %s AND settled_at < %s",
+                [start, end],
+            )
+            count, fund, account = cursor.fetchone()
+            cursor.execute(
+                "SELECT sum(settlement_count), sum(fund), sum(account + family_account) "
+                "FROM claims_providerstatement WHERE month = %s",
+                [first],
+            )
+            totals = cursor.fetchone()
+        ok = (count, fund, account) == totals
+        self.stdout.write(f"check: statements add up to the settlements: {'yes' if ok else 'NO'} "
+                          f"({count:,} settlements, fund {fund}, accounts {account})")
+        if not ok:
+            raise CommandError(f"statements {totals} != settlements {(count, fund, account)}")
+
+    def _cleanup(self, first: date):
+        with transaction.atomic():
+            Deduction.objects.filter(source_reference__startswith="bench:").update(statement=None)
+            Deduction.objects.filter(source_reference__startswith="bench:").delete()
+            # Raw delete: the bench's statements are drafts (the model guard protects approved ones).
+            ProviderStatement.objects.filter(month=first, provider__code__startswith=PROVIDER_PREFIX,
+                                             status=ProviderStatement.Status.DRAFT).delete()
+            Claim.objects.filter(submitter=SUBMITTER)._raw_delete(Claim.objects.db)

@@ -1,0 +1,85 @@
+"""Reconciliation API (对账, like the national 3201/3202): parse, call one service, render."""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.errors import Forbidden
+from pharmacies.access import IsProviderUser, provider_of
+
+from .statement_services import SubmittedSettlement, reconciliation_submit
+
+
+def _money(**kwargs):
+    return serializers.DecimalField(max_digits=14, decimal_places=2, **kwargs)
+
+
+class ReconciliationLineInput(serializers.Serializer):
+    settlement_id = serializers.IntegerField(required=False, allow_null=True)
+    external_ref = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    total = _money()
+    fund = _money()
+    account = _money()
+    cash = _money()
+
+    def validate(self, attrs):
+        if not attrs.get("settlement_id") and not attrs.get("external_ref"):
+            raise serializers.ValidationError({"settlement_id": "settlement_id or external_ref is required."})
+        return attrs
+
+
+class ReconciliationInput(serializers.Serializer):
+    period_from = serializers.DateField()
+    period_to = serializers.DateField()
+    count = serializers.IntegerField(min_value=0)
+    total = _money()
+    fund = _money()
+    account = _money(help_text="personal and family-sharing accounts together")
+    cash = _money()
+    settlements = ReconciliationLineInput(many=True, required=False, max_length=100_000)
+
+
+class TotalsOutput(serializers.Serializer):
+    count = serializers.CharField()
+    total = serializers.CharField()
+    fund = serializers.CharField()
+    account = serializers.CharField()
+    cash = serializers.CharField()
+
+
+class ReconciliationOutput(serializers.Serializer):
+    reconciliation_id = serializers.IntegerField()
+    result = serializers.ChoiceField(choices=["match", "mismatch"])
+    period_from = serializers.DateField()
+    period_to = serializers.DateField()
+    provider = TotalsOutput()
+    agency = TotalsOutput()
+    differences = serializers.DictField()
+
+
+class ReconciliationView(APIView):
+    permission_classes = [IsProviderUser]
+
+    @extend_schema(summary="Reconcile a period (对账, like 3201/3202)", tags=["reconciliation"],
+                   request=ReconciliationInput, responses={201: ReconciliationOutput})
+    def post(self, request):
+        provider = provider_of(request.user)
+        if provider is None:
+            raise Forbidden(code="provider_only", details={"provider": None})
+        serializer = ReconciliationInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        lines = data.get("settlements")
+        reconciliation = reconciliation_submit(
+            provider=provider, user=request.user, period_from=data["period_from"], period_to=data["period_to"],
+            totals={field: data[field] for field in ("count", "total", "fund", "account", "cash")},
+            settlements=None if lines is None else [SubmittedSettlement(**line) for line in lines],
+        )
+        body = {
+            "reconciliation_id": reconciliation.pk, "result": reconciliation.result,
+            "period_from": reconciliation.period_from.isoformat(), "period_to": reconciliation.period_to.isoformat(),
+            "provider": reconciliation.submitted, "agency": reconciliation.agency,
+            "differences": reconciliation.differences,
+        }
+        return Response(body, status=status.HTTP_201_CREATED)

@@ -1,0 +1,112 @@
+"""Exports of statements and settlements: XLSX (openpyxl) and CSV; rendering only, no logic."""
+
+import csv
+from io import BytesIO
+
+from django.http import HttpResponse, StreamingHttpResponse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from openpyxl import Workbook
+
+from core.idnumber import mask_id_number
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def statement_rows(statement) -> list[tuple[str, object]]:
+    """(label, value) lines of a statement, in the order printed and exported."""
+    return [
+        (_("Provider"), f"{statement.provider.code} {statement.provider.name}"),
+        (_("Month"), f"{statement.month:%Y-%m}"),
+        (_("Status"), str(statement.get_status_display())),
+        (_("Settlements"), statement.settlement_count),
+        (_("Total medical cost"), statement.total),
+        (_("Fund paid"), statement.fund),
+        (_("Personal account paid"), statement.account),
+        (_("Family-sharing account paid"), statement.family_account),
+        (_("Cash paid by members"), statement.cash),
+        (_("Reversals"), statement.reversal_count),
+        (_("Total reversed"), -statement.reversed_total),
+        (_("Fund reversed"), -statement.reversed_fund),
+        (_("Personal account reversed"), -statement.reversed_account),
+        (_("Family-sharing account reversed"), -statement.reversed_family_account),
+        (_("Cash reversed"), -statement.reversed_cash),
+        (_("Deductions"), -statement.deductions_total),
+        (_("Amount payable (fund + accounts − deductions)"), statement.payable),
+        (_("Generated at"), timezone.localtime(statement.generated_at).strftime("%Y-%m-%d %H:%M")),
+        (_("Approved by"), statement.approved_by.get_username() if statement.approved_by_id else ""),
+        (_("Payment reference"), statement.payment_reference),
+    ]
+
+
+def statements_xlsx(statements, filename: str) -> HttpResponse:
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = _("Statements")[:31]
+    statements = list(statements)
+    if statements:
+        sheet.append([label for label, _value in statement_rows(statements[0])])
+    for statement in statements:
+        sheet.append([value for _label, value in statement_rows(statement)])
+    deductions = workbook.create_sheet(_("Deductions")[:31])
+    deductions.append([_("Provider"), _("Month"), _("Amount"), _("Reason"), _("Source reference"), _("Decided on")])
+    for statement in statements:
+        for deduction in statement.deductions.all():
+            deductions.append([statement.provider.code, f"{statement.month:%Y-%m}", deduction.amount, deduction.reason,
+                               deduction.source_reference, deduction.decided_on])
+    for worksheet in workbook.worksheets:
+        for row in worksheet.iter_rows():
+            for cell in row:
+                if hasattr(cell.value, "as_tuple"):  # Decimal money: two decimals shown
+                    cell.number_format = "#,##0.00"
+    return _xlsx_response(workbook, filename)
+
+
+def _xlsx_response(workbook, filename: str) -> HttpResponse:
+    buffer = BytesIO()
+    workbook.save(buffer)
+    response = HttpResponse(buffer.getvalue(), content_type=XLSX)
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+SETTLEMENT_COLUMNS = ("settlement_id", "external_ref", "settled_at", "visit_date", "member", "status",
+                      "total", "fund", "account", "family_account", "cash", "reversed_at")
+
+
+def _settlement_values(claim) -> list:
+    return [
+        claim.pk, claim.external_ref, timezone.localtime(claim.settled_at).strftime("%Y-%m-%d %H:%M:%S"),
+        claim.visit_date.isoformat(), mask_id_number(claim.member.id_number), claim.status,
+        claim.total, claim.fund, claim.account, claim.family_account, claim.cash,
+        timezone.localtime(claim.reversed_at).strftime("%Y-%m-%d %H:%M:%S") if claim.reversed_at else "",
+    ]
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+def settlements_csv(claims, filename: str) -> StreamingHttpResponse:
+    """Streamed, read in chunks: a provider's export may be large."""
+    writer = csv.writer(_Echo())
+
+    def rows():
+        yield "\ufeff"  # BOM: Excel opens UTF-8 CSV with Chinese correctly
+        yield writer.writerow(SETTLEMENT_COLUMNS)
+        for claim in claims.iterator(chunk_size=2000):
+            yield writer.writerow(_settlement_values(claim))
+
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def settlements_xlsx(claims, filename: str) -> HttpResponse:
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet(_("Settlements")[:31])
+    sheet.append(list(SETTLEMENT_COLUMNS))
+    for claim in claims.iterator(chunk_size=2000):
+        sheet.append(_settlement_values(claim))
+    return _xlsx_response(workbook, filename)

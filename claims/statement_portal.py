@@ -1,0 +1,179 @@
+"""Provider portal pages for settlements, monthly statements and reconciliation.
+
+Everything is looked up through request.provider: another provider's statement or
+reconciliation is a 404.
+"""
+
+from datetime import date
+
+from django import forms
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext_lazy as _
+
+from core.errors import DomainError
+from core.idnumber import normalize_id_number
+from pharmacies.portal import portal_view, render_portal
+
+from . import statement_exports as exports
+from .models import Claim, ProviderStatement, Reconciliation
+from .statement_services import reconciliation_submit
+
+
+class SettlementSearchForm(forms.Form):
+    settled_from = forms.DateField(label=_("settled from"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    settled_to = forms.DateField(label=_("settled to"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    member = forms.CharField(
+        label=_("member ID number"), required=False, max_length=32,
+        help_text=_("The full ID number, or its masked form (370402********1234)."),
+    )
+    external_ref = forms.CharField(label=_("transaction number"), required=False, max_length=64)
+
+
+def member_filter(claims, value: str):
+    """Full ID number: exact; masked form (prefix****suffix): its visible beginning and end."""
+    value = normalize_id_number(value)
+    if "*" in value:
+        prefix, suffix = value.split("*", 1)[0], value.rsplit("*", 1)[1]
+        if prefix:
+            claims = claims.filter(member__id_number__startswith=prefix)
+        if suffix:
+            claims = claims.filter(member__id_number__endswith=suffix)
+        return claims
+    return claims.filter(member__id_number=value)
+
+
+def _searched_claims(request):
+    form = SettlementSearchForm(request.GET or None)
+    claims = Claim.objects.filter(provider=request.provider).select_related("member").order_by("-settled_at", "-pk")
+    if form.is_valid():
+        data = form.cleaned_data
+        from .statement_services import local_bounds
+
+        if data["settled_from"]:
+            claims = claims.filter(settled_at__gte=local_bounds(data["settled_from"], data["settled_from"])[0])
+        if data["settled_to"]:
+            claims = claims.filter(settled_at__lt=local_bounds(data["settled_to"], data["settled_to"])[1])
+        if data["member"]:
+            claims = member_filter(claims, data["member"])
+        if data["external_ref"]:
+            claims = claims.filter(external_ref=data["external_ref"].strip())
+    return form, claims
+
+
+@portal_view
+def settlements(request):
+    form, claims = _searched_claims(request)
+    export = request.GET.get("export")
+    stamp = date.today().strftime("%Y%m%d")
+    if export == "csv":
+        return exports.settlements_csv(claims, f"settlements-{request.provider.code}-{stamp}.csv")
+    if export == "xlsx":
+        return exports.settlements_xlsx(claims, f"settlements-{request.provider.code}-{stamp}.xlsx")
+    # No COUNT(*) of a large table on every page: the paginator only looks one page ahead.
+    page_number = max(int(request.GET.get("page", "1")) if request.GET.get("page", "1").isdigit() else 1, 1)
+    per_page = 50
+    rows = list(claims[(page_number - 1) * per_page: page_number * per_page + 1])
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render_portal(request, "portal/settlements.html", {
+        "form": form, "claims": rows[:per_page], "page_number": page_number,
+        "has_next": len(rows) > per_page, "query": query.urlencode(),
+    })
+
+
+@portal_view
+def statements(request):
+    statements = ProviderStatement.objects.filter(provider=request.provider).order_by("-month")
+    paginator = Paginator(statements, 24)
+    return render_portal(request, "portal/statements.html", {"page": paginator.get_page(request.GET.get("page"))})
+
+
+def _own_statement(request, pk) -> ProviderStatement:
+    return get_object_or_404(
+        ProviderStatement.objects.select_related("provider", "approved_by"), pk=pk, provider=request.provider,
+    )
+
+
+@portal_view
+def statement_detail(request, pk):
+    statement = _own_statement(request, pk)
+    return render_portal(request, "portal/statement_detail.html", {
+        "statement": statement, "rows": exports.statement_rows(statement), "deductions": statement.deductions.all(),
+    })
+
+
+@portal_view
+def statement_print(request, pk):
+    statement = _own_statement(request, pk)
+    return render(request, "claims/statement_print.html", {
+        "statement": statement, "rows": exports.statement_rows(statement), "deductions": statement.deductions.all(),
+    })
+
+
+@portal_view
+def statement_xlsx(request, pk):
+    statement = _own_statement(request, pk)
+    return exports.statements_xlsx([statement], f"statement-{statement.provider.code}-{statement.month:%Y%m}.xlsx")
+
+
+class ReconciliationForm(forms.Form):
+    period_from = forms.DateField(label=_("from"), widget=forms.DateInput(attrs={"type": "date"}))
+    period_to = forms.DateField(label=_("to"), widget=forms.DateInput(attrs={"type": "date"}))
+    count = forms.IntegerField(label=_("number of settlements"), min_value=0)
+    total = forms.DecimalField(label=_("total medical cost"), max_digits=14, decimal_places=2)
+    fund = forms.DecimalField(label=_("fund paid"), max_digits=14, decimal_places=2)
+    account = forms.DecimalField(label=_("accounts paid (personal and family-sharing)"), max_digits=14, decimal_places=2)
+    cash = forms.DecimalField(label=_("cash"), max_digits=14, decimal_places=2)
+    settlements_file = forms.FileField(
+        label=_("settlement list (optional CSV)"), required=False,
+        help_text=_("Columns: settlement_id or external_ref, total, fund, account, cash."),
+    )
+
+
+def _read_list(upload):
+    import csv
+    import io
+    from decimal import Decimal, InvalidOperation
+
+    from .statement_services import SubmittedSettlement
+
+    text = upload.read().decode("utf-8-sig")
+    lines = []
+    for number, row in enumerate(csv.DictReader(io.StringIO(text)), start=2):
+        try:
+            lines.append(SubmittedSettlement(
+                settlement_id=int(row["settlement_id"]) if (row.get("settlement_id") or "").strip() else None,
+                external_ref=(row.get("external_ref") or "").strip(),
+                total=Decimal(row["total"]), fund=Decimal(row["fund"]), account=Decimal(row["account"]),
+                cash=Decimal(row["cash"]),
+            ))
+        except (KeyError, ValueError, TypeError, InvalidOperation):
+            raise DomainError(_("The settlement list is not valid."), code="invalid", details={"row": number}) from None
+    return lines
+
+
+@portal_view
+def reconciliations(request):
+    form = ReconciliationForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            listed = _read_list(data["settlements_file"]) if data["settlements_file"] else None
+            reconciliation = reconciliation_submit(
+                provider=request.provider, user=request.user, period_from=data["period_from"], period_to=data["period_to"],
+                totals={field: data[field] for field in ("count", "total", "fund", "account", "cash")}, settlements=listed,
+            )
+        except DomainError as error:
+            messages.error(request, error.message)
+        else:
+            return redirect("portal_claims:reconciliation", pk=reconciliation.pk)
+    history = Reconciliation.objects.filter(provider=request.provider)[:20]
+    return render_portal(request, "portal/reconciliations.html", {"form": form, "history": history})
+
+
+@portal_view
+def reconciliation_detail(request, pk):
+    reconciliation = get_object_or_404(Reconciliation, pk=pk, provider=request.provider)
+    return render_portal(request, "portal/reconciliation_detail.html", {"reconciliation": reconciliation})

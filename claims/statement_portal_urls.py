@@ -1,0 +1,17 @@
+"""Portal pages of the claims app (/portal/…), namespace portal_claims."""
+
+from django.urls import path
+
+from . import statement_portal as views
+
+app_name = "portal_claims"
+
+urlpatterns = [
+    path("settlements/", views.settlements, name="settlements"),
+    path("statements/", views.statements, name="statements"),
+    path("statements/<int:pk>/", views.statement_detail, name="statement"),
+    path("statements/<int:pk>/print/", views.statement_print, name="statement_print"),
+    path("statements/<int:pk>/xlsx/", views.statement_xlsx, name="statement_xlsx"),
+    path("reconciliations/", views.reconciliations, name="reconciliations"),
+    path("reconciliations/<int:pk>/", views.reconciliation_detail, name="reconciliation"),
+]

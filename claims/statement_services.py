@@ -1,0 +1,353 @@
+"""Monthly settlement with providers (清算), deductions and reconciliation (对账).
+
+Months are keyed by WHEN money moved, in Asia/Shanghai local time: a settlement belongs to the
+month of its `settled_at`, a reversal to the month of its `reversed_at`. Not by visit_date: a
+provider may settle a visit days later (or back-date it), so keying by visit_date would let new
+activity fall into a month whose statement is already approved. Keyed by settlement time, a
+closed month can receive nothing new once it has ended (close_month refuses a month that has
+not), so an approved statement never changes; a settlement made in March and reversed in April
+is a settlement on March's statement and a reversal (a negative line) on April's: "a late
+reversal lands on the next month's statement".
+
+Everything is computed in the database: one aggregate query grouped by provider for the
+settlements, one for the reversals, one for the deductions; no claim is loaded into Python.
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import Count, OuterRef, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from core.audit import audit
+from core.errors import Conflict, DomainError, NotFound
+from core.money import ZERO, MoneyField, to_fen
+from core.roles import Role, ensure_separated, require_role
+from pharmacies.models import Provider
+
+from .models import Claim, Deduction, ProviderStatement, Reconciliation
+
+MONEY_FIELDS = ("total", "fund", "account", "family_account", "cash")
+
+
+# ---------------------------------------------------------------------------------------
+# Months
+
+
+def parse_month(value: str) -> date:
+    """'2026-03' -> date(2026, 3, 1); a DomainError for anything else."""
+    try:
+        year, month = (int(part) for part in value.strip().split("-"))
+        return date(year, month, 1)
+    except (ValueError, AttributeError):
+        raise DomainError(_("The month is not valid (YYYY-MM)."), code="invalid_month", details={"month": value}) from None
+
+
+def month_end(month: date) -> date:
+    return month.replace(day=calendar.monthrange(month.year, month.month)[1])
+
+
+def next_month(month: date) -> date:
+    return month_end(month) + timedelta(days=1)
+
+
+def local_bounds(first: date, last: date) -> tuple[datetime, datetime]:
+    """[start, end) aware datetimes of the local (Asia/Shanghai) days first..last."""
+    tz = timezone.get_default_timezone()
+    return (
+        timezone.make_aware(datetime.combine(first, time.min), tz),
+        timezone.make_aware(datetime.combine(last + timedelta(days=1), time.min), tz),
+    )
+
+
+def _money_sum(field: str):
+    return Coalesce(Sum(field), Value(ZERO), output_field=MoneyField())
+
+
+# ---------------------------------------------------------------------------------------
+# Deductions
+
+
+@transaction.atomic(durable=True)
+def deduction_record(*, provider: Provider, amount: Decimal, reason: str, source_reference: str, user) -> Deduction:
+    """Record a deduction from a provider's payment (supervision calls this for a confirmed
+    violation). The same source_reference again returns the first deduction, unchanged."""
+    amount = to_fen(amount)
+    if amount <= 0:
+        raise DomainError(_("A deduction is a positive amount."), code="invalid_amount", details={"amount": str(amount)})
+    if not source_reference:
+        raise DomainError(_("A deduction needs its source reference."), code="invalid", details={"source_reference": ""})
+    deduction, created = Deduction.objects.get_or_create(
+        source_reference=source_reference,
+        defaults={
+            "provider": provider, "amount": amount, "reason": reason[:500], "decided_by": user,
+            "decided_on": timezone.localdate(),
+        },
+    )
+    if created:
+        audit(actor=user, action="deduction.record", target=deduction, provider=provider.code,
+              amount=str(amount), source_reference=source_reference)
+    return deduction
+
+
+# ---------------------------------------------------------------------------------------
+# Closing a month
+
+
+@dataclass(frozen=True)
+class CloseResult:
+    month: date
+    created: int
+    replaced: int
+    kept_approved: int
+
+
+def statement_figures(month: date) -> dict[int, dict]:
+    """provider_id -> the statement's figures for the month, from three aggregate queries."""
+    start, end = local_bounds(month, month_end(month))
+    figures: dict[int, dict] = {}
+
+    def row(provider_id):
+        return figures.setdefault(provider_id, {
+            "settlement_count": 0, "reversal_count": 0, "deductions_total": ZERO,
+            **{field: ZERO for field in MONEY_FIELDS},
+            **{f"reversed_{field}": ZERO for field in MONEY_FIELDS},
+        })
+
+    settled = (
+        Claim.objects.filter(provider__isnull=False, settled_at__gte=start, settled_at__lt=end)
+        .order_by().values("provider_id")
+        .annotate(settlement_count=Count("pk"), **{field: _money_sum(field) for field in MONEY_FIELDS})
+    )
+    for values in settled:
+        row(values.pop("provider_id")).update(values)
+    reversed_ = (
+        Claim.objects.filter(provider__isnull=False, reversed_at__gte=start, reversed_at__lt=end)
+        .order_by().values("provider_id")
+        .annotate(reversal_count=Count("pk"), **{f"reversed_{field}": _money_sum(field) for field in MONEY_FIELDS})
+    )
+    for values in reversed_:
+        row(values.pop("provider_id")).update(values)
+    # Deductions decided by the end of the month and not yet on a statement (close_month first
+    # releases those on the month's drafts it replaces).
+    deductions = (
+        Deduction.objects.filter(statement__isnull=True, decided_on__lte=month_end(month))
+        .order_by().values("provider_id").annotate(deductions_total=_money_sum("amount"))
+    )
+    for values in deductions:
+        row(values.pop("provider_id")).update(values)
+
+    for values in figures.values():
+        # Payable = fund + accounts (personal and family-sharing) − deductions, net of reversals.
+        # Cash is not in it: the member paid their cash share to the provider at the counter;
+        # the agency pays the provider the fund's and the accounts' shares, monthly
+        # (Henan 第五章; Zaozhuang 第十五条). May be negative when reversals or deductions exceed
+        # the month's settlements: the provider then owes the agency.
+        values["payable"] = (
+            values["fund"] - values["reversed_fund"]
+            + values["account"] + values["family_account"]
+            - values["reversed_account"] - values["reversed_family_account"]
+            - values["deductions_total"]
+        )
+    return figures
+
+
+@transaction.atomic(durable=True)
+def statement_close_month(*, month: date, user=None) -> CloseResult:
+    """Produce one statement per provider with activity in the month. Running it again replaces
+    the month's drafts with the same figures and never touches an approved statement."""
+    month = month.replace(day=1)
+    if next_month(month) > timezone.localdate():
+        raise DomainError(
+            _("A month can be closed only after it has ended."), code="month_not_ended", details={"month": f"{month:%Y-%m}"},
+        )
+    # Lock the month's statements (fixed order) so that an approval cannot race the rerun.
+    existing = list(ProviderStatement.objects.select_for_update(of=("self",)).filter(month=month).order_by("pk")
+                    .values_list("pk", "provider_id", "status"))
+    drafts = {provider_id: pk for pk, provider_id, status in existing if status == ProviderStatement.Status.DRAFT}
+    frozen = {provider_id for pk, provider_id, status in existing if status != ProviderStatement.Status.DRAFT}
+    # The drafts' deductions go back to the pool: recomputed below exactly as the first time.
+    Deduction.objects.filter(statement_id__in=drafts.values()).update(statement=None)
+
+    figures = statement_figures(month)
+    now = timezone.now()
+    to_update, to_create = [], []
+    for provider_id, values in figures.items():
+        if provider_id in frozen:
+            continue
+        statement = ProviderStatement(
+            pk=drafts.get(provider_id), provider_id=provider_id, month=month, generated_at=now, generated_by=user, **values,
+        )
+        (to_update if statement.pk else to_create).append(statement)
+    stale = [pk for provider_id, pk in drafts.items() if provider_id not in figures]
+    # A draft is replaced by deleting it and inserting it again under the same id (links to it
+    # stay valid): one DELETE and one multi-row INSERT, where an UPDATE of every figure of
+    # thousands of rows would need a CASE per field and row.
+    ProviderStatement.objects.filter(pk__in=list(drafts.values()), status=ProviderStatement.Status.DRAFT).delete()
+    ProviderStatement.objects.bulk_create([*to_update, *to_create], batch_size=1000)
+    # Put the deductions counted above on their statements (same filter as statement_figures),
+    # in one UPDATE.
+    providers_with_deductions = [s.provider_id for s in (*to_update, *to_create) if s.deductions_total]
+    if providers_with_deductions:
+        Deduction.objects.filter(
+            statement__isnull=True, decided_on__lte=month_end(month), provider_id__in=providers_with_deductions,
+        ).update(statement_id=Subquery(
+            ProviderStatement.objects.filter(provider_id=OuterRef("provider_id"), month=month).values("pk")[:1]
+        ))
+    audit(actor=user, action="statement.close_month", month=f"{month:%Y-%m}", created=len(to_create),
+          replaced=len(to_update), removed=len(stale), kept_approved=len(frozen))
+    return CloseResult(month=month, created=len(to_create), replaced=len(to_update), kept_approved=len(frozen))
+
+
+def _lock_statement(statement_id: int) -> ProviderStatement:
+    statement = ProviderStatement.objects.select_for_update(of=("self",)).filter(pk=statement_id).first()
+    if statement is None:
+        raise NotFound(_("No such statement."), code="statement_not_found", details={"statement_id": statement_id})
+    return statement
+
+
+@transaction.atomic(durable=True)
+def statement_approve(*, statement_id: int, user) -> ProviderStatement:
+    """Finance approves a draft; never the person who generated it (Ziyang 第十九条: handling
+    and approval are incompatible duties). A statement generated by the scheduled task (no
+    user) may be approved by any finance officer."""
+    require_role(user, Role.FINANCE)
+    statement = _lock_statement(statement_id)
+    if statement.generated_by_id is not None:
+        ensure_separated(proposer=statement.generated_by_id, approver=user)
+    if statement.status != ProviderStatement.Status.DRAFT:
+        raise Conflict(_("Only a draft statement can be approved."), code="statement_not_draft",
+                       details={"statement_id": statement.pk, "status": statement.status})
+    statement.status = ProviderStatement.Status.APPROVED
+    statement.approved_at = timezone.now()
+    statement.approved_by = user
+    statement.save(update_fields=["status", "approved_at", "approved_by"])
+    audit(actor=user, action="statement.approve", target=statement, payable=str(statement.payable))
+    return statement
+
+
+@transaction.atomic(durable=True)
+def statement_record_payment(*, statement_id: int, payment_reference: str, user) -> ProviderStatement:
+    """Finance records the payment (bank reference) of an approved statement."""
+    require_role(user, Role.FINANCE)
+    payment_reference = (payment_reference or "").strip()
+    if not payment_reference:
+        raise DomainError(_("Enter the payment reference."), code="invalid", details={"payment_reference": ""})
+    statement = _lock_statement(statement_id)
+    if statement.status != ProviderStatement.Status.APPROVED:
+        raise Conflict(_("Only an approved statement can be paid."), code="statement_not_approved",
+                       details={"statement_id": statement.pk, "status": statement.status})
+    statement.status = ProviderStatement.Status.PAID
+    statement.paid_at = timezone.now()
+    statement.paid_by = user
+    statement.payment_reference = payment_reference[:100]
+    statement.save(update_fields=["status", "paid_at", "paid_by", "payment_reference"])
+    audit(actor=user, action="statement.pay", target=statement, payment_reference=statement.payment_reference)
+    return statement
+
+
+# ---------------------------------------------------------------------------------------
+# Reconciliation (对账)
+
+TOTAL_FIELDS = ("count", "total", "fund", "account", "cash")
+
+
+@dataclass(frozen=True)
+class SubmittedSettlement:
+    """One line of the provider's own list: identified by settlement_id or external_ref."""
+
+    total: Decimal
+    fund: Decimal
+    account: Decimal
+    cash: Decimal
+    settlement_id: int | None = None
+    external_ref: str = ""
+
+
+def _fmt(value) -> str:
+    return str(value) if isinstance(value, int) else f"{to_fen(value):.2f}"
+
+
+@transaction.atomic(durable=True)
+def reconciliation_submit(
+    *, provider: Provider, user, period_from: date, period_to: date, totals: dict,
+    settlements: list[SubmittedSettlement] | None = None,
+) -> Reconciliation:
+    """Compare the provider's totals (and, optionally, its list) with the agency's settlements
+    of that provider settled in the period (local dates, inclusive) and still valid (not
+    reversed). `account` is the personal and family-sharing accounts together."""
+    if period_to < period_from:
+        raise DomainError(_("The period ends before it starts."), code="invalid", details={"period_to": str(period_to)})
+    start, end = local_bounds(period_from, period_to)
+    claims = Claim.objects.filter(provider=provider, status=Claim.Status.SETTLED, settled_at__gte=start, settled_at__lt=end)
+    aggregate = claims.order_by().aggregate(
+        count=Count("pk"), total=_money_sum("total"), fund=_money_sum("fund"),
+        account=_money_sum("account"), family_account=_money_sum("family_account"), cash=_money_sum("cash"),
+    )
+    agency = {
+        "count": aggregate["count"], "total": aggregate["total"], "fund": aggregate["fund"],
+        "account": aggregate["account"] + aggregate["family_account"], "cash": aggregate["cash"],
+    }
+    submitted = {field: (int(totals[field]) if field == "count" else to_fen(totals[field])) for field in TOTAL_FIELDS}
+    differences: dict = {
+        "totals": {
+            field: {"provider": _fmt(submitted[field]), "agency": _fmt(agency[field])}
+            for field in TOTAL_FIELDS if submitted[field] != agency[field]
+        },
+    }
+    if settlements is not None:
+        differences.update(_detail_differences(claims, settlements))
+    mismatch = any(differences.values())
+    reconciliation = Reconciliation.objects.create(
+        provider=provider, period_from=period_from, period_to=period_to,
+        submitted={field: _fmt(value) for field, value in submitted.items()},
+        agency={field: _fmt(value) for field, value in agency.items()},
+        detail_submitted=settlements is not None,
+        result=Reconciliation.Result.MISMATCH if mismatch else Reconciliation.Result.MATCH,
+        differences=differences, submitted_by=user,
+    )
+    audit(actor=user, action="reconciliation.submit", target=reconciliation, provider=provider.code,
+          result=reconciliation.result)
+    return reconciliation
+
+
+def _detail_differences(claims, settlements: list[SubmittedSettlement]) -> dict:
+    # Reads only the columns compared, for one provider and period (the provider's own list).
+    rows = claims.order_by("pk").values_list("pk", "external_ref", "total", "fund", "account", "family_account", "cash")
+    agency = {pk: (ref, {"total": total, "fund": fund, "account": account + family, "cash": cash})
+              for pk, ref, total, fund, account, family, cash in rows}
+    by_ref = {ref: pk for pk, (ref, _amounts) in agency.items()}
+    seen: set[int] = set()
+    missing_on_agency, different = [], []
+    for line in settlements:
+        pk = line.settlement_id if line.settlement_id in agency else by_ref.get(line.external_ref)
+        key = {"settlement_id": line.settlement_id, "external_ref": line.external_ref or None}
+        provider_amounts = {"total": to_fen(line.total), "fund": to_fen(line.fund),
+                            "account": to_fen(line.account), "cash": to_fen(line.cash)}
+        if pk is None or pk in seen:
+            missing_on_agency.append({**key, **{k: _fmt(v) for k, v in provider_amounts.items()}})
+            continue
+        seen.add(pk)
+        ref, amounts = agency[pk]
+        fields = {
+            field: {"provider": _fmt(provider_amounts[field]), "agency": _fmt(amounts[field])}
+            for field in provider_amounts if provider_amounts[field] != amounts[field]
+        }
+        if fields:
+            different.append({"settlement_id": pk, "external_ref": ref, "fields": fields})
+    missing_on_provider = [
+        {"settlement_id": pk, "external_ref": ref, **{k: _fmt(v) for k, v in amounts.items()}}
+        for pk, (ref, amounts) in agency.items() if pk not in seen
+    ]
+    return {
+        "missing_on_agency_side": missing_on_agency,
+        "missing_on_provider_side": missing_on_provider,
+        "different_amounts": different,
+    }

@@ -1,0 +1,22 @@
+"""Celery task for the monthly statements, scheduled by django-celery-beat (claims migration
+0004_monthly_statements_schedule) on the 2nd of every month."""
+
+from datetime import timedelta
+
+from celery import shared_task
+from django.utils import timezone
+
+
+@shared_task(name="claims.close_previous_month")
+def close_previous_month(month: str | None = None) -> dict:
+    """Close `month` (YYYY-MM), by default the month before today (local time)."""
+    from .statement_services import parse_month, statement_close_month
+
+    if month:
+        first = parse_month(month)
+    else:
+        today = timezone.localdate()
+        first = (today.replace(day=1) - timedelta(days=1)).replace(day=1)
+    result = statement_close_month(month=first, user=None)
+    return {"month": f"{result.month:%Y-%m}", "created": result.created, "replaced": result.replaced,
+            "kept_approved": result.kept_approved}

@@ -1,0 +1,31 @@
+from datetime import date
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from claims.models import Claim
+from core.demo import load_demo
+from core.roles import Role
+from members.models import LedgerEntry, Member
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_demo_loads_once_and_again_changes_nothing(settings):
+    settings.REGION = "zaozhuang"
+    first = load_demo(today=date(2026, 11, 23))
+    counts = (Member.objects.count(), LedgerEntry.objects.count(), Claim.objects.count())
+    second = load_demo(today=date(2026, 11, 23))
+    assert (Member.objects.count(), LedgerEntry.objects.count(), Claim.objects.count()) == counts
+    assert first["settlements"] == second["settlements"]
+    assert Claim.objects.count() == 3
+    # Zaozhuang 第五条: 1000.00 at a level-3 hospital, deductible 800, 50% → the fund pays 100.00.
+    assert first["settlements"][0].startswith("DEMO-202611-0001: fund 100.00")
+
+
+def test_the_demo_has_one_login_per_role():
+    load_demo(today=date(2026, 11, 23))
+    users = get_user_model().objects
+    for role in Role:
+        assert users.filter(groups__name=role.value).exists(), role
+    assert not users.get(username="provider").is_staff
