@@ -109,7 +109,7 @@ class Command(BaseCommand):
                  deductible, pay_ratio_percent, fund, large_expense_subsidy, large_expense_burden_added, personal_burden,
                  account, family_account, cash, balance_after, denied_reason, status, settled_at, settled_by_id, response,
                  reversal_reason)
-               SELECT 'bench', %s || '-' || i, '', %s + (i * 7) %% %s, '', '', 'level_1', %s + CASE WHEN i %% 2000 = 0 THEN 0 ELSE (i * 31) %% %s END,
+               SELECT 'bench', %s || '-' || i, '', %s + CASE WHEN i %% 2000 = 0 THEN i / 2000 ELSE i * 7 END %% %s, '', '', 'level_1', %s + CASE WHEN i %% 2000 = 0 THEN 0 ELSE (i * 31) %% %s END,
                       date '2024-01-01' + (i %% 366), 2024, 'local', false, true, %s,
                       20 + (i %% 300) + CASE WHEN (i * 7) %% 500 = 5 AND i %% 366 > 300 THEN 2000 ELSE 0 END,
                       (i %% 7) * 3, 0, 0, 20 + (i %% 300), 0, 0, 60,
