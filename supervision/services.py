@@ -204,16 +204,27 @@ def flag_decide_appeal(*, flag: Flag, user, upheld: bool, amount=None, note: str
                  amount=str(flag.confirmed_amount))
 
 
-def _deduct(flag: Flag, user, today: date) -> Flag:
-    flag = _locked(flag)
+def _deductible(flag: Flag, today: date) -> None:
     _expect(flag, Flag.Status.CONFIRMED)
     if flag.appeal_decided_by_id is None and today <= flag.appeal_deadline:
         raise Conflict(_("The provider may still appeal until the deadline."), code="appeal_window_open",
                        details={"appeal_deadline": str(flag.appeal_deadline)})
-    fields = []
+    if flag.confirmed_amount and flag.confirmed_amount > 0 and flag.provider_id is None:
+        raise Conflict(_("This flag names no local provider to deduct from."), code="flag_no_provider")
+
+
+def flag_deduct(*, flag: Flag, user, today: date | None = None) -> Flag:
+    """A confirmed, no longer appealable flag becomes a deduction on the provider's next statement.
+
+    Two transactions on purpose: claims' `deduction_record` is a top-level (durable) service of
+    its own and is idempotent on the flag's reference, so the deduction is recorded first and the
+    flag marked after; a crash in between is mended by running this again (same deduction)."""
+    require_role(user, Role.AUDITOR, Role.FINANCE)
+    today = today or timezone.localdate()
+    flag = Flag.objects.select_related("rule", "provider").get(pk=flag.pk)
+    _deductible(flag, today)
+    reference = ""
     if flag.confirmed_amount and flag.confirmed_amount > 0:
-        if flag.provider_id is None:
-            raise Conflict(_("This flag names no local provider to deduct from."), code="flag_no_provider")
         # The one way supervision writes into claims: the provider's next monthly statement.
         from claims.statement_services import deduction_record
 
@@ -222,23 +233,22 @@ def _deduct(flag: Flag, user, today: date) -> Flag:
             reason=_("Confirmed violation: %(rule)s") % {"rule": flag.rule.code},
             source_reference=f"supervision.flag:{flag.pk}", user=user,
         )
-        flag.deduction_reference = str(getattr(deduction, "pk", deduction) or "")[:64]
-        fields.append("deduction_reference")
-    # Members involved in a confirmed violation get a credit record (Yangzhou 三(一), Jinan (二十)).
-    if flag.member_id:
-        MemberCreditRecord.objects.get_or_create(
-            member_id=flag.member_id, flag=flag,
-            defaults={"day": flag.day, "reason": str(flag.message)[:300]},
-        )
-    return _step(flag, action="deduct", to=Flag.Status.DEDUCTED, user=user, fields=fields,
-                 amount=str(flag.confirmed_amount))
+        reference = str(getattr(deduction, "pk", deduction) or "")[:64]
+    return _flag_mark_deducted(flag=flag, user=user, today=today, reference=reference)
 
 
 @transaction.atomic(durable=True)
-def flag_deduct(*, flag: Flag, user, today: date | None = None) -> Flag:
-    """A confirmed, no longer appealable flag becomes a deduction on the provider's statement."""
-    require_role(user, Role.AUDITOR, Role.FINANCE)
-    return _deduct(flag, user, today or timezone.localdate())
+def _flag_mark_deducted(*, flag: Flag, user, today: date, reference: str) -> Flag:
+    flag = _locked(flag)
+    _deductible(flag, today)
+    flag.deduction_reference = reference
+    # Members involved in a confirmed violation get a credit record (Yangzhou 三(一), Jinan (二十)).
+    if flag.member_id:
+        MemberCreditRecord.objects.get_or_create(
+            member_id=flag.member_id, flag=flag, defaults={"day": flag.day, "reason": str(flag.message)[:300]},
+        )
+    return _step(flag, action="deduct", to=Flag.Status.DEDUCTED, user=user, fields=["deduction_reference"],
+                 amount=str(flag.confirmed_amount), deduction=reference)
 
 
 def flags_deduct_due(*, user, today: date | None = None) -> int:

@@ -38,3 +38,12 @@ def deductions(monkeypatch):
 @pytest.fixture
 def auditors(db):
     return [UserFactory(roles=[Role.AUDITOR]) for _ in range(3)]
+
+
+@pytest.fixture(autouse=True)
+def _english():
+    """Messages are asserted in their English source form, whatever catalog is compiled."""
+    from django.utils import translation
+
+    with translation.override("en"):
+        yield

@@ -81,6 +81,14 @@ def test_a_flag_goes_from_raised_to_a_deduction_with_two_reviewers_and_an_appeal
         "raise", "first_review", "confirm", "appeal", "appeal_rejected", "deduct"]
     assert AuditEvent.objects.filter(action__startswith="supervision.flag.").count() == 5
 
+    # The deduction waits for the provider's next monthly statement (claims' close_month puts it
+    # there once the month has ended).
+    from claims.models import Deduction
+
+    deduction = Deduction.objects.get(source_reference=f"supervision.flag:{raised.pk}")
+    assert (deduction.provider, deduction.amount, deduction.statement) == (raised.provider, Decimal("6.00"), None)
+    assert raised.deduction_reference == str(deduction.pk)
+
 
 def test_the_deduction_waits_for_the_appeal_window(raised, auditors, deductions):
     first, second, _third = auditors

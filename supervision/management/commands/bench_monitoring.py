@@ -98,7 +98,10 @@ class Command(BaseCommand):
         self._sql("""INSERT INTO supervision_repeatedchargepair (number, period, main_code, main_name, included_code, included_name, note)
                      SELECT i, CASE WHEN i %% 2 = 0 THEN '单日' ELSE '单次就诊' END, %s || i, '', %s || (i + 3), '', ''
                      FROM generate_series(3, %s - 3, 9) i""", [prefix, prefix, items])
-        # Settlements over 2024, two lines each.
+        # Settlements over 2024, two lines each. Planted: one member with a settlement in every
+        # 2,000 (frequent visits, two places), a costly provider from November (indicators),
+        # drained balances, prices above the platform price, 40-unit lines (over-quantity,
+        # frequency) and every 100th settlement charging an item with the one that includes it.
         self._sql(
             """INSERT INTO claims_claim (submitter, external_ref, request_hash, provider_id, remote_provider_code,
                  remote_provider_name, provider_level, member_id, visit_date, year, visit_place, temporary_visit, use_account,
@@ -106,11 +109,12 @@ class Command(BaseCommand):
                  deductible, pay_ratio_percent, fund, large_expense_subsidy, large_expense_burden_added, personal_burden,
                  account, family_account, cash, balance_after, denied_reason, status, settled_at, settled_by_id, response,
                  reversal_reason)
-               SELECT 'bench', %s || '-' || i, '', %s + (i * 7) %% %s, '', '', 'level_1', %s + (i * 31) %% %s,
+               SELECT 'bench', %s || '-' || i, '', %s + CASE WHEN i %% 2000 = 0 THEN i / 2000 ELSE i * 7 END %% %s, '', '', 'level_1', %s + CASE WHEN i %% 2000 = 0 THEN 0 ELSE (i * 31) %% %s END,
                       date '2024-01-01' + (i %% 366), 2024, 'local', false, true, %s,
-                      20 + (i %% 300), (i %% 7) * 3, 0, 0, 20 + (i %% 300), 0, 0, 60,
+                      20 + (i %% 300) + CASE WHEN (i * 7) %% 500 = 5 AND i %% 366 > 300 THEN 2000 ELSE 0 END,
+                      (i %% 7) * 3, 0, 0, 20 + (i %% 300), 0, 0, 60,
                       (20 + (i %% 300)) * 0.5, 0, 0, (20 + (i %% 300)) * 0.5, CASE WHEN i %% 3 = 0 THEN 10 + (i %% 300) ELSE 0 END,
-                      0, 0, CASE WHEN i %% 50 = 0 THEN 0 ELSE 100 END, '', 'settled', now(), %s, '{}', ''
+                      0, 0, CASE WHEN i %% 49 = 0 THEN 0 ELSE 100 END, '', 'settled', now(), %s, '{}', ''
                FROM generate_series(1, %s) i""",
             [tag, first_provider, last_provider - first_provider + 1, first_member, members, policy.pk, user.pk, claims])
         first_claim, last_claim = self._sql("SELECT min(id), max(id) FROM claims_claim WHERE id > %s",
@@ -119,9 +123,9 @@ class Command(BaseCommand):
             """INSERT INTO claims_claimline (claim_id, position, catalog_item_id, quantity, unit_price, amount,
                  fully_self_paid, over_limit, class_b_prepay, policy_scope)
                SELECT c, pos, item, quantity, price, quantity * price, 0, 0, 0, 0 FROM (
-                 SELECT c, pos, %s + ((c::bigint * 7919 + pos * 104729) %% %s) AS item,
-                        CASE WHEN (c + pos) %% 500 = 0 THEN 40 ELSE 1 + (c + pos) %% 5 END AS quantity,
-                        CASE WHEN c %% 1000 = 0 THEN 60 ELSE 5 + (c %% 40) END AS price
+                 SELECT c, pos, %s + ((c::bigint * 7919 + CASE WHEN pos = 1 AND c %% 100 = 0 THEN 3 ELSE pos * 104729 END) %% %s) AS item,
+                        CASE WHEN (c::bigint * 13 + pos) %% 499 = 0 THEN 40 ELSE 1 + (c + pos) %% 5 END AS quantity,
+                        CASE WHEN c %% 997 = 0 THEN 60 ELSE 5 + (c %% 40) END AS price
                  FROM generate_series(%s, %s) c CROSS JOIN generate_series(0, 1) pos) generated""",
             [first_item, items, first_claim, last_claim])
         self._sql("ANALYZE claims_claim; ANALYZE claims_claimline; ANALYZE members_member; ANALYZE members_episode; "
