@@ -56,6 +56,13 @@ class RowError:
     column: str  # as written in the file's header (or the English key if the column is absent)
     reason: str
 
+    def contract_line(self) -> str:
+        """The line the import commands print, in the fixed form of CONTRACT.md that operators'
+        scripts parse (`row N, column C: reason`); only the reason is in the user's language."""
+        if not self.column:
+            return f"row {self.row}: {self.reason}"
+        return f"row {self.row}, column {self.column}: {self.reason}"
+
     def __str__(self):
         if not self.column:
             return _("row %(row)s: %(reason)s") % {"row": self.row, "reason": self.reason}

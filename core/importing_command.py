@@ -39,6 +39,6 @@ class ImportCommand(BaseCommand):
             self.stderr.write(_("Ignored columns: %(columns)s") % {"columns": ", ".join(outcome.ignored_columns)})
         if outcome.errors:
             for error in outcome.errors:
-                self.stderr.write(str(error))
+                self.stderr.write(error.contract_line())
             raise CommandError(outcome.summary())
         self.stdout.write(f"{outcome.summary()} ({seconds:.1f} s)")
