@@ -363,5 +363,8 @@ class ReferenceValueAdmin(ImportExportMixin, SimpleHistoryAdmin):
     ordering = ["kind", "-year", "sector"]
 
 
-# Personal accounts, credit runs and withdrawal decisions (kept apart to ease merging).
-from . import admin_accounts  # noqa: E402, F401
+# Personal accounts, credit runs and withdrawal decisions; the account (balance, status, a link
+# to its entries and yearly statement) shows on the member page too.
+from . import admin_accounts  # noqa: E402
+
+MemberAdmin.inlines = [*MemberAdmin.inlines, admin_accounts.PersonalAccountInline]

@@ -101,7 +101,10 @@ def test_member_change_page_shows_enrollment_family_registrations_and_episodes(c
 
 
 # Inlines other apps add to the member page, read-only: their management forms only.
-READ_ONLY_INLINES = {"benefit_years-TOTAL_FORMS": "0", "benefit_years-INITIAL_FORMS": "0"}
+READ_ONLY_INLINES = {
+    "benefit_years-TOTAL_FORMS": "0", "benefit_years-INITIAL_FORMS": "0",
+    "account-TOTAL_FORMS": "0", "account-INITIAL_FORMS": "0",
+}
 
 
 def _member_post_data(member, **overrides):
@@ -312,3 +315,20 @@ def test_a_new_member_is_added_with_a_spell_and_a_spouse_in_one_go(client, case_
     assert set(FamilyLink.objects.values_list("member", "relative", "relation")) == {
         (member.pk, spouse.pk, "spouse"), (spouse.pk, member.pk, "spouse"),
     }
+
+
+def test_member_page_shows_the_account_balance_and_the_year_so_far(client, case_worker):
+    from django.db import transaction
+
+    from claims.models import MemberYear
+    from members.models import LedgerEntry
+    from members.services import account_post_entry
+    from tests.factories import AccountFactory
+
+    account = AccountFactory()
+    with transaction.atomic():
+        account_post_entry(account=account, kind=LedgerEntry.Kind.OPENING_BALANCE, amount="123.45")
+    MemberYear.objects.create(member=account.member, year=2023, deductible_met="200.00", fund_paid="70.00", cap="1500.00")
+    page = client.get(reverse("admin:members_member_change", args=[account.member.pk])).content.decode()
+    assert "123.45" in page
+    assert "1430.00" in page  # cap 1500.00 less 70.00 paid (Zaozhuang 第五条(三))
