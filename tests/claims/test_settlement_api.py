@@ -368,3 +368,23 @@ def test_repeat_after_the_provider_was_suspended_still_returns_the_first_respons
     level1.save()
     again = api.post("/api/v1/settlements", body(member), format="json")
     assert (again.status_code, again.json()) == (200, first)
+
+
+def test_settlement_keeps_working_when_redis_is_down(zaozhuang, api, settings):
+    """Settlement never needs the broker or the cache: with Redis unreachable (nothing listens
+    on port 1) a visit still settles, and the member's year and account are written."""
+    from config.celery import app
+
+    dead = "redis://127.0.0.1:1/0"
+    settings.REDIS_URL = dead
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": dead}}
+    app.conf.broker_url = dead
+    try:
+        member = make_member(balance="500.00")
+        settled = api.post("/api/v1/settlements", body(member), format="json")
+    finally:
+        app.conf.broker_url = "memory://"
+    assert settled.status_code == 201, settled.json()
+    # Zaozhuang 第五条: 300.00 at level 1, deductible 200, 70% → fund 70.00, account 230.00.
+    assert (settled.json()["fund"], settled.json()["account"]) == ("70.00", "230.00")
+    assert PersonalAccount.objects.get(member=member).balance == Decimal("270.00")
