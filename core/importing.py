@@ -563,7 +563,8 @@ def run_import(importer: Importer, table: Table, *, dry_run: bool = False, progr
                     continue
             rows.append(ParsedRow(number, values))
     outcome.timings["validate"] = clocks.perf_counter() - clock
-    if not rows and not errors:
+    if not rows:  # nothing valid to check against the database
+        outcome.errors = errors
         return outcome
 
     def fail(row: ParsedRow, key: str, reason: str) -> None:
