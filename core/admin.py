@@ -4,6 +4,8 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.db.models import Q
+from rest_framework.authtoken.admin import TokenAdmin
+from rest_framework.authtoken.models import TokenProxy
 from django.utils.translation import gettext_lazy as _
 
 from .models import AuditEvent
@@ -87,3 +89,20 @@ class StaffUserAdmin(UserAdmin):
         if not request.user.is_superuser:
             fields += ["is_superuser", "user_permissions"]
         return fields
+
+
+if admin.site.is_registered(TokenProxy):
+    admin.site.unregister(TokenProxy)
+
+
+@admin.register(TokenProxy)
+class MaskedTokenAdmin(TokenAdmin):
+    """API tokens are passwords: the list shows their first characters only. A provider's
+    token is printed once, by `create_provider_user`."""
+
+    list_display = ["masked_key", "user", "created"]
+    list_select_related = ["user"]
+
+    @admin.display(description=_("key"))
+    def masked_key(self, token) -> str:
+        return f"{token.key[:4]}…"

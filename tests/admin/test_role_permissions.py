@@ -111,3 +111,14 @@ def test_history_tables_are_only_ever_viewed():
     assert not user.has_perm("members.change_enrollment")
     assert user.has_perm("members.delete_familylink")
     assert not UserFactory(roles=[FI]).has_perm("claims.change_catalogitem")
+
+
+def test_the_token_list_never_shows_a_whole_token(client):
+    from rest_framework.authtoken.models import Token
+
+    token = Token.objects.create(user=ProviderStaffFactory().user)
+    client.force_login(UserFactory(roles=[SA]))
+    response = client.get(reverse("admin:authtoken_tokenproxy_changelist"))
+    assert response.status_code == 200
+    assert token.key not in response.content.decode()
+    assert token.key[:4] in response.content.decode()
