@@ -89,6 +89,20 @@ def test_a_flag_goes_from_raised_to_a_deduction_with_two_reviewers_and_an_appeal
     assert (deduction.provider, deduction.amount, deduction.statement) == (raised.provider, Decimal("6.00"), None)
     assert raised.deduction_reference == str(deduction.pk)
 
+    # Once the month has ended, close_month puts it on the provider's statement, less payable.
+    from unittest import mock
+
+    from claims.statement_services import statement_close_month
+
+    month = deduction.decided_on.replace(day=1)
+    early_next_month = (month + timedelta(days=32)).replace(day=2)
+    with mock.patch("claims.statement_services.timezone.localdate", return_value=early_next_month):
+        statement_close_month(month=month, user=first)
+    deduction.refresh_from_db()
+    statement = deduction.statement
+    assert (statement.provider, statement.deductions_total, statement.payable) == (
+        raised.provider, Decimal("6.00"), Decimal("-6.00"))
+
 
 def test_the_deduction_waits_for_the_appeal_window(raised, auditors, deductions):
     first, second, _third = auditors
