@@ -23,6 +23,7 @@ Errors read `row N, column C: reason`, N being the spreadsheet's row (header = r
 from __future__ import annotations
 
 import csv
+from abc import ABC, abstractmethod
 import io
 import re
 import time as clocks
@@ -414,7 +415,7 @@ class Outcome:
         return line
 
 
-class Importer:
+class Importer(ABC):
     """One kind of import. Subclasses give `kind`, `columns`, `parse_row`, `key`, `plan`, `apply`."""
 
     kind: str = ""
@@ -431,20 +432,22 @@ class Importer:
         self.change_reason = change_reason or f"import {self.kind}"
 
     # pure, per row ------------------------------------------------------------------
+    @abstractmethod
     def parse_row(self, raw: dict[str, str]) -> tuple[dict[str, Any], list[tuple[str, str]]]:
-        raise NotImplementedError
+        """Clean one row's raw cells: (values, [(column, reason), …])."""
 
     def key(self, values: dict[str, Any]) -> tuple[Any, str] | None:
         """(natural key, column to blame) for duplicate detection within one file."""
         return None
 
     # database ------------------------------------------------------------------------
+    @abstractmethod
     def plan(self, rows: list[ParsedRow], fail: Callable[[ParsedRow, str, str], None]) -> None:
         """Classify each row (row.action) and report cross-row/database problems via fail()."""
-        raise NotImplementedError
 
+    @abstractmethod
     def apply(self, rows: list[ParsedRow], progress: Callable[[int], None]) -> None:
-        raise NotImplementedError
+        """Write the planned rows (inside the import's transaction)."""
 
     # helpers ----------------------------------------------------------------------------
     @property

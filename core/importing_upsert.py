@@ -4,6 +4,7 @@ with their simple-history records (`bulk_create_with_history` / `bulk_update_wit
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Callable
 from typing import Any
 
@@ -27,15 +28,17 @@ class UpsertImporter(Importer):
     def prepare(self, rows: list[ParsedRow], fail: Callable) -> None:
         """Resolve references (members, parents) into row.values; report problems."""
 
+    @abstractmethod
     def existing(self, rows: list[ParsedRow]) -> dict[Any, Any]:
         """Existing instances by db_key."""
-        raise NotImplementedError
 
+    @abstractmethod
     def db_key(self, values: dict[str, Any]) -> Any:
-        raise NotImplementedError
+        """The key an existing instance is found by."""
 
+    @abstractmethod
     def new_instance(self, values: dict[str, Any]):
-        raise NotImplementedError
+        """An unsaved instance for a new row."""
 
     def validate(self, row: ParsedRow, instance, fail: Callable) -> None:
         """Extra rules against the existing instance (None for a new row)."""

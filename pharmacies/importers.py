@@ -115,9 +115,14 @@ class ProviderImporter(UpsertImporter):
                 continue
             values["_parent_code"] = parent_code
 
+    def existing(self, rows):
+        # prepare() already loaded the registry rows the file names (and their parents).
+        return self._known
+
     def plan(self, rows, fail):
+        # Own plan: an internet hospital's parent may be created by the same file.
         self.prepare(rows, fail)
-        instances = dict(self._known)
+        instances = dict(self.existing(rows))
         self._creates, self._creates_after_parents, self._updates = [], [], []
         for row in rows:
             if instances.get(row.values["code"]) is None:
