@@ -6,7 +6,6 @@ from drf_spectacular.authentication import TokenScheme
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, status
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
-from rest_framework.authtoken.models import Token
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -14,6 +13,7 @@ from core.errors import DomainError
 from pharmacies.access import IsProviderOrAgencyStaff, IsProviderUser
 
 from . import services
+from .settlement_queries import token_with_provider
 from .serializers import (
     BenefitsOutput,
     ReversalOutput,
@@ -28,12 +28,7 @@ class ProviderTokenAuthentication(TokenAuthentication):
     query (every settlement needs them: one round trip instead of three)."""
 
     def authenticate_credentials(self, key):
-        token = (
-            Token.objects.select_related("user", "user__provider_staff", "user__provider_staff__provider",
-                                         "user__provider_staff__provider__parent")
-            .filter(key=key)
-            .first()
-        )
+        token = token_with_provider(key)
         if token is None:
             raise exceptions.AuthenticationFailed(_("Invalid token."))
         if not token.user.is_active:

@@ -17,15 +17,15 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, Q, Subquery
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core.audit import audit
 from core.errors import Conflict, DomainError, Forbidden, NotFound
 from core.idnumber import mask_id_number, normalize_id_number, parse_id_number
+from core.sql import insert
 from members.models import (
-    Enrollment,
     Episode,
     FamilyLink,
     LedgerEntry,
@@ -40,6 +40,7 @@ from pharmacies.models import Provider
 from supervision.realtime import VisitFacts, VisitLineFacts, run_single_visit_rules
 
 from . import calculator as calc
+from . import settlement_queries as queries
 from .models import CatalogItem, Claim, ClaimLine, MemberYear, PolicyVersion
 
 CROSS_REGION_SUBMITTER = "cross_region"
@@ -143,14 +144,7 @@ def _valid_id_number(value: str, field: str) -> str:
 def policy_version_on(day: date, region: str | None = None) -> PolicyVersion | None:
     """The region's outpatient-pooling version in force on `day`: the latest that started on or
     before it and has not ended (a later version replaces an open-ended one from its date)."""
-    return (
-        PolicyVersion.objects.filter(
-            region=region or settings.REGION, kind=PolicyVersion.Kind.OUTPATIENT_POOLING, effective_from__lte=day
-        )
-        .filter(Q(effective_to__isnull=True) | Q(effective_to__gte=day))
-        .order_by("-effective_from")
-        .first()
-    )
+    return queries.policy_version_on(region or settings.REGION, PolicyVersion.Kind.OUTPATIENT_POOLING, day)
 
 
 def _wage_years(node) -> set[int]:
@@ -172,25 +166,6 @@ def reference_for(parameters: dict) -> dict:
         kind=ReferenceValue.Kind.AVERAGE_WAGE, year__in=years, sector=ReferenceValue.Sector.ALL
     ).values_list("year", "value")
     return {("average_wage", year): value for year, value in rows}
-
-
-def _member_on(id_number: str, day: date) -> Member | None:
-    """The member with their account, the enrollment spell in force on `day` and whether an
-    episode that switches outpatient pooling off covers it: one query on the hot path."""
-    spell = Enrollment.objects.filter(member=OuterRef("pk"), effective_from__lte=day).order_by("-effective_from")
-    covering = Episode.objects.covering(day).filter(member=OuterRef("pk"))
-    return (
-        Member.objects.select_related("account")
-        .annotate(
-            enrollment_from=Subquery(spell.values("effective_from")[:1]),
-            enrollment_status=Subquery(spell.values("employment_status")[:1]),
-            enrollment_scheme=Subquery(spell.values("scheme")[:1]),
-            enrollment_veteran=Subquery(spell.values("pre_1949_veteran")[:1]),
-            **{f"in_{kind}": Exists(covering.filter(kind=kind)) for kind in Episode.SUSPENDS_OUTPATIENT_POOLING},
-        )
-        .filter(id_number=id_number)
-        .first()
-    )
 
 
 def _prepare(*, user, request: SettlementRequest) -> Prepared:
@@ -234,7 +209,7 @@ def _prepare(*, user, request: SettlementRequest) -> Prepared:
     # Items: every problem is named by the item's index and code.
     problems = []
     codes = {item.code for item in request.items}
-    catalog = {item.code: item for item in CatalogItem.objects.filter(code__in=codes)}
+    catalog = queries.catalog_items(codes)
     for index, item in enumerate(request.items):
         known = catalog.get(item.code)
         if known is None:
@@ -255,7 +230,7 @@ def _prepare(*, user, request: SettlementRequest) -> Prepared:
         first = problems[0]
         _refuse(first["error"], str(messages[first["error"]]).format(**first), items=problems)
 
-    member = _member_on(id_number, request.visit_date)
+    member = queries.member_on(id_number, request.visit_date)
     if member is None:
         raise NotFound(_("No member has this ID number."), code="member_not_found", details={"member_id_number": mask_id_number(id_number)})
     if member.enrollment_from is None:
@@ -465,12 +440,11 @@ def claim_preview(*, user, request: SettlementRequest) -> dict:
 
 
 def _lock_year(member_id: int, year: int) -> MemberYear:
-    query = MemberYear.objects.select_for_update(of=("self",)).filter(member_id=member_id, year=year)
-    row = query.first()
+    row = queries.member_year_locked(member_id, year)
     if row is None:
         # First settlement of the year: create the row without racing a concurrent creator.
         MemberYear.objects.bulk_create([MemberYear(member_id=member_id, year=year)], ignore_conflicts=True)
-        row = query.get()
+        row = queries.member_year_locked(member_id, year)
     return row
 
 
@@ -517,7 +491,7 @@ def _claim_settle(*, user, request: SettlementRequest, fingerprint: str) -> dict
     result = _compute(prepared, year, account.balance if account is not None else None)
     response = _render(prepared, result, request)
 
-    claim = Claim.objects.create(
+    claim = Claim(
         submitter=prepared.submitter,
         external_ref=request.external_ref,
         request_hash=fingerprint,
@@ -555,7 +529,9 @@ def _claim_settle(*, user, request: SettlementRequest, fingerprint: str) -> dict
         settled_by=user,
         response=response,
     )
-    ClaimLine.objects.bulk_create(
+    # Fixed INSERTs (core.sql): building them through the ORM cost more than running them.
+    insert([claim])
+    insert([
         ClaimLine(
             claim=claim,
             position=index,
@@ -569,7 +545,7 @@ def _claim_settle(*, user, request: SettlementRequest, fingerprint: str) -> dict
             policy_scope=line.policy_scope,
         )
         for index, (line, item) in enumerate(zip(result.lines, prepared.items, strict=True))
-    )
+    ])
     paid = result.account + result.family_account
     if paid > 0:
         account_post_entry(

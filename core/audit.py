@@ -3,11 +3,12 @@
 from django.db import models
 
 from .models import AuditEvent
+from .sql import insert
 
 
 def audit(*, actor, action: str, target: models.Model | None = None, label: str = "", **details):
     """Record one audit event in the caller's transaction. Never put a full ID number in `details`."""
-    return AuditEvent.objects.create(
+    event = AuditEvent(
         actor=actor if getattr(actor, "pk", None) else None,
         action=action,
         target_type=target._meta.label_lower if target is not None else "",
@@ -15,3 +16,6 @@ def audit(*, actor, action: str, target: models.Model | None = None, label: str 
         target_label=(label or (str(target) if target is not None else ""))[:200],
         details=details,
     )
+    # One fixed INSERT (core.sql): every settlement writes an audit event.
+    insert([event])
+    return event

@@ -82,7 +82,7 @@ class Member(models.Model):
         return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
 
     def enrollment_on(self, day: date) -> "Enrollment | None":
-        return self.enrollments.filter(effective_from__lte=day).order_by("-effective_from").first()
+        return self.enrollments.filter(effective_from__lte=day).order_by("-effective_from", "-pk").first()
 
 
 class Enrollment(models.Model):

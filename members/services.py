@@ -18,6 +18,7 @@ from core.errors import Conflict, DomainError
 from core.idnumber import mask_id_number, normalize_id_number, parse_id_number
 from core.money import to_fen
 from core.roles import Role, ensure_separated, require_role
+from core.sql import Statement, columns, fields, for_update, insert, instance, placeholders
 
 from . import crediting, credits
 from .models import (
@@ -40,12 +41,35 @@ class InsufficientBalance(DomainError):
     default_message = _("The personal account balance is not enough.")
 
 
+_ACCOUNT_LOCK: dict[tuple[int, str], Statement] = {}
+
+
 def account_lock(*, account_ids: list[int]) -> dict[int, PersonalAccount]:
     """Lock accounts in one fixed order (by pk) so two requests never deadlock."""
-    locked = (
-        PersonalAccount.objects.filter(pk__in=account_ids).order_by("pk").select_for_update(of=("self",))
-    )
+    ids = sorted(set(account_ids))
+    key = (len(ids), for_update())
+    statement = _ACCOUNT_LOCK.get(key)
+    if statement is None:
+        # Fixed SQL (core.sql): every settlement that pays from an account runs this.
+        statement = Statement(
+            f'SELECT {columns(PersonalAccount, "a")} FROM "{PersonalAccount._meta.db_table}" a '
+            f'WHERE a."id" IN ({placeholders(len(ids))}) ORDER BY a."id"{key[1]}',
+            fields(PersonalAccount),
+        )
+        _ACCOUNT_LOCK[key] = statement
+    locked = (instance(PersonalAccount, row) for row in statement.rows(ids))
     return {account.pk: account for account in locked}
+
+
+# Move the balance in the database, only if the result stays at or above zero and a closed
+# account is not debited (a reversal may still refund it); the new balance comes back in the
+# same statement. No row back means the move was refused: the caller then finds out why.
+_ACCOUNT_MOVE = Statement(
+    f'''UPDATE "{PersonalAccount._meta.db_table}" SET "balance" = "balance" + %s
+        WHERE "id" = %s AND "balance" + %s >= 0 AND ("status" = %s OR %s)
+        RETURNING "balance"''',
+    [PersonalAccount._meta.get_field("balance")],
+)
 
 
 def account_post_entry(
@@ -62,21 +86,24 @@ def account_post_entry(
     """Post one signed entry and update the cached balance.
 
     The caller must hold the account's row lock (`account_lock`) inside its own
-    transaction; the balance is re-read from the locked row, never trusted from memory.
+    transaction; the balance moves in the database (one UPDATE … RETURNING), never from a value
+    held in memory, and a move that would go below zero or debit a closed account changes
+    nothing and raises.
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("account_post_entry must run inside a transaction holding the account lock")
     amount = to_fen(amount)
     if amount == 0:
         raise ValueError("a ledger entry moves money; zero is not an entry")
-    current = PersonalAccount.objects.filter(pk=account.pk).values_list("balance", "status").get()
-    balance, status = current
-    if status != PersonalAccount.Status.OPEN and amount < 0 and kind != LedgerEntry.Kind.REVERSAL:
-        raise Conflict(_("The personal account is closed."), code="account_closed")
-    new_balance = balance + amount
-    if new_balance < 0:
+    may_move_closed = amount > 0 or kind == LedgerEntry.Kind.REVERSAL
+    moved = _ACCOUNT_MOVE.first([amount, account.pk, amount, PersonalAccount.Status.OPEN, may_move_closed])
+    if moved is None:
+        balance, status = PersonalAccount.objects.filter(pk=account.pk).values_list("balance", "status").get()
+        if status != PersonalAccount.Status.OPEN and not may_move_closed:
+            raise Conflict(_("The personal account is closed."), code="account_closed")
         raise InsufficientBalance(details={"balance": str(balance), "amount": str(-amount)})
-    entry = LedgerEntry.objects.create(
+    new_balance = moved[0]
+    entry = LedgerEntry(
         account=account,
         kind=kind,
         amount=amount,
@@ -87,7 +114,7 @@ def account_post_entry(
         reverses=reverses,
         created_by=user if getattr(user, "pk", None) else None,
     )
-    PersonalAccount.objects.filter(pk=account.pk).update(balance=new_balance)
+    insert([entry])  # a new row only: LedgerEntry.save's guard is against changing one
     account.balance = new_balance
     return entry
 

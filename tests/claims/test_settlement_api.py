@@ -317,11 +317,11 @@ def test_one_settlement_takes_a_fixed_number_of_queries(zaozhuang, api, django_a
     """Pinned so that a change adding queries to the hot path is noticed (zulip style)."""
     member = make_member(balance="500.00")
     api.post("/api/v1/settlements", body(member, external_ref="warm-up"), format="json")
-    # 14 statements + the transaction's SAVEPOINT/RELEASE (BEGIN/COMMIT outside tests): token
+    # 13 statements + the transaction's SAVEPOINT/RELEASE (BEGIN/COMMIT outside tests): token
     # with provider, catalog, member with account/enrollment/episodes, policy, year lock,
-    # account lock, claim, lines, ledger (read, insert, balance), year, audit, and the
-    # monitoring knowledge base's version token (supervision.realtime: one cached lookup).
-    with django_assert_num_queries(16):
+    # account lock, claim, lines, balance (one UPDATE … RETURNING), ledger entry, year, audit,
+    # and the monitoring knowledge base's version token (supervision.realtime: one cached lookup).
+    with django_assert_num_queries(15):
         response = api.post("/api/v1/settlements", body(member, external_ref="HIS-2", visit_date="2023-02-02"), format="json")
     assert response.status_code == 201
 
