@@ -580,7 +580,9 @@ def _may_reverse(user, claim: Claim) -> bool:
     if link is not None:
         own = link.provider.code if link.provider_id else CROSS_REGION_SUBMITTER
         return own == claim.submitter
-    return is_agency_staff(user)
+    # The agency reverses with the same permission as the admin's reverse action: 稽核 and
+    # 系统管理 read claims but never change one (Ziyang 第十九条: separated duties).
+    return is_agency_staff(user) and user.has_perm("claims.change_claim")
 
 
 @transaction.atomic(durable=True)

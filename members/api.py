@@ -8,7 +8,7 @@ from core.api import ERROR_RESPONSES
 from core.audit import audit
 from core.errors import DomainError, NotFound
 from core.idnumber import mask_id_number, normalize_id_number
-from pharmacies.access import IsProviderOrAgencyStaff
+from pharmacies.access import IsProviderOrAgencyStaff, staff_link
 
 from .models import Member, PersonalAccount
 from .serializers import AccountOutput, MemberOutput
@@ -34,6 +34,8 @@ class MemberDetailView(APIView):
 
 @extend_schema(
     summary="A member's personal account: balance and entries (the latest 100, or one year's)",
+    description="For a provider's caller every entry's reference and memo are empty: they name "
+                "other providers' transactions and the agency's notes.",
     tags=["members"], responses=AccountOutput,
     parameters=[OpenApiParameter("year", int, description="only the entries posted in this year")],
 )
@@ -60,4 +62,4 @@ class MemberAccountView(APIView):
             "id_number": mask_id_number(id_number), "status": account.status, "balance": account.balance,
             "opened_on": account.opened_on, "closed_on": account.closed_on, "entries": list(entries),
         }
-        return Response(AccountOutput(data).data)
+        return Response(AccountOutput(data, context={"for_provider": staff_link(request.user) is not None}).data)

@@ -32,6 +32,14 @@ class LedgerEntryOutput(serializers.ModelSerializer):
         fields = ["id", "created_at", "kind", "amount", "balance_after", "period", "reference", "memo"]
         read_only_fields = fields
 
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if self.context.get("for_provider"):
+            # A reference or memo names another provider's transaction ("H…/HIS-…"), a
+            # reversal's reason or the agency's note: a provider sees amounts, never those.
+            data["reference"] = data["memo"] = ""
+        return data
+
 
 class AccountOutput(serializers.Serializer):
     id_number = serializers.CharField(help_text="masked")

@@ -178,6 +178,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Outpatient mutual-aid settlement API for designated providers.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and the docs are public and read no credentials: a dead token sent to them
+    # would otherwise be refused by the docs' HTML or YAML renderer, outside the one error shape.
+    "SERVE_AUTHENTICATION": [],
     "COMPONENT_SPLIT_REQUEST": True,
 }
 

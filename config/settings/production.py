@@ -5,6 +5,7 @@ import os
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
+from .database import production_database
 
 if not SECRET_KEY:  # noqa: F405
     raise ImproperlyConfigured("SECRET_KEY must be set in production (see .env.example).")
@@ -26,10 +27,5 @@ STORAGES = {
     **STORAGES,  # noqa: F405
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
-# Settings that matter at volume: a statement or a lock wait never hangs a worker.
-_pg_options = "-c statement_timeout={} -c lock_timeout={}".format(
-    os.environ.get("DB_STATEMENT_TIMEOUT_MS", "30000"), os.environ.get("DB_LOCK_TIMEOUT_MS", "5000")
-)
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":  # noqa: F405
-    DATABASES["default"].setdefault("OPTIONS", {})["options"] = _pg_options  # noqa: F405
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True  # noqa: F405
+# Connections, timeouts and the optional pool, by environment (config/settings/database.py).
+DATABASES["default"] = production_database(DATABASES["default"], os.environ)  # noqa: F405
