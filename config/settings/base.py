@@ -6,6 +6,8 @@ from pathlib import Path
 import dj_database_url
 from django.utils.translation import gettext_lazy as _
 
+from .database import prepared_statements
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 REGIONS = ("zaozhuang", "ziyang", "henan", "yangzhou", "jinan")
@@ -104,15 +106,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         {"timeout": 20, "transaction_mode": "IMMEDIATE"}
     )
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / "test.sqlite3")}
-elif os.environ.get("DB_PREPARED_STATEMENTS", "1") == "1":
-    # PostgreSQL: bind parameters on the server and let psycopg prepare a statement once it has
-    # run five times on a connection. The settlement path repeats the same dozen statements, and
-    # parsing and planning them each time was over half of PostgreSQL's CPU per settlement
-    # (README, Benchmarks). Behind PgBouncer in transaction mode this needs PgBouncer 1.21 or
-    # later with max_prepared_statements set; otherwise set DB_PREPARED_STATEMENTS=0.
-    DATABASES["default"].setdefault("OPTIONS", {}).update({"server_side_binding": True, "prepare_threshold": 5})
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and os.environ.get("DB_SERVER_SIDE_BINDING", "") == "1":
-    DATABASES["default"].setdefault("OPTIONS", {}).update({"server_side_binding": True, "prepare_threshold": 2})
+# Prepared statements on PostgreSQL (config/settings/database.py says why and when not).
+DATABASES["default"] = prepared_statements(DATABASES["default"], os.environ)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

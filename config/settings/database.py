@@ -13,8 +13,15 @@ The topology decides how connections are held (README "Deployment"):
   every task, so the Procfile's worker and beat run without it.
 - many machines: PgBouncer in transaction mode in front of PostgreSQL, `DB_CONN_MAX_AGE=0`
   and `DB_DISABLE_SERVER_SIDE_CURSORS=1` (a server-side cursor does not survive the
-  transaction pooler handing the connection to someone else). Prepared statements are off
-  already (Django's psycopg 3 default `prepare_threshold=None`).
+  transaction pooler handing the connection to someone else). Prepared statements (below)
+  need PgBouncer 1.21 or later with `max_prepared_statements` set; with an older PgBouncer set
+  `DB_PREPARED_STATEMENTS=0`.
+
+In every environment (tests included, so that CI runs the code the way production does),
+PostgreSQL binds parameters on the server and psycopg prepares a statement once it has run
+five times on a connection (`DB_PREPARED_STATEMENTS`, default 1): the settlement path repeats
+the same dozen statements, and parsing and planning them each time was over half of
+PostgreSQL's CPU per settlement (README, Benchmarks).
 
 `DB_STATEMENT_TIMEOUT_MS` and `DB_LOCK_TIMEOUT_MS` are sent as the connection's startup
 `options`, so they hold on every connection: a pooled one too, since the pool opens its
@@ -49,13 +56,24 @@ def _int(environ: Mapping[str, str], name: str, *, minimum: int, default: int | 
     return value
 
 
-def _flag(environ: Mapping[str, str], name: str) -> bool:
+def _flag(environ: Mapping[str, str], name: str, *, default: bool = False) -> bool:
     raw = environ.get(name, "").strip().lower()
-    if raw in ("", "0", "false", "no"):
+    if raw == "":
+        return default
+    if raw in ("0", "false", "no"):
         return False
     if raw in ("1", "true", "yes"):
         return True
     raise ImproperlyConfigured(f"{name} must be 1 or 0, not {raw!r}.")
+
+
+def prepared_statements(database: dict, environ: Mapping[str, str]) -> dict:
+    """`database` with server-side binding and psycopg's automatic prepared statements, on
+    PostgreSQL unless `DB_PREPARED_STATEMENTS=0`."""
+    if database["ENGINE"] != POSTGRESQL or not _flag(environ, "DB_PREPARED_STATEMENTS", default=True):
+        return database
+    options = {**(database.get("OPTIONS") or {}), "server_side_binding": True, "prepare_threshold": 5}
+    return {**database, "OPTIONS": options}
 
 
 def production_database(database: dict, environ: Mapping[str, str]) -> dict:
