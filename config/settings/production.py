@@ -32,4 +32,3 @@ _pg_options = "-c statement_timeout={} -c lock_timeout={}".format(
 )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":  # noqa: F405
     DATABASES["default"].setdefault("OPTIONS", {})["options"] = _pg_options  # noqa: F405
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True  # noqa: F405
