@@ -1,10 +1,15 @@
-"""The one error shape of the API: {"code", "message", "details"} with a 4xx status."""
+"""The one error shape of the API: {"code", "message", "details"} with a 4xx status, or 503
+`database_unavailable` (with Retry-After) while the database cannot be reached."""
 
 import logging
+import sys
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404, JsonResponse
+from django.db import InterfaceError, OperationalError
+from django.http import Http404, HttpResponse, JsonResponse
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views import defaults
 from rest_framework import exceptions, serializers, status
@@ -14,6 +19,42 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from .errors import DomainError
 
 logger = logging.getLogger("gongji.api")
+
+
+# A lost or refused database connection, a statement or lock timeout, a deadlock: the request
+# failed as a whole (its transaction rolled back) and the same request may be sent again.
+# Django wraps the driver's errors in its own; the driver's are listed for any that escape.
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
+try:
+    import psycopg
+
+    DATABASE_UNAVAILABLE += (psycopg.OperationalError, psycopg.InterfaceError)
+except ImportError:  # pragma: no cover - SQLite-only installs
+    pass
+
+
+def is_database_unavailable(exc) -> bool:
+    return isinstance(exc, DATABASE_UNAVAILABLE)
+
+
+def _database_unavailable_body(request) -> tuple[dict, dict]:
+    """The 503 answer. Its language is the caller's, read here: the failure may have come
+    before LocaleMiddleware chose it."""
+    seconds = int(settings.DATABASE_RETRY_AFTER_SECONDS)
+    language = translation.get_language_from_request(request) if request is not None else None
+    with translation.override(language or settings.LANGUAGE_CODE):
+        message = str(_("The service cannot reach its database for a moment. Send the same request again "
+                        "shortly: a transaction number (external_ref) that was already settled is not paid twice."))
+    body = {"code": "database_unavailable", "message": message, "details": {"retry_after": seconds}}
+    return body, {"Retry-After": str(seconds)}
+
+
+def _log_database_unavailable(exc, request) -> None:
+    first_line = (str(exc).strip().splitlines() or [""])[0]
+    logger.warning(
+        "database unavailable: %s: %s method=%s path=%s", type(exc).__name__, first_line[:200],
+        getattr(request, "method", "?"), getattr(request, "path", "?"),
+    )
 
 
 def error_response(code: str, message, details=None, http_status=400) -> Response:
@@ -31,6 +72,10 @@ def _flatten(detail):
 
 
 def exception_handler(exc, context):
+    if is_database_unavailable(exc):
+        _log_database_unavailable(exc, context.get("request"))
+        body, headers = _database_unavailable_body(context.get("request"))
+        return Response(body, status=status.HTTP_503_SERVICE_UNAVAILABLE, headers=headers)
     if isinstance(exc, DomainError):
         return error_response(exc.code, exc.message, exc.details, exc.status)
     if isinstance(exc, DjangoValidationError):
@@ -92,7 +137,21 @@ def not_found(request, exception=None):
 
 
 def server_error(request):
-    """handler500: a defect, still in the error shape for API callers (nothing more is said)."""
+    """handler500: a defect, still in the error shape for API callers (nothing more is said).
+
+    The one exception that is not a defect: the database was unreachable outside a DRF view
+    (in a middleware, a plain Django view). That answers 503 with Retry-After instead."""
+    exc = sys.exc_info()[1]
+    if is_database_unavailable(exc):
+        _log_database_unavailable(exc, request)
+        body, headers = _database_unavailable_body(request)
+        if _wants_api_error(request):
+            response = JsonResponse(body, status=503)
+        else:
+            response = HttpResponse(body["message"], status=503, content_type="text/plain; charset=utf-8")
+        for name, value in headers.items():
+            response[name] = value
+        return response
     if _wants_api_error(request):
         return JsonResponse(
             {"code": "server_error", "message": str(_("Internal error; it has been logged.")), "details": {}},

@@ -95,12 +95,19 @@ TEMPLATES = [
 
 # The embedded default is an SQLite file inside the checkout (CONTRACT.md).
 DEFAULT_SQLITE_PATH = BASE_DIR / "var" / "gongji.sqlite3"
+# Persistent connections (DB_CONN_MAX_AGE seconds) are checked before a request reuses one, so
+# a worker whose connection died with a database restart reconnects instead of failing once.
+DB_CONN_MAX_AGE = int(os.environ.get("DB_CONN_MAX_AGE", "60"))
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL") or f"sqlite:///{DEFAULT_SQLITE_PATH}",
-        conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "60")),
+        conn_max_age=DB_CONN_MAX_AGE,
+        conn_health_checks=DB_CONN_MAX_AGE != 0,
     )
 }
+# While the database cannot be reached the API answers 503 `database_unavailable` with this
+# Retry-After (core.api).
+DATABASE_RETRY_AFTER_SECONDS = int(os.environ.get("DB_RETRY_AFTER_SECONDS", "5"))
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 20, "transaction_mode": "IMMEDIATE"}

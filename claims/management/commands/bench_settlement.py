@@ -19,30 +19,26 @@ import re
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from datetime import date, timedelta
-from decimal import Decimal
 from pathlib import Path
 
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connection, transaction
-from rest_framework.authtoken.models import Token
+from django.db import connection
 
-from claims.models import CatalogItem, PolicyVersion
-from claims.policy_services import policy_load
-from core.idnumber import make_id_number
-from members.models import Enrollment, LedgerEntry, Member, PersonalAccount
-from pharmacies.models import Provider, ProviderStaff
-
-PRESETS = Path(__file__).resolve().parents[2] / "policies"
-BENCH_PROVIDER_PREFIX = "H3799"
-VISITS_FROM = date(2023, 1, 2)
+from claims.loadtest import (
+    FIRST_VISIT,
+    LOAD_PROVIDER_PREFIX,
+    database_url,
+    gunicorn_start,
+    gunicorn_wait_ready,
+    load_data_prepare,
+    settlement_body,
+)
 
 
 @dataclass(frozen=True)
@@ -135,6 +131,8 @@ class Command(BaseCommand):
         parser.add_argument("--pgbench-seconds", type=int, default=10)
         parser.add_argument("--skip-pgbench", action="store_true")
         parser.add_argument("--python-client", action="store_true", help="use the Python client even if wrk is installed")
+        parser.add_argument("--prepare-only", action="store_true",
+                            help="prepare the data, print {\"tokens\": [...], \"members\": [...]} as JSON on the last line, and stop")
 
     def handle(self, *args, **opts):
         if connection.vendor != "postgresql":
@@ -142,16 +140,21 @@ class Command(BaseCommand):
         if opts["clients"] < 1 or opts["seconds"] < 1:
             raise CommandError("--clients and --seconds must be positive")
         call_command("migrate", verbosity=0, interactive=False)
-        if not PolicyVersion.objects.filter(region="zaozhuang").exists():
-            policy_load(data=json.loads((PRESETS / "zaozhuang.json").read_text(encoding="utf-8")))
-        tokens, members = self.prepare(opts["clients"], opts["members"])
+        tokens, members = load_data_prepare(providers=opts["clients"], members=opts["members"])
+        self.stdout.write(f"data: {len(members)} members, {len(tokens)} providers (zaozhuang policy)")
+        if opts["prepare_only"]:
+            self.stdout.write(json.dumps({"tokens": tokens, "members": members}))
+            return
         workers = opts["workers"] or 2 * (os.cpu_count() or 1) + 1
         wrk = None if opts["python_client"] else shutil.which("wrk")
         load = self.load_wrk if wrk else self.load_python
         port = _free_port()
         server = self.start_gunicorn(port, workers)
         try:
-            self.wait_ready(port, tokens[0])
+            try:
+                gunicorn_wait_ready(port, tokens[0], server=server)
+            except (RuntimeError, TimeoutError) as error:
+                raise CommandError(f"{error} (see {self.server_log})") from error
             run = str(int(time.time()))
             self.stdout.write(f"warm-up: {opts['warmup_seconds']} s")
             load(port, tokens, members, opts["warmup_seconds"], f"W{run}", opts["clients"])
@@ -184,114 +187,38 @@ class Command(BaseCommand):
     def settled_with_prefix(self, prefix: str) -> int:
         from claims.models import Claim
 
-        return Claim.objects.filter(submitter__startswith=BENCH_PROVIDER_PREFIX, external_ref__startswith=prefix).count()
-
-    # --- data ----------------------------------------------------------------------------
-
-    @transaction.atomic
-    def prepare(self, clients: int, count: int):
-        CatalogItem.objects.get_or_create(
-            code="A-DRUG", defaults={"name": "甲类药", "kind": "drug", "item_class": "A", "list_price": Decimal("10.00")}
-        )
-        CatalogItem.objects.get_or_create(
-            code="B-DRUG", defaults={"name": "乙类药", "kind": "drug", "item_class": "B", "prepay_percent": Decimal("10"), "list_price": Decimal("50.00")}
-        )
-        born = date(1975, 6, 15)
-        ids = [make_id_number(f"{379900 + n // 1000:06d}", born, n % 1000) for n in range(count)]
-        existing = set(Member.objects.filter(id_number__in=ids).values_list("id_number", flat=True))
-        new = [Member(id_number=i, name=f"压测{n}", birth_date=born, sex="M" if int(i[16]) % 2 else "F") for n, i in enumerate(ids) if i not in existing]
-        if new:
-            Member.objects.bulk_create(new, batch_size=1000)
-            created = list(Member.objects.filter(id_number__in=[m.id_number for m in new]))
-            Enrollment.objects.bulk_create(
-                [Enrollment(member=m, effective_from=date(2020, 1, 1), employment_status="in_service", scheme="combined", contribution_base=Decimal("6000.00")) for m in created],
-                batch_size=1000,
-            )
-            accounts = PersonalAccount.objects.bulk_create(
-                [PersonalAccount(member=m, opened_on=date(2020, 1, 1), balance=Decimal("1000000.00")) for m in created], batch_size=1000
-            )
-            LedgerEntry.objects.bulk_create(
-                [LedgerEntry(account=a, kind=LedgerEntry.Kind.OPENING_BALANCE, amount=Decimal("1000000.00"), balance_after=Decimal("1000000.00"), reference="bench") for a in accounts],
-                batch_size=1000,
-            )
-        from django.contrib.auth import get_user_model
-
-        tokens = []
-        for n in range(clients):
-            code = f"{BENCH_PROVIDER_PREFIX}{n:07d}"
-            provider, _ = Provider.objects.get_or_create(
-                code=code, defaults={"name": f"压测机构{n}", "kind": "institution", "level": ["level_1", "level_2", "level_3"][n % 3]}
-            )
-            user, made = get_user_model().objects.get_or_create(username=f"bench-{code}")
-            if made:
-                user.set_unusable_password()
-                user.save()
-            ProviderStaff.objects.get_or_create(user=user, defaults={"provider": provider})
-            tokens.append(Token.objects.get_or_create(user=user)[0].key)
-        self.stdout.write(f"data: {count} members, {clients} providers (zaozhuang policy)")
-        return tokens, ids
+        return Claim.objects.filter(submitter__startswith=LOAD_PROVIDER_PREFIX, external_ref__startswith=prefix).count()
 
     # --- server --------------------------------------------------------------------------
 
     def start_gunicorn(self, port: int, workers: int):
-        gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or shutil.which("gunicorn")
-        if gunicorn is None:
-            raise CommandError("gunicorn is not installed (pip install gunicorn)")
-        db = settings.DATABASES["default"]
-        env = {
-            **os.environ,
-            "REGION": "zaozhuang",
-            # What `make up` runs: the production settings (statement and lock timeouts,
-            # connection health checks, prepared statements, JSON request logs). TLS ends at
-            # the load balancer in a deployment; here the client speaks plain HTTP on loopback.
-            "DJANGO_SETTINGS_MODULE": "config.settings.production",
-            "SECRET_KEY": os.environ.get("SECRET_KEY") or "bench-only-" + os.urandom(16).hex(),
-            "SECURE_SSL_REDIRECT": "0",
-            "ALLOWED_HOSTS": "127.0.0.1",
-            "DB_CONN_MAX_AGE": "600",
-            "DATABASE_URL": f"postgres://{db['USER']}:{db.get('PASSWORD') or ''}@{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}",
-        }
+        """What `make up` runs: the production settings (statement and lock timeouts, connection
+        health checks, prepared statements, JSON request logs), the log to var/. TLS ends at
+        the load balancer in a deployment; here the client speaks plain HTTP on loopback."""
         log_dir = Path(settings.BASE_DIR) / "var"
         log_dir.mkdir(exist_ok=True)
         self.server_log = log_dir / "bench_settlement.gunicorn.log"
-        log = open(self.server_log, "wb")  # noqa: SIM115 (the server writes to it until it stops)
         self.stdout.write(f"gunicorn's log: {self.server_log}")
-        return subprocess.Popen(
-            [gunicorn, "config.wsgi:application", "-b", f"127.0.0.1:{port}", "-w", str(workers),
-             "--backlog", "2048", "--log-level", "warning"],
-            cwd=str(settings.BASE_DIR), env=env, start_new_session=True, stdout=log, stderr=subprocess.STDOUT,
+        return gunicorn_start(
+            port=port,
+            workers=workers,
+            database_url=database_url(settings.DATABASES["default"]),
+            settings_module="config.settings.production",
+            env={
+                "SECRET_KEY": os.environ.get("SECRET_KEY") or "bench-only-" + os.urandom(16).hex(),
+                "SECURE_SSL_REDIRECT": "0",
+                "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
+            },
+            log=open(self.server_log, "wb"),  # noqa: SIM115 (the server writes to it until it stops)
         )
 
-    def wait_ready(self, port: int, token: str):
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-                conn.request("GET", "/api/v1/providers/me", headers={"Authorization": f"Token {token}"})
-                if conn.getresponse().status == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.3)
-        raise CommandError("gunicorn did not answer within 60 s")
-
     # --- load ----------------------------------------------------------------------------
-
-    @staticmethod
-    def _visit(members, n: int, k: int, run: str) -> dict:
-        return {
-            "member_id_number": members[(n * 7919 + k) % len(members)],
-            "visit_date": (VISITS_FROM + timedelta(days=n % 300)).isoformat(),
-            "external_ref": f"{run}-{k}-{n}",
-            "use_account": True,
-            "items": [{"code": "A-DRUG", "quantity": "3"}, {"code": "B-DRUG", "quantity": "1"}],
-        }
 
     def load_wrk(self, port, tokens, members, seconds, run, clients) -> LoadResult:
         """wrk with a Lua script: each request a new visit; non-201 answers are counted."""
         script = WRK_SCRIPT.replace("$TOKENS", ", ".join(json.dumps(t) for t in tokens)).replace(
             "$MEMBERS", ", ".join(json.dumps(m) for m in members)
-        ).replace("$RUN", json.dumps(run)).replace("$FROM", json.dumps(VISITS_FROM.isoformat()))
+        ).replace("$RUN", json.dumps(run)).replace("$FROM", json.dumps(FIRST_VISIT.isoformat()))
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "settle.lua"
             path.write_text(script, encoding="utf-8")
@@ -318,7 +245,7 @@ class Command(BaseCommand):
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
             mine, n = [], 0
             while time.perf_counter() < deadline:
-                body = json.dumps(self._visit(members, n, k, run))
+                body = json.dumps(settlement_body(members, n, k, f"{run}-{k}-{n}"))
                 n += 1
                 started = time.perf_counter()
                 try:
