@@ -1,0 +1,118 @@
+"""Browser fixtures for the end-to-end tests: Playwright driving the system's own headless
+Chromium (Debian's `chromium` package) against pytest-django's `live_server`.
+
+Nothing is downloaded: the browser is found on the PATH (or at /usr/bin/chromium, or at
+$E2E_CHROMIUM). Without Playwright or Chromium the tests are skipped with the reason, unless
+E2E_REQUIRED=1 (as in CI), where they fail instead. When a test fails, every page it opened
+is saved as test-artifacts/e2e/<test name>[-<n>].png.
+"""
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+# Playwright's sync API runs an asyncio event loop in the test thread, so Django would refuse
+# the ORM calls the tests make to set up and check data (SynchronousOnlyOperation). The ORM is
+# used synchronously here; the browser only talks to the live server's own thread.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "e2e"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    # Without these Chromium keeps trying to reach Google's services (refused here).
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TIMEOUT_MS = 10_000  # one step (a click, a page load, an expectation); a test takes a few seconds
+
+
+def find_chromium() -> str | None:
+    for candidate in (os.environ.get("E2E_CHROMIUM"), shutil.which("chromium"), shutil.which("chromium-browser"),
+                      "/usr/bin/chromium"):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def _unavailable(reason: str):
+    if os.environ.get("E2E_REQUIRED") == "1":
+        pytest.fail(f"E2E_REQUIRED=1 but {reason}", pytrace=False)
+    pytest.skip(f"browser tests skipped: {reason} (set E2E_REQUIRED=1 to make this an error)")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("Playwright is not installed (pip install -e '.[test]')")
+    executable = find_chromium()
+    if executable is None:
+        _unavailable("no Chromium found (apt-get install chromium, or set E2E_CHROMIUM)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def new_page(browser, live_server, request):
+    """new_page() -> a fresh page in its own browser context (its own cookies: one per user),
+    in Chinese, with relative URLs resolved against the live server."""
+    contexts = []
+    request.node._e2e_pages = []
+
+    def make():
+        context = browser.new_context(base_url=live_server.url, locale="zh-CN", viewport={"width": 1280, "height": 900})
+        context.set_default_timeout(TIMEOUT_MS)
+        contexts.append(context)
+        page = context.new_page()
+        request.node._e2e_pages.append(page)
+        return page
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def page(new_page):
+    return new_page()
+
+
+def login_admin(page, username: str, password: str) -> None:
+    page.goto("/admin/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.get_by_role("button", name="登录").click()
+    page.wait_for_url(re.compile(r"/admin/$"))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when != "call" or not report.failed:
+        return
+    pages = getattr(item, "_e2e_pages", [])
+    if not pages:
+        return
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    name = re.sub(r"[^\w.-]+", "_", item.name)
+    saved = []
+    for number, page in enumerate(pages, start=1):
+        path = ARTIFACTS / (f"{name}.png" if number == 1 else f"{name}-{number}.png")
+        try:
+            page.screenshot(path=str(path), full_page=True)
+            saved.append(str(path))
+        except Exception as error:  # a closed or crashed page: say so, keep the test's own failure
+            saved.append(f"{path}: not saved ({error})")
+    report.sections.append(("e2e screenshots", "\n".join(saved)))
