@@ -57,6 +57,9 @@ def browser():
     executable = find_chromium()
     if executable is None:
         _unavailable("no Chromium found (apt-get install chromium, or set E2E_CHROMIUM)")
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=TIMEOUT_MS)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
         yield browser
