@@ -1,8 +1,8 @@
 """Browser fixtures for the end-to-end tests: Playwright driving the system's own headless
 Chromium (Debian's `chromium` package) against pytest-django's `live_server`.
 
-Nothing is downloaded: the browser is found on the PATH (or at /usr/bin/chromium, or at
-$E2E_CHROMIUM). Without Playwright or Chromium the tests are skipped with the reason, unless
+Nothing is downloaded: the browser is $E2E_CHROMIUM if set, else `chromium` on the PATH,
+else /usr/bin/chromium. Without Playwright or Chromium the tests are skipped with the reason, unless
 E2E_REQUIRED=1 (as in CI), where they fail instead. When a test fails, every page it opened
 is saved as test-artifacts/e2e/<test name>[-<n>].png.
 """
@@ -18,6 +18,11 @@ import pytest
 # the ORM calls the tests make to set up and check data (SynchronousOnlyOperation). The ORM is
 # used synchronously here; the browser only talks to the live server's own thread.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+try:
+    from playwright.sync_api import expect
+except ImportError:  # the `browser` fixture skips (or fails, with E2E_REQUIRED=1) every test
+    expect = None
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "e2e"
 CHROMIUM_ARGS = [
@@ -35,14 +40,16 @@ TIMEOUT_MS = 10_000  # one step (a click, a page load, an expectation); a test t
 
 
 def find_chromium() -> str | None:
-    for candidate in (os.environ.get("E2E_CHROMIUM"), shutil.which("chromium"), shutil.which("chromium-browser"),
-                      "/usr/bin/chromium"):
-        if candidate and os.access(candidate, os.X_OK):
+    """$E2E_CHROMIUM if set (and only it), else chromium on the PATH, else /usr/bin/chromium."""
+    chosen = os.environ.get("E2E_CHROMIUM")
+    candidates = [chosen] if chosen else [shutil.which("chromium"), shutil.which("chromium-browser"), "/usr/bin/chromium"]
+    for candidate in candidates:
+        if candidate and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
             return candidate
     return None
 
 
-def _unavailable(reason: str):
+def unavailable(reason: str):
     if os.environ.get("E2E_REQUIRED") == "1":
         pytest.fail(f"E2E_REQUIRED=1 but {reason}", pytrace=False)
     pytest.skip(f"browser tests skipped: {reason} (set E2E_REQUIRED=1 to make this an error)")
@@ -53,12 +60,10 @@ def browser():
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        _unavailable("Playwright is not installed (pip install -e '.[test]')")
+        unavailable("Playwright is not installed (pip install -e '.[test]')")
     executable = find_chromium()
     if executable is None:
-        _unavailable("no Chromium found (apt-get install chromium, or set E2E_CHROMIUM)")
-    from playwright.sync_api import expect
-
+        unavailable("no Chromium found (apt-get install chromium, or set E2E_CHROMIUM)")
     expect.set_options(timeout=TIMEOUT_MS)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
@@ -72,6 +77,9 @@ def new_page(browser, live_server, request):
     in Chinese, with relative URLs resolved against the live server."""
     contexts = []
     request.node._e2e_pages = []
+    for old in (*ARTIFACTS.glob(f"{screenshot_name(request.node)}.png"),
+                *ARTIFACTS.glob(f"{screenshot_name(request.node)}-*.png")):
+        old.unlink()  # a screenshot left by an earlier failure of this test
 
     def make():
         context = browser.new_context(base_url=live_server.url, locale="zh-CN", viewport={"width": 1280, "height": 900})
@@ -99,6 +107,10 @@ def login_admin(page, username: str, password: str) -> None:
     page.wait_for_url(re.compile(r"/admin/$"))
 
 
+def screenshot_name(item) -> str:
+    return re.sub(r"[^\w.-]+", "_", item.name)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
@@ -109,7 +121,7 @@ def pytest_runtest_makereport(item, call):
     if not pages:
         return
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    name = re.sub(r"[^\w.-]+", "_", item.name)
+    name = screenshot_name(item)
     saved = []
     for number, page in enumerate(pages, start=1):
         path = ARTIFACTS / (f"{name}.png" if number == 1 else f"{name}-{number}.png")

@@ -5,15 +5,13 @@ import re
 from datetime import date
 from decimal import Decimal
 
-from playwright.sync_api import expect
-
 from claims.models import Claim
 from core.roles import Role
 from members.models import Member, PersonalAccount
 from tests.factories import UserFactory, new_id_number
 from tests.imports.helpers import write_xlsx
 
-from .conftest import login_admin
+from .conftest import expect, login_admin
 from .data import member_with_account, settle, settlement_policy, staff_of
 
 PASSWORD = "correct-horse-battery"  # tests.factories.UserFactory's
