@@ -16,8 +16,10 @@ import pytest
 
 # Playwright's sync API runs an asyncio event loop in the test thread, so Django would refuse
 # the ORM calls the tests make to set up and check data (SynchronousOnlyOperation). The ORM is
-# used synchronously here; the browser only talks to the live server's own thread.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+# used synchronously here; the browser only talks to the live server's own thread. The
+# variable is set only while the browser runs (see `browser`): set for the whole session it
+# would reach the subprocesses other tests start (`check --deploy` warns about it).
+ASYNC_UNSAFE = "DJANGO_ALLOW_ASYNC_UNSAFE"
 
 try:
     from playwright.sync_api import expect
@@ -55,8 +57,10 @@ def unavailable(reason: str):
     pytest.skip(f"browser tests skipped: {reason} (set E2E_REQUIRED=1 to make this an error)")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser():
+    """One Chromium for the browser tests; it stops (and with it Playwright's event loop in
+    this thread) when they are done, before the rest of the suite goes on."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -65,10 +69,18 @@ def browser():
     if executable is None:
         unavailable("no Chromium found (apt-get install chromium, or set E2E_CHROMIUM)")
     expect.set_options(timeout=TIMEOUT_MS)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    previous = os.environ.get(ASYNC_UNSAFE)
+    os.environ[ASYNC_UNSAFE] = "true"
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+            yield browser
+            browser.close()
+    finally:
+        if previous is None:
+            os.environ.pop(ASYNC_UNSAFE, None)
+        else:
+            os.environ[ASYNC_UNSAFE] = previous
 
 
 @pytest.fixture
