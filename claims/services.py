@@ -24,7 +24,7 @@ from django.utils.translation import gettext_lazy as _
 from core.audit import audit
 from core.errors import Conflict, DomainError, Forbidden, NotFound
 from core.idnumber import mask_id_number, normalize_id_number, parse_id_number
-from core.sql import insert
+from core.sql import insert, update
 from members.models import (
     Episode,
     FamilyLink,
@@ -561,7 +561,7 @@ def _claim_settle(*, user, request: SettlementRequest, fingerprint: str) -> dict
     year.cap = result.year.cap
     year.large_expense_burden = result.year.large_expense_burden
     year.large_expense_subsidy_paid = result.year.large_expense_subsidy_paid
-    year.save(update_fields=["deductible_met", "fund_paid", "cap", "large_expense_burden", "large_expense_subsidy_paid", "updated_at"])
+    update(year, ["deductible_met", "fund_paid", "cap", "large_expense_burden", "large_expense_subsidy_paid", "updated_at"])
     audit(
         actor=user,
         action="claim.settle",

@@ -135,3 +135,29 @@ def insert(objs: Sequence[models.Model], *, using: str = DEFAULT_DB_ALIAS) -> No
         obj.pk = pk
         obj._state.adding = False
         obj._state.db = using
+
+
+_UPDATES: dict[tuple, tuple[str, list[models.Field]]] = {}
+
+
+def update(obj: models.Model, fields: Sequence[str], *, using: str = DEFAULT_DB_ALIAS) -> None:
+    """`obj.save(update_fields=fields)` with the UPDATE built once per model and field list
+    (fields with `auto_now` are set as save() sets them). No signals, as for `insert`."""
+    model = type(obj)
+    if any(signal.has_listeners(model) for signal in (signals.pre_save, signals.post_save)):
+        raise TypeError(f"{model.__name__} has save signals: save it through the ORM")
+    connection = connections[using]
+    key = (model, connection.vendor, tuple(fields))
+    cached = _UPDATES.get(key)
+    if cached is None:
+        meta, quote = model._meta, connection.ops.quote_name
+        written = [meta.get_field(name) for name in fields]
+        assignments = ", ".join(f"{quote(field.column)} = %s" for field in written)
+        sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s"
+        cached = _UPDATES[key] = (sql, written)
+    sql, written = cached
+    params = [field.get_db_prep_save(field.pre_save(obj, False), connection) for field in written]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, obj.pk])
+        if cursor.rowcount != 1:
+            raise model.DoesNotExist(f"{model.__name__} {obj.pk} was not updated")

@@ -8,6 +8,7 @@ append a callable to SINGLE_VISIT_RULES.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -65,13 +66,25 @@ class Snapshot:
 _cache: dict[str, Snapshot] = {}
 
 
+@functools.cache
+def _token_statement():
+    """The version token's read, as fixed SQL (core.sql): every settlement runs it."""
+    from core.sql import Statement
+
+    from .models import KnowledgeBaseVersion
+
+    table = KnowledgeBaseVersion._meta.db_table
+    return Statement(f'SELECT "token" FROM "{table}" WHERE "id" = %s', [KnowledgeBaseVersion._meta.get_field("token")])
+
+
 def snapshot() -> Snapshot:
     """The cached knowledge base: one query per visit (the version token); reloaded only
     when an import or a rule change has bumped the token."""
-    from .models import FrequencyLimit, KnowledgeBaseVersion, Rule, SexRestrictedDrug
+    from .models import FrequencyLimit, Rule, SexRestrictedDrug
     from .rules import parameters_of
 
-    token = KnowledgeBaseVersion.objects.filter(pk=1).values_list("token", flat=True).first() or ""
+    token = _token_statement().first([1])
+    token = (token[0] if token else "") or ""
     cached = _cache.get("snapshot")
     if cached is not None and cached.token == token:
         return cached

@@ -1,0 +1,101 @@
+"""core.sql: fixed statements read back as the ORM reads them; one-statement inserts and
+updates; the ledger's balance moved by one UPDATE … RETURNING (members.services)."""
+
+from datetime import date
+from decimal import Decimal as D
+
+import pytest
+from django.db import transaction
+
+from core.models import AuditEvent
+from core.sql import Statement, columns, fields, insert, instance, update
+from members.models import LedgerEntry, Member, PersonalAccount
+from members.services import InsufficientBalance, account_lock, account_post_entry
+from tests.factories import AccountFactory, MemberFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_statement_reads_rows_with_the_same_python_values_as_the_orm():
+    account = AccountFactory(balance=D("12.30"), opened_on=date(2021, 3, 4))
+    statement = Statement(
+        f'SELECT {columns(PersonalAccount, "a")} FROM "{PersonalAccount._meta.db_table}" a WHERE a."id" = %s',
+        fields(PersonalAccount),
+    )
+    got = instance(PersonalAccount, statement.first([account.pk]))
+    expected = PersonalAccount.objects.get(pk=account.pk)
+    assert [getattr(got, f.attname) for f in fields(PersonalAccount)] == [
+        getattr(expected, f.attname) for f in fields(PersonalAccount)
+    ]
+    assert isinstance(got.balance, D) and got.balance == D("12.30")
+    assert got.opened_on == date(2021, 3, 4)
+    assert got._state.adding is False
+    assert statement.first([account.pk + 1000]) is None
+
+
+def test_an_instance_of_a_missing_left_join_side_is_none():
+    assert instance(PersonalAccount, [None] * len(fields(PersonalAccount))) is None
+
+
+def test_insert_writes_several_rows_in_one_statement_and_sets_their_keys(django_assert_num_queries):
+    events = [AuditEvent(action="test.one", target_label="a", details={"n": 1}),
+              AuditEvent(action="test.two", target_label="b", details={"n": 2})]
+    with django_assert_num_queries(1):
+        insert(events)
+    assert all(event.pk and event.at for event in events)  # auto_now_add is set as save() sets it
+    stored = AuditEvent.objects.filter(action__startswith="test.").order_by("pk")
+    assert [(e.pk, e.action, e.details) for e in stored] == [
+        (events[0].pk, "test.one", {"n": 1}), (events[1].pk, "test.two", {"n": 2})
+    ]
+
+
+def test_insert_and_update_refuse_a_model_whose_save_signals_they_would_skip():
+    """Member's history is recorded by django-simple-history's post_save receiver."""
+    with pytest.raises(TypeError, match="save signals"):
+        insert([Member(id_number="x", name="x", birth_date=date(1980, 1, 1), sex="M")])
+    member = MemberFactory()
+    with pytest.raises(TypeError, match="save signals"):
+        update(member, ["name"])
+
+
+def test_update_writes_the_named_fields_only_and_refuses_a_missing_row():
+    account = AccountFactory(balance=D("5.00"))
+    account.status = PersonalAccount.Status.CLOSED
+    account.balance = D("999.00")  # not named: not written
+    update(account, ["status"])
+    account.refresh_from_db()
+    assert (account.status, account.balance) == (PersonalAccount.Status.CLOSED, D("5.00"))
+    gone = PersonalAccount(pk=account.pk + 1000, status="open")
+    with pytest.raises(PersonalAccount.DoesNotExist):
+        update(gone, ["status"])
+
+
+def _post(account, amount, kind=LedgerEntry.Kind.SETTLEMENT_PAYMENT):
+    with transaction.atomic():
+        locked = account_lock(account_ids=[account.pk])[account.pk]
+        return account_post_entry(account=locked, kind=kind, amount=D(amount), reference="t")
+
+
+def test_a_posted_entry_moves_the_balance_in_the_database():
+    account = AccountFactory(balance=D("0.00"))
+    _post(account, "100.00", LedgerEntry.Kind.OPENING_BALANCE)
+    entry = _post(account, "-30.25")
+    account.refresh_from_db()
+    assert (entry.amount, entry.balance_after, account.balance) == (D("-30.25"), D("69.75"), D("69.75"))
+
+
+def test_a_debit_past_zero_or_from_a_closed_account_changes_nothing():
+    account = AccountFactory(balance=D("0.00"))
+    _post(account, "10.00", LedgerEntry.Kind.OPENING_BALANCE)
+    with pytest.raises(InsufficientBalance) as refusal:
+        _post(account, "-10.01")
+    assert refusal.value.details == {"balance": "10.00", "amount": "10.01"}
+    PersonalAccount.objects.filter(pk=account.pk).update(status=PersonalAccount.Status.CLOSED)
+    with pytest.raises(Exception) as closed:
+        _post(account, "-1.00")
+    assert closed.value.code == "account_closed"
+    account.refresh_from_db()
+    assert account.balance == D("10.00")
+    assert list(LedgerEntry.objects.filter(account=account).values_list("amount", flat=True)) == [D("10.00")]
+    # A refund may still reach a closed account.
+    assert _post(account, "2.00", LedgerEntry.Kind.SETTLEMENT_REFUND).balance_after == D("12.00")
