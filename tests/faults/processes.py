@@ -155,7 +155,7 @@ def _answers(port: int) -> bool:
         return False
 
 
-def wait_until_consuming(processes: Processes, name: str, timeout: float = 30) -> None:
+def wait_until_consuming(processes: Processes, name: str, timeout: float = 60) -> None:
     """A worker is ready when it logs so (its broker connection and queues are set up)."""
     wait_for(lambda: " ready." in processes.log(name), timeout=timeout, interval=0.1,
              what=f"{name} to be ready\n{processes.logs_tail()}")

@@ -89,7 +89,7 @@ def test_a_worker_killed_mid_run_is_finished_by_running_the_month_again(real_ser
 
     # Kill the worker (its main process and pool, at once: SIGKILL, no warm shutdown) once it has
     # credited a tenth of the members.
-    wait_for(lambda: _credited() >= ELIGIBLE // 10, timeout=30, interval=0.01,
+    wait_for(lambda: _credited() >= ELIGIBLE // 10, timeout=60, interval=0.01,
              what=f"the first chunks to be credited\n{processes.logs_tail()}")
     processes.kill(first)
     credited_before = _credited()
@@ -105,7 +105,7 @@ def test_a_worker_killed_mid_run_is_finished_by_running_the_month_again(real_ser
     _enqueue_the_month(port)
     rerun = wait_for(
         lambda: CreditRun.objects.exclude(pk=killed.pk).filter(status=CreditRun.Status.COMPLETED).first(),
-        timeout=40, interval=0.1, what=f"the re-run to complete\n{processes.logs_tail()}",
+        timeout=60, interval=0.1, what=f"the re-run to complete\n{processes.logs_tail()}",
     )
     # The killed run's chunks still queued when its worker died are taken by the new worker too
     # (they credit whoever is still due, as the re-run does): wait until the two runs together
