@@ -65,3 +65,17 @@ def test_scheduled_work_resumes_when_redis_returns(real_services):
              what=f"the scheduled task to run again after Redis returned\n{processes.logs_tail()}")
     assert worker.poll() is None and beat.poll() is None, processes.logs_tail()
     assert processes.log("worker").count("Connected to redis") == 2, processes.logs_tail()
+
+
+def test_closing_a_channel_whose_connection_was_released_does_not_crash_the_worker():
+    """The kombu race the outage test hit (see config/celery.py): the transport's client is gone
+    when the channel is closed with messages unacknowledged; closing must not raise."""
+    from types import SimpleNamespace
+
+    from kombu.transport import redis as kombu_redis
+
+    qos = kombu_redis.QoS.__new__(kombu_redis.QoS)
+    qos.channel = SimpleNamespace(connection=SimpleNamespace(client=None))
+    qos._delivered = {"tag-1": object()}
+    assert qos.restore_unacked() is None
+    assert qos._delivered == {}
