@@ -9,11 +9,12 @@ from . import services
 
 
 @shared_task(name="members.tasks.credit_month")
-def credit_month(month: str | None = None) -> int | None:
+def credit_month(month: str | None = None, chunk_size: int | None = None) -> int | None:
     """Credit a month (YYYY-MM; default: the current month), scheduled monthly by Celery beat.
 
     Opens the run, then enqueues one task per chunk of members after the run is committed, so
-    several workers can take the chunks at once.
+    several workers can take the chunks at once. Safe to run again: a run whose worker died is
+    finished by the next run of the same month, which credits only the members still due.
     """
     if month:
         year, number = month.split("-")
@@ -21,7 +22,7 @@ def credit_month(month: str | None = None) -> int | None:
     else:
         first = timezone.localdate().replace(day=1)
     try:
-        run = services.credit_month_start(month=first)
+        run = services.credit_month_start(month=first, chunk_size=chunk_size or services.DEFAULT_CHUNK_SIZE)
     except services.MissingReferenceData:
         # The refused run is on record with what is missing; nothing was credited.
         return None
