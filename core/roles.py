@@ -44,9 +44,11 @@ ROLE_PERMISSIONS: dict[Role, list[tuple[str, str, tuple[str, ...]]]] = {
     Role.FINANCE: [
         ("members", "*", ("view",)),
         ("pharmacies", "*", ("view",)),
-        ("claims", "*", ("view", "change")),
-        # The catalog is the case workers' to keep; finance reads it.
-        ("claims", "catalogitem", ("view",)),
+        # Finance approves and pays the monthly statements; settlements, their reversal, the
+        # catalog and the region policies are the case workers' (Ziyang 第十九条: business and
+        # finance are incompatible duties).
+        ("claims", "*", ("view",)),
+        ("claims", "providerstatement", ("view", "change")),
         ("supervision", "*", ("view",)),
         ("core", "auditevent", ("view",)),
         ("django_celery_beat", "*", ("view",)),

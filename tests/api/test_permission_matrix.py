@@ -70,7 +70,7 @@ GET  /api/v1/providers/me                             401  403 403 403 403 200  
 GET  /api/v1/providers/{code}                         401  200 200 200 200 403    403    403      401      403
 POST /api/v1/settlements/preview                      401  403 403 403 403 200    200    200      401      403
 POST /api/v1/settlements                              401  403 403 403 403 201    201    201      401      403
-POST /api/v1/settlements/{settlement_id}/reverse      401  200 403 200 403 200    403    403      401      403
+POST /api/v1/settlements/{settlement_id}/reverse      401  200 403 403 403 200    403    403      401      403
 POST /api/v1/reconciliations                          401  403 403 403 403 201    201    403      401      403
 GET  /api/v1/reconciliations/{reconciliation_id}      401  403 403 403 403 200    404    404      401      403
 """
@@ -78,8 +78,9 @@ GET  /api/v1/reconciliations/{reconciliation_id}      401  403 403 403 403 200  
 # - schema and docs are public documentation and read no credentials (SPECTACULAR_SETTINGS
 #   SERVE_AUTHENTICATION = []): a dead token there was refused by the HTML/YAML renderer,
 #   outside the one error shape, which is what this matrix first found.
-# - reverse: the agency reverses with claims.change_claim, as the admin's reverse action does
-#   (经办 and 财务); 稽核 and 系统管理 only read claims.
+# - reverse: the agency reverses with claims.change_claim, as the admin's reverse action does:
+#   经办 only. 稽核 and 系统管理 read claims; 财务 approves and pays statements but does not undo a
+#   settlement (Ziyang 第十九条: business and finance are kept apart).
 # - providers/me for the platform: it has no registry record (404, not 403: it may call it).
 # - reconciliations are a designated provider's own: the platform has none (403 provider_only).
 
@@ -368,11 +369,12 @@ def test_providers_me_answers_each_provider_with_its_own_record(world):
     assert refused.status_code == 403 and world["a"].name not in refused.content.decode()
 
 
-def test_an_auditor_cannot_reverse_but_a_case_worker_can(world):
-    """稽核 reads claims and reviews flags; undoing a payment is 经办's (or finance's) act,
-    as in the admin's reverse action (claims.change_claim)."""
+@pytest.mark.parametrize("actor", ["au", "fi"])
+def test_an_auditor_or_finance_cannot_reverse_but_a_case_worker_can(world, actor):
+    """稽核 reads claims and reviews flags, 财务 approves statements; undoing a payment is
+    经办's act, as in the admin's reverse action (claims.change_claim). Ziyang 第十九条."""
     claim_id = world["a_settlement"]["settlement_id"]
-    refused = world["clients"]["au"].post(f"/api/v1/settlements/{claim_id}/reverse", {}, format="json")
+    refused = world["clients"][actor].post(f"/api/v1/settlements/{claim_id}/reverse", {}, format="json")
     assert refused.status_code == 403 and refused.json()["code"] == "forbidden"
     assert Claim.objects.get(pk=claim_id).status == Claim.Status.SETTLED
     done = world["clients"]["cw"].post(f"/api/v1/settlements/{claim_id}/reverse", {"reason": "经办撤销"}, format="json")
