@@ -39,6 +39,7 @@ from claims.loadtest import (
     load_data_prepare,
     settlement_body,
 )
+from config.gunicorn import default_workers
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,7 @@ class Command(BaseCommand):
         parser.add_argument("--seconds", type=int, default=20, help="how long the load is measured")
         parser.add_argument("--warmup-seconds", type=int, default=5)
         parser.add_argument("--members", type=int, default=4000)
-        parser.add_argument("--workers", type=int, default=0, help="gunicorn workers (default: 2 × CPUs + 1)")
+        parser.add_argument("--workers", type=int, default=0, help="gunicorn workers (default: config/gunicorn.py's, CPUs + 2)")
         parser.add_argument("--pgbench-seconds", type=int, default=10)
         parser.add_argument("--skip-pgbench", action="store_true")
         parser.add_argument("--python-client", action="store_true", help="use the Python client even if wrk is installed")
@@ -145,7 +146,7 @@ class Command(BaseCommand):
         if opts["prepare_only"]:
             self.stdout.write(json.dumps({"tokens": tokens, "members": members}))
             return
-        workers = opts["workers"] or 2 * (os.cpu_count() or 1) + 1
+        workers = opts["workers"] or default_workers()
         wrk = None if opts["python_client"] else shutil.which("wrk")
         load = self.load_wrk if wrk else self.load_python
         port = _free_port()
