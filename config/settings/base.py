@@ -6,7 +6,7 @@ from pathlib import Path
 import dj_database_url
 from django.utils.translation import gettext_lazy as _
 
-from .database import prepared_statements
+from .database import allow_prepared_statements, prepared_statements
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -113,8 +113,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         {"timeout": 20, "transaction_mode": "IMMEDIATE"}
     )
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / "test.sqlite3")}
-# Prepared statements on PostgreSQL (config/settings/database.py says why and when not).
-DATABASES["default"] = prepared_statements(DATABASES["default"], os.environ)
+# The hot path's fixed statements are prepared on PostgreSQL (core.sql; config/settings/database.py
+# says why and when not).
+PREPARED_STATEMENTS = prepared_statements(os.environ)
+if PREPARED_STATEMENTS:
+    DATABASES["default"] = allow_prepared_statements(DATABASES["default"])
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

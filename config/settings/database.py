@@ -17,16 +17,12 @@ The topology decides how connections are held (README "Deployment"):
   need PgBouncer 1.21 or later with `max_prepared_statements` set; with an older PgBouncer set
   `DB_PREPARED_STATEMENTS=0`.
 
-In every environment (tests included, so that CI runs the code the way production does),
-PostgreSQL binds parameters on the server and psycopg prepares a statement once it has run
-five times on a connection (`DB_PREPARED_STATEMENTS`, default 1): the settlement path repeats
-the same dozen statements, and parsing and planning them each time was over half of
-PostgreSQL's CPU per settlement (README, Benchmarks).
-
-`DB_STATEMENT_TIMEOUT_MS` and `DB_LOCK_TIMEOUT_MS` are sent as the connection's startup
-`options`, so they hold on every connection: a pooled one too, since the pool opens its
-connections with the same parameters. (PgBouncer does not pass `options` on: behind it, set
-them on the database role too, `ALTER ROLE … SET statement_timeout = …`.)
+The hot path's fixed statements (core.sql) are bound on the server and prepared once per
+connection on PostgreSQL (`DB_PREPARED_STATEMENTS`, default 1, every environment so that CI runs
+them as production does): the settlement path repeats the same dozen statements, and parsing
+and planning them on every request was over half of PostgreSQL's CPU per settlement (README,
+Benchmarks). The ORM keeps Django's client-side binding, which has no limit on the number of
+parameters a statement carries (a server-bound one stops at 65,535).
 """
 
 from collections.abc import Mapping
@@ -67,13 +63,18 @@ def _flag(environ: Mapping[str, str], name: str, *, default: bool = False) -> bo
     raise ImproperlyConfigured(f"{name} must be 1 or 0, not {raw!r}.")
 
 
-def prepared_statements(database: dict, environ: Mapping[str, str]) -> dict:
-    """`database` with server-side binding and psycopg's automatic prepared statements, on
-    PostgreSQL unless `DB_PREPARED_STATEMENTS=0`."""
-    if database["ENGINE"] != POSTGRESQL or not _flag(environ, "DB_PREPARED_STATEMENTS", default=True):
+def prepared_statements(environ: Mapping[str, str]) -> bool:
+    """Whether core.sql prepares its fixed statements (PostgreSQL only; `DB_PREPARED_STATEMENTS`)."""
+    return _flag(environ, "DB_PREPARED_STATEMENTS", default=True)
+
+
+def allow_prepared_statements(database: dict) -> dict:
+    """`database` with psycopg's prepared-statement cache switched on (Django switches it off).
+    Only a server-binding cursor consults it: Django's own (client-side binding) never prepares,
+    so this prepares core.sql's statements and nothing else."""
+    if database["ENGINE"] != POSTGRESQL:
         return database
-    options = {**(database.get("OPTIONS") or {}), "server_side_binding": True, "prepare_threshold": 5}
-    return {**database, "OPTIONS": options}
+    return {**database, "OPTIONS": {**(database.get("OPTIONS") or {}), "prepare_threshold": 5}}
 
 
 def production_database(database: dict, environ: Mapping[str, str]) -> dict:

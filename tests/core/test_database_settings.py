@@ -13,7 +13,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import OperationalError
 from django.db.backends.postgresql.base import DatabaseWrapper
 
-from config.settings.database import prepared_statements, production_database
+from config.settings.database import allow_prepared_statements, prepared_statements, production_database
 
 ROOT = Path(__file__).resolve().parents[2]
 PG = {"ENGINE": "django.db.backends.postgresql", "NAME": "gongji", "USER": "gongji", "PASSWORD": "",
@@ -27,19 +27,14 @@ def test_by_default_each_process_keeps_one_persistent_connection_with_the_timeou
     assert "OPTIONS" not in PG  # the parsed DATABASE_URL is not changed in place
 
 
-def test_postgresql_binds_on_the_server_and_prepares_repeated_statements_unless_told_not_to():
-    assert prepared_statements(PG, {})["OPTIONS"] == {"server_side_binding": True, "prepare_threshold": 5}
-    assert prepared_statements(PG, {"DB_PREPARED_STATEMENTS": "0"}) == PG  # e.g. behind an old PgBouncer
-    sqlite = {"ENGINE": "django.db.backends.sqlite3", "NAME": "x.sqlite3"}
-    assert prepared_statements(sqlite, {}) == sqlite
+def test_fixed_statements_are_prepared_unless_told_not_to():
+    assert prepared_statements({}) is True
+    assert prepared_statements({"DB_PREPARED_STATEMENTS": "0"}) is False  # e.g. behind an old PgBouncer
     with pytest.raises(ImproperlyConfigured, match="DB_PREPARED_STATEMENTS must be 1 or 0"):
-        prepared_statements(PG, {"DB_PREPARED_STATEMENTS": "maybe"})
-
-
-def test_the_test_suite_runs_on_prepared_statements_like_production(on_postgres):
-    """CI runs the code on server-side binding, as production does (a query that binds badly
-    fails here, not in production)."""
-    assert on_postgres.settings_dict["OPTIONS"]["server_side_binding"] is True
+        prepared_statements({"DB_PREPARED_STATEMENTS": "maybe"})
+    assert allow_prepared_statements(PG)["OPTIONS"] == {"prepare_threshold": 5}
+    sqlite = {"ENGINE": "django.db.backends.sqlite3", "NAME": "x.sqlite3"}
+    assert allow_prepared_statements(sqlite) == sqlite
 
 
 def test_db_pool_max_size_turns_on_the_pool_and_drops_persistent_connections():
@@ -108,8 +103,7 @@ def test_production_settings_with_the_pool_give_the_databases_setting_django_poo
     assert default["OPTIONS"] == {
         "options": "-c statement_timeout=30000 -c lock_timeout=2000",
         "pool": {"min_size": 1, "max_size": 6, "timeout": 10},
-        # Prepared statements (base settings, every environment).
-        "server_side_binding": True,
+        # psycopg's prepared-statement cache, for core.sql's statements (base settings).
         "prepare_threshold": 5,
     }
 

@@ -99,3 +99,36 @@ def test_a_debit_past_zero_or_from_a_closed_account_changes_nothing():
     assert list(LedgerEntry.objects.filter(account=account).values_list("amount", flat=True)) == [D("10.00")]
     # A refund may still reach a closed account.
     assert _post(account, "2.00", LedgerEntry.Kind.SETTLEMENT_REFUND).balance_after == D("12.00")
+
+
+def _prepared(connection) -> list[str]:
+    with connection.cursor() as db:
+        db.execute("SELECT statement FROM pg_prepared_statements")
+        return [row[0] for row in db.fetchall()]
+
+
+def test_on_postgresql_fixed_statements_are_prepared_once_and_the_orm_is_not(on_postgres, settings):
+    settings.PREPARED_STATEMENTS = True
+    account = AccountFactory(balance=D("1.00"))
+    statement = Statement(
+        f'SELECT "balance" FROM "{PersonalAccount._meta.db_table}" WHERE "id" = %s',
+        [PersonalAccount._meta.get_field("balance")],
+    )
+    assert statement.first([account.pk]) == [D("1.00")]
+    assert statement.first([account.pk]) == [D("1.00")]
+    prepared = _prepared(on_postgres)
+    assert sum('FROM "members_personalaccount" WHERE "id" = $1' in text for text in prepared) == 1
+    # The ORM binds on the client (no limit on parameters): nothing of it is prepared.
+    list(PersonalAccount.objects.filter(pk__in=range(70_000)).values_list("pk", flat=True))
+    assert not any("IN (" in text and "members_personalaccount" in text for text in _prepared(on_postgres))
+
+
+def test_with_prepared_statements_off_nothing_is_prepared(on_postgres, settings):
+    settings.PREPARED_STATEMENTS = False
+    account = AccountFactory(balance=D("1.00"))
+    statement = Statement(
+        f'SELECT "balance" + 0 FROM "{PersonalAccount._meta.db_table}" WHERE "id" = %s',
+        [PersonalAccount._meta.get_field("balance")],
+    )
+    assert statement.first([account.pk]) == [D("1.00")]
+    assert not any('"balance" + 0' in text for text in _prepared(on_postgres))
