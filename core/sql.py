@@ -139,6 +139,13 @@ def placeholders(count: int) -> str:
 _INSERTS: dict[tuple, tuple[str, list[models.Field]]] = {}
 
 
+def _writable(model: type[models.Model]) -> type[models.Model]:
+    """`model`, if writing it without the ORM skips nothing: it has no save signal receiver."""
+    if any(signal.has_listeners(model) for signal in (signals.pre_save, signals.post_save)):
+        raise TypeError(f"{model.__name__} has save signals: save it through the ORM")
+    return model
+
+
 def insert(objs: Sequence[models.Model], *, using: str = DEFAULT_DB_ALIAS) -> None:
     """INSERT new rows of one model in one statement whose SQL is built once per model and row
     count; sets each object's primary key, as `save()` and `bulk_create()` do.
@@ -149,10 +156,7 @@ def insert(objs: Sequence[models.Model], *, using: str = DEFAULT_DB_ALIAS) -> No
     """
     if not objs:
         return
-    model = type(objs[0])
-    if any(signal.has_listeners(model) for signal in (signals.pre_save, signals.post_save)):
-        raise TypeError(f"{model.__name__} has save signals: save it through the ORM")
-    connection = connections[using]
+    model, connection = _writable(type(objs[0])), connections[using]
     key = (model, connection.vendor, len(objs))
     cached = _INSERTS.get(key)
     if cached is None:
@@ -181,10 +185,7 @@ _UPDATES: dict[tuple, tuple[str, list[models.Field]]] = {}
 def update(obj: models.Model, fields: Sequence[str], *, using: str = DEFAULT_DB_ALIAS) -> None:
     """`obj.save(update_fields=fields)` with the UPDATE built once per model and field list
     (fields with `auto_now` are set as save() sets them). No signals, as for `insert`."""
-    model = type(obj)
-    if any(signal.has_listeners(model) for signal in (signals.pre_save, signals.post_save)):
-        raise TypeError(f"{model.__name__} has save signals: save it through the ORM")
-    connection = connections[using]
+    model, connection = _writable(type(obj)), connections[using]
     key = (model, connection.vendor, tuple(fields))
     cached = _UPDATES.get(key)
     if cached is None:

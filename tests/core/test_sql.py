@@ -107,13 +107,17 @@ def _prepared(connection) -> list[str]:
         return [row[0] for row in db.fetchall()]
 
 
+def _balance_statement(expression: str) -> Statement:
+    return Statement(
+        f'SELECT {expression} FROM "{PersonalAccount._meta.db_table}" WHERE "id" = %s',
+        [PersonalAccount._meta.get_field("balance")],
+    )
+
+
 def test_on_postgresql_fixed_statements_are_prepared_once_and_the_orm_is_not(on_postgres, settings):
     settings.PREPARED_STATEMENTS = True
     account = AccountFactory(balance=D("1.00"))
-    statement = Statement(
-        f'SELECT "balance" FROM "{PersonalAccount._meta.db_table}" WHERE "id" = %s',
-        [PersonalAccount._meta.get_field("balance")],
-    )
+    statement = _balance_statement('"balance"')
     assert statement.first([account.pk]) == [D("1.00")]
     assert statement.first([account.pk]) == [D("1.00")]
     prepared = _prepared(on_postgres)
@@ -126,9 +130,6 @@ def test_on_postgresql_fixed_statements_are_prepared_once_and_the_orm_is_not(on_
 def test_with_prepared_statements_off_nothing_is_prepared(on_postgres, settings):
     settings.PREPARED_STATEMENTS = False
     account = AccountFactory(balance=D("1.00"))
-    statement = Statement(
-        f'SELECT "balance" + 0 FROM "{PersonalAccount._meta.db_table}" WHERE "id" = %s',
-        [PersonalAccount._meta.get_field("balance")],
-    )
+    statement = _balance_statement('"balance" + 0')
     assert statement.first([account.pk]) == [D("1.00")]
     assert not any('"balance" + 0' in text for text in _prepared(on_postgres))
