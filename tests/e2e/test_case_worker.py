@@ -26,6 +26,13 @@ def case_worker():
     return UserFactory(username="jingban", roles=[Role.CASE_WORKER])
 
 
+def upload(page, path, rows):
+    """Choose XLSX, attach a member spreadsheet with these rows under the header, submit."""
+    page.select_option("#id_format", label="xlsx")
+    page.set_input_files("#id_import_file", str(write_xlsx(path, [COLUMNS, *rows])))
+    page.get_by_role("button", name="提交").click()
+
+
 def test_import_shows_the_bad_rows_error_then_imports_the_fixed_file(page, tmp_path):
     case_worker()
     good, fixed = new_id_number(date(1970, 3, 5)), new_id_number(date(1985, 7, 9))
@@ -34,10 +41,7 @@ def test_import_shows_the_bad_rows_error_then_imports_the_fixed_file(page, tmp_p
 
     page.goto("/admin/members/member/")
     page.get_by_role("link", name="导入", exact=True).click()
-    page.select_option("#id_format", label="xlsx")
-    page.set_input_files("#id_import_file", str(write_xlsx(tmp_path / "members.xlsx", [
-        COLUMNS, member_row(good, "王建国"), member_row(bad, "李秀英")])))
-    page.get_by_role("button", name="提交").click()
+    upload(page, tmp_path / "members.xlsx", [member_row(good, "王建国"), member_row(bad, "李秀英")])
 
     # The preview names the bad row (row 3: the header is row 1) and why, and offers no import.
     errors = page.locator("table.import-preview tbody tr")
@@ -49,10 +53,7 @@ def test_import_shows_the_bad_rows_error_then_imports_the_fixed_file(page, tmp_p
     expect(page.get_by_role("button", name="确认导入")).to_have_count(0)
     assert Member.objects.count() == 0
 
-    page.select_option("#id_format", label="xlsx")
-    page.set_input_files("#id_import_file", str(write_xlsx(tmp_path / "members-fixed.xlsx", [
-        COLUMNS, member_row(good, "王建国"), member_row(fixed, "李秀英")])))
-    page.get_by_role("button", name="提交").click()
+    upload(page, tmp_path / "members-fixed.xlsx", [member_row(good, "王建国"), member_row(fixed, "李秀英")])
     preview = page.locator("table.import-preview tbody tr")
     expect(preview).to_have_count(2)
     expect(preview.filter(has_text=fixed)).to_contain_text("新增")
