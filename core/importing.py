@@ -605,6 +605,7 @@ class Outcome:
     rows: list[ParsedRow] = field(default_factory=list)
     ignored_columns: list[str] = field(default_factory=list)
     dry_run: bool = False
+    refused: bool = False  # the file as a whole (too large, unreadable...), not some of its rows
     timings: dict[str, float] = field(default_factory=dict)  # seconds per phase (benchmarks)
 
     @property
@@ -613,7 +614,7 @@ class Outcome:
 
     def summary(self) -> str:
         values = {"kind": self.kind, "rows": sum(self.counts.values()), **self.counts}
-        if self.errors and all(e.row == 0 for e in self.errors):
+        if self.errors and (self.refused or all(e.row == 0 for e in self.errors)):
             return _("%(kind)s: the file was refused; nothing written.") % {"kind": self.kind}
         if self.errors:
             bad_rows = len({e.row for e in self.errors})
@@ -779,7 +780,7 @@ def run_import(importer: Importer, table: Table, *, dry_run: bool = False, progr
                         continue
                 rows.append(ParsedRow(number, values))
         except ImportRefused as refused:  # too many rows, or unreadable part-way: the file is refused whole
-            outcome.errors = refused.errors
+            outcome.errors, outcome.refused = refused.errors, True
             return outcome
     outcome.timings["validate"] = clocks.perf_counter() - clock
     if not data_rows:
@@ -825,7 +826,7 @@ def import_file(importer: Importer, path: str | Path, **kwargs) -> Outcome:
     try:
         table = read_table(path)
     except ImportRefused as refused:
-        return Outcome(kind=importer.kind, errors=refused.errors)
+        return Outcome(kind=importer.kind, errors=refused.errors, refused=True)
     try:
         return run_import(importer, table, **kwargs)
     finally:
