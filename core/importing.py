@@ -3,9 +3,11 @@
 One pipeline for every kind of import, shared by the management commands and the
 admin (django-import-export resources):
 
-1. **Read** (`read_table`, `table_from_dataset`): CSV in UTF-8 (with or without BOM) or
-   GBK/GB18030 as Excel writes it, or the first sheet of an XLSX workbook; every cell
-   becomes a stripped string (dates as ISO dates, numbers without float noise).
+1. **Read** (`read_table`, `table_from_dataset`): CSV in UTF-8 (with or without BOM),
+   GBK/GB18030 as Excel writes it or UTF-16 with a BOM, or the first sheet of an XLSX
+   workbook; every cell becomes a stripped string (dates as ISO dates, numbers without float
+   noise). Within `IMPORT_MAX_BYTES` and `IMPORT_MAX_ROWS`, checked before the file is read
+   whole; a file that cannot be read is refused as a whole (`ImportRefused`, row 0 = the file).
 2. **Map headers**: English keys of CONTRACT.md or their Chinese labels (one table per
    import, `Importer.columns`).
 3. **Parse** each row with the importer's pure `parse_row(raw) -> (values, problems)`:
