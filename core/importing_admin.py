@@ -1,10 +1,11 @@
 """The admin's import (django-import-export) within the import limits, with clear errors.
 
-`ImportMixin` and `ImportExportMixin` here are django-import-export's with three changes:
+`ImportMixin` and `ImportExportMixin` here are django-import-export's with these changes:
 
 - the upload form refuses a file larger than IMPORT_MAX_BYTES from the upload's size, before
   django-import-export copies it into its temporary storage and reads it whole;
 - the formats (core.import_formats) name the uploaded file in their errors;
+- the upload is copied into the temporary storage in one piece, not chunk by chunk;
 - a file that cannot be read (core.importing.ImportRefused: too many rows, not CSV text, not
   an .xlsx, empty...) shows its reason on the form instead of django-import-export's generic
   "<exception> encountered while trying to read file"; nothing is written.
@@ -61,6 +62,15 @@ class ImportLimitsMixin:
                                                 current_app=self.admin_site.name))
         finally:
             upload_name.reset(token)
+
+    def write_to_tmp_storage(self, import_file, input_format):
+        # django-import-export's own concatenates the upload chunk by chunk, which is quadratic
+        # (about ten seconds of CPU for a 50 MB file); this joins the chunks once.
+        encoding = None if input_format.is_binary() else self.from_encoding
+        tmp_storage = self.get_tmp_storage_class()(encoding=encoding, read_mode=input_format.get_read_mode(),
+                                                   **self.get_tmp_storage_class_kwargs())
+        tmp_storage.save(b"".join(import_file.chunks()))
+        return tmp_storage
 
     def add_data_read_fail_error_to_form(self, form, e):
         if isinstance(e, ImportRefused):

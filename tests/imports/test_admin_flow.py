@@ -1,7 +1,6 @@
 """The admin's import page (preview, then confirm) with our resource, inside
 django-import-export's real views, with the GBK-detecting CSV format."""
 
-import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from members.models import Member
