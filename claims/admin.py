@@ -2,10 +2,10 @@
 
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
-from import_export.admin import ImportExportMixin
 from simple_history.admin import SimpleHistoryAdmin
 
 from core.admin import LargeTableMixin
+from core.importing_admin import ImportExportMixin  # within the import limits
 
 from .models import CatalogItem
 from .resources import CatalogItemResource

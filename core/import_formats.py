@@ -1,10 +1,15 @@
 """django-import-export formats for the admin's import page.
 
-`DetectingCSV` reads the upload as bytes and decodes UTF-8 (with or without BOM) or GBK/GB18030
-itself, as the commands do (core.importing.decode_csv_bytes): Chinese Excel saves CSV in GBK,
-and the stock CSV format would decode it with one fixed encoding."""
+Both read the upload through core.importing, as the commands do, within the same limits
+(IMPORT_MAX_BYTES, IMPORT_MAX_ROWS): `DetectingCSV` decodes UTF-8 (with or without BOM),
+UTF-16 with a BOM or GBK/GB18030 itself (Chinese Excel saves CSV in GBK, and the stock CSV
+format would decode it with one fixed encoding); `StreamingXLSX` checks the zip's declared
+sizes before openpyxl opens it, streams the first sheet and keeps formulas as text so that the
+parsers refuse them (the stock format reads cached values instead). A file that cannot be
+read raises core.importing.ImportRefused, which core.importing_admin shows on the form."""
 
-import tablib
+import io
+
 from import_export.formats.base_formats import CSV, XLSX
 
 
@@ -16,11 +21,28 @@ class DetectingCSV(CSV):
         return "rb"
 
     def create_dataset(self, in_stream, **kwargs):
-        from core.importing import decode_csv_bytes
+        from core.importing import (
+            ImportLimits,
+            check_size,
+            csv_table,
+            dataset_from_table,
+            decode_csv_bytes,
+        )
 
-        if isinstance(in_stream, bytes):
-            in_stream = decode_csv_bytes(in_stream)
-        return tablib.import_set(in_stream, format="csv", **kwargs)
+        limits = ImportLimits.from_settings()
+        if isinstance(in_stream, str):
+            in_stream = in_stream.encode("utf-8")
+        check_size("", len(in_stream), limits)
+        return dataset_from_table(csv_table(decode_csv_bytes(in_stream), limits=limits))
 
 
-IMPORT_FORMATS = [DetectingCSV, XLSX]
+class StreamingXLSX(XLSX):
+    def create_dataset(self, in_stream):
+        from core.importing import ImportLimits, check_size, dataset_from_table, xlsx_table
+
+        limits = ImportLimits.from_settings()
+        check_size("", len(in_stream), limits)
+        return dataset_from_table(xlsx_table(io.BytesIO(in_stream), limits=limits))
+
+
+IMPORT_FORMATS = [DetectingCSV, StreamingXLSX]

@@ -3,9 +3,11 @@
 One pipeline for every kind of import, shared by the management commands and the
 admin (django-import-export resources):
 
-1. **Read** (`read_table`, `table_from_dataset`): CSV in UTF-8 (with or without BOM) or
-   GBK/GB18030 as Excel writes it, or the first sheet of an XLSX workbook; every cell
-   becomes a stripped string (dates as ISO dates, numbers without float noise).
+1. **Read** (`read_table`, `table_from_dataset`): CSV in UTF-8 (with or without BOM),
+   GBK/GB18030 as Excel writes it or UTF-16 with a BOM, or the first sheet of an XLSX
+   workbook; every cell becomes a stripped string (dates as ISO dates, numbers without float
+   noise). Within `IMPORT_MAX_BYTES` and `IMPORT_MAX_ROWS`, checked before the file is read
+   whole; a file that cannot be read is refused as a whole (`ImportRefused`, row 0 = the file).
 2. **Map headers**: English keys of CONTRACT.md or their Chinese labels (one table per
    import, `Importer.columns`).
 3. **Parse** each row with the importer's pure `parse_row(raw) -> (values, problems)`:
@@ -23,17 +25,19 @@ Errors read `row N, column C: reason`, N being the spreadsheet's row (header = r
 from __future__ import annotations
 
 import csv
-from abc import ABC, abstractmethod
 import io
 import re
 import time as clocks
+import zipfile
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, nullcontext
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
@@ -82,6 +86,39 @@ class ImportRefused(Exception):
 
 # --------------------------------------------------------------------------------------
 # Reading files
+#
+# Nothing is read whole before it is known to fit (IMPORT_MAX_BYTES, IMPORT_MAX_ROWS in
+# settings): a file's size comes from the file system or the upload; an .xlsx is refused from
+# its zip directory alone when it would unpack to far more than that (zipfile never inflates a
+# part beyond the size the directory declares, so the check bounds what openpyxl can read);
+# rows are counted while they stream and the file is refused as soon as the count passes.
+
+# A spreadsheet's XML unpacks to 10-15 times its .xlsx size. openpyxl streams the sheets in
+# read-only mode but parses the other parts (shared strings, styles) whole.
+XLSX_UNPACKED_RATIO = 10
+XLSX_MAX_PARTS = 1000  # a workbook has a dozen; the zip directory itself is held in memory
+_ZIP_MAGIC = b"PK\x03\x04"
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Excel 97-2003 .xls, or an encrypted workbook
+
+# The name of the file the admin is importing (set by core.importing_admin around a request),
+# so that the admin's formats, which django-import-export calls with the bytes only, can name it.
+upload_name: ContextVar[str] = ContextVar("upload_name", default="")
+
+
+@dataclass(frozen=True)
+class ImportLimits:
+    max_bytes: int
+    max_rows: int
+
+    @classmethod
+    def from_settings(cls) -> ImportLimits:
+        from django.conf import settings
+
+        return cls(max_bytes=settings.IMPORT_MAX_BYTES, max_rows=settings.IMPORT_MAX_ROWS)
+
+    @property
+    def max_unpacked_bytes(self) -> int:
+        return self.max_bytes * XLSX_UNPACKED_RATIO
 
 
 @dataclass
@@ -91,20 +128,83 @@ class Table:
     headers: list[str]
     rows: Iterable[tuple[int, list[str]]]
     total: int | None = None  # data rows, when known (progress bar)
+    close: Callable[[], None] | None = None  # releases the open workbook, if the rows were not all read
+
+    def release(self) -> None:
+        if self.close is not None:
+            self.close()
 
 
-def decode_csv_bytes(data: bytes) -> str:
-    """UTF-8 with or without BOM; otherwise GB18030 (a superset of GBK, what Chinese Excel writes)."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    try:
-        return data.decode("gb18030")
-    except UnicodeDecodeError:
-        raise ImportRefused([RowError(0, "", _("The file is neither UTF-8 nor GBK text."))]) from None
+def human_size(size: int) -> str:
+    for unit, scale in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size} B"
+
+
+def _refused(reason: str, row: int = 0) -> ImportRefused:
+    return ImportRefused([RowError(row, "", reason)])
+
+
+def _label(name: str) -> str:
+    return name or upload_name.get() or _("The file")
+
+
+def check_size(name: str, size: int, limits: ImportLimits) -> None:
+    """Refuse a file larger than IMPORT_MAX_BYTES (before anything reads it)."""
+    if size > limits.max_bytes:
+        raise _refused(_("%(file)s is %(size)s (%(bytes)s bytes); the limit is %(limit)s (IMPORT_MAX_BYTES): "
+                         "split it into smaller files.") % {
+            "file": _label(name), "size": human_size(size), "bytes": f"{size:,}", "limit": human_size(limits.max_bytes)})
+
+
+def _too_many_rows(name: str, number: int, limits: ImportLimits) -> ImportRefused:
+    return _refused(_("%(file)s has more than %(limit)s data rows (IMPORT_MAX_ROWS): split it into smaller files.")
+                    % {"file": _label(name), "limit": f"{limits.max_rows:,}"}, row=number)
+
+
+def _empty(name: str) -> ImportRefused:
+    return _refused(_("%(file)s is empty.") % {"file": _label(name)})
+
+
+def decode_csv_bytes(data: bytes, name: str = "") -> str:
+    """CSV text: UTF-16 or UTF-32 with a BOM (Excel's "Unicode text"), UTF-8 with or without BOM,
+    otherwise GB18030 (a superset of GBK, what Chinese Excel writes). Binary data is refused,
+    naming what it looks like when it is a workbook."""
+    label = _label(name)
+    if not data:
+        raise _empty(name)
+    text = None
+    for bom, encoding in ((b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"),
+                          (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16")):
+        if data.startswith(bom):
+            try:
+                text = data.decode(encoding)  # the codec reads the BOM's byte order and drops it
+            except UnicodeDecodeError:
+                raise _refused(_("%(file)s starts like UTF-16 text but is not.") % {"file": label}) from None
+            break
+    if text is None:
+        if data.startswith(_ZIP_MAGIC):
+            raise _refused(_("%(file)s is a zip archive (an .xlsx workbook?), not CSV text: give it the .xlsx "
+                             "extension, or save it as CSV.") % {"file": label})
+        if data.startswith(_OLE_MAGIC):
+            raise _refused(_("%(file)s is an Excel 97-2003 (.xls) or password-protected workbook, not CSV text: "
+                             "save it as .xlsx or CSV without a password.") % {"file": label})
+        for encoding in ("utf-8-sig", "gb18030"):
+            try:
+                text = data.decode(encoding)
+                break
+            except UnicodeDecodeError:
+                continue
+        else:
+            raise _refused(_("%(file)s is not text in UTF-8, UTF-16 or GBK: save the spreadsheet as CSV or .xlsx.")
+                           % {"file": label})
+    if "\x00" in text:
+        raise _refused(_("%(file)s contains binary data, not CSV text: save the spreadsheet as CSV or .xlsx.")
+                       % {"file": label})
+    if not text.strip():
+        raise _empty(name)
+    return text
 
 
 _FLOAT_NOISE = re.compile(r"^-?\d+\.0$")
@@ -132,56 +232,153 @@ def cell_text(value: Any) -> str:
     return str(value).strip()
 
 
-def _csv_table(text: str) -> Table:
-    lines = text.splitlines()
-    total = max(len(lines) - 1, 0)
-    reader = csv.reader(io.StringIO(text))
+def csv_table(text: str, name: str = "", limits: ImportLimits | None = None) -> Table:
+    """Comma-separated, or tab-separated when the header has tabs and no comma (Excel's "Unicode
+    text" and "Text (tab delimited)" exports)."""
+    limits = limits or ImportLimits.from_settings()
+    first_line = text[:text.find("\n")] if "\n" in text else text
+    delimiter = "\t" if "\t" in first_line and "," not in first_line else ","
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+
+    def unreadable(number: int, error: csv.Error) -> ImportRefused:
+        return _refused(_("This row cannot be read as CSV (%(reason)s).") % {"reason": error}, row=number)
+
     try:
-        headers = next(reader)
+        headers = [h.strip() for h in next(reader)]
     except StopIteration:
-        return Table([], iter(()), 0)
+        raise _empty(name) from None
+    except csv.Error as error:
+        raise unreadable(1, error) from None
+    lines = text.count("\n") + (0 if text.endswith("\n") else 1)
 
     def rows():
-        for index, row in enumerate(reader, start=2):
-            yield index, [cell.strip() for cell in row]
+        number = 1
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as error:
+                raise unreadable(number + 1, error) from None
+            number += 1
+            if number - 1 > limits.max_rows:
+                raise _too_many_rows(name, number, limits)
+            yield number, [cell.strip() for cell in row]
 
-    return Table([h.strip() for h in headers], rows(), total)
+    return Table(headers, rows(), max(lines - 1, 0))
 
 
-def _xlsx_table(source) -> Table:
+def check_xlsx_archive(stream: BinaryIO, name: str, limits: ImportLimits) -> None:
+    """Refuse, from its first bytes and its zip directory alone, a file that is not an .xlsx or
+    that would unpack to more than IMPORT_MAX_BYTES × XLSX_UNPACKED_RATIO (a decompression bomb)."""
+    label = _label(name)
+    not_xlsx = _("%(file)s is not an .xlsx workbook: save it from Excel as .xlsx or CSV.") % {"file": label}
+    stream.seek(0)
+    head = stream.read(8)
+    if not head:
+        raise _empty(name)
+    if head.startswith(_OLE_MAGIC):
+        raise _refused(_("%(file)s is an Excel 97-2003 (.xls) or password-protected workbook: save it as .xlsx or "
+                         "CSV without a password.") % {"file": label})
+    if not head.startswith(_ZIP_MAGIC):
+        raise _refused(not_xlsx)
+    try:
+        end = zipfile._EndRecData(stream)  # the directory's end record: how many parts, before reading them
+        if end is None or end[zipfile._ECD_ENTRIES_TOTAL] > XLSX_MAX_PARTS:
+            raise _refused(not_xlsx)
+        stream.seek(0)
+        with zipfile.ZipFile(stream) as archive:
+            parts = archive.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError):
+        raise _refused(not_xlsx) from None
+    finally:
+        stream.seek(0)
+    if not any(part.filename == "[Content_Types].xml" for part in parts):
+        raise _refused(not_xlsx)
+    unpacked = sum(part.file_size for part in parts)
+    if unpacked > limits.max_unpacked_bytes:
+        raise _refused(_("%(file)s would unpack to %(size)s; the limit is %(limit)s (%(ratio)s × IMPORT_MAX_BYTES): "
+                         "split it into smaller files.") % {
+            "file": label, "size": human_size(unpacked), "limit": human_size(limits.max_unpacked_bytes),
+            "ratio": XLSX_UNPACKED_RATIO})
+    for part in parts:  # parsed whole by openpyxl, unlike the sheets
+        if part.file_size > limits.max_bytes and not part.filename.startswith("xl/worksheets/"):
+            raise _refused(_("%(file)s has a part (%(part)s) that would unpack to %(size)s; the limit is %(limit)s "
+                             "(IMPORT_MAX_BYTES).") % {
+                "file": label, "part": part.filename, "size": human_size(part.file_size),
+                "limit": human_size(limits.max_bytes)})
+
+
+def xlsx_table(source: str | Path | BinaryIO, name: str = "", limits: ImportLimits | None = None) -> Table:
+    """The first sheet of a workbook (a path or a binary stream), streamed; rows are cut to the
+    header's width. The workbook stays open until the rows are consumed."""
     import openpyxl
 
-    # read_only streams rows (100k rows without loading the sheet); data_only=False keeps
-    # formulas as their text ("=SUM(...)") so that the parsers can refuse them.
-    book = openpyxl.load_workbook(source, read_only=True, data_only=False)
-    sheet = book.worksheets[0]
-    iterator = sheet.iter_rows(values_only=True)
+    limits = limits or ImportLimits.from_settings()
+    if isinstance(source, (str, Path)):
+        source = str(source)
+        with open(source, "rb") as stream:
+            check_xlsx_archive(stream, name, limits)
+    else:
+        check_xlsx_archive(source, name, limits)
+    label = _label(name)
+
+    def unreadable(error: Exception, number: int = 0) -> ImportRefused:
+        return _refused(_("%(file)s cannot be read as an .xlsx workbook (%(reason)s).") % {
+            "file": label, "reason": type(error).__name__}, row=number)
+
+    book = None
     try:
-        headers = [cell_text(v) for v in next(iterator)]
-    except StopIteration:
+        # read_only streams rows (100k rows without loading the sheet); data_only=False keeps
+        # formulas as their text ("=SUM(...)") so that the parsers can refuse them.
+        book = openpyxl.load_workbook(source, read_only=True, data_only=False)
+        sheet = book.worksheets[0]
+        header_row = next(sheet.iter_rows(min_row=1, max_row=1, values_only=True), ())
+        headers = [cell_text(v) for v in header_row]
+    except MemoryError:
+        raise
+    except Exception as error:
+        if book is not None:
+            book.close()
+        raise unreadable(error) from None
+    while headers and not headers[-1]:
+        headers.pop()
+    if not headers:
         book.close()
-        return Table([], iter(()), 0)
+        raise _empty(name)
     total = (sheet.max_row - 1) if sheet.max_row else None
+    # A sheet's declared dimensions may be wrong (too few rows would drop data, too many
+    # columns would pad every row): read every row, as wide as the header.
+    sheet.reset_dimensions()
 
     def rows():
+        number = 1
         try:
-            for index, row in enumerate(iterator, start=2):
-                yield index, [cell_text(v) for v in row]
+            for number, row in enumerate(sheet.iter_rows(min_row=2, max_col=len(headers), values_only=True), start=2):
+                if number - 1 > limits.max_rows:
+                    raise _too_many_rows(name, number, limits)
+                yield number, [cell_text(v) for v in row]
+        except (ImportRefused, MemoryError):
+            raise
+        except Exception as error:
+            raise unreadable(error, number + 1) from None
         finally:
             book.close()
 
-    return Table(headers, rows(), total)
+    return Table(headers, rows(), total, close=book.close)
 
 
-def read_table(path: str | Path) -> Table:
-    """Open a `.csv` or `.xlsx` file by its extension."""
+def read_table(path: str | Path, limits: ImportLimits | None = None) -> Table:
+    """Open a `.csv` or `.xlsx` file by its extension, within the limits."""
     path = Path(path)
+    limits = limits or ImportLimits.from_settings()
     suffix = path.suffix.lower()
+    if suffix not in (".csv", ".xlsx", ".xlsm"):
+        raise _refused(_("Only .csv and .xlsx files can be imported."))
+    check_size(path.name, path.stat().st_size, limits)
     if suffix == ".csv":
-        return _csv_table(decode_csv_bytes(path.read_bytes()))
-    if suffix in (".xlsx", ".xlsm"):
-        return _xlsx_table(str(path))
-    raise ImportRefused([RowError(0, "", _("Only .csv and .xlsx files can be imported."))])
+        return csv_table(decode_csv_bytes(path.read_bytes(), path.name), path.name, limits)
+    return xlsx_table(path, path.name, limits)
 
 
 def table_from_dataset(dataset) -> Table:
@@ -193,6 +390,19 @@ def table_from_dataset(dataset) -> Table:
             yield index, [cell_text(v) for v in row]
 
     return Table(headers, rows(), len(dataset))
+
+
+def dataset_from_table(table: Table):
+    """A Table as the tablib Dataset django-import-export wants: every row as wide as the header
+    (cells beyond it have no column; a short row is padded), blank rows kept so that row
+    numbers stay the spreadsheet's."""
+    import tablib
+
+    width = len(table.headers)
+    dataset = tablib.Dataset(headers=table.headers)
+    for _number, cells in table.rows:
+        dataset.append((cells + [""] * (width - len(cells)))[:width])
+    return dataset
 
 
 # --------------------------------------------------------------------------------------
@@ -397,6 +607,7 @@ class Outcome:
     rows: list[ParsedRow] = field(default_factory=list)
     ignored_columns: list[str] = field(default_factory=list)
     dry_run: bool = False
+    refused: bool = False  # the file as a whole (too large, unreadable...), not some of its rows
     timings: dict[str, float] = field(default_factory=dict)  # seconds per phase (benchmarks)
 
     @property
@@ -405,6 +616,8 @@ class Outcome:
 
     def summary(self) -> str:
         values = {"kind": self.kind, "rows": sum(self.counts.values()), **self.counts}
+        if self.errors and (self.refused or all(e.row == 0 for e in self.errors)):
+            return _("%(kind)s: the file was refused; nothing written.") % {"kind": self.kind}
         if self.errors:
             bad_rows = len({e.row for e in self.errors})
             return _("%(kind)s: %(bad)s bad row(s), %(errors)s error(s); nothing written.") % {
@@ -546,26 +759,35 @@ def run_import(importer: Importer, table: Table, *, dry_run: bool = False, progr
     errors: list[RowError] = []
     seen: dict[Any, int] = {}
     items = list(positions.items())
+    data_rows = 0
     with progress(_("validating"), table.total) as bar:
-        for number, cells in table.rows:
-            if number % 1000 == 0:
-                bar.update(1000)
-            if not any(cells):
-                continue  # blank lines Excel leaves behind
-            raw = {key: (cells[pos] if pos < len(cells) else "") for key, pos in items}
-            values, problems = importer.parse_row(raw)
-            if problems:
-                errors.extend(RowError(number, column_name(key) if key else "", reason) for key, reason in problems)
-                continue
-            keyed = importer.key(values)
-            if keyed is not None:
-                natural_key, blame = keyed
-                first = seen.setdefault(natural_key, number)
-                if first != number:
-                    errors.append(RowError(number, column_name(blame), _("Duplicate of row %(row)s.") % {"row": first}))
+        try:
+            for number, cells in table.rows:
+                if number % 1000 == 0:
+                    bar.update(1000)
+                if not any(cells):
+                    continue  # blank lines Excel leaves behind
+                data_rows += 1
+                raw = {key: (cells[pos] if pos < len(cells) else "") for key, pos in items}
+                values, problems = importer.parse_row(raw)
+                if problems:
+                    errors.extend(RowError(number, column_name(key) if key else "", reason) for key, reason in problems)
                     continue
-            rows.append(ParsedRow(number, values))
+                keyed = importer.key(values)
+                if keyed is not None:
+                    natural_key, blame = keyed
+                    first = seen.setdefault(natural_key, number)
+                    if first != number:
+                        errors.append(RowError(number, column_name(blame), _("Duplicate of row %(row)s.") % {"row": first}))
+                        continue
+                rows.append(ParsedRow(number, values))
+        except ImportRefused as refused:  # too many rows, or unreadable part-way: the file is refused whole
+            outcome.errors, outcome.refused = refused.errors, True
+            return outcome
     outcome.timings["validate"] = clocks.perf_counter() - clock
+    if not data_rows:
+        outcome.errors = [RowError(0, "", _("The file has no data rows below its header: nothing to import."))]
+        return outcome
     if not rows:  # nothing valid to check against the database
         outcome.errors = errors
         return outcome
@@ -606,8 +828,11 @@ def import_file(importer: Importer, path: str | Path, **kwargs) -> Outcome:
     try:
         table = read_table(path)
     except ImportRefused as refused:
-        return Outcome(kind=importer.kind, errors=refused.errors)
-    return run_import(importer, table, **kwargs)
+        return Outcome(kind=importer.kind, errors=refused.errors, refused=True)
+    try:
+        return run_import(importer, table, **kwargs)
+    finally:
+        table.release()
 
 
 @contextmanager

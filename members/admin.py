@@ -7,12 +7,12 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.utils.translation import gettext_lazy as _
-from import_export.admin import ImportExportMixin, ImportMixin
 from simple_history.admin import SimpleHistoryAdmin
 
 from core.admin import AddOnlyInlineMixin, LargeTableMixin
 from core.errors import DomainError
 from core.idnumber import mask_id_number, normalize_id_number
+from core.importing_admin import ImportExportMixin, ImportMixin  # within the import limits
 
 from .models import Enrollment, Episode, FamilyLink, Member, ReferenceValue, Registration
 from .resources import (

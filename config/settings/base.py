@@ -7,6 +7,7 @@ import dj_database_url
 from django.utils.translation import gettext_lazy as _
 
 from .database import allow_prepared_statements, prepared_statements
+from .imports import import_limits
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -199,6 +200,9 @@ IMPORT_EXPORT_USE_TRANSACTIONS = True
 IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
 from core.import_formats import IMPORT_FORMATS  # noqa: E402,F401  (format classes only; no models)
 IMPORT_EXPORT_SKIP_ADMIN_LOG = False
+# Every import (commands and admin) refuses a file larger than IMPORT_MAX_BYTES or with more
+# than IMPORT_MAX_ROWS data rows before reading it whole (config/settings/imports.py).
+IMPORT_MAX_BYTES, IMPORT_MAX_ROWS = import_limits(os.environ)
 # Importing creates and changes rows: only roles that may add (经办) see the import button.
 IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "add"
 IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"

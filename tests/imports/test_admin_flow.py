@@ -1,21 +1,12 @@
 """The admin's import page (preview, then confirm) with our resource, inside
 django-import-export's real views, with the GBK-detecting CSV format."""
 
-import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from members.models import Member
 from tests.factories import UserFactory, new_id_number
 
 HEADER = "身份证号,姓名,在职状态,参保方式,缴费基数,参保日期\n"
-
-
-@pytest.fixture
-def staff_client(client, db):
-    user = UserFactory(is_superuser=True, is_staff=True)
-    user.save()  # the factory sets the password after saving; the session hash must match the row
-    client.force_login(user)
-    return client
 
 
 def upload(client, text, encoding):

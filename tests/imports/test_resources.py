@@ -7,11 +7,10 @@ from decimal import Decimal
 
 import pytest
 import tablib
-from import_export.formats.base_formats import XLSX
 
 from claims.models import CatalogItem
 from claims.resources import CatalogItemResource
-from core.import_formats import DetectingCSV
+from core.import_formats import DetectingCSV, StreamingXLSX
 from members.models import Enrollment, Episode, FamilyLink, Member, PersonalAccount, ReferenceValue, Registration
 from members.resources import (
     AccountOpeningResource,
@@ -78,7 +77,7 @@ def test_member_resource_reads_chinese_headers_from_xlsx(tmp_path):
     id_number = new_id_number()
     path = write_xlsx(tmp_path / "m.xlsx", member_rows(
         id_number, header=("身份证号", "姓名", "在职状态", "参保方式", "缴费基数", "参保日期")))
-    data = XLSX().create_dataset(path.read_bytes())
+    data = StreamingXLSX().create_dataset(path.read_bytes())
     result = MemberResource().import_data(data, dry_run=False)
     assert result.totals["new"] == 1
     assert Member.objects.get().id_number == id_number
