@@ -785,9 +785,6 @@ def run_import(importer: Importer, table: Table, *, dry_run: bool = False, progr
             outcome.errors, outcome.refused = refused.errors, True
             return outcome
     outcome.timings["validate"] = clocks.perf_counter() - clock
-    if not data_rows:
-        outcome.errors = [RowError(0, "", _("The file has no data rows below its header: nothing to import."))]
-        return outcome
     if not rows:  # nothing valid to check against the database
         outcome.errors = errors
         return outcome
