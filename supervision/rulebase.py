@@ -11,12 +11,14 @@ a problem is reported as `row N, column C: reason` (spreadsheet row numbers, hea
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 
 from django.utils.translation import gettext as _
 
-from core.importing import cell_text
+from core.importing import ImportLimits, ImportRefused, cell_text, check_size, check_xlsx_archive
 
 from .models import FrequencyLimit, RepeatedChargePair, RulebaseBatch, SexRestrictedDrug
 
@@ -41,17 +43,48 @@ class Parsed:
     objects: list
 
 
+def _checked_stream(source, limits: ImportLimits):
+    """The file as a binary stream, refused first (as every import is) when it is larger than
+    IMPORT_MAX_BYTES or not an .xlsx that unpacks within bounds (core.importing)."""
+    stream = open(source, "rb") if isinstance(source, str | Path) else source  # noqa: SIM115
+    name = Path(source).name if isinstance(source, str | Path) else getattr(source, "name", "") or ""
+    stream.seek(0, os.SEEK_END)
+    size = stream.tell()
+    try:
+        check_size(name, size, limits)
+        check_xlsx_archive(stream, name, limits)
+    except ImportRefused as refused:
+        if stream is not source:
+            stream.close()
+        raise RulebaseInvalid([error.reason for error in refused.errors]) from None
+    stream.seek(0)
+    return stream
+
+
 def _sheets(source) -> list[tuple[str, list[tuple]]]:
     import openpyxl
 
+    limits = ImportLimits.from_settings()
+    stream = _checked_stream(source, limits)
     try:
-        book = openpyxl.load_workbook(source, read_only=True, data_only=True)
+        book = openpyxl.load_workbook(stream, read_only=True, data_only=True)
     except Exception as error:  # noqa: BLE001 - any unreadable file is one refusal
         raise RulebaseInvalid([_("The file is not a readable .xlsx spreadsheet (%(error)s).") % {"error": error}]) from None
     try:
-        return [(sheet.title, [tuple(row) for row in sheet.iter_rows(values_only=True)]) for sheet in book.worksheets]
+        sheets = []
+        for sheet in book.worksheets:
+            rows = []
+            for row in sheet.iter_rows(values_only=True):
+                rows.append(tuple(row))
+                if len(rows) > limits.max_rows + 1:  # the header, then at most IMPORT_MAX_ROWS rows
+                    raise RulebaseInvalid([_("Sheet %(sheet)s has more than %(limit)s data rows (IMPORT_MAX_ROWS).")
+                                           % {"sheet": sheet.title, "limit": f"{limits.max_rows:,}"}])
+            sheets.append((sheet.title, rows))
+        return sheets
     finally:
         book.close()
+        if stream is not source:
+            stream.close()
 
 
 def _header(rows) -> list[str]:

@@ -96,3 +96,27 @@ def test_a_case_worker_may_not_import(tmp_path):
         rulebase_import(source=str(batch_8_1(tmp_path / "b8.xlsx", [("S1", 1, "日")])), user=worker)
     assert refused.value.code == "forbidden"
     assert not FrequencyLimit.objects.exists()
+
+
+def test_the_rule_library_is_held_to_the_import_limits_and_nothing_is_written(tmp_path, settings):
+    """The same IMPORT_MAX_BYTES / IMPORT_MAX_ROWS as every import (core.importing)."""
+    load(batch_8_1(tmp_path / "good.xlsx", [("KEEP", 1, "日")]))
+    path = batch_8_1(tmp_path / "b8.xlsx", [(f"X{n}", 1, "日") for n in range(5)])
+    settings.IMPORT_MAX_ROWS = 3
+    with pytest.raises(DomainError) as refused:
+        load(path)
+    assert refused.value.details["errors"] == [
+        "Sheet “医疗服务项目限定频次”规则对应知识点明细 has more than 3 data rows (IMPORT_MAX_ROWS)."
+    ]
+    settings.IMPORT_MAX_ROWS = 1000
+    settings.IMPORT_MAX_BYTES = 1000
+    with pytest.raises(DomainError) as refused:
+        load(path)
+    assert "the limit is 1000 B (IMPORT_MAX_BYTES)" in refused.value.details["errors"][0]
+    not_xlsx = tmp_path / "photo.xlsx"
+    not_xlsx.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 100)
+    with pytest.raises(DomainError) as refused:
+        load(not_xlsx)
+    assert "is not an .xlsx workbook" in refused.value.details["errors"][0]
+    assert list(FrequencyLimit.objects.values_list("item_code", flat=True)) == ["KEEP"]
+    assert RulebaseImport.objects.count() == 1
