@@ -5,6 +5,9 @@ from rest_framework import serializers
 from .calculator import IN_PROVINCE, LOCAL, OUT_OF_PROVINCE
 
 
+MAX_ITEMS = 1000
+
+
 class ItemInput(serializers.Serializer):
     code = serializers.CharField(max_length=64)
     quantity = serializers.DecimalField(max_digits=12, decimal_places=4)
@@ -23,7 +26,9 @@ class SettlementInput(serializers.Serializer):
     prescribed_by_code = serializers.CharField(max_length=12, required=False, allow_null=True, allow_blank=True)
     use_account = serializers.BooleanField(required=False, default=False)
     payer_id_number = serializers.CharField(max_length=32, required=False, allow_null=True, allow_blank=True)
-    items = ItemInput(many=True, allow_empty=False)
+    # One visit's lines: a generous bound (an outpatient bill has tens), so that one request
+    # cannot make a settlement of unbounded size.
+    items = ItemInput(many=True, allow_empty=False, max_length=MAX_ITEMS)
 
 
 class ReverseInput(serializers.Serializer):

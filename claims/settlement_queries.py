@@ -15,7 +15,7 @@ from django.contrib.auth import get_user_model
 from django.db import models
 from rest_framework.authtoken.models import Token
 
-from core.sql import Statement, columns, fields, for_update, instance, placeholders
+from core.sql import Statement, columns, fields, for_update, instance, one_of, statement
 from members.models import Enrollment, Episode, Member, PersonalAccount
 from pharmacies.models import Provider, ProviderStaff
 
@@ -78,22 +78,17 @@ def token_with_provider(key: str) -> Token | None:
 
 # --- the catalog items of a visit ------------------------------------------------------------
 
-_catalog: dict[int, Statement] = {}
-
-
 def catalog_items(codes: set[str]) -> dict[str, CatalogItem]:
-    count = len(codes)
-    if count == 0:
+    if not codes:
         return {}
-    statement = _catalog.get(count)
-    if statement is None:
-        statement = Statement(
-            f"SELECT {columns(CatalogItem, 'c')} FROM {_table(CatalogItem)} c WHERE c.\"code\" IN ({placeholders(count)})",
-            fields(CatalogItem),
-        )
-        _catalog[count] = statement
-    items = (instance(CatalogItem, row) for row in statement.rows(sorted(codes)))
+    where, params = one_of('c."code"', sorted(codes))
+    rows = statement(f"SELECT {_CATALOG_COLUMNS} FROM {_table(CatalogItem)} c WHERE {where}", _CATALOG_FIELDS).rows(params)
+    items = (instance(CatalogItem, row) for row in rows)
     return {item.code: item for item in items}
+
+
+_CATALOG_COLUMNS = columns(CatalogItem, "c")
+_CATALOG_FIELDS = tuple(fields(CatalogItem))
 
 
 # --- the member on the visit date ------------------------------------------------------------
@@ -165,19 +160,13 @@ def policy_version_on(region: str, kind: str, day: date) -> PolicyVersion | None
 
 # --- the member's year, locked ---------------------------------------------------------------
 
-_YEAR_LOCKED: dict[str, Statement] = {}
-
-
 def member_year_locked(member_id: int, year: int) -> MemberYear | None:
     """The member's year row under a row lock (PostgreSQL), None when it does not exist yet."""
-    lock = for_update()
-    statement = _YEAR_LOCKED.get(lock)
-    if statement is None:
-        statement = Statement(
-            f"""SELECT {columns(MemberYear, "y")} FROM {_table(MemberYear)} y
-                 WHERE y."member_id" = %s AND y."year" = %s{lock}""",
-            fields(MemberYear),
-        )
-        _YEAR_LOCKED[lock] = statement
-    row = statement.first([member_id, year])
+    sql = f"""SELECT {_YEAR_COLUMNS} FROM {_table(MemberYear)} y
+               WHERE y."member_id" = %s AND y."year" = %s{for_update()}"""
+    row = statement(sql, _YEAR_FIELDS).first([member_id, year])
     return instance(MemberYear, row) if row is not None else None
+
+
+_YEAR_COLUMNS = columns(MemberYear, "y")
+_YEAR_FIELDS = tuple(fields(MemberYear))

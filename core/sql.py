@@ -19,6 +19,7 @@ is clearer.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -136,7 +137,31 @@ def placeholders(count: int) -> str:
     return ", ".join(["%s"] * count)
 
 
-_INSERTS: dict[tuple, tuple[str, list[models.Field]]] = {}
+def one_of(column: str, values: Sequence, using: str = DEFAULT_DB_ALIAS) -> tuple[str, list]:
+    """`column = ANY(%s)` with the values as one array parameter on PostgreSQL (one statement
+    text whatever their number, and no limit on it: a server-bound statement carries at most
+    65,535 parameters); `column IN (%s, …)` elsewhere. `values` must not be empty."""
+    if connections[using].vendor == "postgresql":
+        return f"{column} = ANY(%s)", [list(values)]
+    return f"{column} IN ({placeholders(len(values))})", list(values)
+
+
+@functools.lru_cache(maxsize=256)
+def statement(sql: str, output: tuple[models.Field, ...] = ()) -> Statement:
+    """The Statement for this SQL text, made once (the cache is bounded: texts that vary with a
+    count, as `IN (…)` lists on SQLite do, cannot grow it without end)."""
+    return Statement(sql, output)
+
+
+def _max_params(connection) -> int:
+    return connection.features.max_query_params or 65_535  # PostgreSQL's protocol limit
+
+
+@functools.lru_cache(maxsize=256)
+def _update_sql(model: type[models.Model], using: str, fields: tuple[str, ...]) -> str:
+    meta, quote = model._meta, connections[using].ops.quote_name
+    assignments = ", ".join(f"{quote(meta.get_field(name).column)} = %s" for name in fields)
+    return f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s"
 
 
 def _writable(model: type[models.Model]) -> type[models.Model]:
@@ -147,8 +172,9 @@ def _writable(model: type[models.Model]) -> type[models.Model]:
 
 
 def insert(objs: Sequence[models.Model], *, using: str = DEFAULT_DB_ALIAS) -> None:
-    """INSERT new rows of one model in one statement whose SQL is built once per model and row
-    count; sets each object's primary key, as `save()` and `bulk_create()` do.
+    """INSERT new rows of one model, in one statement for as many rows as the backend's limit on
+    parameters allows (the SQL built once per model and row count); sets each object's primary
+    key, as `save()` and `bulk_create()` do.
 
     Like `bulk_create`, it calls no `save()` override and sends no signal; a model with save
     signals (e.g. one whose history django-simple-history records) is refused rather than
@@ -157,44 +183,42 @@ def insert(objs: Sequence[models.Model], *, using: str = DEFAULT_DB_ALIAS) -> No
     if not objs:
         return
     model, connection = _writable(type(objs[0])), connections[using]
-    key = (model, connection.vendor, len(objs))
-    cached = _INSERTS.get(key)
-    if cached is None:
-        meta, quote = model._meta, connection.ops.quote_name
-        written = [field for field in meta.concrete_fields if field is not meta.auto_field]
-        row = f"({placeholders(len(written))})"
-        sql = (
-            f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(field.column) for field in written)}) "
-            f"VALUES {', '.join([row] * len(objs))} RETURNING {quote(meta.pk.column)}"
-        )
-        cached = _INSERTS[key] = (sql, written)
-    sql, written = cached
-    params = [field.get_db_prep_save(field.pre_save(obj, True), connection) for obj in objs for field in written]
-    with cursor(using) as db:
-        db.execute(sql, params)
-        keys = [row[0] for row in db.fetchall()]
-    for obj, pk in zip(objs, keys, strict=True):
-        obj.pk = pk
-        obj._state.adding = False
-        obj._state.db = using
+    written = _written_on_insert(model)
+    batch = max(1, _max_params(connection) // len(written))
+    for start in range(0, len(objs), batch):
+        chunk = objs[start:start + batch]
+        sql = _insert_sql(model, using, len(chunk))
+        params = [field.get_db_prep_save(field.pre_save(obj, True), connection) for obj in chunk for field in written]
+        with cursor(using) as db:
+            db.execute(sql, params)
+            keys = [row[0] for row in db.fetchall()]
+        for obj, pk in zip(chunk, keys, strict=True):
+            obj.pk = pk
+            obj._state.adding = False
+            obj._state.db = using
 
 
-_UPDATES: dict[tuple, tuple[str, list[models.Field]]] = {}
+def _written_on_insert(model: type[models.Model]) -> list[models.Field]:
+    return [field for field in model._meta.concrete_fields if field is not model._meta.auto_field]
+
+
+@functools.lru_cache(maxsize=256)
+def _insert_sql(model: type[models.Model], using: str, rows: int) -> str:
+    quote = connections[using].ops.quote_name
+    written = _written_on_insert(model)
+    row = f"({placeholders(len(written))})"
+    return (
+        f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(field.column) for field in written)}) "
+        f"VALUES {', '.join([row] * rows)} RETURNING {quote(model._meta.pk.column)}"
+    )
 
 
 def update(obj: models.Model, fields: Sequence[str], *, using: str = DEFAULT_DB_ALIAS) -> None:
     """`obj.save(update_fields=fields)` with the UPDATE built once per model and field list
     (fields with `auto_now` are set as save() sets them). No signals, as for `insert`."""
     model, connection = _writable(type(obj)), connections[using]
-    key = (model, connection.vendor, tuple(fields))
-    cached = _UPDATES.get(key)
-    if cached is None:
-        meta, quote = model._meta, connection.ops.quote_name
-        written = [meta.get_field(name) for name in fields]
-        assignments = ", ".join(f"{quote(field.column)} = %s" for field in written)
-        sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s"
-        cached = _UPDATES[key] = (sql, written)
-    sql, written = cached
+    sql = _update_sql(model, using, tuple(fields))
+    written = [model._meta.get_field(name) for name in fields]
     params = [field.get_db_prep_save(field.pre_save(obj, False), connection) for field in written]
     with cursor(using) as db:
         db.execute(sql, [*params, obj.pk])

@@ -6,25 +6,23 @@ from datetime import date
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.db.models import Max, Min, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-
-from django.core.exceptions import ValidationError as DjangoValidationError
 
 from core.audit import audit
 from core.errors import Conflict, DomainError
 from core.idnumber import mask_id_number, normalize_id_number, parse_id_number
 from core.money import to_fen
 from core.roles import Role, ensure_separated, require_role
-from core.sql import Statement, columns, fields, for_update, insert, instance, placeholders
+from core.sql import Statement, columns, fields, for_update, insert, instance, one_of, statement
 
 from . import crediting, credits
 from .models import (
     AccountDecision,
     CreditPolicy,
-    FamilyLink,
     CreditRule,
     CreditRun,
     Enrollment,
@@ -41,32 +39,27 @@ class InsufficientBalance(DomainError):
     default_message = _("The personal account balance is not enough.")
 
 
-_ACCOUNT_LOCK: dict[tuple[int, str], Statement] = {}
-
-
 def account_lock(*, account_ids: list[int]) -> dict[int, PersonalAccount]:
     """Lock accounts in one fixed order (by pk) so two requests never deadlock."""
     ids = sorted(set(account_ids))
-    key = (len(ids), for_update())
-    statement = _ACCOUNT_LOCK.get(key)
-    if statement is None:
-        # Fixed SQL (core.sql): every settlement that pays from an account runs this.
-        statement = Statement(
-            f'SELECT {columns(PersonalAccount, "a")} FROM "{PersonalAccount._meta.db_table}" a '
-            f'WHERE a."id" IN ({placeholders(len(ids))}) ORDER BY a."id"{key[1]}',
-            fields(PersonalAccount),
-        )
-        _ACCOUNT_LOCK[key] = statement
-    locked = (instance(PersonalAccount, row) for row in statement.rows(ids))
+    if not ids:
+        return {}
+    # Fixed SQL (core.sql): every settlement that pays from an account runs this.
+    where, params = one_of('a."id"', ids)
+    sql = (f'SELECT {columns(PersonalAccount, "a")} FROM "{PersonalAccount._meta.db_table}" a '
+           f'WHERE {where} ORDER BY a."id"{for_update()}')
+    locked = (instance(PersonalAccount, row) for row in statement(sql, tuple(fields(PersonalAccount))).rows(params))
     return {account.pk: account for account in locked}
 
 
 # Move the balance in the database, only if the result stays at or above zero and a closed
 # account is not debited (a reversal may still refund it); the new balance comes back in the
 # same statement. No row back means the move was refused: the caller then finds out why.
+# ROUND(…, 2): exact on PostgreSQL (numeric); on SQLite, whose decimal columns hold floats,
+# it keeps the stored balance at the fen instead of letting 0.70 + 0.10 become 0.7999….
 _ACCOUNT_MOVE = Statement(
-    f'''UPDATE "{PersonalAccount._meta.db_table}" SET "balance" = "balance" + %s
-        WHERE "id" = %s AND "balance" + %s >= 0 AND ("status" = %s OR %s)
+    f'''UPDATE "{PersonalAccount._meta.db_table}" SET "balance" = ROUND("balance" + %s, 2)
+        WHERE "id" = %s AND ROUND("balance" + %s, 2) >= 0 AND ("status" = %s OR %s)
         RETURNING "balance"''',
     [PersonalAccount._meta.get_field("balance")],
 )

@@ -66,6 +66,19 @@ def refused(api, data, code, status=400):
 # --- refusals ---------------------------------------------------------------------------
 
 
+def test_a_visit_of_more_lines_than_any_bill_has_is_refused_and_one_of_many_lines_settles(zaozhuang, api):
+    from claims.serializers import MAX_ITEMS
+
+    member = make_member(balance="0.00")
+    line = {"code": "A-DRUG", "quantity": "1", "unit_price": "0.01"}
+    payload = refused(api, body(member, items=[line] * (MAX_ITEMS + 1)), "invalid")
+    assert "items" in payload["details"]
+    settled = api.post("/api/v1/settlements", body(member, items=[line] * MAX_ITEMS), format="json")
+    assert settled.status_code == 201, settled.json()
+    assert (settled.json()["total"], len(settled.json()["lines"])) == ("10.00", MAX_ITEMS)
+    assert ClaimLine.objects.count() == MAX_ITEMS
+
+
 def test_unknown_item_is_refused_naming_its_index_and_code(zaozhuang, api):
     member = make_member(balance="100.00")
     data = body(member, items=[{"code": "A-DRUG", "quantity": "1"}, {"code": "NOPE", "quantity": "1", "unit_price": "5.00"}])

@@ -10,6 +10,7 @@ from django.db import transaction
 from core.models import AuditEvent
 from core.sql import Statement, columns, fields, insert, instance, update
 from members.models import LedgerEntry, Member, PersonalAccount
+from core.errors import Conflict
 from members.services import InsufficientBalance, account_lock, account_post_entry
 from tests.factories import AccountFactory, MemberFactory
 
@@ -91,7 +92,7 @@ def test_a_debit_past_zero_or_from_a_closed_account_changes_nothing():
         _post(account, "-10.01")
     assert refusal.value.details == {"balance": "10.00", "amount": "10.01"}
     PersonalAccount.objects.filter(pk=account.pk).update(status=PersonalAccount.Status.CLOSED)
-    with pytest.raises(Exception) as closed:
+    with pytest.raises(Conflict) as closed:
         _post(account, "-1.00")
     assert closed.value.code == "account_closed"
     account.refresh_from_db()
@@ -133,3 +134,33 @@ def test_with_prepared_statements_off_nothing_is_prepared(on_postgres, settings)
     statement = _balance_statement('"balance" + 0')
     assert statement.first([account.pk]) == [D("1.00")]
     assert not any('"balance" + 0' in text for text in _prepared(on_postgres))
+
+
+def test_paying_out_exactly_the_balance_built_from_small_credits_is_allowed():
+    """0.70 + 0.10 is 0.80 to the fen, on SQLite (whose decimal columns hold floats) too: a
+    settlement or a withdrawal that takes the whole balance is not refused."""
+    account = AccountFactory(balance=D("0.00"))
+    _post(account, "0.70", LedgerEntry.Kind.OPENING_BALANCE)
+    _post(account, "0.10", LedgerEntry.Kind.MONTHLY_CREDIT)
+    entry = _post(account, "-0.80")
+    account.refresh_from_db()
+    assert (entry.balance_after, account.balance) == (D("0.00"), D("0.00"))
+    for _ in range(10):
+        _post(account, "0.10", LedgerEntry.Kind.OPENING_BALANCE)
+    assert _post(account, "-1.00").balance_after == D("0.00")
+
+
+def test_more_ids_or_rows_than_a_statement_may_carry_parameters_for(django_assert_max_num_queries):
+    """A server-bound statement carries at most 65,535 parameters (SQLite: 999): account locks
+    pass the ids as one array on PostgreSQL, and inserts go in batches."""
+    accounts = [AccountFactory(balance=D("1.00")) for _ in range(3)]
+    wanted = [account.pk for account in accounts] + list(range(10**9, 10**9 + 70_000))
+    with transaction.atomic():
+        locked = account_lock(account_ids=wanted)
+    assert sorted(locked) == sorted(account.pk for account in accounts)
+    assert account_lock(account_ids=[]) == {}
+    events = [AuditEvent(action="test.many", target_label=str(n)) for n in range(10_000)]
+    insert(events)  # 7 columns each: 70,000 parameters in all
+    stored = dict(AuditEvent.objects.filter(action="test.many").values_list("pk", "target_label"))
+    assert stored == {event.pk: event.target_label for event in events}
+    assert len(stored) == 10_000
