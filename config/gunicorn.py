@@ -1,6 +1,5 @@
 """gunicorn for the production topology: sync workers sized to the cores, bound to BIND."""
 
-import multiprocessing
 import os
 
 bind = os.environ.get("BIND", "127.0.0.1:8000")
@@ -12,12 +11,14 @@ def default_workers() -> int:
     requests behind more processes than they can run; bench_settlement measured 2 cores: 3 or
     4 workers ≈ 300–350 settlements/s with p99 ≈ 35–45 ms, 5 workers (2 × cores + 1) fewer and
     slower (p99 50–65 ms)."""
-    return multiprocessing.cpu_count() + 2
+    return len(os.sched_getaffinity(0)) + 2  # the CPUs this process may use (not the host's)
 
 
 workers = int(os.environ.get("WEB_CONCURRENCY", str(default_workers())))
 threads = int(os.environ.get("WEB_THREADS", "1"))
-timeout = int(os.environ.get("WEB_TIMEOUT", "30"))
+# Above DB_STATEMENT_TIMEOUT_MS (30 s): a statement that runs out its time answers 503 before
+# the arbiter kills the worker (which would reset the connection instead).
+timeout = int(os.environ.get("WEB_TIMEOUT", "35"))
 graceful_timeout = 20
 max_requests = 5000
 max_requests_jitter = 500

@@ -33,8 +33,32 @@ except ImportError:  # pragma: no cover - SQLite-only installs
     pass
 
 
+# PostgreSQL's SQLSTATEs for "this request may simply be sent again": class 08 (connection
+# exception) and these. Anything else with a SQLSTATE (a missing table, a value too long, a
+# full disk...) is a defect or needs an operator: it stays a 500, logged with its traceback.
+RETRYABLE_SQLSTATES = {
+    "40001",  # serialization_failure
+    "40P01",  # deadlock_detected
+    "55P03",  # lock_not_available (lock_timeout)
+    "57014",  # query_canceled (statement_timeout)
+    "57P01", "57P02", "57P03",  # admin_shutdown, crash_shutdown, cannot_connect_now
+    "53300",  # too_many_connections
+}
+
+
 def is_database_unavailable(exc) -> bool:
-    return isinstance(exc, DATABASE_UNAVAILABLE)
+    """The database could not be reached, or refused the request for a reason that sending it
+    again may cure. A driver error without a SQLSTATE is the connection itself failing
+    (refused, reset, closed by a restart); on SQLite only a lock or busy database is."""
+    if not isinstance(exc, DATABASE_UNAVAILABLE):
+        return False
+    cause = exc.__cause__ if exc.__cause__ is not None else exc
+    if type(cause).__module__.startswith("sqlite3"):
+        return any(word in str(cause).lower() for word in ("locked", "busy"))
+    sqlstate = getattr(cause, "sqlstate", None)
+    if sqlstate:
+        return sqlstate.startswith("08") or sqlstate in RETRYABLE_SQLSTATES
+    return True
 
 
 def _database_unavailable_body(request) -> tuple[dict, dict]:

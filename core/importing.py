@@ -289,7 +289,8 @@ def check_xlsx_archive(stream: BinaryIO, name: str, limits: ImportLimits) -> Non
         stream.seek(0)
         with zipfile.ZipFile(stream) as archive:
             parts = archive.infolist()
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError):
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, NotImplementedError, RuntimeError):
+        # NotImplementedError: a part needing a zip feature Python lacks; RuntimeError: encrypted.
         raise _refused(not_xlsx) from None
     finally:
         stream.seek(0)

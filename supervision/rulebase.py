@@ -67,24 +67,27 @@ def _sheets(source) -> list[tuple[str, list[tuple]]]:
     limits = ImportLimits.from_settings()
     stream = _checked_stream(source, limits)
     try:
-        book = openpyxl.load_workbook(stream, read_only=True, data_only=True)
-    except Exception as error:  # noqa: BLE001 - any unreadable file is one refusal
-        raise RulebaseInvalid([_("The file is not a readable .xlsx spreadsheet (%(error)s).") % {"error": error}]) from None
-    try:
-        sheets = []
-        for sheet in book.worksheets:
-            rows = []
-            for row in sheet.iter_rows(values_only=True):
-                rows.append(tuple(row))
-                if len(rows) > limits.max_rows + 1:  # the header, then at most IMPORT_MAX_ROWS rows
-                    raise RulebaseInvalid([_("Sheet %(sheet)s has more than %(limit)s data rows (IMPORT_MAX_ROWS).")
-                                           % {"sheet": sheet.title, "limit": f"{limits.max_rows:,}"}])
-            sheets.append((sheet.title, rows))
-        return sheets
+        try:
+            book = openpyxl.load_workbook(stream, read_only=True, data_only=True)
+        except Exception as error:  # noqa: BLE001 - any unreadable file is one refusal
+            raise RulebaseInvalid([_("The file is not a readable .xlsx spreadsheet (%(error)s).") % {"error": error}]) from None
+        try:
+            return [(sheet.title, _rows(sheet, limits)) for sheet in book.worksheets]
+        finally:
+            book.close()
     finally:
-        book.close()
         if stream is not source:
             stream.close()
+
+
+def _rows(sheet, limits: ImportLimits) -> list[tuple]:
+    rows = []
+    for row in sheet.iter_rows(values_only=True):
+        rows.append(tuple(row))
+        if len(rows) > limits.max_rows + 1:  # the header, then at most IMPORT_MAX_ROWS rows
+            raise RulebaseInvalid([_("Sheet %(sheet)s has more than %(limit)s data rows (IMPORT_MAX_ROWS).")
+                                   % {"sheet": sheet.title, "limit": f"{limits.max_rows:,}"}])
+    return rows
 
 
 def _header(rows) -> list[str]:

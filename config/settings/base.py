@@ -167,6 +167,11 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Redis going away never stops a worker or beat: they retry for as long as it takes (the
 # default gives up after 100 attempts, about 50 minutes) and carry on when it is back.
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A task a worker took but never acknowledged (the worker died, or lost Redis) is handed out
+# again after this long. Every task here is idempotent and takes seconds to a minute (the
+# nightly monitoring of a busy day, about 40 s at a million settlements), so 15 minutes gives
+# them room without leaving a month's credit chunks waiting for Redis's default hour.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT_S", "900"))}
 CELERY_BROKER_CONNECTION_RETRY = True
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 

@@ -107,3 +107,35 @@ def test_any_other_error_stays_a_500_defect(db, settings):
     assert response.status_code == 500
     assert response.json()["code"] == "server_error"
     assert not response.has_header("Retry-After")
+
+
+def test_only_failures_that_a_retry_may_cure_are_unavailable():
+    """A lost connection, a restart, a timeout, a deadlock: 503 and send it again. A full disk,
+    a value past a limit, a missing table: a defect or an operator's problem, a 500 that is
+    logged with its traceback, not a retry loop."""
+    import sqlite3
+
+    import psycopg
+    from django.db import OperationalError
+
+    from core.api import is_database_unavailable
+
+    retry = [psycopg.OperationalError("server closed the connection unexpectedly"),
+             psycopg.errors.AdminShutdown("terminating connection due to administrator command"),
+             psycopg.errors.QueryCanceled("canceling statement due to statement timeout"),
+             psycopg.errors.LockNotAvailable("canceling statement due to lock timeout"),
+             psycopg.errors.DeadlockDetected("deadlock detected"),
+             psycopg.errors.ConnectionFailure("connection failure"),
+             sqlite3.OperationalError("database is locked")]
+    defects = [psycopg.errors.DiskFull("could not extend file"),
+               psycopg.errors.ProgramLimitExceeded("index row size exceeds maximum"),
+               sqlite3.OperationalError("no such table: claims_claim")]
+    for cause in retry:
+        error = OperationalError(str(cause))
+        error.__cause__ = cause
+        assert is_database_unavailable(error), cause
+    for cause in defects:
+        error = OperationalError(str(cause))
+        error.__cause__ = cause
+        assert not is_database_unavailable(error), cause
+    assert not is_database_unavailable(ValueError("not a database error"))
