@@ -5,7 +5,7 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
 from core.admin import LargeTableMixin
-from core.importing_admin import ImportExportMixin  # within the import limits
+from core.imports.admin import ImportExportMixin  # within the import limits
 
 from .models import CatalogItem
 from .resources import CatalogItemResource
@@ -30,5 +30,6 @@ class CatalogItemAdmin(ImportExportMixin, LargeTableMixin, SimpleHistoryAdmin):
 
 # Settlements, region policies and benefit years; keep this import last.
 from . import admin_settlement  # noqa: E402,F401
+
 # Monthly statements, deductions and reconciliations (claims/admin_statements.py).
-from . import admin_statements  # noqa: E402, F401
+from .statements import admin as admin_statements  # noqa: E402, F401

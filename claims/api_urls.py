@@ -9,8 +9,8 @@ urlpatterns = [
     path("members/<str:id_number>/benefits", api.MemberBenefitsView.as_view(), name="member-benefits"),
 ]
 
-# Monthly settlement with providers: reconciliation (claims.statement_api).
-from . import statement_api  # noqa: E402
+# Monthly settlement with providers: reconciliation (claims.statements.api).
+from .statements import api as statement_api  # noqa: E402
 
 urlpatterns += [
     path("reconciliations", statement_api.ReconciliationView.as_view(), name="reconciliation-submit"),

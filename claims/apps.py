@@ -10,7 +10,7 @@ class ClaimsConfig(AppConfig):
         # Celery finds tasks.py modules only; the statements' task lives in its own module.
         from pharmacies.portal import add_navigation
 
-        from . import statement_tasks  # noqa: F401
+        from .statements import tasks  # noqa: F401
 
         add_navigation("portal_claims:settlements", _("Settlements"))
         add_navigation("portal_claims:statements", _("Monthly statements"))

@@ -1,11 +1,11 @@
-"""Import of the catalog (import_catalog). See core.importing for the pipeline."""
+"""Import of the catalog (import_catalog). See core.imports.pipeline for the pipeline."""
 
 from __future__ import annotations
 
 from django.utils.translation import gettext as _
 
-from core.importing import Cells, Column, choice_map
-from core.importing_upsert import UpsertImporter
+from core.imports.pipeline import Cells, Column, choice_map
+from core.imports.upsert import UpsertImporter
 
 from .models import CatalogItem
 

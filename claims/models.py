@@ -274,7 +274,7 @@ class Claim(models.Model):
             models.Index(fields=["member", "visit_date"], name="claim_member_date_idx"),
             # A provider's claims by date (monthly statements, monitoring).
             models.Index(fields=["provider", "visit_date"], name="claim_provider_date_idx"),
-            # Monthly statements (claims.statement_services): settlements and reversals by their time.
+            # Monthly statements (claims.statements.services): settlements and reversals by their time.
             models.Index(fields=["settled_at"], name="claim_settled_at_idx"),
             models.Index(fields=["reversed_at"], name="claim_reversed_at_idx"),
         ]
@@ -313,7 +313,7 @@ class ClaimLine(models.Model):
 
 # =======================================================================================
 # Monthly settlement with providers (清算), deductions and reconciliation (对账).
-# Services: claims/statement_services.py. Admin: claims/admin_statements.py.
+# Services: claims/statements/services.py. Admin: claims/statements/admin.py.
 
 
 class Deduction(models.Model):

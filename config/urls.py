@@ -16,7 +16,7 @@ urlpatterns = [
     # Provider portal: applications and agreement (pharmacies), settlements, statements and
     # reconciliation (claims).
     path("portal/", include("pharmacies.portal_urls")),
-    path("portal/", include("claims.statement_portal_urls")),
+    path("portal/", include("claims.statements.portal_urls")),
     # Printable yearly account statements for staff (members).
     path("accounts/", include("members.urls")),
 ]

@@ -12,7 +12,7 @@ from simple_history.admin import SimpleHistoryAdmin
 from core.admin import AddOnlyInlineMixin, LargeTableMixin
 from core.errors import DomainError
 from core.idnumber import mask_id_number, normalize_id_number
-from core.importing_admin import ImportExportMixin, ImportMixin  # within the import limits
+from core.imports.admin import ImportExportMixin, ImportMixin  # within the import limits
 
 from .models import Enrollment, Episode, FamilyLink, Member, ReferenceValue, Registration
 from .resources import (

@@ -2,7 +2,7 @@
 registrations, episodes, reference data and opening account balances (CONTRACT.md columns).
 
 Each importer's `parse_row` is pure (no database): the admin resources and the commands share
-it. See core.importing for the pipeline."""
+it. See core.imports.pipeline for the pipeline."""
 
 from __future__ import annotations
 
@@ -17,10 +17,28 @@ from django.utils.translation import gettext as _
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from core.bulk import insert_new
-from core.importing import CREATED, UNCHANGED, UPDATED, Cells, Column, Importer, ParsedRow, choice_map
-from core.importing_upsert import UpsertImporter
+from core.imports.pipeline import (
+    CREATED,
+    UNCHANGED,
+    UPDATED,
+    Cells,
+    Column,
+    Importer,
+    ParsedRow,
+    choice_map,
+)
+from core.imports.upsert import UpsertImporter
 
-from .models import Enrollment, Episode, FamilyLink, LedgerEntry, Member, PersonalAccount, Registration, ReferenceValue
+from .models import (
+    Enrollment,
+    Episode,
+    FamilyLink,
+    LedgerEntry,
+    Member,
+    PersonalAccount,
+    ReferenceValue,
+    Registration,
+)
 
 PHONE = re.compile(r"^[0-9+\- ()]{1,32}$")
 ID_NUMBER = Column("id_number", "身份证号", required=True, aliases=("身份证号码", "公民身份号码", "证件号码"))

@@ -7,7 +7,7 @@ back unchanged."""
 from django.db.models import F, Q, Sum
 from import_export.fields import Field
 
-from core.importing_resources import ImporterResource
+from core.imports.resources import ImporterResource
 
 from .importers import (
     AccountOpeningImporter,
@@ -17,7 +17,15 @@ from .importers import (
     ReferenceValueImporter,
     RegistrationImporter,
 )
-from .models import Episode, FamilyLink, LedgerEntry, Member, PersonalAccount, ReferenceValue, Registration
+from .models import (
+    Episode,
+    FamilyLink,
+    LedgerEntry,
+    Member,
+    PersonalAccount,
+    ReferenceValue,
+    Registration,
+)
 
 SPELL_COLUMNS = ("employment_status", "scheme", "category", "sector", "civil_servant", "pre_1949_veteran",
                  "contribution_base", "monthly_pension", "retired_on")

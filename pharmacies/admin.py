@@ -7,7 +7,7 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
 from core.admin import LargeTableMixin
-from core.importing_admin import ImportExportMixin  # within the import limits
+from core.imports.admin import ImportExportMixin  # within the import limits
 
 from .models import Provider, ProviderStaff
 from .resources import ProviderResource

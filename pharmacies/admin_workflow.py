@@ -30,6 +30,7 @@ from .models import (
     Notification,
     WorkflowTransition,
 )
+from .services.applications import validate_particulars
 
 
 def _run(modeladmin, request, objects, call, **values) -> None:
@@ -266,7 +267,7 @@ class ApplicationForm(forms.ModelForm):
             if field in cleaned:
                 setattr(candidate, field, cleaned[field])
         try:
-            services._validate_particulars(candidate)
+            validate_particulars(candidate)
         except DomainError as exc:
             raise ValidationError({field: [exc.message] for field in exc.details}) from exc
         return cleaned

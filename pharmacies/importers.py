@@ -1,4 +1,4 @@
-"""Import of designated providers (import_providers). See core.importing for the pipeline."""
+"""Import of designated providers (import_providers). See core.imports.pipeline for the pipeline."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import re
 
 from django.utils.translation import gettext as _
 
-from core.importing import CREATED, UNCHANGED, UPDATED, Cells, Column, choice_map
-from core.importing_upsert import UpsertImporter
+from core.imports.pipeline import CREATED, UNCHANGED, UPDATED, Cells, Column, choice_map
+from core.imports.upsert import UpsertImporter
 
 from .models import Provider
 

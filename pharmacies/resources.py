@@ -2,7 +2,7 @@
 
 from import_export.fields import Field
 
-from core.importing_resources import ImporterResource
+from core.imports.resources import ImporterResource
 
 from .importers import ProviderImporter
 from .models import Provider

@@ -2,7 +2,7 @@
 runs, flags (疑点) with their review and appeal, member credit records and provider credit scores.
 
 supervision reads claims and never writes into them: a confirmed amount reaches the provider's
-statement through claims' own service (`claims.statement_services.deduction_record`).
+statement through claims' own service (`claims.statements.services.deduction_record`).
 """
 
 import uuid

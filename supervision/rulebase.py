@@ -18,7 +18,13 @@ from pathlib import Path
 
 from django.utils.translation import gettext as _
 
-from core.importing import ImportLimits, ImportRefused, cell_text, check_size, check_xlsx_archive
+from core.imports.pipeline import (
+    ImportLimits,
+    ImportRefused,
+    cell_text,
+    check_size,
+    check_xlsx_archive,
+)
 
 from .models import FrequencyLimit, RepeatedChargePair, RulebaseBatch, SexRestrictedDrug
 
@@ -45,7 +51,7 @@ class Parsed:
 
 def _checked_stream(source, limits: ImportLimits):
     """The file as a binary stream, refused first (as every import is) when it is larger than
-    IMPORT_MAX_BYTES or not an .xlsx that unpacks within bounds (core.importing)."""
+    IMPORT_MAX_BYTES or not an .xlsx that unpacks within bounds (core.imports.pipeline)."""
     stream = open(source, "rb") if isinstance(source, str | Path) else source  # noqa: SIM115
     name = Path(source).name if isinstance(source, str | Path) else getattr(source, "name", "") or ""
     stream.seek(0, os.SEEK_END)

@@ -5,7 +5,7 @@ Flag workflow (every step by its role, in the flag's history and the audit trail
                                                                                  └─▶ confirmed (amount)
     confirmed ──provider appeals in the portal within `appeal_days`──▶ appealed ──decision──▶ dismissed | confirmed
     confirmed (appeal decided, or the window closed) ──▶ deducted: the amount goes on the provider's
-    next statement (claims.statement_services.deduction_record) and each member involved gets a
+    next statement (claims.statements.services.deduction_record) and each member involved gets a
     credit record.
 """
 
@@ -226,7 +226,7 @@ def flag_deduct(*, flag: Flag, user, today: date | None = None) -> Flag:
     reference = ""
     if flag.confirmed_amount and flag.confirmed_amount > 0:
         # The one way supervision writes into claims: the provider's next monthly statement.
-        from claims.statement_services import deduction_record
+        from claims.statements.services import deduction_record
 
         deduction = deduction_record(
             provider=flag.provider, amount=flag.confirmed_amount,

@@ -1,4 +1,4 @@
-"""Limits on import files (core.importing), read from the environment and validated.
+"""Limits on import files (core.imports.pipeline), read from the environment and validated.
 
 An agency's largest routine import is its member register: the benchmark imports 100,000
 members from about 10 MB of CSV. The defaults leave room for twice that and refuse anything

@@ -41,7 +41,7 @@ from rest_framework.test import APIClient
 from claims.models import CatalogItem, Claim, Reconciliation
 from claims.policy_services import policy_load
 from claims.services import SettlementRequest, claim_settle
-from claims.statement_services import reconciliation_submit
+from claims.statements.services import reconciliation_submit
 from core.roles import Role
 from members.models import LedgerEntry
 from pharmacies.models import ProviderStaff

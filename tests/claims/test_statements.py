@@ -10,15 +10,15 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from claims.models import Deduction, ProviderStatement
-from claims.statement_services import (
+from claims.statements.services import (
     deduction_record,
     statement_approve,
     statement_close_month,
     statement_record_payment,
 )
 from core.errors import Conflict, DomainError
-from core.money import to_fen
 from core.models import AuditEvent
+from core.money import to_fen
 from core.roles import Role
 from tests.factories import ProviderFactory, UserFactory
 
@@ -277,7 +277,7 @@ def test_a_month_not_yet_ended_cannot_be_closed(policy):
 def test_close_month_command_and_scheduled_task(policy):
     from django_celery_beat.models import PeriodicTask
 
-    from claims.statement_tasks import close_previous_month
+    from claims.statements.tasks import close_previous_month
 
     provider = ProviderFactory()
     settled_claim(provider=provider, settled_at=local(2026, 3, 3), fund="10.00")

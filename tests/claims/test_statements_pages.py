@@ -10,7 +10,7 @@ from django.urls import reverse
 from openpyxl import load_workbook
 
 from claims.models import ProviderStatement, Reconciliation
-from claims.statement_services import statement_close_month
+from claims.statements.services import statement_close_month
 from core.roles import Role
 from tests.factories import ProviderFactory, ProviderStaffFactory, UserFactory
 

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 from claims.models import Claim, ProviderStatement, Reconciliation
-from claims.statement_services import statement_close_month
+from claims.statements.services import statement_close_month
 from tests.factories import ProviderFactory
 
 from .conftest import make_member

@@ -10,7 +10,7 @@ HEADER = "身份证号,姓名,在职状态,参保方式,缴费基数,参保日�
 
 
 def upload(client, text, encoding):
-    from core.import_formats import IMPORT_FORMATS, DetectingCSV
+    from core.imports.formats import IMPORT_FORMATS, DetectingCSV
 
     csv_index = IMPORT_FORMATS.index(DetectingCSV)
     return client.post("/admin/members/member/import/", {

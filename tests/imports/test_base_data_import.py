@@ -10,7 +10,7 @@ from django.core.management import CommandError, call_command
 
 from claims.importers import CatalogItemImporter
 from claims.models import CatalogItem
-from core.importing import import_file
+from core.imports.pipeline import import_file
 from members.importers import (
     AccountOpeningImporter,
     EpisodeImporter,
@@ -18,7 +18,14 @@ from members.importers import (
     ReferenceValueImporter,
     RegistrationImporter,
 )
-from members.models import Episode, FamilyLink, LedgerEntry, PersonalAccount, ReferenceValue, Registration
+from members.models import (
+    Episode,
+    FamilyLink,
+    LedgerEntry,
+    PersonalAccount,
+    ReferenceValue,
+    Registration,
+)
 from pharmacies.importers import ProviderImporter
 from pharmacies.models import Provider
 from tests.factories import AccountFactory, MemberFactory, ProviderFactory

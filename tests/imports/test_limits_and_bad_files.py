@@ -271,7 +271,7 @@ def test_a_row_the_csv_reader_cannot_read_is_named(tmp_path):
 def test_file_level_refusals_are_translated(tmp_path, settings):
     from django.utils import translation
 
-    from core.importing import import_file
+    from core.imports.pipeline import import_file
 
     settings.IMPORT_MAX_ROWS = 1
     path = write_csv(tmp_path / "members.csv", member_rows(2))
@@ -287,7 +287,7 @@ def test_file_level_refusals_are_translated(tmp_path, settings):
 
 
 def upload(client, name: str, data: bytes, fmt=None):
-    from core.import_formats import IMPORT_FORMATS, DetectingCSV, StreamingXLSX
+    from core.imports.formats import IMPORT_FORMATS, DetectingCSV, StreamingXLSX
 
     fmt = fmt or (StreamingXLSX if name.endswith(".xlsx") else DetectingCSV)
     before = written()
@@ -309,7 +309,7 @@ def csv_bytes(rows, encoding="utf-8") -> bytes:
 
 
 def test_admin_refuses_an_upload_over_the_byte_limit_before_storing_it(staff_client, settings, monkeypatch):
-    from core.importing_admin import ImportLimitsMixin
+    from core.imports.admin import ImportLimitsMixin
 
     data = csv_bytes(member_rows(40))
     settings.IMPORT_MAX_BYTES = len(data) - 1

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from django.core.management import CommandError, call_command
 
-from core.importing import import_file
+from core.imports.pipeline import import_file
 from members.importers import MemberImporter
 from members.models import Enrollment, Member
 from tests.factories import new_id_number

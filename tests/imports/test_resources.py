@@ -10,8 +10,16 @@ import tablib
 
 from claims.models import CatalogItem
 from claims.resources import CatalogItemResource
-from core.import_formats import DetectingCSV, StreamingXLSX
-from members.models import Enrollment, Episode, FamilyLink, Member, PersonalAccount, ReferenceValue, Registration
+from core.imports.formats import DetectingCSV, StreamingXLSX
+from members.models import (
+    Enrollment,
+    Episode,
+    FamilyLink,
+    Member,
+    PersonalAccount,
+    ReferenceValue,
+    Registration,
+)
 from members.resources import (
     AccountOpeningResource,
     EpisodeResource,

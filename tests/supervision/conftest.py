@@ -10,20 +10,20 @@ from tests.factories import UserFactory
 
 @pytest.fixture
 def deductions(monkeypatch):
-    """Records the calls to claims.statement_services.deduction_record (written on another
+    """Records the calls to claims.statements.services.deduction_record (written on another
     branch): the real service is spied on when it is there, a recorder stands in when not."""
     calls = []
     try:
-        import claims.statement_services as module
+        import claims.statements.services as module
     except ImportError:
-        module = types.ModuleType("claims.statement_services")
+        module = types.ModuleType("claims.statements.services")
 
         def deduction_record(**kwargs):
             calls.append(kwargs)
             return SimpleNamespace(pk=f"deduction-{len(calls)}")
 
         module.deduction_record = deduction_record
-        monkeypatch.setitem(sys.modules, "claims.statement_services", module)
+        monkeypatch.setitem(sys.modules, "claims.statements.services", module)
         return calls
     real = module.deduction_record
 

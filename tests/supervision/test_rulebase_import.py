@@ -99,7 +99,7 @@ def test_a_case_worker_may_not_import(tmp_path):
 
 
 def test_the_rule_library_is_held_to_the_import_limits_and_nothing_is_written(tmp_path, settings):
-    """The same IMPORT_MAX_BYTES / IMPORT_MAX_ROWS as every import (core.importing)."""
+    """The same IMPORT_MAX_BYTES / IMPORT_MAX_ROWS as every import (core.imports.pipeline)."""
     load(batch_8_1(tmp_path / "good.xlsx", [("KEEP", 1, "日")]))
     path = batch_8_1(tmp_path / "b8.xlsx", [(f"X{n}", 1, "日") for n in range(5)])
     settings.IMPORT_MAX_ROWS = 3

@@ -92,11 +92,11 @@ def test_a_flag_goes_from_raised_to_a_deduction_with_two_reviewers_and_an_appeal
     # Once the month has ended, close_month puts it on the provider's statement, less payable.
     from unittest import mock
 
-    from claims.statement_services import statement_close_month
+    from claims.statements.services import statement_close_month
 
     month = deduction.decided_on.replace(day=1)
     early_next_month = (month + timedelta(days=32)).replace(day=2)
-    with mock.patch("claims.statement_services.timezone.localdate", return_value=early_next_month):
+    with mock.patch("claims.statements.services.timezone.localdate", return_value=early_next_month):
         statement_close_month(month=month, user=first)
     deduction.refresh_from_db()
     statement = deduction.statement

@@ -21,7 +21,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 
 from claims.models import Claim, Deduction, PolicyVersion, ProviderStatement
-from claims.statement_services import local_bounds, month_end, parse_month, statement_close_month
+from claims.statements.services import local_bounds, month_end, parse_month, statement_close_month
 from core.idnumber import make_id_number
 from members.models import Member
 from pharmacies.models import Provider

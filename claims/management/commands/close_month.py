@@ -8,7 +8,7 @@ import time
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from claims.statement_services import parse_month, statement_close_month
+from claims.statements.services import parse_month, statement_close_month
 from core.errors import DomainError
 
 

@@ -1,5 +1,5 @@
-from core.importing_command import ImportCommand
 from claims.importers import CatalogItemImporter
+from core.imports.command import ImportCommand
 
 
 class Command(ImportCommand):

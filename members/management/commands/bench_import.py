@@ -18,7 +18,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
 from core.idnumber import make_id_number
-from core.importing import import_file, tqdm_progress_factory
+from core.imports.pipeline import import_file, tqdm_progress_factory
 from members.importers import MemberImporter
 
 HEADER = ["id_number", "name", "employment_status", "scheme", "category", "sector", "civil_servant",

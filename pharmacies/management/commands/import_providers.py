@@ -1,4 +1,4 @@
-from core.importing_command import ImportCommand
+from core.imports.command import ImportCommand
 from pharmacies.importers import ProviderImporter
 
 

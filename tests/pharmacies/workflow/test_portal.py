@@ -8,6 +8,7 @@ from django.test import Client
 from django.urls import reverse
 from rest_framework.authtoken.models import Token
 
+from core.errors import DomainError, Forbidden
 from core.roles import Role
 from pharmacies import services
 from pharmacies.models import Application, ApplicationDocument, Notification
@@ -176,7 +177,7 @@ def test_a_document_is_served_only_to_its_provider_as_an_attachment(portal, phar
 def test_documents_are_checked_by_content_and_extension(pharmacy_user, name, content, code):
     application = services.application_create(actor=pharmacy_user, name="康宁大药房")
     upload = SimpleUploadedFile(name, content, content_type="application/pdf")
-    with pytest.raises(services.DomainError) as refused:
+    with pytest.raises(DomainError) as refused:
         services.application_add_document(
             application=application, actor=pharmacy_user, kind="other", upload=upload
         )
@@ -200,12 +201,12 @@ def test_a_document_over_the_size_limit_is_refused(settings, portal, pharmacy_us
 def test_documents_cannot_change_after_submission(pharmacy_user):
     application = filled_pharmacy_application(pharmacy_user)
     services.application_submit(application=application, actor=pharmacy_user)
-    with pytest.raises(services.DomainError) as refused:
+    with pytest.raises(DomainError) as refused:
         services.application_add_document(
             application=application, actor=pharmacy_user, kind="other", upload=pdf()
         )
     assert refused.value.code == "invalid_state"
-    with pytest.raises(services.DomainError):
+    with pytest.raises(DomainError):
         services.application_remove_document(
             document=application.documents.get(), actor=pharmacy_user
         )
@@ -247,11 +248,11 @@ def test_token_rotation_invalidates_the_old_token(portal, pharmacy_user):
 
 
 def test_only_an_administrator_rotates_another_users_token(pharmacy_user, other_provider_user):
-    with pytest.raises(services.Forbidden):
+    with pytest.raises(Forbidden):
         services.api_token_rotate(user=pharmacy_user, actor=other_provider_user)
     admin = UserFactory(roles=[Role.ADMINISTRATOR])
     assert services.api_token_rotate(user=pharmacy_user, actor=admin).user == pharmacy_user
-    with pytest.raises(services.Forbidden):
+    with pytest.raises(Forbidden):
         services.api_token_create(user=UserFactory(), actor=admin)  # not a provider user
 
 

@@ -100,7 +100,7 @@ XLSX_MAX_PARTS = 1000  # a workbook has a dozen; the zip directory itself is hel
 _ZIP_MAGIC = b"PK\x03\x04"
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Excel 97-2003 .xls, or an encrypted workbook
 
-# The name of the file the admin is importing (set by core.importing_admin around a request),
+# The name of the file the admin is importing (set by core.imports.admin around a request),
 # so that the admin's formats, which django-import-export calls with the bytes only, can name it.
 upload_name: ContextVar[str] = ContextVar("upload_name", default="")
 

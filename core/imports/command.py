@@ -10,7 +10,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
-from core.importing import Importer, Outcome, import_file, tqdm_progress_factory
+from core.imports.pipeline import Importer, Outcome, import_file, tqdm_progress_factory
 
 
 class ImportCommand(BaseCommand):

@@ -32,7 +32,7 @@ from core.money import ZERO, MoneyField, to_fen
 from core.roles import Role, ensure_separated, require_role
 from pharmacies.models import Provider
 
-from .models import Claim, Deduction, ProviderStatement, Reconciliation
+from ..models import Claim, Deduction, ProviderStatement, Reconciliation
 
 # Advisory-lock namespace of close_month (PostgreSQL), with the month as the second key.
 CLOSE_MONTH_LOCK = 0x5354  # "ST"

@@ -12,9 +12,9 @@ from django.utils.translation import gettext_lazy as _
 from core.admin import LargeTableMixin
 from core.errors import DomainError
 
-from . import statement_exports as exports
-from .models import Deduction, ProviderStatement, Reconciliation
-from .statement_services import statement_approve, statement_record_payment
+from ..models import Deduction, ProviderStatement, Reconciliation
+from . import exports
+from .services import statement_approve, statement_record_payment
 
 
 class DeductionInline(admin.TabularInline):
@@ -132,7 +132,7 @@ class DeductionAdmin(LargeTableMixin, admin.ModelAdmin):
     readonly_fields = ["provider", "amount", "reason", "source_reference", "decided_by", "decided_on", "statement", "created_at"]
 
     def has_add_permission(self, request):
-        # Recorded by supervision's confirmed violations through claims.statement_services.deduction_record.
+        # Recorded by supervision's confirmed violations through claims.statements.services.deduction_record.
         return False
 
     def has_delete_permission(self, request, obj=None):

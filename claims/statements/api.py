@@ -9,8 +9,8 @@ from rest_framework.views import APIView
 from core.errors import Forbidden, NotFound
 from pharmacies.access import IsProviderUser, provider_of
 
-from .models import Reconciliation
-from .statement_services import SubmittedSettlement, reconciliation_submit
+from ..models import Reconciliation
+from .services import SubmittedSettlement, reconciliation_submit
 
 
 def _money(**kwargs):

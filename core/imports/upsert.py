@@ -1,4 +1,4 @@
-"""A generic keyed upsert on top of core.importing: one row → one model instance found by a
+"""A generic keyed upsert on top of core.imports.pipeline: one row → one model instance found by a
 natural key; unchanged rows are skipped, changed ones updated, new ones created, all in bulk
 with their simple-history records (`bulk_create_with_history` / `bulk_update_with_history`)."""
 
@@ -10,7 +10,7 @@ from typing import Any
 
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
-from core.importing import CREATED, UNCHANGED, UPDATED, Importer, ParsedRow
+from core.imports.pipeline import CREATED, UNCHANGED, UPDATED, Importer, ParsedRow
 
 
 class UpsertImporter(Importer):

@@ -10,7 +10,7 @@ from django.utils import timezone
 @shared_task(name="claims.close_previous_month")
 def close_previous_month(month: str | None = None) -> dict:
     """Close `month` (YYYY-MM), by default the month before today (local time)."""
-    from .statement_services import parse_month, statement_close_month
+    from .services import parse_month, statement_close_month
 
     if month:
         first = parse_month(month)

@@ -4,9 +4,9 @@
 
 - the upload form refuses a file larger than IMPORT_MAX_BYTES from the upload's size, before
   django-import-export copies it into its temporary storage and reads it whole;
-- the formats (core.import_formats) name the uploaded file in their errors;
+- the formats (core.imports.formats) name the uploaded file in their errors;
 - the upload is copied into the temporary storage in one piece, not chunk by chunk;
-- a file that cannot be read (core.importing.ImportRefused: too many rows, not CSV text, not
+- a file that cannot be read (core.imports.pipeline.ImportRefused: too many rows, not CSV text, not
   an .xlsx, empty...) shows its reason on the form instead of django-import-export's generic
   "<exception> encountered while trying to read file"; nothing is written.
 """
@@ -20,7 +20,7 @@ from django.urls import reverse
 from import_export import admin as import_export_admin
 from import_export.forms import ImportForm
 
-from core.importing import ImportLimits, ImportRefused, RowError, check_size, upload_name
+from core.imports.pipeline import ImportLimits, ImportRefused, RowError, check_size, upload_name
 
 
 def _message(error: RowError) -> str:

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import statement_portal as views
+from . import portal as views
 
 app_name = "portal_claims"
 

@@ -16,9 +16,9 @@ from core.errors import DomainError
 from core.idnumber import normalize_id_number
 from pharmacies.portal import portal_view, render_portal
 
-from . import statement_exports as exports
-from .models import Claim, ProviderStatement, Reconciliation
-from .statement_services import reconciliation_submit
+from ..models import Claim, ProviderStatement, Reconciliation
+from . import exports
+from .services import reconciliation_submit
 
 
 class SettlementSearchForm(forms.Form):
@@ -49,7 +49,7 @@ def _searched_claims(request):
     claims = Claim.objects.filter(provider=request.provider).select_related("member").order_by("-settled_at", "-pk")
     if form.is_valid():
         data = form.cleaned_data
-        from .statement_services import local_bounds
+        from .services import local_bounds
 
         if data["settled_from"]:
             claims = claims.filter(settled_at__gte=local_bounds(data["settled_from"], data["settled_from"])[0])
@@ -137,7 +137,7 @@ def _read_list(upload):
     import io
     from decimal import Decimal, InvalidOperation
 
-    from .statement_services import SubmittedSettlement
+    from .services import SubmittedSettlement
 
     text = upload.read().decode("utf-8-sig")
     lines = []

@@ -1,4 +1,4 @@
-"""django-import-export resources that import through core.importing, so that the admin
+"""django-import-export resources that import through core.imports.pipeline, so that the admin
 (with its preview) and the commands validate identically: same row parsers, same
 whole-file refusal, same bulk writes. Exports use the same English column keys, so an
 exported file imports back unchanged."""
@@ -11,14 +11,21 @@ from import_export import resources
 from import_export.exceptions import ImportError as ImportExportError
 from import_export.results import Result, RowResult
 
-from core.importing import CREATED, UNCHANGED, UPDATED, Importer, run_import, table_from_dataset
+from core.imports.pipeline import (
+    CREATED,
+    UNCHANGED,
+    UPDATED,
+    Importer,
+    run_import,
+    table_from_dataset,
+)
 
 IMPORT_TYPES = {CREATED: RowResult.IMPORT_TYPE_NEW, UPDATED: RowResult.IMPORT_TYPE_UPDATE,
                 UNCHANGED: RowResult.IMPORT_TYPE_SKIP}
 
 
 class ImporterResource(resources.ModelResource):
-    """A ModelResource whose import runs a core.importing Importer over the whole dataset."""
+    """A ModelResource whose import runs a core.imports.pipeline Importer over the whole dataset."""
 
     importer_class: type[Importer] = Importer
 

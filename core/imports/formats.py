@@ -1,12 +1,12 @@
 """django-import-export formats for the admin's import page.
 
-Both read the upload through core.importing, as the commands do, within the same limits
+Both read the upload through core.imports.pipeline, as the commands do, within the same limits
 (IMPORT_MAX_BYTES, IMPORT_MAX_ROWS): `DetectingCSV` decodes UTF-8 (with or without BOM),
 UTF-16 with a BOM or GBK/GB18030 itself (Chinese Excel saves CSV in GBK, and the stock CSV
 format would decode it with one fixed encoding); `StreamingXLSX` checks the zip's declared
 sizes before openpyxl opens it, streams the first sheet and keeps formulas as text so that the
 parsers refuse them (the stock format reads cached values instead). A file that cannot be
-read raises core.importing.ImportRefused, which core.importing_admin shows on the form."""
+read raises core.imports.pipeline.ImportRefused, which core.imports.admin shows on the form."""
 
 import io
 
@@ -21,7 +21,7 @@ class DetectingCSV(CSV):
         return "rb"
 
     def create_dataset(self, in_stream, **kwargs):
-        from core.importing import (
+        from core.imports.pipeline import (
             ImportLimits,
             check_size,
             csv_table,
@@ -38,7 +38,7 @@ class DetectingCSV(CSV):
 
 class StreamingXLSX(XLSX):
     def create_dataset(self, in_stream):
-        from core.importing import ImportLimits, check_size, dataset_from_table, xlsx_table
+        from core.imports.pipeline import ImportLimits, check_size, dataset_from_table, xlsx_table
 
         limits = ImportLimits.from_settings()
         check_size("", len(in_stream), limits)

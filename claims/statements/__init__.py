@@ -1,0 +1,1 @@
+"""Monthly settlement statements with each provider (月度结算单): close, approve, pay, reconcile."""

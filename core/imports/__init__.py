@@ -1,0 +1,1 @@
+"""One import pipeline for every kind of spreadsheet: commands and the admin share it."""

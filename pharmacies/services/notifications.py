@@ -1,0 +1,148 @@
+"""Telling the provider: portal notifications and e-mail after commit."""
+
+from functools import partial
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.mail import send_mail
+from django.db import transaction
+from django.utils import timezone, translation
+from django.utils.translation import gettext, gettext_noop
+
+from core.errors import NotFound
+
+from ..models import (
+    Application,
+    Notification,
+    Provider,
+)
+from .common import _acts_for_provider, logger
+
+# What the provider is told at each decision (subject, body); rendered in LANGUAGE_CODE.
+MESSAGES = {
+    "received": (
+        gettext_noop("Application no. %(number)s for %(name)s received"),
+        gettext_noop(
+            "Your application no. %(number)s for the designation of %(name)s (%(code)s) has been "
+            "received and awaits review by the agency."
+        ),
+    ),
+    "under_review": (
+        gettext_noop("Application no. %(number)s for %(name)s is under review"),
+        gettext_noop(
+            "The agency has started reviewing your application no. %(number)s for %(name)s "
+            "(%(code)s). A site inspection may follow."
+        ),
+    ),
+    "approved": (
+        gettext_noop("Application no. %(number)s for %(name)s approved"),
+        gettext_noop(
+            "Your application no. %(number)s for %(name)s (%(code)s) has been approved. The agency "
+            "will contact you to sign the agreement. %(reason)s"
+        ),
+    ),
+    "rejected": (
+        gettext_noop("Application no. %(number)s for %(name)s rejected"),
+        gettext_noop(
+            "Your application no. %(number)s for %(name)s (%(code)s) has been rejected. Reasons: "
+            "%(reason)s"
+        ),
+    ),
+    "signed": (
+        gettext_noop("Agreement signed with %(name)s"),
+        gettext_noop(
+            "The agreement with %(name)s (%(code)s) has been signed: valid from %(period_from)s to "
+            "%(period_to)s, payment method %(payment_method)s, outpatient pooling: %(pooling)s."
+        ),
+    ),
+    "in_force": (
+        gettext_noop("%(name)s is a designated provider"),
+        gettext_noop(
+            "The agreement of %(name)s (%(code)s) is in force from %(period_from)s to %(period_to)s."
+        ),
+    ),
+    "renewed": (
+        gettext_noop("Agreement of %(name)s renewed"),
+        gettext_noop(
+            "The agreement of %(name)s (%(code)s) has been renewed: valid from %(period_from)s to "
+            "%(period_to)s, payment method %(payment_method)s, outpatient pooling: %(pooling)s. "
+            "Reason: %(reason)s"
+        ),
+    ),
+    "suspended": (
+        gettext_noop("Agreement of %(name)s suspended"),
+        gettext_noop(
+            "The agreement of %(name)s (%(code)s) is suspended; settlements are refused until it is "
+            "reinstated. Reason: %(reason)s"
+        ),
+    ),
+    "reinstated": (
+        gettext_noop("Agreement of %(name)s reinstated"),
+        gettext_noop("The agreement of %(name)s (%(code)s) is in force again. Reason: %(reason)s"),
+    ),
+    "terminated": (
+        gettext_noop("Agreement of %(name)s terminated"),
+        gettext_noop(
+            "The agreement of %(name)s (%(code)s) has been terminated. Reason: %(reason)s"
+        ),
+    ),
+}
+def _recipients(*, provider: Provider | None, application: Application | None) -> list[str]:
+    emails = set()
+    if provider is not None:
+        emails.update(
+            get_user_model()
+            .objects.filter(provider_staff__provider=provider, is_active=True)
+            .exclude(email="")
+            .values_list("email", flat=True)
+        )
+    if application is not None and application.contact_email:
+        emails.add(application.contact_email)
+    return sorted(emails)
+
+
+def _send(subject: str, body: str, recipients: list[str]) -> None:
+    try:
+        send_mail(subject, body, None, recipients)
+    except Exception:  # the decision stands; the notification is in the portal
+        logger.exception("notification e-mail failed: %s", subject)
+
+
+def _notify(*, message: str, values: dict, provider=None, application=None) -> Notification:
+    """Tell the provider: a portal notification now, an e-mail once the transaction commits.
+
+    Provider staff read Chinese: the text is rendered in the deployment's language
+    (LANGUAGE_CODE, zh-hans), whatever language the acting case worker's request used.
+    """
+    provider = provider or (application.provider if application is not None else None)
+    subject_template, body_template = MESSAGES[message]
+    with translation.override(settings.LANGUAGE_CODE):
+        subject = gettext(subject_template) % values
+        body = gettext(body_template) % values
+    recipients = _recipients(provider=provider, application=application)
+    notification = Notification.objects.create(
+        provider=provider,
+        application=application,
+        subject=subject[:200],
+        body=body,
+        emailed_to=", ".join(recipients),
+    )
+    if recipients:
+        transaction.on_commit(partial(_send, subject, body, recipients))
+    return notification
+
+
+# --- notifications and API tokens (portal) -----------------------------------------------
+
+
+@transaction.atomic(durable=True)
+def notifications_mark_read(*, actor, provider: Provider) -> int:
+    if _acts_for_provider(actor) != provider:
+        raise NotFound()
+    return (
+        Notification.objects.for_provider(provider)
+        .filter(read_at__isnull=True)
+        .update(read_at=timezone.now())
+    )
+
+
