@@ -193,6 +193,13 @@ class Claim(models.Model):
         SETTLED = "settled", _("settled")
         REVERSED = "reversed", _("reversed")
 
+    class Benefit(models.TextChoices):
+        """Which benefit a settlement pays (CONTRACT.md: ``benefit`` on preview and settle)."""
+
+        OUTPATIENT_POOLING = "outpatient_pooling", _("outpatient pooling")
+        PERSONAL_ACCOUNT = "personal_account", _("personal account only")
+        CHRONIC_SPECIAL = "chronic_special", _("chronic and special diseases")
+
     class VisitPlace(models.TextChoices):
         LOCAL = "local", _("local")
         IN_PROVINCE = "in_province", _("in province")
@@ -218,6 +225,7 @@ class Claim(models.Model):
     )
     visit_date = models.DateField(_("visit date"))
     year = models.PositiveSmallIntegerField(_("year"))
+    benefit = models.CharField(_("benefit"), max_length=24, choices=Benefit.choices, default=Benefit.OUTPATIENT_POOLING)
     visit_place = models.CharField(_("visit place"), max_length=16, choices=VisitPlace.choices, default=VisitPlace.LOCAL)
     temporary_visit = models.BooleanField(_("temporary visit"), default=False)
     use_account = models.BooleanField(_("use the personal account"), default=False)

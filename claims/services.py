@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from typing import ClassVar
 from datetime import date
 from decimal import Decimal
 
@@ -74,6 +75,9 @@ class SettlementRequest:
     use_account: bool = False
     payer_id_number: str | None = None
 
+    # Fields added after the first release (append new request fields here, with a default).
+    LATER_FIELDS: ClassVar[frozenset[str]] = frozenset()
+
     @classmethod
     def from_data(cls, data: dict) -> SettlementRequest:
         values = dict(data)
@@ -97,7 +101,13 @@ class SettlementRequest:
                 return [value.code, plain(value.quantity), plain(value.unit_price)]
             return value or None
 
-        body = {key: plain(getattr(self, key)) for key in self.__dataclass_fields__}
+        # A field added after claims were stored counts only when it differs from its default,
+        # so a repeat of a request stored before the field existed keeps its fingerprint.
+        body = {
+            key: plain(getattr(self, key))
+            for key, field in self.__dataclass_fields__.items()
+            if key not in self.LATER_FIELDS or getattr(self, key) != field.default
+        }
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
