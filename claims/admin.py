@@ -33,3 +33,6 @@ from . import admin_settlement  # noqa: E402,F401
 
 # Monthly statements, deductions and reconciliations (claims/admin_statements.py).
 from .statements import admin as admin_statements  # noqa: E402, F401
+
+# Chronic and special diseases (claims/admin_chronic.py).
+from . import admin_chronic  # noqa: E402, F401

@@ -108,3 +108,21 @@ class BenefitsOutput(serializers.Serializer):
     status = serializers.CharField()
     employment_status = serializers.CharField(allow_null=True)
     scheme = serializers.CharField(allow_null=True)
+
+
+class RegistrationOutput(serializers.Serializer):
+    disease_code = serializers.CharField()
+    disease_name = serializers.CharField()
+    group = serializers.ChoiceField(choices=["chronic", "special", "two_diseases"])
+    valid_from = serializers.DateField()
+    valid_to = serializers.DateField(allow_null=True)
+    status = serializers.ChoiceField(choices=["approved", "revoked"])
+    valid_today = serializers.BooleanField()
+    certified_by_code = serializers.CharField(allow_null=True)
+    designated_provider_code = serializers.CharField(allow_null=True)
+    designated_provider_name = serializers.CharField(allow_null=True)
+
+
+class RegistrationsOutput(serializers.Serializer):
+    id_number = serializers.CharField()
+    registrations = RegistrationOutput(many=True)

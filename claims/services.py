@@ -340,6 +340,7 @@ def _compute(prepared: Prepared, year: MemberYear | None, balance: Decimal | Non
         fund_paid=year.fund_paid,
         large_expense_burden=year.large_expense_burden,
         large_expense_subsidy_paid=year.large_expense_subsidy_paid,
+        inpatient_burden=year.inpatient_compliant_burden,
     ) if year is not None else calc.YearSoFar()
     policy = calc.PolicyInput(
         region=prepared.policy.region, parameters=prepared.policy.parameters, reference=prepared.reference
