@@ -26,6 +26,9 @@ class SettlementInput(serializers.Serializer):
     prescribed_by_code = serializers.CharField(max_length=12, required=False, allow_null=True, allow_blank=True)
     use_account = serializers.BooleanField(required=False, default=False)
     payer_id_number = serializers.CharField(max_length=32, required=False, allow_null=True, allow_blank=True)
+    disease_code = serializers.CharField(
+        max_length=32, required=False, allow_null=True, allow_blank=True,
+        help_text='benefit "chronic_special": the disease settled (病种编码)')
     # One visit's lines: a generous bound (an outpatient bill has tens), so that one request
     # cannot make a settlement of unbounded size.
     items = ItemInput(many=True, allow_empty=False, max_length=MAX_ITEMS)

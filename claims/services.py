@@ -74,9 +74,11 @@ class SettlementRequest:
     prescribed_by_code: str | None = None
     use_account: bool = False
     payer_id_number: str | None = None
+    # benefit "chronic_special": the disease settled (claims/chronic.py).
+    disease_code: str | None = None
 
     # Fields added after the first release (append new request fields here, with a default).
-    LATER_FIELDS: ClassVar[frozenset[str]] = frozenset()
+    LATER_FIELDS: ClassVar[frozenset[str]] = frozenset({"disease_code"})
 
     @classmethod
     def from_data(cls, data: dict) -> SettlementRequest:
@@ -103,8 +105,10 @@ class SettlementRequest:
 
         # A field added after claims were stored counts only when it differs from its default,
         # so a repeat of a request stored before the field existed keeps its fingerprint.
+        # `__dataclass_fields__` also lists the ClassVar LATER_FIELDS, which has always hashed as
+        # null (it was empty): it stays so, whatever it holds, so that stored fingerprints hold.
         body = {
-            key: plain(getattr(self, key))
+            key: None if key == "LATER_FIELDS" else plain(getattr(self, key))
             for key, field in self.__dataclass_fields__.items()
             if key not in self.LATER_FIELDS or getattr(self, key) != field.default
         }
@@ -442,6 +446,10 @@ def _render(prepared: Prepared, result: calc.SettlementResult, request: Settleme
 
 def claim_preview(*, user, request: SettlementRequest) -> dict:
     """预结算: compute as settlement would, now, without writing or locking anything."""
+    if request.benefit == Claim.Benefit.CHRONIC_SPECIAL:
+        from .chronic import chronic_preview
+
+        return chronic_preview(user=user, request=request)
     prepared = _prepare(user=user, request=request)
     year = MemberYear.objects.filter(member=prepared.member, year=request.visit_date.year).first()
     balance = None
@@ -492,6 +500,10 @@ def claim_settle(*, user, request: SettlementRequest) -> tuple[dict, bool]:
 
 @transaction.atomic(durable=True)
 def _claim_settle(*, user, request: SettlementRequest, fingerprint: str) -> dict:
+    if request.benefit == Claim.Benefit.CHRONIC_SPECIAL:
+        from .chronic import chronic_settle
+
+        return chronic_settle(user=user, request=request, fingerprint=fingerprint)
     prepared = _prepare(user=user, request=request)
     # Lock order: the member's year row, then the paying account (members.services.account_lock
     # orders by pk). Balances and the year are read only after their locks.
@@ -609,6 +621,13 @@ def claim_reverse(*, user, settlement_id: int, reason: str = "") -> dict:
         return claim.reversal_response
 
     year = _lock_year(claim.member_id, claim.year)
+    # A chronic claim's deductible and fund belong to its disease's tally (locked after the
+    # year, before the accounts: the settlement's lock order).
+    chronic_tally = None
+    if claim.benefit == Claim.Benefit.CHRONIC_SPECIAL:
+        from .chronic import chronic_tally_lock
+
+        chronic_tally = chronic_tally_lock(claim)
     entries = list(
         LedgerEntry.objects.filter(
             reference=claim.ledger_reference,
@@ -622,8 +641,9 @@ def claim_reverse(*, user, settlement_id: int, reason: str = "") -> dict:
             entry.account = locked[entry.account_id]
             refund = account_reverse_entry(entry=entry, reference=claim.ledger_reference, memo=reason[:200], user=user)
             balance_after = refund.balance_after
-    year.deductible_met = max(Decimal(0), year.deductible_met - claim.deductible)
-    year.fund_paid = max(Decimal(0), year.fund_paid - claim.fund)
+    if chronic_tally is None:
+        year.deductible_met = max(Decimal(0), year.deductible_met - claim.deductible)
+        year.fund_paid = max(Decimal(0), year.fund_paid - claim.fund)
     year.large_expense_burden = max(Decimal(0), year.large_expense_burden - claim.large_expense_burden_added)
     year.large_expense_subsidy_paid = max(Decimal(0), year.large_expense_subsidy_paid - claim.large_expense_subsidy)
     year.save(update_fields=["deductible_met", "fund_paid", "large_expense_burden", "large_expense_subsidy_paid", "updated_at"])
@@ -647,6 +667,10 @@ def claim_reverse(*, user, settlement_id: int, reason: str = "") -> dict:
             "cap_remaining": _money(year.cap_remaining),
         },
     }
+    if chronic_tally is not None:
+        from .chronic import chronic_tally_give_back
+
+        claim.reversal_response["year"] = chronic_tally_give_back(chronic_tally, claim)
     claim.save(update_fields=["status", "reversed_at", "reversed_by", "reversal_reason", "reversal_response"])
     audit(actor=user, action="claim.reverse", target=claim, label=f"{claim.submitter}/{claim.external_ref}", reason=reason[:200])
     return claim.reversal_response
