@@ -43,6 +43,7 @@ from supervision.realtime import VisitFacts, VisitLineFacts, run_single_visit_ru
 
 from . import calculator as calc
 from . import settlement_queries as queries
+from .explanation import explain
 from .models import CatalogItem, Claim, ClaimLine, MemberYear, PolicyVersion
 
 CROSS_REGION_SUBMITTER = "cross_region"
@@ -400,7 +401,7 @@ def _warnings(prepared: Prepared, result: calc.SettlementResult, request: Settle
 
 
 def _render(prepared: Prepared, result: calc.SettlementResult, request: SettlementRequest) -> dict:
-    return {
+    rendered = {
         "total": _money(result.total),
         "fully_self_paid": _money(result.fully_self_paid),
         "over_limit": _money(result.over_limit),
@@ -434,6 +435,8 @@ def _render(prepared: Prepared, result: calc.SettlementResult, request: Settleme
         "policy_version": prepared.policy.pk,
         "warnings": _warnings(prepared, result, request),
     }
+    rendered["explanation"] = [step.as_dict() for step in explain(rendered, prepared.policy.region)]
+    return rendered
 
 
 # ---------------------------------------------------------------------------------------
