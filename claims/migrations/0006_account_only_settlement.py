@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('claims', '0005_claim_benefit'),
-        ('members', '0005_family_link_outside_registry'),
+        ('members', '0006_family_link_outside_registry'),
     ]
 
     operations = [

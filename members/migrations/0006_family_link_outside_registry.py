@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('members', '0004_credit_month_schedule'),
+        ('members', '0005_member_search_indexes'),
     ]
 
     operations = [
