@@ -7,7 +7,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('claims', '0005_claim_benefit'),
+        ('claims', '0006_account_only_settlement'),
     ]
 
     operations = [
