@@ -330,6 +330,21 @@ class Claim(models.Model):
     def ledger_reference(self) -> str:
         return f"claim:{self.pk}"
 
+    def explanation(self):
+        """The calculation in words (claims/explanation.py), in the reader's language, from
+        the figures the provider received."""
+        from .explanation import explain
+
+        figures = dict(self.response or {})
+        if not figures:  # a settlement stored without its response: its own columns
+            figures = {field: getattr(self, field) for field in (
+                "total", "fully_self_paid", "over_limit", "class_b_prepay", "policy_scope", "temporary_visit_prepay",
+                "deductible", "fund", "large_expense_subsidy", "personal_burden", "account", "family_account", "cash",
+                "denied_reason",
+            )}
+            figures["ratio"] = self.pay_ratio_percent
+        return explain(figures, self.policy_version.region if self.policy_version_id else "")
+
 
 class ClaimLine(models.Model):
     claim = models.ForeignKey(Claim, verbose_name=_("settlement"), on_delete=models.PROTECT, related_name="lines")

@@ -61,6 +61,12 @@ class LineOutput(serializers.Serializer):
     policy_scope = serializers.CharField()
 
 
+class ExplanationStep(serializers.Serializer):
+    step = serializers.CharField(help_text="lines, temporary, deductible, ratio, cap, subsidy, denied, burden, account, cash")
+    text = serializers.CharField(help_text="the step in words (Chinese)")
+    article = serializers.CharField(help_text="the policy article it rests on, e.g. 枣庄 第五条(一); may be empty")
+
+
 class SettlementOutput(serializers.Serializer):
     settlement_id = serializers.IntegerField(required=False, help_text="setl_id (settle only)")
     total = serializers.CharField(help_text="medfee_sumamt 医疗费总额")
@@ -83,6 +89,7 @@ class SettlementOutput(serializers.Serializer):
     lines = LineOutput(many=True)
     policy_version = serializers.IntegerField()
     warnings = WarningOutput(many=True)
+    explanation = ExplanationStep(many=True, help_text="why the settlement paid this: the calculation step by step")
 
 
 class ReversalOutput(serializers.Serializer):

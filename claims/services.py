@@ -1,6 +1,7 @@
 """Settlement services: preview, settle, reverse, and the member's benefit year.
 
-Each state change is one transaction (`transaction.atomic(durable=True)`): lock the member's
+Each state change is one `transaction.atomic()` (it joins the caller's transaction, README
+"Transactions"; the settlement view opens none, so on the hot path it is the outermost): lock the member's
 year row, then the paying account (fixed order: year, then accounts by pk), compute with the
 pure calculator, write the claim with its lines, debit the account through
 members.services.account_post_entry, update the year, audit. A refusal raises before
@@ -42,6 +43,7 @@ from supervision.realtime import VisitFacts, VisitLineFacts, run_single_visit_ru
 
 from . import calculator as calc
 from . import settlement_queries as queries
+from .explanation import explain
 from .models import CatalogItem, Claim, ClaimLine, MemberYear, PolicyVersion
 
 CROSS_REGION_SUBMITTER = "cross_region"
@@ -399,7 +401,7 @@ def _warnings(prepared: Prepared, result: calc.SettlementResult, request: Settle
 
 
 def _render(prepared: Prepared, result: calc.SettlementResult, request: SettlementRequest) -> dict:
-    return {
+    rendered = {
         "total": _money(result.total),
         "fully_self_paid": _money(result.fully_self_paid),
         "over_limit": _money(result.over_limit),
@@ -433,6 +435,8 @@ def _render(prepared: Prepared, result: calc.SettlementResult, request: Settleme
         "policy_version": prepared.policy.pk,
         "warnings": _warnings(prepared, result, request),
     }
+    rendered["explanation"] = [step.as_dict() for step in explain(rendered, prepared.policy.region)]
+    return rendered
 
 
 # ---------------------------------------------------------------------------------------
@@ -489,7 +493,7 @@ def claim_settle(*, user, request: SettlementRequest) -> tuple[dict, bool]:
         return _replay(existing, fingerprint), False
 
 
-@transaction.atomic(durable=True)
+@transaction.atomic
 def _claim_settle(*, user, request: SettlementRequest, fingerprint: str) -> dict:
     prepared = _prepare(user=user, request=request)
     # Lock order: the member's year row, then the paying account (members.services.account_lock
@@ -595,7 +599,7 @@ def _may_reverse(user, claim: Claim) -> bool:
     return is_agency_staff(user) and user.has_perm("claims.change_claim")
 
 
-@transaction.atomic(durable=True)
+@transaction.atomic
 def claim_reverse(*, user, settlement_id: int, reason: str = "") -> dict:
     """撤销结算: give the fund, deductible and cap back to the member's year and refund the
     account by reversing entries. Reversing twice answers with the first reversal."""

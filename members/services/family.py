@@ -42,11 +42,7 @@ def family_link_check(*, member, relative, relation: str) -> None:
 @transaction.atomic
 def family_link_create(*, member, relative, relation: str, user=None):
     """Link two members both ways: `relation` is what the relative is to the member,
-    and the inverse link (parent ↔ child, spouse ↔ spouse) is added with it.
-
-    Not durable: the admin's change form, which already holds a transaction, calls it
-    while it saves the member page.
-    """
+    and the inverse link (parent ↔ child, spouse ↔ spouse) is added with it."""
     # Lock both members (fixed order) so two clerks cannot each add a spouse at once.
     list(Member.objects.filter(pk__in=[member.pk, relative.pk]).order_by("pk").select_for_update())
     family_link_check(member=member, relative=relative, relation=relation)
