@@ -119,6 +119,22 @@ class PolicyVersion(models.Model):
         problems = validate_parameters(self.parameters)
         if problems:
             errors["parameters"] = [f"{path}: {message}" for path, message in problems]
+        else:
+            # Where the region's text bounds a number (Yangzhou 二(一)2: ratio ≥ 60%, deductible
+            # ≤ 1% and cap about 8% of the 2021 average wage), the version stays within it.
+            outside = [row for row in self.text_comparison() if row.within is False]
+            if outside:
+                messages = {
+                    "outside": _("{path}: outside the text's bound ({article} “{text}”); this version has {value}."),
+                    "wage_year": _("{path}: the text ({article} “{text}”) refers to the {year} average wage; this version has {value}."),
+                    "wage_missing": _("{path}: the text ({article} “{text}”) bounds it by the {year} average wage: enter that wage in the reference data first."),
+                }
+                errors["parameters"] = [
+                    str(messages[row.reason]).format(
+                        path=row.path, article=row.article, text=row.text, value=row.value or "—", year=row.year
+                    )
+                    for row in outside
+                ]
         if self.effective_to and self.effective_from and self.effective_to < self.effective_from:
             errors["effective_to"] = [_("The end date is before the start date.")]
         if self.effective_from:
@@ -142,6 +158,22 @@ class PolicyVersion(models.Model):
                 errors["effective_to"] = [_("This version settled visits after this end date; it cannot end before them.")]
         if errors:
             raise ValidationError(errors)
+
+    def text_comparison(self):
+        """Each number the region's policy text bounds, next to this version's value
+        (claims/policy_texts.py); wage-based bounds use the reference average wage."""
+        from members.models import ReferenceValue
+
+        from .policy_texts import text_comparison, wage_years
+
+        years = wage_years(self.region)
+        reference = {}
+        if years:
+            rows = ReferenceValue.objects.filter(
+                kind=ReferenceValue.Kind.AVERAGE_WAGE, year__in=years, sector=ReferenceValue.Sector.ALL
+            ).values_list("year", "value")
+            reference = {("average_wage", year): value for year, value in rows}
+        return text_comparison(self.region, self.parameters, reference)
 
     def save(self, *args, **kwargs):
         # Model-level guard (whatever the code path): parameters are always well formed, and a
