@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('claims', '0006_account_only_settlement'),
+        ('claims', '0007_statement_every_fund'),
         ('members', '0004_credit_month_schedule'),
         ('pharmacies', '0002_workflow'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
