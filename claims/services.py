@@ -39,12 +39,12 @@ from members.models import (
 from members.services import account_lock, account_post_entry, account_reverse_entry
 from pharmacies.access import is_agency_staff, staff_link
 from pharmacies.models import Provider
-from supervision.realtime import VisitFacts, VisitLineFacts, run_single_visit_rules
 
 from . import calculator as calc
 from . import settlement_queries as queries
 from .explanation import explain
 from .models import CatalogItem, Claim, ClaimLine, MemberYear, PolicyVersion
+from .visit_facts import LineFact, VisitFacts, visit_warnings
 
 CROSS_REGION_SUBMITTER = "cross_region"
 OUTPATIENT_POOLING = "outpatient_pooling"
@@ -385,9 +385,10 @@ def _warnings(prepared: Prepared, result: calc.SettlementResult, request: Settle
         provider_code=prepared.provider.code if prepared.provider else (request.remote_provider_code or ""),
         provider_kind=prepared.provider_kind,
         lines=tuple(
-            VisitLineFacts(
+            LineFact(
                 position=index,
                 code=line.code,
+                kind=item.kind,
                 item_class=item.item_class,
                 quantity=line.quantity,
                 unit_price=line.unit_price,
@@ -397,7 +398,7 @@ def _warnings(prepared: Prepared, result: calc.SettlementResult, request: Settle
             for index, (line, item) in enumerate(zip(result.lines, prepared.items, strict=True))
         ),
     )
-    return run_single_visit_rules(facts)
+    return visit_warnings(facts)  # the rules supervision registered at start-up
 
 
 def _render(prepared: Prepared, result: calc.SettlementResult, request: SettlementRequest) -> dict:

@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "pharmacies",
     "claims",
     "supervision",
+    "demo",
 ]
 
 MIDDLEWARE = [
