@@ -44,7 +44,8 @@ from . import calculator as calc
 from . import settlement_queries as queries
 from .explanation import explain
 from .models import CatalogItem, Claim, ClaimLine, MemberYear, PolicyVersion
-from .visit_facts import LineFact, VisitFacts, visit_warnings
+from . import visit_facts
+from .visit_facts import LineFact, VisitFacts
 
 CROSS_REGION_SUBMITTER = "cross_region"
 OUTPATIENT_POOLING = "outpatient_pooling"
@@ -425,7 +426,7 @@ def _warnings(prepared: Prepared, result: calc.SettlementResult, request: Settle
 
 def visit_warnings(*, request: SettlementRequest, caller_provider, provider_kind: str, age: int, sex: str,
                    lines, items: list[CatalogItem]) -> list[dict]:
-    """The single-visit supervision rules (supervision.realtime), shared by every benefit."""
+    """The single-visit rules supervision registered (claims.visit_facts), shared by every benefit."""
     facts = VisitFacts(
         visit_date=request.visit_date,
         member_age=age,
@@ -446,7 +447,7 @@ def visit_warnings(*, request: SettlementRequest, caller_provider, provider_kind
             for index, (line, item) in enumerate(zip(lines, items, strict=True))
         ),
     )
-    return visit_warnings(facts)  # the rules supervision registered at start-up
+    return visit_facts.warnings_for(facts)  # the rules supervision registered at start-up
 
 
 def _render(prepared: Prepared, result: calc.SettlementResult, request: SettlementRequest) -> dict:

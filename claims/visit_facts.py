@@ -62,7 +62,7 @@ def register(check: VisitCheck) -> None:
         _checks.append(check)
 
 
-def visit_warnings(facts: VisitFacts) -> list[dict]:
+def warnings_for(facts: VisitFacts) -> list[dict]:
     """The warnings of every registered check, in the settlement response's shape."""
     warnings: list[dict] = []
     for check in _checks:
