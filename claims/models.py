@@ -127,10 +127,14 @@ class PolicyVersion(models.Model):
                 errors["effective_from"] = [_("Another version of this region's policy is in force in these dates.")]
         if self.pk and self.is_used:
             stored = PolicyVersion.objects.filter(pk=self.pk).values(
-                "region", "kind", "effective_from", "effective_to", "parameters"
+                "region", "kind", "effective_from", "parameters"
             ).first()
             if stored and any(stored[key] != getattr(self, key) for key in stored):
                 errors["__all__"] = [_("This version has settled claims and can no longer be changed; add a new version from a date instead.")]
+            elif self.effective_to and self.claims.filter(visit_date__gt=self.effective_to).exists():
+                # An end date may be set on a used version (Ziyang 第二十五条: 有效期5年), but
+                # never before a visit it already settled.
+                errors["effective_to"] = [_("This version settled visits after this end date; it cannot end before them.")]
         if errors:
             raise ValidationError(errors)
 

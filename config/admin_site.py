@@ -47,6 +47,16 @@ class GongjiAdminSite(admin.AdminSite):
     index_title = _("Medical insurance agency")
     login_form = StaffOnlyAuthenticationForm
     site_url = None  # the admin is the whole site: no "view site" link to nowhere
+    index_template = "admin/gongji_index.html"
+
+    def index(self, request, extra_context=None):
+        # The to-do box at the top of the index: what will stop settlement if nobody acts.
+        from django.utils import timezone
+
+        from claims.policy_services import policy_versions_ending
+
+        extra_context = {**(extra_context or {}), "policy_versions_ending": policy_versions_ending(today=timezone.localdate())}
+        return super().index(request, extra_context)
 
     def has_permission(self, request):
         if not super().has_permission(request):

@@ -6,6 +6,7 @@ from datetime import date
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Right
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
@@ -47,6 +48,10 @@ class Member(models.Model):
     class Meta:
         verbose_name = _("member")
         verbose_name_plural = _("members")
+        indexes = [
+            # The admin's search by the last four digits the masked lists show.
+            models.Index(Right("id_number", 4), name="member_id_last4_idx"),
+        ]
         constraints = [
             # A deceased member has a date of death, and only a deceased member has one.
             models.CheckConstraint(

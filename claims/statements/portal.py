@@ -18,7 +18,7 @@ from pharmacies.portal import portal_view, render_portal
 
 from ..models import Claim, ProviderStatement, Reconciliation
 from . import exports
-from .services import reconciliation_submit
+from .services import reconciliation_submit, statement_settlements
 
 
 class SettlementSearchForm(forms.Form):
@@ -115,7 +115,10 @@ def statement_print(request, pk):
 @portal_view
 def statement_xlsx(request, pk):
     statement = _own_statement(request, pk)
-    return exports.statements_xlsx([statement], f"statement-{statement.provider.code}-{statement.month:%Y%m}.xlsx")
+    return exports.statements_xlsx(
+            [statement], f"statement-{statement.provider.code}-{statement.month:%Y%m}.xlsx",
+            settlements=statement_settlements(statement),
+        )
 
 
 class ReconciliationForm(forms.Form):

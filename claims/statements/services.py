@@ -21,7 +21,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.db import DataError, IntegrityError, connection, transaction
-from django.db.models import Count, OuterRef, Subquery, Sum, Value
+from django.db.models import Count, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -176,6 +176,17 @@ def statement_figures(month: date) -> dict[int, dict]:
             - values["deductions_total"]
         )
     return figures
+
+
+def statement_settlements(statement: ProviderStatement):
+    """The settlements behind a statement's totals: settled in its month (counted in its
+    settlement figures) or reversed in it (counted in its reversals), by the same bounds."""
+    start, end = local_bounds(statement.month, month_end(statement.month))
+    return (
+        Claim.objects.filter(provider_id=statement.provider_id)
+        .filter(Q(settled_at__gte=start, settled_at__lt=end) | Q(reversed_at__gte=start, reversed_at__lt=end))
+        .select_related("member").order_by("settled_at", "pk")
+    )
 
 
 @transaction.atomic(durable=True)
