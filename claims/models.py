@@ -39,6 +39,9 @@ class CatalogItem(models.Model):
     sex = models.CharField(_("sex restriction"), max_length=1, choices=Sex.choices, blank=True, default="")
     min_age = models.PositiveSmallIntegerField(_("minimum age"), null=True, blank=True)
     max_age = models.PositiveSmallIntegerField(_("maximum age"), null=True, blank=True)
+    # Zaozhuang 第八条, Ziyang 第六条, Yangzhou 二(三)2, Jinan (十五): the personal account may not
+    # pay public-health, fitness or health-care products; such items are paid in cash.
+    account_payable = models.BooleanField(_("payable by the personal account"), default=True, db_default=True)
 
     history = HistoricalRecords()
 
@@ -233,7 +236,20 @@ class Claim(models.Model):
     visit_place = models.CharField(_("visit place"), max_length=16, choices=VisitPlace.choices, default=VisitPlace.LOCAL)
     temporary_visit = models.BooleanField(_("temporary visit"), default=False)
     use_account = models.BooleanField(_("use the personal account"), default=False)
-    policy_version = models.ForeignKey(PolicyVersion, verbose_name=_("policy version"), on_delete=models.PROTECT, related_name="claims")
+    # None for an account-only settlement (no pooling policy applies).
+    policy_version = models.ForeignKey(
+        PolicyVersion, verbose_name=_("policy version"), null=True, blank=True, on_delete=models.PROTECT, related_name="claims"
+    )
+    # Account-only settlements (CONTRACT.md "Account-only settlement"). `member` is the person
+    # treated when they are in the registry, else the account's owner; the family link names a
+    # relative outside the registry (its ID number and name are copied, so the claim keeps them).
+    relative_link = models.ForeignKey(
+        "members.FamilyLink", verbose_name=_("family link"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    treated_id_number = models.CharField(_("ID number of the person treated"), max_length=18, blank=True, default="", db_default="")
+    treated_name = models.CharField(_("name of the person treated"), max_length=100, blank=True, default="", db_default="")
+    other_insurance_paid = MoneyField(_("paid by the person's own insurance"), default=0, db_default=0)
+    not_account_payable = MoneyField(_("items the account may not pay"), default=0, db_default=0)
 
     total = MoneyField(_("total"))
     fully_self_paid = MoneyField(_("fully self-paid"))
@@ -297,6 +313,21 @@ class Claim(models.Model):
     @property
     def ledger_reference(self) -> str:
         return f"claim:{self.pk}"
+
+    def explanation(self):
+        """The calculation in words (claims/explanation.py), in the reader's language, from
+        the figures the provider received."""
+        from .explanation import explain
+
+        figures = dict(self.response or {})
+        if not figures:  # a settlement stored without its response: its own columns
+            figures = {field: getattr(self, field) for field in (
+                "total", "fully_self_paid", "over_limit", "class_b_prepay", "policy_scope", "temporary_visit_prepay",
+                "deductible", "fund", "large_expense_subsidy", "personal_burden", "account", "family_account", "cash",
+                "denied_reason",
+            )}
+            figures["ratio"] = self.pay_ratio_percent
+        return explain(figures, self.policy_version.region if self.policy_version_id else "")
 
 
 class ClaimLine(models.Model):

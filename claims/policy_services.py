@@ -19,7 +19,7 @@ class PolicyFileInvalid(DomainError):
     default_message = _("The policy file is not valid.")
 
 
-@transaction.atomic(durable=True)
+@transaction.atomic
 def policy_load(*, data: dict, user=None) -> dict:
     """Create or update the versions a policy file describes. Idempotent: loading the same
     file twice changes nothing. A version that has settled claims is never changed: a file

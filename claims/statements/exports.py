@@ -132,10 +132,12 @@ def settlements_csv(claims, filename: str) -> StreamingHttpResponse:
     return response
 
 
-def settlements_xlsx(claims, filename: str) -> HttpResponse:
+def settlements_xlsx(claims, filename: str, headings: bool = False) -> HttpResponse:
+    """Settlements, streamed from the database in chunks; `headings`: column titles in the
+    reader's language (the admin), else the plain column names (the provider's export)."""
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet(_("Settlements")[:31])
-    sheet.append(list(SETTLEMENT_COLUMNS))
+    sheet.append([str(h) for h in settlement_headings()] if headings else list(SETTLEMENT_COLUMNS))
     for claim in claims.iterator(chunk_size=2000):
         sheet.append(_settlement_values(claim))
     return _xlsx_response(workbook, filename)

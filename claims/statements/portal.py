@@ -84,6 +84,16 @@ def settlements(request):
 
 
 @portal_view
+def settlement_detail(request, pk):
+    """One of the provider's own settlements: its lines and why it paid what it paid."""
+    claim = get_object_or_404(
+        Claim.objects.select_related("member", "policy_version").prefetch_related("lines__catalog_item"),
+        pk=pk, provider=request.provider,
+    )
+    return render_portal(request, "portal/settlement_detail.html", {"claim": claim, "steps": claim.explanation()})
+
+
+@portal_view
 def statements(request):
     statements = ProviderStatement.objects.filter(provider=request.provider).order_by("-month")
     paginator = Paginator(statements, 24)
