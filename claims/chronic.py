@@ -26,7 +26,6 @@ from members.models import FamilyLink, LedgerEntry, Member, PersonalAccount
 from members.services import account_lock, account_post_entry
 from pharmacies.access import staff_link
 from pharmacies.models import Provider
-from supervision.realtime import VisitFacts, VisitLineFacts, run_single_visit_rules
 
 from . import calculator as calc
 from . import chronic_calculator as chronic_calc
@@ -40,6 +39,7 @@ from .services import (
     _valid_id_number,
     policy_version_on,
     reference_for,
+    visit_warnings,
 )
 
 
@@ -486,21 +486,11 @@ def _render(prepared: ChronicPrepared, result: chronic_calc.ChronicResult, reque
 
 
 def _warnings(prepared: ChronicPrepared, result: chronic_calc.ChronicResult, request) -> list[dict]:
-    facts = VisitFacts(
-        visit_date=request.visit_date,
-        member_age=prepared.member.age_on(request.visit_date),
-        member_sex=prepared.member.sex,
-        provider_code=prepared.provider.code if prepared.provider else (request.remote_provider_code or ""),
-        provider_kind=prepared.provider_kind,
-        lines=tuple(
-            VisitLineFacts(
-                position=index, code=line.line.code, item_class=item.item_class, quantity=line.line.quantity,
-                unit_price=line.line.unit_price, amount=line.line.amount, platform_price=item.platform_price,
-            )
-            for index, (line, item) in enumerate(zip(result.lines, prepared.items, strict=True))
-        ),
+    return visit_warnings(
+        request=request, caller_provider=prepared.provider, provider_kind=prepared.provider_kind,
+        age=prepared.member.age_on(request.visit_date), sex=prepared.member.sex,
+        lines=[line.line for line in result.lines], items=prepared.items,
     )
-    return run_single_visit_rules(facts)
 
 
 def chronic_preview(*, user, request) -> dict:
