@@ -19,7 +19,9 @@ DISEASE_GROUP = choice_map(Disease.Group.choices, {
 
 
 def _member_ids(importer, rows, fail) -> None:
-    found = importer.members_by_id_number(row.values["id_number"] for row in rows)
+    from members.models import Member
+
+    found = importer.pks_by(Member.objects, "id_number", (row.values["id_number"] for row in rows))
     for row in rows:
         pk = found.get(row.values["id_number"])
         if pk is None:
