@@ -32,7 +32,6 @@ ROLE_PERMISSIONS: dict[Role, list[tuple[str, str, tuple[str, ...]]]] = {
         ("claims", "*", ("view", "add", "change")),
         ("supervision", "*", ("view",)),
         ("core", "auditevent", ("view",)),
-        ("django_celery_beat", "*", ("view",)),
     ],
     Role.AUDITOR: [
         ("members", "*", ("view",)),
@@ -51,7 +50,6 @@ ROLE_PERMISSIONS: dict[Role, list[tuple[str, str, tuple[str, ...]]]] = {
         ("claims", "providerstatement", ("view", "change")),
         ("supervision", "*", ("view",)),
         ("core", "auditevent", ("view",)),
-        ("django_celery_beat", "*", ("view",)),
     ],
     Role.ADMINISTRATOR: [
         ("auth", "*", ("view", "add", "change")),
