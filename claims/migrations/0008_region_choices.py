@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('claims', '0006_account_only_settlement'),
+        ('claims', '0007_statement_every_fund'),
     ]
 
     operations = [
