@@ -8,7 +8,7 @@ from django.utils.translation import gettext as _
 def month_label(month: date | None) -> str:
     if month is None:
         return ""
-    return _("%(year)d-%(month)02d") % {"year": month.year, "month": month.month}
+    return _("%(year)s-%(month)s") % {"year": month.year, "month": f"{month.month:02d}"}
 
 
 def duration_label(duration: timedelta | None) -> str:
