@@ -23,7 +23,7 @@ ALLOWED = {"demo_otp_codes"}
 
 @pytest.fixture
 def demo(settings):
-    from core.demo import load_demo  # moved with the demo app when it moves
+    from demo.data import load_demo
 
     settings.REGION = "zaozhuang"
     load_demo(today=date(2026, 11, 23))
