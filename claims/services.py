@@ -1,6 +1,7 @@
 """Settlement services: preview, settle, reverse, and the member's benefit year.
 
-Each state change is one transaction (`transaction.atomic(durable=True)`): lock the member's
+Each state change is one transaction (`transaction.atomic()`, joining the caller's: the API
+views and the national-interface gateway hold the durable one): lock the member's
 year row, then the paying account (fixed order: year, then accounts by pk), compute with the
 pure calculator, write the claim with its lines, debit the account through
 members.services.account_post_entry, update the year, audit. A refusal raises before
@@ -489,7 +490,7 @@ def claim_settle(*, user, request: SettlementRequest) -> tuple[dict, bool]:
         return _replay(existing, fingerprint), False
 
 
-@transaction.atomic(durable=True)
+@transaction.atomic
 def _claim_settle(*, user, request: SettlementRequest, fingerprint: str) -> dict:
     prepared = _prepare(user=user, request=request)
     # Lock order: the member's year row, then the paying account (members.services.account_lock
@@ -595,7 +596,7 @@ def _may_reverse(user, claim: Claim) -> bool:
     return is_agency_staff(user) and user.has_perm("claims.change_claim")
 
 
-@transaction.atomic(durable=True)
+@transaction.atomic
 def claim_reverse(*, user, settlement_id: int, reason: str = "") -> dict:
     """撤销结算: give the fund, deductible and cap back to the member's year and refund the
     account by reversing entries. Reversing twice answers with the first reversal."""

@@ -282,14 +282,16 @@ def _fmt(value) -> str:
     return str(value) if isinstance(value, int) else f"{to_fen(value):.2f}"
 
 
-@transaction.atomic(durable=True)
+@transaction.atomic
 def reconciliation_submit(
     *, provider: Provider, user, period_from: date, period_to: date, totals: dict,
-    settlements: list[SubmittedSettlement] | None = None,
+    settlements: list[SubmittedSettlement] | None = None, fund_includes_subsidy: bool = False,
 ) -> Reconciliation:
     """Compare the provider's totals (and, optionally, its list) with the agency's settlements
     of that provider settled in the period (local dates, inclusive) and still valid (not
-    reversed). `account` is the personal and family-sharing accounts together."""
+    reversed). `account` is the personal and family-sharing accounts together; `fund` is the
+    pooled fund, or every fund with `fund_includes_subsidy` (the national 3201's
+    fund_pay_sumamt includes the large-amount subsidy)."""
     if period_to < period_from:
         raise DomainError(_("The period ends before it starts."), code="invalid", details={"period_to": str(period_to)})
     start, end = local_bounds(period_from, period_to)
@@ -297,9 +299,11 @@ def reconciliation_submit(
     aggregate = claims.order_by().aggregate(
         count=Count("pk"), total=_money_sum("total"), fund=_money_sum("fund"),
         account=_money_sum("account"), family_account=_money_sum("family_account"), cash=_money_sum("cash"),
+        subsidy=_money_sum("large_expense_subsidy"),
     )
     agency = {
-        "count": aggregate["count"], "total": aggregate["total"], "fund": aggregate["fund"],
+        "count": aggregate["count"], "total": aggregate["total"],
+        "fund": aggregate["fund"] + (aggregate["subsidy"] if fund_includes_subsidy else 0),
         "account": aggregate["account"] + aggregate["family_account"], "cash": aggregate["cash"],
     }
     submitted = {field: (int(totals[field]) if field == "count" else to_fen(totals[field])) for field in TOTAL_FIELDS}
