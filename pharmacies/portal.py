@@ -20,6 +20,7 @@ from django.views.decorators.http import require_POST
 from rest_framework.authtoken.models import Token
 
 from core.errors import DomainError, NotFound
+from core.transactions import durable_on_post
 
 from . import services
 from .access import provider_of
@@ -46,9 +47,11 @@ def add_navigation(url_name: str, label, *, before: str = "portal:notifications"
 
 
 def portal_view(view):
-    """Logged-in staff of a designated provider only; sets request.provider."""
+    """Logged-in staff of a designated provider only; sets request.provider. A writing request
+    is one outermost transaction (core.transactions.durable_on_post)."""
 
     @login_required(login_url=reverse_lazy("portal:login"))
+    @durable_on_post
     @wraps(view)
     def wrapped(request, *args, **kwargs):
         provider = provider_of(request.user)

@@ -351,7 +351,7 @@ def test_close_month_query_count_does_not_grow_with_claims_or_providers(policy, 
 
 @pytest.mark.django_db(transaction=True)
 def test_deduction_record_runs_inside_another_services_transaction(region, catalog):
-    """Supervision's flag_deduct (durable) calls deduction_record inside its transaction: it must
+    """Supervision's flag_deduct calls deduction_record inside its transaction: it must
     nest, and roll back with the caller."""
     from django.db import transaction
 
