@@ -8,6 +8,8 @@ from simple_history.models import HistoricalRecords
 
 from core.money import MoneyField, PercentField
 
+from .funds import funds_total
+
 
 class CatalogItem(models.Model):
     class Kind(models.TextChoices):
@@ -436,9 +438,9 @@ class ProviderStatement(models.Model):
 
     # Figures computed by close_month: frozen once the statement is approved.
     FIGURES = (
-        "settlement_count", "total", "fund", "account", "family_account", "cash",
-        "reversal_count", "reversed_total", "reversed_fund", "reversed_account", "reversed_family_account",
-        "reversed_cash", "deductions_total", "payable",
+        "settlement_count", "total", "fund", "large_expense_subsidy", "account", "family_account", "cash",
+        "reversal_count", "reversed_total", "reversed_fund", "reversed_large_expense_subsidy", "reversed_account",
+        "reversed_family_account", "reversed_cash", "deductions_total", "payable",
     )
 
     provider = models.ForeignKey("pharmacies.Provider", verbose_name=_("provider"), on_delete=models.PROTECT, related_name="statements")
@@ -449,7 +451,9 @@ class ProviderStatement(models.Model):
     # Settlements made in the month (by settlement time), reversed since or not.
     settlement_count = models.PositiveIntegerField(_("settlements"), default=0)
     total = MoneyField(_("total medical cost"), default=0)
+    # One column per fund of claims.funds.FUNDS (and its reversed_ column below).
     fund = MoneyField(_("fund paid"), default=0)
+    large_expense_subsidy = MoneyField(_("large-amount subsidy paid"), default=0)
     account = MoneyField(_("personal account paid"), default=0)
     family_account = MoneyField(_("family-sharing account paid"), default=0)
     cash = MoneyField(_("cash paid by members"), default=0)
@@ -458,6 +462,7 @@ class ProviderStatement(models.Model):
     reversal_count = models.PositiveIntegerField(_("reversals"), default=0)
     reversed_total = MoneyField(_("total reversed"), default=0)
     reversed_fund = MoneyField(_("fund reversed"), default=0)
+    reversed_large_expense_subsidy = MoneyField(_("large-amount subsidy reversed"), default=0)
     reversed_account = MoneyField(_("personal account reversed"), default=0)
     reversed_family_account = MoneyField(_("family-sharing account reversed"), default=0)
     reversed_cash = MoneyField(_("cash reversed"), default=0)
@@ -510,6 +515,16 @@ class ProviderStatement(models.Model):
     @property
     def net_fund(self):
         return self.fund - self.reversed_fund
+
+    @property
+    def funds_paid(self):
+        """Every fund of claims.funds.FUNDS together (settlements of the month)."""
+        return funds_total(self)
+
+    @property
+    def net_funds(self):
+        """Every fund together, net of the month's reversals."""
+        return funds_total(self) - funds_total(self, reversed_=True)
 
     @property
     def net_account(self):

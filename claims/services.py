@@ -79,9 +79,11 @@ class SettlementRequest:
     payer_id_number: str | None = None
     # Account-only settlement: what the treated person's own insurance already paid.
     other_insurance_paid: Decimal | None = None
+    # Zaozhuang 第十八条: the member died in emergency care (门急诊抢救无效死亡) on this visit.
+    died_in_emergency_care: bool = False
 
     # Fields added after the first release (append new request fields here, with a default).
-    LATER_FIELDS: ClassVar[frozenset[str]] = frozenset({"other_insurance_paid"})
+    LATER_FIELDS: ClassVar[frozenset[str]] = frozenset({"other_insurance_paid", "died_in_emergency_care"})
 
     @classmethod
     def from_data(cls, data: dict) -> SettlementRequest:
@@ -323,6 +325,15 @@ def _prepare(*, user, request: SettlementRequest) -> Prepared:
         account = member.account if hasattr(member, "account") else None
         if account is not None and account.status == PersonalAccount.Status.OPEN:
             paying_account_id = account.pk
+
+    if request.died_in_emergency_care:
+        # Zaozhuang 第十八条: 在门急诊抢救无效死亡的，其政策范围内的医疗费用按照一次住院报销 — the
+        # inpatient system settles these costs as one stay, not outpatient pooling.
+        _refuse(
+            "settle_as_inpatient_stay",
+            _("The member died in emergency care: these costs are reimbursed as one inpatient stay. Settle them in the inpatient system, not in outpatient pooling."),
+            field="died_in_emergency_care", article="枣庄 第十八条",
+        )
 
     policy = policy_version_on(request.visit_date)
     if policy is None:

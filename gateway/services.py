@@ -729,7 +729,6 @@ def reconcile(ctx: Context, data: dict) -> dict:
     result = reconciliation_submit(
         provider=ctx.provider, user=ctx.user, period_from=begin, period_to=end,
         totals={"count": int(count_text), "total": total, "fund": fund, "account": account, "cash": total - fund - account},
-        fund_includes_subsidy=True,
     )
     agency = result.agency
     balanced = result.result == result.Result.MATCH
