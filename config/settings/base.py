@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "claims",
     "supervision",
     "gateway",
+    "demo",
 ]
 
 MIDDLEWARE = [

@@ -23,7 +23,7 @@ from django.core.management.base import BaseCommand
 from django.test import Client
 from django.utils import timezone
 
-from claims.loadtest import load_data_prepare
+from devtools.loadtest import load_data_prepare
 
 
 class Command(BaseCommand):
