@@ -57,7 +57,13 @@ class GongjiAdminSite(admin.AdminSite):
 
         from claims.policy_services import policy_versions_ending
 
-        extra_context = {**(extra_context or {}), "policy_versions_ending": policy_versions_ending(today=timezone.localdate())}
+        from core.todo import todos_for
+
+        extra_context = {
+            **(extra_context or {}),
+            "policy_versions_ending": policy_versions_ending(today=timezone.localdate()),
+            "todos": todos_for(request.user),
+        }
         return super().index(request, extra_context)
 
     def admin_view(self, view, cacheable=False):
