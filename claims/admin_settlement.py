@@ -28,8 +28,25 @@ class PolicyVersionAdmin(admin.ModelAdmin):
     list_display = ("region", "kind", "effective_from", "effective_to", "title", "in_use")
     list_filter = ("region", "kind")
     ordering = ("region", "kind", "-effective_from")
-    fields = ("region", "kind", "effective_from", "effective_to", "title", "source", "parameters", "created_by", "created_at")
-    readonly_fields = ("created_by", "created_at")
+    fields = ("region", "kind", "effective_from", "effective_to", "title", "source", "parameters", "against_text", "created_by", "created_at")
+    readonly_fields = ("against_text", "created_by", "created_at")
+
+    @admin.display(description=_("against the policy text"))
+    def against_text(self, obj):
+        """Each number the region's text only bounds (Yangzhou 二(一)2), next to this version's
+        value: the text's words, the agency's choice, within or outside the bound."""
+        rows = obj.text_comparison() if obj is not None and obj.region else []
+        if not rows:
+            return _("The text fixes this region's numbers itself; none is only bounded.")
+        state = {True: _("within the text's bound"), False: _("outside the text's bound"), None: _("not set yet")}
+        return format_html(
+            "<table><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead><tbody>{}</tbody></table>",
+            _("parameter"), _("the text says"), _("this version (the agency's choice)"), _("check"),
+            format_html_join(
+                "", "<tr><td><code>{}</code></td><td>{} {}</td><td>{}</td><td>{}</td></tr>",
+                ((row.path, row.article, row.text, row.value or "—", state[row.within]) for row in rows),
+            ),
+        )
 
     @admin.display(boolean=True, description=_("used to settle"))
     def in_use(self, obj):

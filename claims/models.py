@@ -8,6 +8,8 @@ from simple_history.models import HistoricalRecords
 
 from core.money import MoneyField, PercentField
 
+from .funds import funds_total
+
 
 class CatalogItem(models.Model):
     class Kind(models.TextChoices):
@@ -117,6 +119,22 @@ class PolicyVersion(models.Model):
         problems = validate_parameters(self.parameters)
         if problems:
             errors["parameters"] = [f"{path}: {message}" for path, message in problems]
+        else:
+            # Where the region's text bounds a number (Yangzhou 二(一)2: ratio ≥ 60%, deductible
+            # ≤ 1% and cap about 8% of the 2021 average wage), the version stays within it.
+            outside = [row for row in self.text_comparison() if row.within is False]
+            if outside:
+                messages = {
+                    "outside": _("{path}: outside the text's bound ({article} “{text}”); this version has {value}."),
+                    "wage_year": _("{path}: the text ({article} “{text}”) refers to the {year} average wage; this version has {value}."),
+                    "wage_missing": _("{path}: the text ({article} “{text}”) bounds it by the {year} average wage: enter that wage in the reference data first."),
+                }
+                errors["parameters"] = [
+                    str(messages[row.reason]).format(
+                        path=row.path, article=row.article, text=row.text, value=row.value or "—", year=row.year
+                    )
+                    for row in outside
+                ]
         if self.effective_to and self.effective_from and self.effective_to < self.effective_from:
             errors["effective_to"] = [_("The end date is before the start date.")]
         if self.effective_from:
@@ -140,6 +158,22 @@ class PolicyVersion(models.Model):
                 errors["effective_to"] = [_("This version settled visits after this end date; it cannot end before them.")]
         if errors:
             raise ValidationError(errors)
+
+    def text_comparison(self):
+        """Each number the region's policy text bounds, next to this version's value
+        (claims/policy_texts.py); wage-based bounds use the reference average wage."""
+        from members.models import ReferenceValue
+
+        from .policy_texts import text_comparison, wage_years
+
+        years = wage_years(self.region)
+        reference = {}
+        if years:
+            rows = ReferenceValue.objects.filter(
+                kind=ReferenceValue.Kind.AVERAGE_WAGE, year__in=years, sector=ReferenceValue.Sector.ALL
+            ).values_list("year", "value")
+            reference = {("average_wage", year): value for year, value in rows}
+        return text_comparison(self.region, self.parameters, reference)
 
     def save(self, *args, **kwargs):
         # Model-level guard (whatever the code path): parameters are always well formed, and a
@@ -404,9 +438,9 @@ class ProviderStatement(models.Model):
 
     # Figures computed by close_month: frozen once the statement is approved.
     FIGURES = (
-        "settlement_count", "total", "fund", "account", "family_account", "cash",
-        "reversal_count", "reversed_total", "reversed_fund", "reversed_account", "reversed_family_account",
-        "reversed_cash", "deductions_total", "payable",
+        "settlement_count", "total", "fund", "large_expense_subsidy", "account", "family_account", "cash",
+        "reversal_count", "reversed_total", "reversed_fund", "reversed_large_expense_subsidy", "reversed_account",
+        "reversed_family_account", "reversed_cash", "deductions_total", "payable",
     )
 
     provider = models.ForeignKey("pharmacies.Provider", verbose_name=_("provider"), on_delete=models.PROTECT, related_name="statements")
@@ -417,7 +451,9 @@ class ProviderStatement(models.Model):
     # Settlements made in the month (by settlement time), reversed since or not.
     settlement_count = models.PositiveIntegerField(_("settlements"), default=0)
     total = MoneyField(_("total medical cost"), default=0)
+    # One column per fund of claims.funds.FUNDS (and its reversed_ column below).
     fund = MoneyField(_("fund paid"), default=0)
+    large_expense_subsidy = MoneyField(_("large-amount subsidy paid"), default=0)
     account = MoneyField(_("personal account paid"), default=0)
     family_account = MoneyField(_("family-sharing account paid"), default=0)
     cash = MoneyField(_("cash paid by members"), default=0)
@@ -426,6 +462,7 @@ class ProviderStatement(models.Model):
     reversal_count = models.PositiveIntegerField(_("reversals"), default=0)
     reversed_total = MoneyField(_("total reversed"), default=0)
     reversed_fund = MoneyField(_("fund reversed"), default=0)
+    reversed_large_expense_subsidy = MoneyField(_("large-amount subsidy reversed"), default=0)
     reversed_account = MoneyField(_("personal account reversed"), default=0)
     reversed_family_account = MoneyField(_("family-sharing account reversed"), default=0)
     reversed_cash = MoneyField(_("cash reversed"), default=0)
@@ -478,6 +515,16 @@ class ProviderStatement(models.Model):
     @property
     def net_fund(self):
         return self.fund - self.reversed_fund
+
+    @property
+    def funds_paid(self):
+        """Every fund of claims.funds.FUNDS together (settlements of the month)."""
+        return funds_total(self)
+
+    @property
+    def net_funds(self):
+        """Every fund together, net of the month's reversals."""
+        return funds_total(self) - funds_total(self, reversed_=True)
 
     @property
     def net_account(self):

@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from core.admin import LargeTableMixin
 from core.errors import DomainError
 
+from ..funds import FUND_FIELDS
 from ..models import Deduction, ProviderStatement, Reconciliation
 from . import exports
 from .services import statement_approve, statement_record_payment, statement_settlements
@@ -30,7 +31,7 @@ class DeductionInline(admin.TabularInline):
 
 @admin.register(ProviderStatement)
 class ProviderStatementAdmin(LargeTableMixin, admin.ModelAdmin):
-    list_display = ["provider", "month", "status", "settlement_count", "reversal_count", "fund", "account",
+    list_display = ["provider", "month", "status", "settlement_count", "reversal_count", *FUND_FIELDS, "account",
                     "family_account", "deductions_total", "payable", "payment_reference", "links"]
     list_filter = ["status", "month"]
     list_select_related = ["provider"]

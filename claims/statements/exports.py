@@ -12,6 +12,8 @@ from core.idnumber import mask_id_number
 from core.money import to_capital
 from core.people import person_name
 
+from ..funds import FUND_FIELDS, FUNDS
+
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -23,18 +25,18 @@ def statement_rows(statement) -> list[tuple[str, object]]:
         (_("Status"), str(statement.get_status_display())),
         (_("Settlements"), statement.settlement_count),
         (_("Total medical cost"), statement.total),
-        (_("Fund paid"), statement.fund),
+        *((str(fund.paid_label), getattr(statement, fund.field)) for fund in FUNDS),
         (_("Personal account paid"), statement.account),
         (_("Family-sharing account paid"), statement.family_account),
         (_("Cash paid by members"), statement.cash),
         (_("Reversals"), statement.reversal_count),
         (_("Total reversed"), -statement.reversed_total),
-        (_("Fund reversed"), -statement.reversed_fund),
+        *((str(fund.reversed_label), -getattr(statement, fund.reversed_field)) for fund in FUNDS),
         (_("Personal account reversed"), -statement.reversed_account),
         (_("Family-sharing account reversed"), -statement.reversed_family_account),
         (_("Cash reversed"), -statement.reversed_cash),
         (_("Deductions"), -statement.deductions_total),
-        (_("Amount payable (fund + accounts − deductions)"), statement.payable),
+        (_("Amount payable (funds + accounts − deductions)"), statement.payable),
         (_("Generated at"), timezone.localtime(statement.generated_at).strftime("%Y-%m-%d %H:%M")),
         (_("Amount payable (in capitals)"), to_capital(statement.payable)),
         (_("Prepared by"), person_name(statement.generated_by)),
@@ -85,14 +87,14 @@ def _xlsx_response(workbook, filename: str) -> HttpResponse:
 
 
 SETTLEMENT_COLUMNS = ("settlement_id", "external_ref", "settled_at", "visit_date", "member", "status",
-                      "total", "fund", "account", "family_account", "cash", "reversed_at")
+                      "total", *FUND_FIELDS, "account", "family_account", "cash", "reversed_at")
 
 
 def settlement_headings() -> list:
     """The settlement columns as people read them (the CSV keeps the plain column names)."""
     return [
         _("settlement ID"), _("provider's transaction number"), _("settled at"), _("visit date"), _("member"),
-        _("status"), _("total"), _("pooled fund"), _("personal account"), _("family-sharing account"), _("cash"),
+        _("status"), _("total"), *(fund.label for fund in FUNDS), _("personal account"), _("family-sharing account"), _("cash"),
         _("reversed at"),
     ]
 
@@ -107,7 +109,7 @@ def _settlement_values(claim) -> list:
     return [
         claim.pk, claim.external_ref, timezone.localtime(claim.settled_at).strftime("%Y-%m-%d %H:%M:%S"),
         claim.visit_date.isoformat(), mask_id_number(claim.member.id_number), str(claim.get_status_display()),
-        claim.total, claim.fund, claim.account, claim.family_account, claim.cash,
+        claim.total, *(getattr(claim, field) for field in FUND_FIELDS), claim.account, claim.family_account, claim.cash,
         timezone.localtime(claim.reversed_at).strftime("%Y-%m-%d %H:%M:%S") if claim.reversed_at else "",
     ]
 

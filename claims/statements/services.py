@@ -32,11 +32,13 @@ from core.money import ZERO, MoneyField, to_fen
 from core.roles import Role, ensure_separated, require_role
 from pharmacies.models import Provider
 
+from ..funds import FUND_FIELDS, FUNDS, REVERSED_FUND_FIELDS
 from ..models import Claim, Deduction, ProviderStatement, Reconciliation
 
 # Advisory-lock namespace of close_month (PostgreSQL), with the month as the second key.
 CLOSE_MONTH_LOCK = 0x5354  # "ST"
-MONEY_FIELDS = ("total", "fund", "account", "family_account", "cash")
+# Every fund that pays on a settlement (claims.funds), then what the member paid.
+MONEY_FIELDS = ("total", *FUND_FIELDS, "account", "family_account", "cash")
 
 
 # ---------------------------------------------------------------------------------------
@@ -147,13 +149,16 @@ def statement_figures(month: date) -> dict[int, dict]:
         row(values.pop("provider_id")).update(values)
 
     for values in figures.values():
-        # Payable = fund + accounts (personal and family-sharing) − deductions, net of reversals.
+        # Payable = every fund + accounts (personal and family-sharing) − deductions, net of
+        # reversals. Every fund: the pooled fund and Jinan (七)'s large-amount subsidy (the
+        # second payment lowers what the member pays at the counter, so the provider is owed
+        # it), and any fund of claims.funds added later.
         # Cash is not in it: the member paid their cash share to the provider at the counter;
-        # the agency pays the provider the fund's and the accounts' shares, monthly
+        # the agency pays the provider the funds' and the accounts' shares, monthly
         # (Henan 第五章; Zaozhuang 第十五条). May be negative when reversals or deductions exceed
         # the month's settlements: the provider then owes the agency.
         values["payable"] = (
-            values["fund"] - values["reversed_fund"]
+            sum(values[field] for field in FUND_FIELDS) - sum(values[field] for field in REVERSED_FUND_FIELDS)
             + values["account"] + values["family_account"]
             - values["reversed_account"] - values["reversed_family_account"]
             - values["deductions_total"]
@@ -306,11 +311,12 @@ def reconciliation_submit(
     start, end = local_bounds(period_from, period_to)
     claims = Claim.objects.filter(provider=provider, status=Claim.Status.SETTLED, settled_at__gte=start, settled_at__lt=end)
     aggregate = claims.order_by().aggregate(
-        count=Count("pk"), total=_money_sum("total"), fund=_money_sum("fund"),
+        count=Count("pk"), total=_money_sum("total"), **{fund.field: _money_sum(fund.field) for fund in FUNDS},
         account=_money_sum("account"), family_account=_money_sum("family_account"), cash=_money_sum("cash"),
     )
     agency = {
-        "count": aggregate["count"], "total": aggregate["total"], "fund": aggregate["fund"],
+        "count": aggregate["count"], "total": aggregate["total"],
+        "fund": sum(aggregate[field] for field in FUND_FIELDS),
         "account": aggregate["account"] + aggregate["family_account"], "cash": aggregate["cash"],
     }
     submitted = {field: (int(totals[field]) if field == "count" else to_fen(totals[field])) for field in TOTAL_FIELDS}
@@ -338,9 +344,9 @@ def reconciliation_submit(
 
 def _detail_differences(claims, settlements: list[SubmittedSettlement]) -> dict:
     # Reads only the columns compared, for one provider and period (the provider's own list).
-    rows = claims.order_by("pk").values_list("pk", "external_ref", "total", "fund", "account", "family_account", "cash")
-    agency = {pk: (ref, {"total": total, "fund": fund, "account": account + family, "cash": cash})
-              for pk, ref, total, fund, account, family, cash in rows}
+    rows = claims.order_by("pk").values_list("pk", "external_ref", "total", "account", "family_account", "cash", *FUND_FIELDS)
+    agency = {pk: (ref, {"total": total, "fund": sum(funds), "account": account + family, "cash": cash})
+              for pk, ref, total, account, family, cash, *funds in rows}
     by_ref = {ref: pk for pk, (ref, _amounts) in agency.items()}
     seen: set[int] = set()
     missing_on_agency, different = [], []

@@ -99,3 +99,84 @@ def test_the_to_do_box_is_in_chinese_article_25(db, client, monkeypatch):
     monkeypatch.setattr(django.utils.timezone, "localdate", lambda *a, **k: date(2027, 11, 1))
     page = client.get("/admin/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
     assert "待办事项" in page and "剩余 60 天" in page
+
+
+# --- Yangzhou 二(一)2: where the text gives a bound, saving checks it ---------------------
+
+
+def _yangzhou(**parameters_changes):
+    data = configure(preset("yangzhou"), {"ratio_in_service": {"level_1": 70, "level_2": 65, "level_3": 60}})
+    parameters = data["versions"][0]["parameters"]
+    for path, value in parameters_changes.items():
+        node = parameters
+        keys = path.split("__")
+        for key in keys[:-1]:
+            node = node[key]
+        node[keys[-1]] = value
+    return PolicyVersion(region="yangzhou", effective_from=date(2023, 1, 1), parameters=parameters)
+
+
+def _wage(value="90000.00"):
+    from members.models import ReferenceValue
+
+    ReferenceValue.objects.create(kind="average_wage", year=2021, value=value)
+
+
+def test_yangzhou_ratio_below_60_percent_is_refused_article_2_1_2_2(db):
+    """Yangzhou 二(一)2(2): 支付比例不低于60%."""
+    version = _yangzhou(ratio__base={"level_1": 70, "level_2": 65, "level_3": 55})
+    with pytest.raises(ValidationError) as error:
+        version.save()
+    [message] = error.value.message_dict["parameters"]
+    assert "ratio.base.level_3" in message and "55" in message and "二(一)2(2)" in message
+    assert PolicyVersion.objects.count() == 0
+    _yangzhou().save()  # 70/65/60: within
+
+
+def test_yangzhou_deductible_above_1_percent_of_the_2021_wage_is_refused_article_2_1_2_1(db):
+    """Yangzhou 二(一)2(1): 起付标准不高于2021年度…年平均工资的1% — also when written as an amount."""
+    _wage("90000.00")
+    with pytest.raises(ValidationError) as error:
+        _yangzhou(deductible__amount="900.01").save()
+    assert "deductible.amount" in error.value.message_dict["parameters"][0]
+    with pytest.raises(ValidationError) as error:
+        _yangzhou(deductible__amount={"percent_of_average_wage": 1, "wage_year": 2022}).save()
+    assert "2021" in error.value.message_dict["parameters"][0]
+    assert PolicyVersion.objects.count() == 0
+    _yangzhou(deductible__amount="900.00").save()  # exactly 1%: the text's maximum
+    assert PolicyVersion.objects.count() == 1
+
+
+def test_yangzhou_amount_bound_needs_the_reference_wage_article_2_1_2_1(db):
+    """Yangzhou 二(一)2(1): an amount cannot be checked against the 2021 wage until it is entered."""
+    with pytest.raises(ValidationError) as error:
+        _yangzhou(deductible__amount="500.00").save()
+    assert "2021" in error.value.message_dict["parameters"][0]
+
+
+def test_yangzhou_cap_about_8_percent_is_read_as_6_to_10_article_2_1_2_3(db):
+    """Yangzhou 二(一)2(3): 最高支付限额 … 年平均工资的8%左右 (read as 6%–10%)."""
+    _wage("90000.00")
+    with pytest.raises(ValidationError):
+        _yangzhou(annual_cap="9000.01").save()  # above 10%
+    with pytest.raises(ValidationError):
+        _yangzhou(annual_cap={"percent_of_average_wage": 5, "wage_year": 2021, "min_percent": 0, "max_percent": 10}).save()
+    assert PolicyVersion.objects.count() == 0
+    _yangzhou(annual_cap="7000.00").save()
+
+
+def test_other_regions_have_no_text_bounds_to_check(db):
+    """Ziyang's numbers are the text's own values: nothing is bounded, nothing refused."""
+    version = PolicyVersion(region="ziyang", effective_from=date(2023, 1, 1), parameters=preset("ziyang")["versions"][0]["parameters"])
+    assert version.text_comparison() == []
+
+
+def test_admin_shows_the_version_against_the_text_article_2_1_2(db, client):
+    """Yangzhou 二(一)2: the change page lists each bounded number next to what the text says."""
+    _wage("90000.00")
+    version = _yangzhou()
+    version.save()
+    client.force_login(UserFactory(roles=["经办"]))
+    page = client.get(f"/admin/claims/policyversion/{version.pk}/change/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "支付比例不低于60%" in page and "ratio.base.level_3" in page and "60%" in page
+    assert "8%左右" in page and "8% × 2021" in page

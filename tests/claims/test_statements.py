@@ -51,11 +51,12 @@ def expected(claims_settled, claims_reversed=(), deductions=Decimal("0.00")):
 
     result = {"settlement_count": len(claims_settled), "reversal_count": len(claims_reversed),
               "deductions_total": deductions}
-    for field in ("total", "fund", "account", "family_account", "cash"):
+    for field in ("total", "fund", "large_expense_subsidy", "account", "family_account", "cash"):
         result[field] = total(claims_settled, field)
         result[f"reversed_{field}"] = total(claims_reversed, field)
-    result["payable"] = (result["fund"] + result["account"] + result["family_account"]
-                         - result["reversed_fund"] - result["reversed_account"] - result["reversed_family_account"]
+    result["payable"] = (result["fund"] + result["large_expense_subsidy"] + result["account"] + result["family_account"]
+                         - result["reversed_fund"] - result["reversed_large_expense_subsidy"]
+                         - result["reversed_account"] - result["reversed_family_account"]
                          - deductions)
     return result
 

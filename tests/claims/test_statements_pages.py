@@ -78,8 +78,10 @@ def test_statement_pages_own_provider_only(portal, setup):
     assert "12.50" in printed
     workbook = load_workbook(BytesIO(portal.get(reverse("portal_claims:statement_xlsx", args=[mine.pk])).content))
     header, values = list(workbook.worksheets[0].values)
-    # settlements, total, fund, …, amount payable (statement_exports.statement_rows order)
-    assert (values[3], values[4], values[5], values[16]) == (2, 13.5, 12.5, 12.5)
+    # settlements, total, fund, …, amount payable (exports.statement_rows order: one line per
+    # fund of claims.funds, paid and reversed)
+    assert (values[3], values[4], values[5]) == (2, 13.5, 12.5)
+    assert dict(zip(header, values))["应拨付金额（各项基金＋账户－扣款）"] == 12.5
 
 
 def test_reconciliation_form_with_a_list_and_other_providers_result_is_404(portal, setup):
