@@ -121,6 +121,8 @@ def gunicorn_start(*, port: int, workers: int, database_url: str, settings_modul
         "DB_CONN_MAX_AGE": "600",
         "LOG_LEVEL": "WARNING",
         "DATABASE_URL": database_url,
+        # The load's visits are dated from FIRST_VISIT (2023), before any settlement window.
+        "SETTLEMENT_WINDOW_DAYS": "0",
         **(env or {}),
     }
     command = [gunicorn, "config.wsgi:application"]

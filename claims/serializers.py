@@ -28,6 +28,8 @@ class SettlementInput(serializers.Serializer):
     payer_id_number = serializers.CharField(max_length=32, required=False, allow_null=True, allow_blank=True)
     # benefit personal_account: what the treated person's own insurance already paid on this bill.
     other_insurance_paid = serializers.DecimalField(max_digits=14, decimal_places=2, min_value=0, required=False, allow_null=True)
+    # Zaozhuang 第十八条: true when the member died in emergency care (settled as one inpatient stay).
+    died_in_emergency_care = serializers.BooleanField(required=False, default=False)
     # One visit's lines: a generous bound (an outpatient bill has tens), so that one request
     # cannot make a settlement of unbounded size.
     items = ItemInput(many=True, allow_empty=False, max_length=MAX_ITEMS)

@@ -1,6 +1,7 @@
 """Settings shared by every environment; values come from the environment (shared CONTRACT.md)."""
 
 import os
+from decimal import Decimal
 from pathlib import Path
 
 import dj_database_url
@@ -239,3 +240,15 @@ LOGGING = {
         "django.request": {"handlers": ["console"], "level": "WARNING", "propagate": False},
     },
 }
+
+# Bounds of one settlement (claims.services): a line or a visit beyond them is refused with
+# its own code (quantity_too_large, unit_price_too_large, line_amount_too_large,
+# visit_total_too_large) before anything is computed. An outpatient bill is far below them;
+# they keep every amount (and a provider's monthly sums) well inside MoneyField's 14 digits.
+SETTLEMENT_MAX_QUANTITY = Decimal(os.environ.get("SETTLEMENT_MAX_QUANTITY", "10000"))
+SETTLEMENT_MAX_UNIT_PRICE = Decimal(os.environ.get("SETTLEMENT_MAX_UNIT_PRICE", "500000.00"))
+SETTLEMENT_MAX_LINE_AMOUNT = Decimal(os.environ.get("SETTLEMENT_MAX_LINE_AMOUNT", "1000000.00"))
+SETTLEMENT_MAX_VISIT_TOTAL = Decimal(os.environ.get("SETTLEMENT_MAX_VISIT_TOTAL", "1000000.00"))
+# How many days back a visit may be settled, when the region's policy version does not set
+# `settlement_window_days` (claims/policies/FORMAT.md). 0 turns the window off.
+SETTLEMENT_WINDOW_DAYS = int(os.environ.get("SETTLEMENT_WINDOW_DAYS", "365"))

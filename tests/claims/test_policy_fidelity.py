@@ -180,3 +180,51 @@ def test_admin_shows_the_version_against_the_text_article_2_1_2(db, client):
     page = client.get(f"/admin/claims/policyversion/{version.pk}/change/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
     assert "支付比例不低于60%" in page and "ratio.base.level_3" in page and "60%" in page
     assert "8%左右" in page and "8% × 2021" in page
+
+
+# --- Zaozhuang 第十八条: visits around a stay ------------------------------------------------
+
+
+def _post(client, member, visit_date, ref, **extra):
+    return client.post(
+        "/api/v1/settlements",
+        {"member_id_number": member.id_number, "visit_date": visit_date, "external_ref": ref,
+         "items": [{"code": "A-DRUG", "quantity": "30"}], **extra},
+        format="json",
+    )
+
+
+def test_a_visit_on_the_admission_day_is_paid_by_outpatient_pooling_article_18(region, catalog, provider_client):
+    """Zaozhuang 第十八条: 住院前发生的政策范围内的门急诊费用，按普通门诊统筹政策支付 — the visit on
+    the admission day is before the stay; from the day after, 第十一条 switches pooling off."""
+    from members.models import Episode
+
+    region("zaozhuang")
+    member = make_member()
+    Episode.objects.create(member=member, kind="inpatient_stay", start_date=date(2023, 5, 1), end_date=date(2023, 5, 10))
+    client = provider_client(ProviderFactory(kind="institution", level="level_1"))
+    first = _post(client, member, "2023-05-01", "ADM-1")
+    assert first.status_code == 201, first.content
+    assert first.json()["denied_reason"] is None
+    assert (first.json()["deductible"], first.json()["fund"]) == ("200.00", "70.00")
+    second = _post(client, member, "2023-05-02", "ADM-2")
+    assert second.json()["denied_reason"] == "inpatient_stay" and second.json()["fund"] == "0.00"
+
+
+def test_death_in_emergency_care_is_sent_to_the_inpatient_system_article_18(region, catalog, provider_client):
+    """Zaozhuang 第十八条: 在门急诊抢救无效死亡的，其政策范围内的医疗费用按照一次住院报销 — the
+    outpatient settlement is refused with its own reason and nothing is written."""
+    from claims.models import MemberYear
+
+    region("zaozhuang")
+    member = make_member(balance="100.00")
+    client = provider_client(ProviderFactory(kind="institution", level="level_2"))
+    response = _post(client, member, "2023-05-01", "ER-1", died_in_emergency_care=True, use_account=True)
+    assert response.status_code == 400, response.content
+    body = response.json()
+    assert body["code"] == "settle_as_inpatient_stay"
+    assert Claim.objects.count() == 0 and MemberYear.objects.count() == 0
+    member.account.refresh_from_db()
+    assert member.account.balance == 100
+    # The same request without the flag settles as usual (the refusal is the flag's).
+    assert _post(client, member, "2023-05-01", "ER-2").status_code == 201
