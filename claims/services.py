@@ -39,12 +39,13 @@ from members.models import (
 from members.services import account_lock, account_post_entry, account_reverse_entry
 from pharmacies.access import is_agency_staff, staff_link
 from pharmacies.models import Provider
-from supervision.realtime import VisitFacts, VisitLineFacts, run_single_visit_rules
 
 from . import calculator as calc
 from . import settlement_queries as queries
 from .explanation import explain
 from .models import CatalogItem, Claim, ClaimLine, MemberYear, PolicyVersion
+from . import visit_facts
+from .visit_facts import LineFact, VisitFacts
 
 CROSS_REGION_SUBMITTER = "cross_region"
 OUTPATIENT_POOLING = "outpatient_pooling"
@@ -472,7 +473,7 @@ def _warnings(prepared: Prepared, result: calc.SettlementResult, request: Settle
 
 def visit_warnings(*, request: SettlementRequest, caller_provider, provider_kind: str, age: int, sex: str,
                    lines, items: list[CatalogItem]) -> list[dict]:
-    """The single-visit supervision rules (supervision.realtime), shared by every benefit."""
+    """The single-visit rules supervision registered (claims.visit_facts), shared by every benefit."""
     facts = VisitFacts(
         visit_date=request.visit_date,
         member_age=age,
@@ -480,9 +481,10 @@ def visit_warnings(*, request: SettlementRequest, caller_provider, provider_kind
         provider_code=caller_provider.code if caller_provider else (request.remote_provider_code or ""),
         provider_kind=provider_kind,
         lines=tuple(
-            VisitLineFacts(
+            LineFact(
                 position=index,
                 code=line.code,
+                kind=item.kind,
                 item_class=item.item_class,
                 quantity=line.quantity,
                 unit_price=line.unit_price,
@@ -492,7 +494,7 @@ def visit_warnings(*, request: SettlementRequest, caller_provider, provider_kind
             for index, (line, item) in enumerate(zip(lines, items, strict=True))
         ),
     )
-    return run_single_visit_rules(facts)
+    return visit_facts.warnings_for(facts)  # the rules supervision registered at start-up
 
 
 def _render(prepared: Prepared, result: calc.SettlementResult, request: SettlementRequest) -> dict:

@@ -74,7 +74,7 @@ REFERENCE_SECTOR = choice_map(ReferenceValue.Sector.choices, {
 
 def _member_ids(importer: Importer, rows, fail, column: str = "id_number", target: str = "member_id") -> None:
     """Resolve each row's ID number to a member pk (values[target]); unknown members are row errors."""
-    found = importer.members_by_id_number(row.values[column] for row in rows)
+    found = importer.pks_by(Member.objects, "id_number", (row.values[column] for row in rows))
     for row in rows:
         pk = found.get(row.values[column])
         if pk is None:
@@ -334,7 +334,8 @@ class FamilyLinkImporter(Importer):
         return frozenset((values["id_number"], values["relative_id_number"])), "relative_id_number"
 
     def plan(self, rows, fail):
-        found = self.members_by_id_number(
+        found = self.pks_by(
+            Member.objects, "id_number",
             [r.values["id_number"] for r in rows] + [r.values["relative_id_number"] for r in rows])
         member_ids = sorted(set(found.values()))
         links: dict[tuple[int, int], str] = {}

@@ -15,6 +15,7 @@ from decimal import Decimal, InvalidOperation
 
 from django.utils.translation import gettext as _
 
+from claims.visit_facts import LineFact
 from core.money import to_fen
 
 ZERO = Decimal("0.00")
@@ -22,18 +23,6 @@ ZERO = Decimal("0.00")
 
 # ---------------------------------------------------------------------------------------
 # Facts
-
-
-@dataclass(frozen=True)
-class LineFact:
-    line_id: int
-    position: int
-    code: str
-    kind: str  # catalog kind: drug / service / consumable
-    quantity: Decimal
-    unit_price: Decimal
-    amount: Decimal
-    platform_price: Decimal | None = None
 
 
 @dataclass(frozen=True)

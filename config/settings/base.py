@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "pharmacies",
     "claims",
     "supervision",
+    "demo",
 ]
 
 MIDDLEWARE = [
