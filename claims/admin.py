@@ -33,3 +33,6 @@ from . import admin_settlement  # noqa: E402,F401
 
 # Monthly statements, deductions and reconciliations (claims/admin_statements.py).
 from .statements import admin as admin_statements  # noqa: E402, F401
+
+# Pending large-amount second payments (Jinan (七)) and their batches.
+from . import admin_subsidy  # noqa: E402, F401

@@ -18,7 +18,7 @@ from core.idnumber import mask_id_number
 from members.admin import search_members
 
 from .explanation import DENIED_REASON_LABELS
-from .models import Claim, ClaimLine, MemberYear, PolicyVersion
+from .models import Claim, ClaimLine, MemberYear, PolicyVersion, open_parameters
 from .services import claim_reverse
 from .statements.exports import settlements_xlsx
 
@@ -55,6 +55,10 @@ class PolicyVersionAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         # A version that has settled claims is never edited: add a new version from a date.
         if obj is not None and obj.is_used:
+            # Except its open (null) parameters, which may be set once (the model refuses any
+            # other change): Jinan (七)'s second-payment ratio.
+            if open_parameters(obj.parameters):
+                return tuple(field for field in self.fields if field != "parameters")
             return self.fields
         return self.readonly_fields
 
@@ -238,7 +242,7 @@ class MemberYearAdmin(admin.ModelAdmin):
     list_filter = ("year",)
     search_fields = ("=member__id_number",)
     show_full_result_count = False
-    readonly_fields = ("member", "year", "deductible_met", "fund_paid", "cap", "large_expense_burden", "large_expense_subsidy_paid", "updated_at")
+    readonly_fields = ("member", "year", "deductible_met", "fund_paid", "cap", "large_expense_burden", "large_expense_subsidy_paid", "large_expense_pending_base", "updated_at")
 
     @admin.display(description=_("cap remaining"))
     def cap_remaining(self, obj):
@@ -263,7 +267,7 @@ class MemberYearInline(admin.TabularInline):
     max_num = 0
     can_delete = False
     ordering = ("-year",)
-    fields = ("year", "deductible_met", "fund_paid", "cap", "cap_remaining", "large_expense_burden")
+    fields = ("year", "deductible_met", "fund_paid", "cap", "cap_remaining", "large_expense_burden", "large_expense_pending_base")
     readonly_fields = fields
     verbose_name_plural = _("outpatient pooling by year")
 
