@@ -177,6 +177,7 @@ def _render(prepared: AccountPrepared, result: acalc.AccountResult, request: Set
         "ratio": zero,
         "fund": zero,
         "large_expense_subsidy": zero,
+        "large_expense_subsidy_pending": zero,
         "personal_burden": _money(result.personal_burden),
         "account": _money(result.account),
         "family_account": _money(result.family_account),
