@@ -407,7 +407,7 @@ class Claim(models.Model):
                 "denied_reason",
             )}
             figures["ratio"] = self.pay_ratio_percent
-        return explain(figures, self.policy_version.region if self.policy_version_id else "")
+        return explain(figures, self.policy_version.region if self.policy_version_id else "", self.benefit)
 
 
 class ClaimLine(models.Model):
