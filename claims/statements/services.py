@@ -117,7 +117,10 @@ class CloseResult:
 # The settlements on a monthly statement: a local provider's, and the cross-region platform's
 # (no local provider), which are cleared by their visit place (省内 / 省外). The clearing
 # expression is "" for a provider's settlement, the visit place for the platform's.
-ON_A_STATEMENT = Q(provider__isnull=False) | Q(submitter=CROSS_REGION_SUBMITTER)
+# (The platform settles visits outside the region only: claims.services refuses a local one.)
+ON_A_STATEMENT = Q(provider__isnull=False) | Q(
+    submitter=CROSS_REGION_SUBMITTER, visit_place__in=[Claim.VisitPlace.IN_PROVINCE, Claim.VisitPlace.OUT_OF_PROVINCE],
+)
 CLEARING = Case(When(provider__isnull=True, then=F("visit_place")), default=Value(""), output_field=CharField())
 
 
