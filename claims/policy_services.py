@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from core.audit import audit
 from core.errors import DomainError
 
-from .models import PolicyVersion
+from .models import PolicyVersion, fills_open_parameters
 from .policy_format import validate_document
 
 
@@ -49,7 +49,10 @@ def policy_load(*, data: dict, user=None) -> dict:
         if all(getattr(existing, key) == value for key, value in values.items()):
             counts["unchanged"] += 1
             continue
-        if existing.is_used and any(getattr(existing, key) != value for key, value in values.items() if key != "effective_to"):
+        if existing.is_used and (
+            any(getattr(existing, key) != value for key, value in values.items() if key in ("title", "source"))
+            or not fills_open_parameters(existing.parameters, values["parameters"])
+        ):
             raise PolicyFileInvalid(
                 _("The version from {date} has settled claims and can no longer be changed; add a new version from a date instead.").format(date=start.isoformat()),
                 code="policy_version_in_use",

@@ -33,6 +33,8 @@ ROLE_PERMISSIONS: dict[Role, list[tuple[str, str, tuple[str, ...]]]] = {
         ("supervision", "*", ("view",)),
         ("core", "auditevent", ("view",)),
         ("django_celery_beat", "*", ("view",)),
+        # The national-interface message log, for a disputed transaction.
+        ("gateway", "*", ("view",)),
     ],
     Role.AUDITOR: [
         ("members", "*", ("view",)),
@@ -40,6 +42,7 @@ ROLE_PERMISSIONS: dict[Role, list[tuple[str, str, tuple[str, ...]]]] = {
         ("claims", "*", ("view",)),
         ("supervision", "*", ("view", "add", "change")),
         ("core", "auditevent", ("view",)),
+        ("gateway", "*", ("view",)),
     ],
     Role.FINANCE: [
         ("members", "*", ("view",)),
