@@ -32,7 +32,6 @@ ROLE_PERMISSIONS: dict[Role, list[tuple[str, str, tuple[str, ...]]]] = {
         ("claims", "*", ("view", "add", "change")),
         ("supervision", "*", ("view",)),
         ("core", "auditevent", ("view",)),
-        ("django_celery_beat", "*", ("view",)),
         # The national-interface message log, for a disputed transaction.
         ("gateway", "*", ("view",)),
     ],

@@ -10,8 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('claims', '0008_jinan_pending_second_payment'),
-        ('claims', '0008_region_choices'),
+        ('claims', '0010_cross_region_clearing_statements'),
         ('members', '0004_credit_month_schedule'),
         ('pharmacies', '0002_workflow'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
