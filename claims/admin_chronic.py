@@ -10,15 +10,18 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from core.admin import LargeTableMixin
 from core.errors import DomainError
-from members.admin import MemberAdmin, MemberSearchMixin, member_masked_id_number
+from core.imports.admin import ImportMixin
+from members.admin import MemberSearchMixin, member_masked_id_number
 from pharmacies.admin_workflow import ReasonForm, workflow_action
 
 from . import chronic
+from .chronic_resources import ChronicRegistrationResource, DiseaseResource
 from .models import ChronicRegistration, ChronicYear, Disease
 
 
 @admin.register(Disease)
-class DiseaseAdmin(SimpleHistoryAdmin):
+class DiseaseAdmin(ImportMixin, SimpleHistoryAdmin):
+    resource_classes = [DiseaseResource]
     list_display = ["code", "name", "group", "region"]
     list_filter = ["region", "group"]
     search_fields = ["code", "name"]
@@ -52,7 +55,8 @@ REGISTRATION_WORKFLOW = ["status", "imported", "proposed_by", "proposed_at", "ap
 
 
 @admin.register(ChronicRegistration)
-class ChronicRegistrationAdmin(MemberSearchMixin, LargeTableMixin, SimpleHistoryAdmin):
+class ChronicRegistrationAdmin(ImportMixin, MemberSearchMixin, LargeTableMixin, SimpleHistoryAdmin):
+    resource_classes = [ChronicRegistrationResource]
     list_display = ["masked_member", "disease", "valid_from", "valid_to", "designated_provider", "status",
                     "proposed_by", "approved_by"]
     list_select_related = ["member", "disease", "designated_provider", "proposed_by", "approved_by"]
@@ -137,4 +141,14 @@ class ChronicRegistrationInline(admin.TabularInline):
         return False
 
 
-MemberAdmin.inlines = [*MemberAdmin.inlines, ChronicRegistrationInline]
+def _add_registrations_to_member_page():
+    # As claims.admin_settlement does for the benefit years: on the registered instance (whose
+    # own `inlines` then shadows the class's), if the members app registered a member page.
+    from members.models import Member
+
+    member_admin = admin.site._registry.get(Member)
+    if member_admin is not None and ChronicRegistrationInline not in member_admin.inlines:
+        member_admin.inlines = [*member_admin.inlines, ChronicRegistrationInline]
+
+
+_add_registrations_to_member_page()
