@@ -43,7 +43,7 @@ from pharmacies.models import Provider
 from . import calculator as calc
 from . import settlement_queries as queries
 from .explanation import explain
-from .models import CatalogItem, Claim, ClaimLine, MemberYear, PolicyVersion
+from .models import CatalogItem, Claim, ClaimLine, MemberYear, PolicyVersion, SubsidyBatch, SubsidyPayment
 from . import visit_facts
 from .visit_facts import LineFact, VisitFacts
 
@@ -509,6 +509,8 @@ def _render(prepared: Prepared, result: calc.SettlementResult, request: Settleme
         "ratio": _money(result.ratio),
         "fund": _money(result.fund),
         "large_expense_subsidy": _money(result.large_expense_subsidy),
+        # Jinan (七) with the ratio open: the burden above the threshold held for a second payment.
+        "large_expense_subsidy_pending": _money(result.large_expense_pending_base),
         "personal_burden": _money(result.personal_burden),
         "account": _money(result.account),
         "family_account": _money(result.family_account),
@@ -644,6 +646,7 @@ def _claim_settle(*, user, request: SettlementRequest, fingerprint: str) -> dict
         fund=result.fund,
         large_expense_subsidy=result.large_expense_subsidy,
         large_expense_burden_added=result.year.large_expense_burden - year.large_expense_burden,
+        large_expense_pending_base=result.large_expense_pending_base,
         personal_burden=result.personal_burden,
         account=result.account,
         family_account=result.family_account,
@@ -686,7 +689,8 @@ def _claim_settle(*, user, request: SettlementRequest, fingerprint: str) -> dict
     year.cap = result.year.cap
     year.large_expense_burden = result.year.large_expense_burden
     year.large_expense_subsidy_paid = result.year.large_expense_subsidy_paid
-    update(year, ["deductible_met", "fund_paid", "cap", "large_expense_burden", "large_expense_subsidy_paid", "updated_at"])
+    year.large_expense_pending_base += result.large_expense_pending_base
+    update(year, ["deductible_met", "fund_paid", "cap", "large_expense_burden", "large_expense_subsidy_paid", "large_expense_pending_base", "updated_at"])
     audit(
         actor=user,
         action="claim.settle",
@@ -742,7 +746,11 @@ def claim_reverse(*, user, settlement_id: int, reason: str = "") -> dict:
         year.fund_paid = max(Decimal(0), year.fund_paid - claim.fund)
         year.large_expense_burden = max(Decimal(0), year.large_expense_burden - claim.large_expense_burden_added)
         year.large_expense_subsidy_paid = max(Decimal(0), year.large_expense_subsidy_paid - claim.large_expense_subsidy)
-        year.save(update_fields=["deductible_met", "fund_paid", "large_expense_burden", "large_expense_subsidy_paid", "updated_at"])
+        if claim.large_expense_pending_base and not SubsidyPayment.objects.filter(claim=claim, batch__status=SubsidyBatch.Status.APPROVED).exists():
+            # Jinan (七): a second payment still pending is simply no longer due (an unapproved
+            # batch drops the claim when it is approved).
+            year.large_expense_pending_base = max(Decimal(0), year.large_expense_pending_base - claim.large_expense_pending_base)
+        year.save(update_fields=["deductible_met", "fund_paid", "large_expense_burden", "large_expense_subsidy_paid", "large_expense_pending_base", "updated_at"])
 
     claim.status = Claim.Status.REVERSED
     claim.reversed_at = timezone.now()
@@ -804,6 +812,8 @@ def member_benefits(*, user, id_number: str, year: int) -> dict:
         "cap": _money(cap),
         "cap_remaining": _money(max(cap - fund_paid, Decimal("0.00")) if cap is not None else None),
         "large_expense_burden": _money(row.large_expense_burden if row else Decimal("0.00")),
+        # Jinan (七): the burden above the threshold whose second payment awaits the ratio.
+        "large_expense_subsidy_pending": _money(row.large_expense_pending_base if row else Decimal("0.00")),
         "account_balance": _money(account.balance if account is not None else None),
         "status": member.status,
         "employment_status": enrollment.employment_status if enrollment else None,
