@@ -483,6 +483,12 @@ class ProviderStatement(models.Model):
         APPROVED = "approved", _("approved")
         PAID = "paid", _("paid")
 
+    class Clearing(models.TextChoices):
+        # Values are Claim.VisitPlace's: a platform settlement is cleared by its visit place.
+        NONE = "", _("provider's statement")
+        IN_PROVINCE = "in_province", _("in-province cross-region clearing")
+        OUT_OF_PROVINCE = "out_of_province", _("out-of-province cross-region clearing")
+
     # Figures computed by close_month: frozen once the statement is approved.
     FIGURES = (
         "settlement_count", "total", "fund", "large_expense_subsidy", "account", "family_account", "cash",
@@ -490,7 +496,15 @@ class ProviderStatement(models.Model):
         "reversed_family_account", "reversed_cash", "deductions_total", "payable",
     )
 
-    provider = models.ForeignKey("pharmacies.Provider", verbose_name=_("provider"), on_delete=models.PROTECT, related_name="statements")
+    # A provider's statement; or, with no provider, the cross-region clearing statement (below).
+    provider = models.ForeignKey(
+        "pharmacies.Provider", verbose_name=_("provider"), null=True, blank=True, on_delete=models.PROTECT, related_name="statements",
+    )
+    # 异地就医清算: the settlements the cross-region platform submitted (Claim.submitter
+    # "cross_region", no local provider) are cleared monthly with the provincial platform (省内,
+    # visits in the province) and the national platform (省外, out of the province), each on a
+    # clearing statement of its own, approved, paid and reconciled like a provider's.
+    clearing = models.CharField(_("cross-region clearing"), max_length=16, choices=Clearing.choices, blank=True, default="")
     # The first day of the month covered.
     month = models.DateField(_("month"))
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.DRAFT)
@@ -538,6 +552,15 @@ class ProviderStatement(models.Model):
         constraints = [
             # One statement per provider and month (close_month replaces a draft in place).
             models.UniqueConstraint(fields=["provider", "month"], name="statement_unique_provider_month"),
+            # One clearing statement per platform (省内, 省外) and month.
+            models.UniqueConstraint(fields=["clearing", "month"], condition=Q(provider__isnull=True),
+                                    name="statement_unique_clearing_month"),
+            # Either a provider's statement or a cross-region clearing statement.
+            models.CheckConstraint(
+                condition=Q(provider__isnull=False, clearing="")
+                | Q(provider__isnull=True, clearing__in=["in_province", "out_of_province"]),
+                name="statement_provider_or_clearing",
+            ),
             models.CheckConstraint(condition=Q(month__day=1), name="statement_month_first_day"),
             models.CheckConstraint(
                 condition=Q(status="draft") | Q(approved_by__isnull=False, approved_at__isnull=False),
@@ -553,7 +576,19 @@ class ProviderStatement(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.provider_id} {self.month:%Y-%m}"
+        return f"{self.provider_id or self.clearing} {self.month:%Y-%m}"
+
+    @property
+    def payee(self) -> str:
+        """Who is paid: the provider (code and name), or the clearing platform."""
+        if self.provider_id:
+            return f"{self.provider.code} {self.provider.name}"
+        return str(self.get_clearing_display())
+
+    @property
+    def file_key(self) -> str:
+        """The statement's name in file names: the provider's code or the clearing."""
+        return self.provider.code if self.provider_id else f"clearing-{self.clearing}"
 
     @property
     def net_total(self):
@@ -590,9 +625,10 @@ class ProviderStatement(models.Model):
         # Model guard: an approved (or paid) statement's figures never change, whatever the
         # code path; only its payment may be recorded.
         if self.pk is not None:
-            stored = ProviderStatement.objects.filter(pk=self.pk).values("status", "provider_id", "month", *self.FIGURES).first()
+            stored = (ProviderStatement.objects.filter(pk=self.pk)
+                      .values("status", "provider_id", "clearing", "month", *self.FIGURES).first())
             if stored and stored["status"] != self.Status.DRAFT:
-                changed = [key for key in ("provider_id", "month", *self.FIGURES) if stored[key] != getattr(self, key)]
+                changed = [key for key in ("provider_id", "clearing", "month", *self.FIGURES) if stored[key] != getattr(self, key)]
                 if changed or self.status == self.Status.DRAFT:
                     from core.errors import Conflict
 
@@ -618,7 +654,14 @@ class Reconciliation(models.Model):
         MATCH = "match", _("match")
         MISMATCH = "mismatch", _("mismatch")
 
-    provider = models.ForeignKey("pharmacies.Provider", verbose_name=_("provider"), on_delete=models.PROTECT, related_name="reconciliations")
+    # A provider's reconciliation; or, with no provider, the cross-region platform's for one clearing.
+    provider = models.ForeignKey(
+        "pharmacies.Provider", verbose_name=_("provider"), null=True, blank=True, on_delete=models.PROTECT,
+        related_name="reconciliations",
+    )
+    clearing = models.CharField(
+        _("cross-region clearing"), max_length=16, choices=ProviderStatement.Clearing.choices, blank=True, default="",
+    )
     period_from = models.DateField(_("from"))
     period_to = models.DateField(_("to"))
     # The provider's figures, then the agency's: {"count", "total", "fund", "account", "cash"}.
@@ -638,10 +681,15 @@ class Reconciliation(models.Model):
         ordering = ["-submitted_at", "-pk"]
         constraints = [
             models.CheckConstraint(condition=Q(period_to__gte=models.F("period_from")), name="reconciliation_period_ordered"),
+            models.CheckConstraint(
+                condition=Q(provider__isnull=False, clearing="")
+                | Q(provider__isnull=True, clearing__in=["in_province", "out_of_province"]),
+                name="reconciliation_provider_or_clearing",
+            ),
         ]
 
     def __str__(self):
-        return f"{self.provider_id} {self.period_from}–{self.period_to} {self.result}"
+        return f"{self.provider_id or self.clearing} {self.period_from}–{self.period_to} {self.result}"
 
 
 class SubsidyBatch(models.Model):

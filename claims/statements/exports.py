@@ -20,7 +20,7 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 def statement_rows(statement) -> list[tuple[str, object]]:
     """(label, value) lines of a statement, in the order printed and exported."""
     return [
-        (_("Provider"), f"{statement.provider.code} {statement.provider.name}"),
+        (_("Provider"), statement.payee),
         (_("Month"), f"{statement.month:%Y-%m}"),
         (_("Status"), str(statement.get_status_display())),
         (_("Settlements"), statement.settlement_count),
@@ -60,7 +60,7 @@ def statements_xlsx(statements, filename: str, settlements=None) -> HttpResponse
     deductions.append([_("Provider"), _("Month"), _("Amount"), _("Reason"), _("Source reference"), _("Decided on")])
     for statement in statements:
         for deduction in statement.deductions.all():
-            deductions.append([statement.provider.code, f"{statement.month:%Y-%m}", deduction.amount, deduction.reason,
+            deductions.append([statement.file_key, f"{statement.month:%Y-%m}", deduction.amount, deduction.reason,
                                deduction.source_reference, deduction.decided_on])
     if settlements is not None:
         listing = workbook.create_sheet(_("Settlements")[:31])
