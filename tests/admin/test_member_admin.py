@@ -128,6 +128,7 @@ def test_member_change_page_shows_enrollment_family_registrations_and_episodes(c
 READ_ONLY_INLINES = {
     "benefit_years-TOTAL_FORMS": "0", "benefit_years-INITIAL_FORMS": "0",
     "account-TOTAL_FORMS": "0", "account-INITIAL_FORMS": "0",
+    "chronic_registrations-TOTAL_FORMS": "0", "chronic_registrations-INITIAL_FORMS": "0",
 }
 
 
