@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
-from django.db import connection, transaction
+from django.db import DataError, IntegrityError, connection, transaction
 from django.db.models import Case, CharField, Count, F, OuterRef, Q, Subquery, Sum, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -112,6 +112,23 @@ class CloseResult:
     created: int
     replaced: int
     kept_approved: int
+    # (provider code, reason) of each provider whose statement could not be produced: the
+    # others' statements are, and each failure is an audit event (statement.close_month.failed).
+    failed: tuple[tuple[str, str], ...] = ()
+
+
+# A statement's figures are MoneyFields (14 digits, 2 decimals): anything at or above this in
+# absolute value cannot be stored, and would fail the whole month's INSERT for every provider.
+FIGURE_LIMIT = Decimal(10) ** (MoneyField().max_digits - MoneyField().decimal_places)
+
+
+def figures_problem(values: dict) -> str | None:
+    """The first figure of one provider's statement that cannot be stored, or None."""
+    for field in ProviderStatement.FIGURES:
+        value = values.get(field)
+        if isinstance(value, Decimal) and not (value.is_finite() and -FIGURE_LIMIT < value < FIGURE_LIMIT):
+            return field
+    return None
 
 
 # The settlements on a monthly statement: a local provider's, and the cross-region platform's
@@ -223,10 +240,18 @@ def statement_close_month(*, month: date, user=None) -> CloseResult:
     figures = statement_figures(month)
     now = timezone.now()
     to_update, to_create = [], []
+    # Keyed as statement_figures: (provider_id, clearing).
+    failed: dict[tuple[int | None, str], str] = {}
     for key, values in figures.items():
         if key in frozen:
             continue
         provider_id, clearing = key
+        # One provider's data never stops the month for the others (its statement is left out,
+        # the failure recorded below).
+        problem = figures_problem(values)
+        if problem is not None:
+            failed[key] = f"{problem} out of range"
+            continue
         statement = ProviderStatement(
             pk=drafts.get(key), provider_id=provider_id, clearing=clearing, month=month, generated_at=now,
             generated_by=user, **values,
@@ -237,7 +262,24 @@ def statement_close_month(*, month: date, user=None) -> CloseResult:
     # stay valid): one DELETE and one multi-row INSERT, where an UPDATE of every figure of
     # thousands of rows would need a CASE per field and row.
     ProviderStatement.objects.filter(pk__in=list(drafts.values()), status=ProviderStatement.Status.DRAFT).delete()
-    ProviderStatement.objects.bulk_create([*to_update, *to_create], batch_size=1000)
+    statements = [*to_update, *to_create]
+    try:
+        with transaction.atomic():  # a savepoint: a refused row must not abort the month
+            ProviderStatement.objects.bulk_create(statements, batch_size=1000)
+    except (DataError, IntegrityError):
+        # A row the checks above did not foresee: write the statements one by one, each in its
+        # own savepoint, and record the providers whose row the database refuses.
+        written = []
+        for statement in statements:
+            try:
+                with transaction.atomic():
+                    statement.save(force_insert=True)
+                written.append(statement)
+            except (DataError, IntegrityError) as error:
+                failed[(statement.provider_id, statement.clearing)] = f"{type(error).__name__}: {str(error).strip().splitlines()[0][:200] if str(error).strip() else ''}"
+        kept = {id(statement) for statement in written}
+        to_update = [statement for statement in to_update if id(statement) in kept]
+        to_create = [statement for statement in to_create if id(statement) in kept]
     # Put the deductions counted above on their statements (same filter as statement_figures),
     # in one UPDATE.
     providers_with_deductions = [s.provider_id for s in (*to_update, *to_create) if s.deductions_total and s.provider_id]
@@ -247,9 +289,16 @@ def statement_close_month(*, month: date, user=None) -> CloseResult:
         ).update(statement_id=Subquery(
             ProviderStatement.objects.filter(provider_id=OuterRef("provider_id"), month=month, clearing="").values("pk")[:1]
         ))
+    codes = dict(Provider.objects.filter(pk__in=[pid for pid, _clearing in failed if pid]).values_list("pk", "code")) if failed else {}
+    # A clearing statement is named by its clearing (in_province, out_of_province).
+    failures = tuple(sorted((codes.get(provider_id, str(provider_id)) if provider_id else clearing, reason)
+                            for (provider_id, clearing), reason in failed.items()))
+    for code, reason in failures:
+        audit(actor=user, action="statement.close_month.failed", label=code, month=f"{month:%Y-%m}", provider=code, reason=reason)
     audit(actor=user, action="statement.close_month", month=f"{month:%Y-%m}", created=len(to_create),
-          replaced=len(to_update), removed=len(stale), kept_approved=len(frozen))
-    return CloseResult(month=month, created=len(to_create), replaced=len(to_update), kept_approved=len(frozen))
+          replaced=len(to_update), removed=len(stale), kept_approved=len(frozen), failed=len(failures))
+    return CloseResult(month=month, created=len(to_create), replaced=len(to_update), kept_approved=len(frozen),
+                       failed=failures)
 
 
 def _lock_statement(statement_id: int) -> ProviderStatement:

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('claims', '0007_statement_every_fund'),
+        ('claims', '0009_region_choices'),
         ('pharmacies', '0002_workflow'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
