@@ -16,6 +16,7 @@ from core.admin_filters import DateRangeFilter
 from core.errors import DomainError
 from core.idnumber import mask_id_number
 from members.admin import search_members
+from pharmacies.models import Provider
 
 from .explanation import DENIED_REASON_LABELS
 from .models import Claim, ClaimLine, MemberYear, PolicyVersion, open_parameters
@@ -89,6 +90,16 @@ class ClaimLineInline(admin.TabularInline):
         return False
 
 
+def level_label(level: str) -> str:
+    """The policy level a settlement applied, in words (a pharmacy's own table included)."""
+    if level == "pharmacy":
+        return str(_("retail pharmacy (its own ratio)"))
+    try:
+        return str(Provider.Level(level).label)
+    except ValueError:
+        return level
+
+
 class ReverseForm(forms.Form):
     reason = forms.CharField(label=_("reason"), max_length=200)
 
@@ -108,7 +119,7 @@ class ClaimAdmin(admin.ModelAdmin):
     actions = ["reverse_selected", "export_xlsx"]
     fieldsets = (
         (None, {"fields": ("status", "benefit", "submitter", "external_ref", "provider", "remote_provider_code",
-                           "remote_provider_name", "provider_level", "prescribed_by", "member", "payer", "treated",
+                           "remote_provider_name", "provider_level_text", "prescribed_by", "member", "payer", "treated",
                            "visit_date",
                            "visit_place", "temporary_visit", "use_account", "policy_version")}),
         (_("why it paid this"), {"fields": ("calculation",)}),
@@ -133,6 +144,10 @@ class ClaimAdmin(admin.ModelAdmin):
     @admin.display(description=_("provider"), ordering="provider__name")
     def provider_name(self, obj):
         return obj.provider.name if obj.provider_id else obj.remote_provider_name or obj.submitter
+
+    @admin.display(description=_("policy level applied"))
+    def provider_level_text(self, obj):
+        return level_label(obj.provider_level) if obj.provider_level else "—"
 
     @admin.display(description=_("relative outside the registry"))
     def treated(self, obj):
@@ -246,7 +261,7 @@ class MemberYearAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("cap remaining"))
     def cap_remaining(self, obj):
-        return obj.cap_remaining
+        return "-" if obj.cap_remaining is None else obj.cap_remaining
 
     def has_add_permission(self, request):
         return False
@@ -273,7 +288,7 @@ class MemberYearInline(admin.TabularInline):
 
     @admin.display(description=_("cap remaining"))
     def cap_remaining(self, obj):
-        return obj.cap_remaining
+        return "-" if obj.cap_remaining is None else obj.cap_remaining
 
 
 def _add_years_to_member_page():

@@ -32,7 +32,6 @@ ROLE_PERMISSIONS: dict[Role, list[tuple[str, str, tuple[str, ...]]]] = {
         ("claims", "*", ("view", "add", "change")),
         ("supervision", "*", ("view",)),
         ("core", "auditevent", ("view",)),
-        ("django_celery_beat", "*", ("view",)),
         # The national-interface message log, for a disputed transaction.
         ("gateway", "*", ("view",)),
     ],
@@ -54,7 +53,6 @@ ROLE_PERMISSIONS: dict[Role, list[tuple[str, str, tuple[str, ...]]]] = {
         ("claims", "providerstatement", ("view", "change")),
         ("supervision", "*", ("view",)),
         ("core", "auditevent", ("view",)),
-        ("django_celery_beat", "*", ("view",)),
     ],
     Role.ADMINISTRATOR: [
         ("auth", "*", ("view", "add", "change")),
