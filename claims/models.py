@@ -111,6 +111,8 @@ class PolicyVersion(models.Model):
 
     class Kind(models.TextChoices):
         OUTPATIENT_POOLING = "outpatient_pooling", _("outpatient pooling")
+        # claims/chronic_format.py: the chronic and special diseases' parameters.
+        CHRONIC_SPECIAL = "chronic_special", _("chronic and special diseases")
 
     region = models.CharField(_("region"), max_length=16, choices=Region.choices)
     kind = models.CharField(_("kind"), max_length=32, choices=Kind.choices, default=Kind.OUTPATIENT_POOLING)
@@ -149,10 +151,14 @@ class PolicyVersion(models.Model):
     def clean(self):
         from django.core.exceptions import ValidationError
 
+        from . import chronic_format
         from .policy_format import validate_parameters
 
         errors = {}
-        problems = validate_parameters(self.parameters)
+        if self.kind == self.Kind.CHRONIC_SPECIAL:
+            problems = chronic_format.validate_parameters(self.parameters)
+        else:
+            problems = validate_parameters(self.parameters)
         if problems:
             errors["parameters"] = [f"{path}: {message}" for path, message in problems]
         else:
@@ -242,6 +248,12 @@ class MemberYear(models.Model):
     cap = MoneyField(_("annual cap"), null=True, blank=True)
     large_expense_burden = MoneyField(_("compliant personal burden (large-amount subsidy)"), default=0)
     large_expense_subsidy_paid = MoneyField(_("large-amount subsidy paid"), default=0)
+    # Imported from the inpatient system (import_inpatient_totals), replaced by each import:
+    # its compliant personal burden, which Jinan (七) counts toward the large-amount subsidy's
+    # threshold, and what the fund paid for inpatient care (Ziyang 第十一条).
+    inpatient_compliant_burden = MoneyField(_("inpatient compliant personal burden"), default=0, db_default=0)
+    inpatient_fund_paid = MoneyField(_("inpatient fund paid"), default=0, db_default=0)
+    inpatient_as_of = models.DateField(_("inpatient totals as of"), null=True, blank=True)
     # Jinan (七) while the ratio is open: the burden above the threshold whose second payment is
     # held until a batch pays it (claims/subsidy_batches.py).
     large_expense_pending_base = MoneyField(_("second payment pending (burden above the threshold)"), default=0, db_default=0)
@@ -735,3 +747,7 @@ class SubsidyPayment(models.Model):
 
     def __str__(self):
         return f"{self.claim_id} {self.amount}"
+
+
+# Outpatient chronic and special diseases (claims/chronic_models.py).
+from .chronic_models import ChronicClaim, ChronicRegistration, ChronicYear, Disease  # noqa: E402, F401

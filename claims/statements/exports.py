@@ -19,6 +19,29 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 def statement_rows(statement) -> list[tuple[str, object]]:
     """(label, value) lines of a statement, in the order printed and exported."""
+    return _statement_rows(statement) + _benefit_rows(statement)
+
+
+def _benefit_rows(statement) -> list[tuple[str, object]]:
+    """The breakdown by benefit (chronic and special diseases are their own benefit)."""
+    from claims.models import Claim
+
+    from .services import statement_by_benefit
+
+    # Every benefit, in a fixed order (an export of several statements shares one header row).
+    found = {item["benefit"]: item for item in statement_by_benefit(statement)}
+    rows = []
+    for benefit, label in Claim.Benefit.choices:
+        item = found.get(benefit, {"count": 0, "fund": 0, "accounts": 0})
+        rows += [
+            (_("%(benefit)s: settlements") % {"benefit": label}, item["count"]),
+            (_("%(benefit)s: fund paid, net of reversals") % {"benefit": label}, item["fund"]),
+            (_("%(benefit)s: accounts paid, net of reversals") % {"benefit": label}, item["accounts"]),
+        ]
+    return rows
+
+
+def _statement_rows(statement) -> list[tuple[str, object]]:
     return [
         (_("Provider"), statement.payee),
         (_("Month"), f"{statement.month:%Y-%m}"),

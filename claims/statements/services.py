@@ -196,6 +196,35 @@ def statement_figures(month: date) -> dict[tuple[int | None, str], dict]:
     return figures
 
 
+def statement_by_benefit(statement: ProviderStatement) -> list[dict]:
+    """The statement's figures by benefit (outpatient pooling, chronic and special diseases,
+    account only), net of the month's reversals, by the same bounds as its totals. Computed
+    from the claims, so an approved statement's breakdown never changes either."""
+    start, end = local_bounds(statement.month, month_end(statement.month))
+    claims = Claim.objects.filter(provider_id=statement.provider_id).order_by()
+    rows: dict[str, dict] = {}
+
+    def row(benefit):
+        return rows.setdefault(benefit, {"benefit": benefit, "count": 0, "fund": ZERO, "accounts": ZERO, "reversals": 0})
+
+    for values in claims.filter(settled_at__gte=start, settled_at__lt=end).values("benefit").annotate(
+        n=Count("pk"), fund_sum=_money_sum("fund"), account_sum=_money_sum("account"), family_sum=_money_sum("family_account")
+    ):
+        target = row(values["benefit"])
+        target["count"] += values["n"]
+        target["fund"] += values["fund_sum"]
+        target["accounts"] += values["account_sum"] + values["family_sum"]
+    for values in claims.filter(reversed_at__gte=start, reversed_at__lt=end).values("benefit").annotate(
+        n=Count("pk"), fund_sum=_money_sum("fund"), account_sum=_money_sum("account"), family_sum=_money_sum("family_account")
+    ):
+        target = row(values["benefit"])
+        target["reversals"] += values["n"]
+        target["fund"] -= values["fund_sum"]
+        target["accounts"] -= values["account_sum"] + values["family_sum"]
+    order = [choice for choice, _label in Claim.Benefit.choices]
+    return sorted(rows.values(), key=lambda item: order.index(item["benefit"]) if item["benefit"] in order else len(order))
+
+
 def statement_settlements(statement: ProviderStatement):
     """The settlements behind a statement's totals: settled in its month (counted in its
     settlement figures) or reversed in it (counted in its reversals), by the same bounds."""

@@ -66,6 +66,7 @@ GET  /api/docs/                                       200  200 200 200 200 200  
 GET  /api/v1/members/{id_number}                      401  200 200 200 200 200    200    200      401      403
 GET  /api/v1/members/{id_number}/account              401  200 200 200 200 200    200    200      401      403
 GET  /api/v1/members/{id_number}/benefits             401  200 200 200 200 200    200    200      401      403
+GET  /api/v1/members/{id_number}/registrations        401  200 200 200 200 200    200    200      401      403
 GET  /api/v1/providers/me                             401  403 403 403 403 200    200    404      401      403
 GET  /api/v1/providers/{code}                         401  200 200 200 200 403    403    403      401      403
 POST /api/v1/settlements/preview                      401  403 403 403 403 200    200    200      401      403
