@@ -16,6 +16,7 @@ from core.admin_filters import DateRangeFilter
 from core.errors import DomainError
 from core.idnumber import mask_id_number
 from members.admin import search_members
+from pharmacies.models import Provider
 
 from .explanation import DENIED_REASON_LABELS
 from .models import Claim, ClaimLine, MemberYear, PolicyVersion, open_parameters
@@ -89,6 +90,16 @@ class ClaimLineInline(admin.TabularInline):
         return False
 
 
+def level_label(level: str) -> str:
+    """The policy level a settlement applied, in words (a pharmacy's own table included)."""
+    if level == "pharmacy":
+        return str(_("retail pharmacy (its own ratio)"))
+    try:
+        return str(Provider.Level(level).label)
+    except ValueError:
+        return level
+
+
 class ReverseForm(forms.Form):
     reason = forms.CharField(label=_("reason"), max_length=200)
 
@@ -108,8 +119,12 @@ class ClaimAdmin(admin.ModelAdmin):
     actions = ["reverse_selected", "export_xlsx"]
     fieldsets = (
         (None, {"fields": ("status", "benefit", "submitter", "external_ref", "provider", "remote_provider_code",
+<<<<<<< HEAD
+                           "remote_provider_name", "provider_level_text", "prescribed_by", "member", "payer", "visit_date",
+=======
                            "remote_provider_name", "provider_level", "prescribed_by", "member", "payer", "treated",
                            "visit_date",
+>>>>>>> main
                            "visit_place", "temporary_visit", "use_account", "policy_version")}),
         (_("why it paid this"), {"fields": ("calculation",)}),
         (_("breakdown"), {"fields": ("total", "fully_self_paid", "over_limit", "class_b_prepay", "policy_scope",
@@ -134,12 +149,18 @@ class ClaimAdmin(admin.ModelAdmin):
     def provider_name(self, obj):
         return obj.provider.name if obj.provider_id else obj.remote_provider_name or obj.submitter
 
+<<<<<<< HEAD
+    @admin.display(description=_("policy level applied"))
+    def provider_level_text(self, obj):
+        return level_label(obj.provider_level) if obj.provider_level else "—"
+=======
     @admin.display(description=_("relative outside the registry"))
     def treated(self, obj):
         """An account-only settlement for a relative outside the registry: name, masked ID."""
         if not obj.treated_id_number:
             return "-"
         return f"{obj.treated_name} {mask_id_number(obj.treated_id_number)}"
+>>>>>>> main
 
     @admin.display(description=_("reason the benefit did not apply"))
     def denied_reason_label(self, obj):
@@ -246,7 +267,7 @@ class MemberYearAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("cap remaining"))
     def cap_remaining(self, obj):
-        return obj.cap_remaining
+        return "-" if obj.cap_remaining is None else obj.cap_remaining
 
     def has_add_permission(self, request):
         return False
@@ -273,7 +294,7 @@ class MemberYearInline(admin.TabularInline):
 
     @admin.display(description=_("cap remaining"))
     def cap_remaining(self, obj):
-        return obj.cap_remaining
+        return "-" if obj.cap_remaining is None else obj.cap_remaining
 
 
 def _add_years_to_member_page():

@@ -7,6 +7,7 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from core.money import MoneyField, PercentField
+from core.regions import Region
 
 from .funds import funds_total
 
@@ -111,7 +112,7 @@ class PolicyVersion(models.Model):
     class Kind(models.TextChoices):
         OUTPATIENT_POOLING = "outpatient_pooling", _("outpatient pooling")
 
-    region = models.CharField(_("region"), max_length=16)
+    region = models.CharField(_("region"), max_length=16, choices=Region.choices)
     kind = models.CharField(_("kind"), max_length=32, choices=Kind.choices, default=Kind.OUTPATIENT_POOLING)
     effective_from = models.DateField(_("effective from"))
     effective_to = models.DateField(_("effective to"), null=True, blank=True)
@@ -139,7 +140,7 @@ class PolicyVersion(models.Model):
 
     def __str__(self):
         end = self.effective_to.isoformat() if self.effective_to else "…"
-        return f"{self.region} {self.get_kind_display()} {self.effective_from.isoformat()}–{end}"
+        return f"{self.get_region_display()} {self.get_kind_display()} {self.effective_from.isoformat()}–{end}"
 
     @property
     def is_used(self) -> bool:

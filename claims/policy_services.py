@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from core.audit import audit
 from core.errors import DomainError
+from core.regions import region_label
 
 from .models import PolicyVersion, fills_open_parameters
 from .policy_format import validate_document
@@ -68,7 +69,8 @@ def policy_load(*, data: dict, user=None) -> dict:
                 details={"problems": [f"versions[{start.isoformat()}].{field}: {' '.join(messages)}" for field, messages in error.message_dict.items()]}
             ) from None
         counts["updated"] += 1
-    audit(actor=user, action="policy.load", label=f"{region} {data['kind']}", **counts)
+    kind = PolicyVersion.Kind(data["kind"]).label if data["kind"] in PolicyVersion.Kind.values else data["kind"]
+    audit(actor=user, action="policy.load", label=f"{region_label(region)} {kind}", **counts)
     return counts
 
 
