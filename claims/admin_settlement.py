@@ -119,12 +119,8 @@ class ClaimAdmin(admin.ModelAdmin):
     actions = ["reverse_selected", "export_xlsx"]
     fieldsets = (
         (None, {"fields": ("status", "benefit", "submitter", "external_ref", "provider", "remote_provider_code",
-<<<<<<< HEAD
-                           "remote_provider_name", "provider_level_text", "prescribed_by", "member", "payer", "visit_date",
-=======
-                           "remote_provider_name", "provider_level", "prescribed_by", "member", "payer", "treated",
+                           "remote_provider_name", "provider_level_text", "prescribed_by", "member", "payer", "treated",
                            "visit_date",
->>>>>>> main
                            "visit_place", "temporary_visit", "use_account", "policy_version")}),
         (_("why it paid this"), {"fields": ("calculation",)}),
         (_("breakdown"), {"fields": ("total", "fully_self_paid", "over_limit", "class_b_prepay", "policy_scope",
@@ -149,18 +145,16 @@ class ClaimAdmin(admin.ModelAdmin):
     def provider_name(self, obj):
         return obj.provider.name if obj.provider_id else obj.remote_provider_name or obj.submitter
 
-<<<<<<< HEAD
     @admin.display(description=_("policy level applied"))
     def provider_level_text(self, obj):
         return level_label(obj.provider_level) if obj.provider_level else "—"
-=======
+
     @admin.display(description=_("relative outside the registry"))
     def treated(self, obj):
         """An account-only settlement for a relative outside the registry: name, masked ID."""
         if not obj.treated_id_number:
             return "-"
         return f"{obj.treated_name} {mask_id_number(obj.treated_id_number)}"
->>>>>>> main
 
     @admin.display(description=_("reason the benefit did not apply"))
     def denied_reason_label(self, obj):

@@ -32,12 +32,8 @@ ROLE_PERMISSIONS: dict[Role, list[tuple[str, str, tuple[str, ...]]]] = {
         ("claims", "*", ("view", "add", "change")),
         ("supervision", "*", ("view",)),
         ("core", "auditevent", ("view",)),
-<<<<<<< HEAD
-=======
-        ("django_celery_beat", "*", ("view",)),
         # The national-interface message log, for a disputed transaction.
         ("gateway", "*", ("view",)),
->>>>>>> main
     ],
     Role.AUDITOR: [
         ("members", "*", ("view",)),
