@@ -37,6 +37,8 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
+from config.gunicorn import default_workers
+from devtools.guard import require_bench_database
 from devtools.loadtest import (
     FIRST_VISIT,
     LOAD_PROVIDER_PREFIX,
@@ -47,7 +49,6 @@ from devtools.loadtest import (
     load_data_prepare,
     settlement_body,
 )
-from config.gunicorn import default_workers
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,7 @@ class Command(BaseCommand):
                             help="prepare the data, print {\"tokens\": [...], \"members\": [...]} as JSON on the last line, and stop")
 
     def handle(self, *args, **opts):
+        require_bench_database()
         if connection.vendor != "postgresql":
             raise CommandError("bench_settlement runs on PostgreSQL: set DATABASE_URL=postgres://…")
         if opts["clients"] < 1 or opts["seconds"] < 1:
