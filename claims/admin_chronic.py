@@ -6,7 +6,6 @@ from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
-from simple_history.admin import SimpleHistoryAdmin
 
 from core.admin import LargeTableMixin
 from core.errors import DomainError
@@ -20,11 +19,25 @@ from .models import ChronicRegistration, ChronicYear, Disease
 
 
 @admin.register(Disease)
-class DiseaseAdmin(ImportMixin, SimpleHistoryAdmin):
+class DiseaseAdmin(ImportMixin, admin.ModelAdmin):
+    """The deployment region's list (a disease is always the deployment's REGION)."""
+
     resource_classes = [DiseaseResource]
-    list_display = ["code", "name", "group", "region"]
-    list_filter = ["region", "group"]
+    list_display = ["code", "name", "group"]
+    list_filter = ["group"]
     search_fields = ["code", "name"]
+    exclude = ["region"]
+
+    def get_queryset(self, request):
+        from django.conf import settings
+
+        return super().get_queryset(request).filter(region=settings.REGION)
+
+    def save_model(self, request, obj, form, change):
+        from django.conf import settings
+
+        obj.region = settings.REGION
+        super().save_model(request, obj, form, change)
 
 
 class RegistrationProposalForm(forms.ModelForm):
@@ -55,7 +68,8 @@ REGISTRATION_WORKFLOW = ["status", "imported", "proposed_by", "proposed_at", "ap
 
 
 @admin.register(ChronicRegistration)
-class ChronicRegistrationAdmin(ImportMixin, MemberSearchMixin, LargeTableMixin, SimpleHistoryAdmin):
+class ChronicRegistrationAdmin(ImportMixin, MemberSearchMixin, LargeTableMixin, admin.ModelAdmin):
+    # Every decision is an audit event (core.audit); the model keeps its simple-history rows.
     resource_classes = [ChronicRegistrationResource]
     list_display = ["masked_member", "disease", "valid_from", "valid_to", "designated_provider", "status",
                     "proposed_by", "approved_by"]
