@@ -2,6 +2,8 @@
 
 from rest_framework import serializers
 
+from core.params import bounded_date_serializer_field
+
 from .calculator import IN_PROVINCE, LOCAL, OUT_OF_PROVINCE
 
 
@@ -16,7 +18,7 @@ class ItemInput(serializers.Serializer):
 
 class SettlementInput(serializers.Serializer):
     member_id_number = serializers.CharField(max_length=32)
-    visit_date = serializers.DateField()
+    visit_date = bounded_date_serializer_field()
     external_ref = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
     benefit = serializers.CharField(max_length=32, required=False, default="outpatient_pooling")
     visit_place = serializers.ChoiceField(choices=[LOCAL, IN_PROVINCE, OUT_OF_PROVINCE], required=False, default=LOCAL)

@@ -36,7 +36,7 @@ from members.models import (
     ReferenceValue,
     Registration,
 )
-from members.services import account_lock, account_post_entry, account_reverse_entry
+from members.services import account_late_refund_record, account_lock, account_post_entry, account_reverse_entry
 from pharmacies.access import is_agency_staff, staff_link
 from pharmacies.models import Provider
 from supervision.realtime import VisitFacts, VisitLineFacts, run_single_visit_rules
@@ -253,7 +253,7 @@ def prepare_items(request: SettlementRequest) -> dict[str, CatalogItem]:
     visit_total = Decimal(0)
 
     def problem(index, item, field, error):
-        problems.append({"index": index, "position": index + 1, "code": item.code, "field": field, "error": error})
+        problems.append({"index": index, "position": index + 1, "code": item.code, "field": field, "error": error, "message": ""})
 
     for index, item in enumerate(request.items):
         known = catalog.get(item.code)
@@ -287,8 +287,9 @@ def prepare_items(request: SettlementRequest) -> dict[str, CatalogItem]:
             "line_amount_too_large": _("Item {position} ({code}): the line amount is above the most one line may have ({limit})."),
         }
         limits = {"quantity_too_large": max_quantity, "unit_price_too_large": max_price, "line_amount_too_large": max_line}
-        first = problems[0]
-        _refuse(first["error"], str(messages[first["error"]]).format(limit=limits.get(first["error"], ""), **first), items=problems)
+        for entry in problems:
+            entry["message"] = str(messages[entry["error"]]).format(limit=limits.get(entry["error"], ""), **entry)
+        _refuse(problems[0]["error"], problems[0]["message"], items=problems)
     if visit_total > max_total:
         _refuse("visit_total_too_large", _("The visit's total is above the most one visit may have ({limit}).").format(limit=max_total),
                 field="items", total=f"{visit_total:.2f}", limit=f"{max_total:.2f}")
@@ -734,6 +735,9 @@ def claim_reverse(*, user, settlement_id: int, reason: str = "") -> dict:
         for entry in entries:
             entry.account = locked[entry.account_id]
             refund = account_reverse_entry(entry=entry, reference=claim.ledger_reference, memo=reason[:200], user=user)
+            # A withdrawal closed the account since: the refund waits for an approved payout
+            # (listed in the admin), never stranded in the closed account.
+            account_late_refund_record(account=entry.account, entry=refund, user=user)
             balance_after = refund.balance_after
     if year is not None:
         year.deductible_met = max(Decimal(0), year.deductible_met - claim.deductible)

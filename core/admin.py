@@ -3,13 +3,39 @@
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import ValidationError
 from django.db.models import Q
+from django.http import Http404
+from simple_history.admin import SimpleHistoryAdmin
 from rest_framework.authtoken.admin import TokenAdmin
 from rest_framework.authtoken.models import TokenProxy
 from django.utils.translation import gettext_lazy as _
 
 from .models import AuditEvent
 from .paginator import LargeTablePaginator
+
+
+class HistoryAdmin(SimpleHistoryAdmin):
+    """django-simple-history's admin, refusing an object id that is not one (a crafted
+    `../../x/history/` reached the database as a string for an integer key: a 500)."""
+
+    def _valid_object_id(self, object_id) -> bool:
+        try:
+            self.model._meta.pk.to_python(unquote(object_id))
+        except (ValidationError, ValueError, TypeError):
+            return False
+        return True
+
+    def history_view(self, request, object_id, extra_context=None):
+        if not self._valid_object_id(object_id):
+            raise Http404
+        return super().history_view(request, object_id, extra_context=extra_context)
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        if not self._valid_object_id(object_id) or not str(version_id).isdigit() or len(str(version_id)) > 18:
+            raise Http404
+        return super().history_form_view(request, object_id, version_id, extra_context=extra_context)
 
 
 class LargeTableMixin:

@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from core.errors import DomainError
 
 from . import services
-from .models import AccountDecision, CreditPolicy, CreditRule, CreditRun, LedgerEntry, PersonalAccount
+from .models import AccountDecision, CreditPolicy, CreditRule, CreditRun, LateRefund, LedgerEntry, PersonalAccount
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -254,3 +254,39 @@ class AccountDecisionAdmin(admin.ModelAdmin):
                                                          user=request.user),
             _("%(count)d proposals rejected."),
         )
+
+
+@admin.register(LateRefund)
+class LateRefundAdmin(admin.ModelAdmin):
+    """Refunds that reached an account after a withdrawal closed it, awaiting a case worker's
+    approval to be paid out as the closing decision paid the balance."""
+
+    list_display = ["account", "amount", "status", "decision", "created_at", "created_by", "decided_by", "decided_at"]
+    list_select_related = ["account__member", "decision", "created_by", "decided_by"]
+    list_filter = ["status"]
+    search_fields = ["=account__member__id_number", "account__member__name"]
+    actions = ["approve"]
+    fields = ["account", "amount", "status", "decision", "entry", "created_at", "created_by", "decided_by", "decided_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        # The list action approves; nothing is edited.
+        return obj is None and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description=_("Approve and pay out the selected refunds"), permissions=["change"])
+    def approve(self, request, queryset):
+        done = 0
+        for refund in queryset.order_by("pk"):
+            try:
+                services.account_late_refund_approve(refund=refund, user=request.user)
+                done += 1
+            except DomainError as error:
+                self.message_user(request, f"{refund}: {error.message} ({error.code})", messages.ERROR)
+        if done:
+            self.message_user(request, _("%(count)d refunds paid out.") % {"count": done}, messages.SUCCESS)

@@ -85,4 +85,14 @@ class ImportMixin(ImportLimitsMixin, import_export_admin.ImportMixin):
 
 
 class ImportExportMixin(ImportLimitsMixin, import_export_admin.ImportExportMixin):
-    pass
+    def export_action(self, request):
+        # The export reads the changelist's filters from the address; an unknown or malformed
+        # one answers as the changelist does (its "?e=1" error page), not a 500.
+        from django.contrib.admin.options import IncorrectLookupParameters
+
+        try:
+            return super().export_action(request)
+        except IncorrectLookupParameters:
+            opts = self.model._meta
+            return HttpResponseRedirect(reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist",
+                                                current_app=self.admin_site.name) + "?e=1")
