@@ -1,8 +1,11 @@
 from django.urls import path
 
-from . import api
+from . import api, member_api
 
 urlpatterns = [
+    # A member's registry record and account, read by providers and staff (claims.member_api).
+    path("members/<str:id_number>", member_api.MemberDetailView.as_view(), name="member-detail"),
+    path("members/<str:id_number>/account", member_api.MemberAccountView.as_view(), name="member-account"),
     path("settlements/preview", api.SettlementPreviewView.as_view(), name="settlement-preview"),
     path("settlements", api.SettlementView.as_view(), name="settlement-settle"),
     path("settlements/<int:settlement_id>/reverse", api.SettlementReverseView.as_view(), name="settlement-reverse"),

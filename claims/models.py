@@ -7,6 +7,7 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from core.money import MoneyField, PercentField
+from core.regions import Region
 
 from .funds import funds_total
 
@@ -66,6 +67,41 @@ class CatalogItem(models.Model):
         return f"{self.code} {self.name}"
 
 
+# Top-level parameters whose null means "does not apply" (FORMAT.md), not "left open".
+NULL_MEANS_NONE = frozenset({"covered_levels", "first_year", "large_expense_subsidy", "counts_toward_annual_fund_maximum"})
+
+
+def fills_open_parameters(before, after, *, top=True) -> bool:
+    """Whether `after` differs from `before` only by values set where `before` left a number
+    open (null, **param**), e.g. Jinan (七)'s second-payment ratio."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        if set(before) != set(after):
+            return False
+        return all(
+            before[key] == after[key] if top and key in NULL_MEANS_NONE and before[key] is None
+            else fills_open_parameters(before[key], after[key], top=False)
+            for key in before
+        )
+    if before is None:
+        return True
+    return before == after
+
+
+def open_parameters(parameters, prefix="") -> list[str]:
+    """The paths of the parameters a version leaves open (null, **param**)."""
+    found = []
+    if isinstance(parameters, dict):
+        for key, value in parameters.items():
+            if not prefix and key in NULL_MEANS_NONE and value is None:
+                continue
+            path = f"{prefix}{key}"
+            if value is None:
+                found.append(path)
+            else:
+                found += open_parameters(value, f"{path}.")
+    return found
+
+
 class PolicyVersion(models.Model):
     """One version of a region's outpatient-pooling policy (普通门诊统筹待遇政策).
 
@@ -76,7 +112,7 @@ class PolicyVersion(models.Model):
     class Kind(models.TextChoices):
         OUTPATIENT_POOLING = "outpatient_pooling", _("outpatient pooling")
 
-    region = models.CharField(_("region"), max_length=16)
+    region = models.CharField(_("region"), max_length=16, choices=Region.choices)
     kind = models.CharField(_("kind"), max_length=32, choices=Kind.choices, default=Kind.OUTPATIENT_POOLING)
     effective_from = models.DateField(_("effective from"))
     effective_to = models.DateField(_("effective to"), null=True, blank=True)
@@ -104,7 +140,7 @@ class PolicyVersion(models.Model):
 
     def __str__(self):
         end = self.effective_to.isoformat() if self.effective_to else "…"
-        return f"{self.region} {self.get_kind_display()} {self.effective_from.isoformat()}–{end}"
+        return f"{self.get_region_display()} {self.get_kind_display()} {self.effective_from.isoformat()}–{end}"
 
     @property
     def is_used(self) -> bool:
@@ -150,7 +186,12 @@ class PolicyVersion(models.Model):
             stored = PolicyVersion.objects.filter(pk=self.pk).values(
                 "region", "kind", "effective_from", "parameters"
             ).first()
-            if stored and any(stored[key] != getattr(self, key) for key in stored):
+            changed = [key for key in stored or {} if stored[key] != getattr(self, key)]
+            if changed == ["parameters"] and fills_open_parameters(stored["parameters"], self.parameters):
+                # Setting a parameter the text leaves open (null) changes no settled amount: every
+                # settlement that needed it was refused or held it pending (Jinan (七)'s ratio).
+                changed = []
+            if changed:
                 errors["__all__"] = [_("This version has settled claims and can no longer be changed; add a new version from a date instead.")]
             elif self.effective_to and self.claims.filter(visit_date__gt=self.effective_to).exists():
                 # An end date may be set on a used version (Ziyang 第二十五条: 有效期5年), but
@@ -201,6 +242,9 @@ class MemberYear(models.Model):
     cap = MoneyField(_("annual cap"), null=True, blank=True)
     large_expense_burden = MoneyField(_("compliant personal burden (large-amount subsidy)"), default=0)
     large_expense_subsidy_paid = MoneyField(_("large-amount subsidy paid"), default=0)
+    # Jinan (七) while the ratio is open: the burden above the threshold whose second payment is
+    # held until a batch pays it (claims/subsidy_batches.py).
+    large_expense_pending_base = MoneyField(_("second payment pending (burden above the threshold)"), default=0, db_default=0)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
@@ -297,6 +341,9 @@ class Claim(models.Model):
     large_expense_subsidy = MoneyField(_("large-amount subsidy"), default=0)
     # What this claim added to the year's compliant burden (Jinan (七)); taken back on reversal.
     large_expense_burden_added = MoneyField(_("compliant burden added"), default=0)
+    # Jinan (七) with the ratio open: the burden above the threshold held for a later second
+    # payment (SubsidyPayment, when a batch pays it).
+    large_expense_pending_base = MoneyField(_("second payment pending (burden above the threshold)"), default=0, db_default=0)
     personal_burden = MoneyField(_("personal burden"))
     account = MoneyField(_("personal account"))
     family_account = MoneyField(_("family-sharing account"))
@@ -361,7 +408,7 @@ class Claim(models.Model):
                 "denied_reason",
             )}
             figures["ratio"] = self.pay_ratio_percent
-        return explain(figures, self.policy_version.region if self.policy_version_id else "")
+        return explain(figures, self.policy_version.region if self.policy_version_id else "", self.benefit)
 
 
 class ClaimLine(models.Model):
@@ -595,3 +642,48 @@ class Reconciliation(models.Model):
 
     def __str__(self):
         return f"{self.provider_id} {self.period_from}–{self.period_to} {self.result}"
+
+
+class SubsidyBatch(models.Model):
+    """Pending large-amount second payments (Jinan (七)) paid together once the agency has set
+    the ratio: proposed by one case worker, approved by another (separated duties)."""
+
+    class Status(models.TextChoices):
+        PROPOSED = "proposed", _("proposed")
+        APPROVED = "approved", _("approved")
+
+    policy_version = models.ForeignKey(PolicyVersion, verbose_name=_("policy version"), on_delete=models.PROTECT, related_name="subsidy_batches")
+    ratio_percent = PercentField(_("second payment ratio (%)"))
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PROPOSED)
+    payment_count = models.PositiveIntegerField(_("payments"), default=0)
+    total = MoneyField(_("total"), default=0)
+    proposed_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("proposed by"), on_delete=models.PROTECT, related_name="+")
+    proposed_at = models.DateTimeField(_("proposed at"), auto_now_add=True)
+    approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("approved by"), null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    approved_at = models.DateTimeField(_("approved at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("second-payment batch")
+        verbose_name_plural = _("second-payment batches")
+        ordering = ["-pk"]
+
+    def __str__(self):
+        return f"{self.policy_version.region} #{self.pk} {self.get_status_display()}"
+
+
+class SubsidyPayment(models.Model):
+    """One claim's pending second payment, paid by a batch (Jinan (七)). One per claim."""
+
+    batch = models.ForeignKey(SubsidyBatch, verbose_name=_("batch"), on_delete=models.PROTECT, related_name="payments")
+    claim = models.OneToOneField(Claim, verbose_name=_("settlement"), on_delete=models.PROTECT, related_name="subsidy_payment")
+    member = models.ForeignKey("members.Member", verbose_name=_("member"), on_delete=models.PROTECT, related_name="+")
+    base = MoneyField(_("burden above the threshold"))
+    amount = MoneyField(_("second payment"))
+
+    class Meta:
+        verbose_name = _("second payment")
+        verbose_name_plural = _("second payments")
+        ordering = ["pk"]
+
+    def __str__(self):
+        return f"{self.claim_id} {self.amount}"

@@ -9,8 +9,9 @@ from django.utils.translation import gettext_lazy as _
 
 from core.audit import audit
 from core.errors import DomainError
+from core.regions import region_label
 
-from .models import PolicyVersion
+from .models import PolicyVersion, fills_open_parameters
 from .policy_format import validate_document
 
 
@@ -49,7 +50,10 @@ def policy_load(*, data: dict, user=None) -> dict:
         if all(getattr(existing, key) == value for key, value in values.items()):
             counts["unchanged"] += 1
             continue
-        if existing.is_used and any(getattr(existing, key) != value for key, value in values.items() if key != "effective_to"):
+        if existing.is_used and (
+            any(getattr(existing, key) != value for key, value in values.items() if key in ("title", "source"))
+            or not fills_open_parameters(existing.parameters, values["parameters"])
+        ):
             raise PolicyFileInvalid(
                 _("The version from {date} has settled claims and can no longer be changed; add a new version from a date instead.").format(date=start.isoformat()),
                 code="policy_version_in_use",
@@ -65,7 +69,8 @@ def policy_load(*, data: dict, user=None) -> dict:
                 details={"problems": [f"versions[{start.isoformat()}].{field}: {' '.join(messages)}" for field, messages in error.message_dict.items()]}
             ) from None
         counts["updated"] += 1
-    audit(actor=user, action="policy.load", label=f"{region} {data['kind']}", **counts)
+    kind = PolicyVersion.Kind(data["kind"]).label if data["kind"] in PolicyVersion.Kind.values else data["kind"]
+    audit(actor=user, action="policy.load", label=f"{region_label(region)} {kind}", **counts)
     return counts
 
 

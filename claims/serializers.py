@@ -87,6 +87,9 @@ class SettlementOutput(serializers.Serializer):
     ratio = serializers.CharField(help_text="统筹支付比例 (percent)")
     fund = serializers.CharField(help_text="hifp_pay 统筹基金支付")
     large_expense_subsidy = serializers.CharField(help_text="大额医疗费用补助 二次支付")
+    large_expense_subsidy_pending = serializers.CharField(
+        required=False, help_text="Jinan (七) with the ratio open: burden above the threshold whose second payment is held for a batch"
+    )
     personal_burden = serializers.CharField(help_text="psn_part_amt 个人负担")
     account = serializers.CharField(help_text="acct_pay 个人账户支付")
     family_account = serializers.CharField(help_text="acct_mulaid_pay 家庭共济账户支付")
@@ -121,6 +124,7 @@ class BenefitsOutput(serializers.Serializer):
     cap = serializers.CharField(allow_null=True)
     cap_remaining = serializers.CharField(allow_null=True)
     large_expense_burden = serializers.CharField()
+    large_expense_subsidy_pending = serializers.CharField(required=False, help_text="Jinan (七): second payment held for a batch (burden above the threshold)")
     account_balance = serializers.CharField(allow_null=True)
     status = serializers.CharField()
     employment_status = serializers.CharField(allow_null=True)

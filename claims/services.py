@@ -39,12 +39,13 @@ from members.models import (
 from members.services import account_late_refund_record, account_lock, account_post_entry, account_reverse_entry
 from pharmacies.access import is_agency_staff, staff_link
 from pharmacies.models import Provider
-from supervision.realtime import VisitFacts, VisitLineFacts, run_single_visit_rules
 
 from . import calculator as calc
 from . import settlement_queries as queries
 from .explanation import explain
-from .models import CatalogItem, Claim, ClaimLine, MemberYear, PolicyVersion
+from .models import CatalogItem, Claim, ClaimLine, MemberYear, PolicyVersion, SubsidyBatch, SubsidyPayment
+from . import visit_facts
+from .visit_facts import LineFact, VisitFacts
 
 CROSS_REGION_SUBMITTER = "cross_region"
 OUTPATIENT_POOLING = "outpatient_pooling"
@@ -473,7 +474,7 @@ def _warnings(prepared: Prepared, result: calc.SettlementResult, request: Settle
 
 def visit_warnings(*, request: SettlementRequest, caller_provider, provider_kind: str, age: int, sex: str,
                    lines, items: list[CatalogItem]) -> list[dict]:
-    """The single-visit supervision rules (supervision.realtime), shared by every benefit."""
+    """The single-visit rules supervision registered (claims.visit_facts), shared by every benefit."""
     facts = VisitFacts(
         visit_date=request.visit_date,
         member_age=age,
@@ -481,9 +482,10 @@ def visit_warnings(*, request: SettlementRequest, caller_provider, provider_kind
         provider_code=caller_provider.code if caller_provider else (request.remote_provider_code or ""),
         provider_kind=provider_kind,
         lines=tuple(
-            VisitLineFacts(
+            LineFact(
                 position=index,
                 code=line.code,
+                kind=item.kind,
                 item_class=item.item_class,
                 quantity=line.quantity,
                 unit_price=line.unit_price,
@@ -493,7 +495,7 @@ def visit_warnings(*, request: SettlementRequest, caller_provider, provider_kind
             for index, (line, item) in enumerate(zip(lines, items, strict=True))
         ),
     )
-    return run_single_visit_rules(facts)
+    return visit_facts.warnings_for(facts)  # the rules supervision registered at start-up
 
 
 def _render(prepared: Prepared, result: calc.SettlementResult, request: SettlementRequest) -> dict:
@@ -508,6 +510,8 @@ def _render(prepared: Prepared, result: calc.SettlementResult, request: Settleme
         "ratio": _money(result.ratio),
         "fund": _money(result.fund),
         "large_expense_subsidy": _money(result.large_expense_subsidy),
+        # Jinan (七) with the ratio open: the burden above the threshold held for a second payment.
+        "large_expense_subsidy_pending": _money(result.large_expense_pending_base),
         "personal_burden": _money(result.personal_burden),
         "account": _money(result.account),
         "family_account": _money(result.family_account),
@@ -643,6 +647,7 @@ def _claim_settle(*, user, request: SettlementRequest, fingerprint: str) -> dict
         fund=result.fund,
         large_expense_subsidy=result.large_expense_subsidy,
         large_expense_burden_added=result.year.large_expense_burden - year.large_expense_burden,
+        large_expense_pending_base=result.large_expense_pending_base,
         personal_burden=result.personal_burden,
         account=result.account,
         family_account=result.family_account,
@@ -685,7 +690,8 @@ def _claim_settle(*, user, request: SettlementRequest, fingerprint: str) -> dict
     year.cap = result.year.cap
     year.large_expense_burden = result.year.large_expense_burden
     year.large_expense_subsidy_paid = result.year.large_expense_subsidy_paid
-    update(year, ["deductible_met", "fund_paid", "cap", "large_expense_burden", "large_expense_subsidy_paid", "updated_at"])
+    year.large_expense_pending_base += result.large_expense_pending_base
+    update(year, ["deductible_met", "fund_paid", "cap", "large_expense_burden", "large_expense_subsidy_paid", "large_expense_pending_base", "updated_at"])
     audit(
         actor=user,
         action="claim.settle",
@@ -744,7 +750,11 @@ def claim_reverse(*, user, settlement_id: int, reason: str = "") -> dict:
         year.fund_paid = max(Decimal(0), year.fund_paid - claim.fund)
         year.large_expense_burden = max(Decimal(0), year.large_expense_burden - claim.large_expense_burden_added)
         year.large_expense_subsidy_paid = max(Decimal(0), year.large_expense_subsidy_paid - claim.large_expense_subsidy)
-        year.save(update_fields=["deductible_met", "fund_paid", "large_expense_burden", "large_expense_subsidy_paid", "updated_at"])
+        if claim.large_expense_pending_base and not SubsidyPayment.objects.filter(claim=claim, batch__status=SubsidyBatch.Status.APPROVED).exists():
+            # Jinan (七): a second payment still pending is simply no longer due (an unapproved
+            # batch drops the claim when it is approved).
+            year.large_expense_pending_base = max(Decimal(0), year.large_expense_pending_base - claim.large_expense_pending_base)
+        year.save(update_fields=["deductible_met", "fund_paid", "large_expense_burden", "large_expense_subsidy_paid", "large_expense_pending_base", "updated_at"])
 
     claim.status = Claim.Status.REVERSED
     claim.reversed_at = timezone.now()
@@ -806,6 +816,8 @@ def member_benefits(*, user, id_number: str, year: int) -> dict:
         "cap": _money(cap),
         "cap_remaining": _money(max(cap - fund_paid, Decimal("0.00")) if cap is not None else None),
         "large_expense_burden": _money(row.large_expense_burden if row else Decimal("0.00")),
+        # Jinan (七): the burden above the threshold whose second payment awaits the ratio.
+        "large_expense_subsidy_pending": _money(row.large_expense_pending_base if row else Decimal("0.00")),
         "account_balance": _money(account.balance if account is not None else None),
         "status": member.status,
         "employment_status": enrollment.employment_status if enrollment else None,

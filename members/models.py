@@ -11,7 +11,9 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from core.idnumber import mask_id_number, parse_id_number
+from core.formats import month_label
 from core.money import MoneyField, PercentField
+from core.regions import Region
 
 
 class MemberQuerySet(models.QuerySet):
@@ -400,7 +402,7 @@ class LedgerEntry(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.account_id} {self.kind} {self.amount}"
+        return f"{self.account_id} {self.get_kind_display()} {self.amount}"
 
     def save(self, *args, **kwargs):
         if self.pk is not None:
@@ -425,7 +427,7 @@ class CreditPolicy(models.Model):
         # Jinan (十四): from the month after retirement (次月).
         MONTH_AFTER_RETIREMENT = "month_after_retirement", _("the month after retirement")
 
-    region = models.CharField(_("region"), max_length=16, db_index=True)
+    region = models.CharField(_("region"), max_length=16, choices=Region.choices, db_index=True)
     version = models.CharField(_("version"), max_length=32)
     title = models.CharField(_("title"), max_length=200, blank=True)
     source = models.CharField(_("source document"), max_length=200, blank=True)
@@ -454,7 +456,7 @@ class CreditPolicy(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.region} {self.version}"
+        return f"{self.get_region_display()} {self.version}"
 
 
 class CreditRule(models.Model):
@@ -530,7 +532,7 @@ class CreditRun(models.Model):
         INTERRUPTED = "interrupted", _("interrupted (superseded by a later run)")
 
     month = models.DateField(_("credit month"), db_index=True)
-    region = models.CharField(_("region"), max_length=16)
+    region = models.CharField(_("region"), max_length=16, choices=Region.choices)
     policy = models.ForeignKey(
         CreditPolicy, verbose_name=_("policy"), null=True, blank=True, on_delete=models.PROTECT, related_name="runs",
     )
@@ -560,7 +562,7 @@ class CreditRun(models.Model):
         ordering = ["-started_at", "-pk"]
 
     def __str__(self):
-        return f"{self.region} {self.month:%Y-%m} {self.get_status_display()}"
+        return f"{self.get_region_display()} {month_label(self.month)} {self.get_status_display()}"
 
     @property
     def reference(self) -> str:

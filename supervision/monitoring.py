@@ -76,7 +76,7 @@ def _decimal(value) -> Decimal:
 # Loading the facts of the rows a rule found (and, for the tests, of a whole range)
 
 _CLAIM_FIELDS = ("id", "member_id", "visit_date", "provider_id", "provider__kind", "provider__level", "provider__district",
-                 "total", "fully_self_paid", "fund", "account", "family_account", "balance_after")
+                 "total", "fully_self_paid", "fund", "account", "family_account", "balance_after", "treated_id_number")
 
 
 def _claim_fact(row: dict, lines=()) -> R.ClaimFact:
@@ -85,7 +85,7 @@ def _claim_fact(row: dict, lines=()) -> R.ClaimFact:
         provider_kind=row["provider__kind"] or "", provider_level=row["provider__level"] or "",
         provider_district=row["provider__district"] or "", total=row["total"], fully_self_paid=row["fully_self_paid"],
         fund=row["fund"], account=row["account"], family_account=row["family_account"], balance_after=row["balance_after"],
-        lines=tuple(lines),
+        lines=tuple(lines), outside_relative=bool(row["treated_id_number"]),
     )
 
 
@@ -149,6 +149,8 @@ def facts_from_database(date_from: date, date_to: date, *, history_days: int = 4
 # The rules in SQL
 
 _IN_RANGE = "c.status = 'settled' AND c.visit_date BETWEEN %s AND %s"
+# The person treated is the claim's member (not a relative outside the registry: rules.ClaimFact).
+_THE_MEMBER = "c.treated_id_number = ''"
 
 
 def sql_inpatient_visit(date_from, date_to, params):
@@ -157,7 +159,7 @@ def sql_inpatient_visit(date_from, date_to, params):
               else "e.start_date < c.visit_date AND (e.end_date IS NULL OR c.visit_date < e.end_date)")
     rows = _rows(
         f"SELECT c.id, MIN(e.start_date) FROM claims_claim c JOIN members_episode e ON e.member_id = c.member_id "
-        f"AND e.kind = %s WHERE {_IN_RANGE} AND {inside} GROUP BY c.id",
+        f"AND e.kind = %s WHERE {_IN_RANGE} AND {_THE_MEMBER} AND {inside} GROUP BY c.id",
         [Episode.Kind.INPATIENT_STAY, date_from, date_to],
     )
     claims = load_claims(Claim.objects.filter(pk__in=[row[0] for row in rows]))
@@ -168,7 +170,7 @@ def sql_inpatient_visit(date_from, date_to, params):
 def sql_after_death(date_from, date_to, params):
     rows = _rows(
         f"SELECT c.id, m.died_on FROM claims_claim c JOIN members_member m ON m.id = c.member_id "
-        f"WHERE {_IN_RANGE} AND m.died_on IS NOT NULL AND c.visit_date > m.died_on",
+        f"WHERE {_IN_RANGE} AND {_THE_MEMBER} AND m.died_on IS NOT NULL AND c.visit_date > m.died_on",
         [date_from, date_to],
     )
     claims = load_claims(Claim.objects.filter(pk__in=[row[0] for row in rows]))
@@ -369,7 +371,7 @@ def sql_sex_restricted_drug(date_from, date_to, params):
     rows = _rows(
         f"SELECT l.id, s.sex FROM claims_claimline l JOIN claims_claim c ON c.id = l.claim_id "
         f"JOIN members_member m ON m.id = c.member_id JOIN claims_catalogitem i ON i.id = l.catalog_item_id "
-        f"JOIN supervision_sexrestricteddrug s ON s.drug_code = i.code WHERE {_IN_RANGE} AND s.sex <> m.sex",
+        f"JOIN supervision_sexrestricteddrug s ON s.drug_code = i.code WHERE {_IN_RANGE} AND {_THE_MEMBER} AND s.sex <> m.sex",
         [date_from, date_to],
     )
     lines, claims, claim_of = load_lines(row[0] for row in rows)

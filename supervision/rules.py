@@ -15,6 +15,7 @@ from decimal import Decimal, InvalidOperation
 
 from django.utils.translation import gettext as _
 
+from claims.visit_facts import LineFact
 from core.money import to_fen
 
 ZERO = Decimal("0.00")
@@ -22,18 +23,6 @@ ZERO = Decimal("0.00")
 
 # ---------------------------------------------------------------------------------------
 # Facts
-
-
-@dataclass(frozen=True)
-class LineFact:
-    line_id: int
-    position: int
-    code: str
-    kind: str  # catalog kind: drug / service / consumable
-    quantity: Decimal
-    unit_price: Decimal
-    amount: Decimal
-    platform_price: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -52,6 +41,11 @@ class ClaimFact:
     family_account: Decimal = ZERO
     balance_after: Decimal | None = None
     lines: tuple[LineFact, ...] = ()
+    # An account-only settlement for a relative outside the registry: `member_id` is the
+    # account's owner, not the person treated, so the rules about the person's own body and
+    # whereabouts (inpatient stay, death, sex) do not apply to it; those about the use of the
+    # account (frequency, repeated purchases, cash-out) do.
+    outside_relative: bool = False
 
     @property
     def insured(self) -> Decimal:
@@ -193,7 +187,7 @@ def inpatient_visit(facts: Facts, params: dict) -> list[Finding]:
     edges = params["include_admission_and_discharge_days"]
     found = []
     for claim in facts.claims:
-        if not facts.in_range(claim):
+        if not facts.in_range(claim) or claim.outside_relative:
             continue
         member = facts.members.get(claim.member_id)
         for start, end in member.inpatient_stays if member else ():
@@ -211,7 +205,7 @@ def after_death(facts: Facts, params: dict) -> list[Finding]:
     found = []
     for claim in facts.claims:
         member = facts.members.get(claim.member_id)
-        if facts.in_range(claim) and member and member.died_on and claim.visit_date > member.died_on:
+        if facts.in_range(claim) and not claim.outside_relative and member and member.died_on and claim.visit_date > member.died_on:
             found.append(_claim_finding("after_death", claim, _("Settlement dated after the member's death."),
                                         claim.insured, died_on=member.died_on.isoformat()))
     return found
@@ -372,7 +366,7 @@ def sex_restricted_drug(facts: Facts, params: dict) -> list[Finding]:
     found = []
     for claim in facts.claims:
         member = facts.members.get(claim.member_id)
-        if not facts.in_range(claim) or member is None:
+        if not facts.in_range(claim) or member is None or claim.outside_relative:
             continue
         for line in claim.lines:
             allowed = facts.kb.sex_drugs.get(line.code)

@@ -16,6 +16,8 @@ REGIONS = ("zaozhuang", "ziyang", "henan", "yangzhou", "jinan")
 REGION = os.environ.get("REGION", "zaozhuang").strip().lower()
 if REGION not in REGIONS:
     raise RuntimeError(f"REGION must be one of {', '.join(REGIONS)}, not {REGION!r}")
+# The region's division code in the national interface (gateway); empty: the region's default.
+NHSA_DIVISION_CODE = os.environ.get("NHSA_DIVISION_CODE", "").strip()
 
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 DEBUG = os.environ.get("DEBUG", "").lower() in {"1", "true", "yes", "on"}
@@ -42,6 +44,8 @@ INSTALLED_APPS = [
     "pharmacies",
     "claims",
     "supervision",
+    "gateway",
+    "demo",
 ]
 
 MIDDLEWARE = [
@@ -92,6 +96,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
+                "core.regions.context",
             ],
         },
     },

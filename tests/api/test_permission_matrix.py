@@ -73,6 +73,7 @@ POST /api/v1/settlements                              401  403 403 403 403 201  
 POST /api/v1/settlements/{settlement_id}/reverse      401  200 403 403 403 200    403    403      401      403
 POST /api/v1/reconciliations                          401  403 403 403 403 201    201    403      401      403
 GET  /api/v1/reconciliations/{reconciliation_id}      401  403 403 403 403 200    404    404      401      403
+POST /api/nhsa/                                       401  401 401 401 401 200    401    403      401      403
 """
 # Why some cells are what they are:
 # - schema and docs are public documentation and read no credentials (SPECTACULAR_SETTINGS
@@ -83,6 +84,9 @@ GET  /api/v1/reconciliations/{reconciliation_id}      401  403 403 403 403 200  
 #   settlement (Ziyang 第十九条: business and finance are kept apart).
 # - providers/me for the platform: it has no registry record (404, not 403: it may call it).
 # - reconciliations are a designated provider's own: the platform has none (403 provider_only).
+# - the national interface (gateway) takes a provider's token only, never a session (401 for
+#   staff); the envelope names provider A, so B's token is not A's (401, as nhsa.md has it);
+#   the platform is no designated provider (403 provider_only).
 
 
 def _parse(table: str) -> dict[tuple[str, str], dict[str, int]]:
@@ -253,6 +257,10 @@ def _request(world, method, path, actor, n):
                         remote_provider_name="南京某医院")
     elif path.endswith("/reverse"):
         body = {"reason": "matrix"}
+    elif path == "/api/nhsa/":
+        body = {"infno": "9001", "msgid": f"MATRIX-{actor}-{n}", "mdtrtarea_admvs": "370400", "recer_sys_code": "MBS",
+                "infver": "V1.0", "opter_type": "1", "opter": "1", "opter_name": "matrix", "inf_time": "2026-12-03 09:00:00",
+                "fixmedins_code": world["a"].code, "fixmedins_name": world["a"].name, "input": {"signIn": {"opter_no": "1"}}}
     elif path == "/api/v1/reconciliations":
         today = world["today"].isoformat()
         body = {"period_from": today, "period_to": today, "count": 0, "total": "0.00", "fund": "0.00",

@@ -78,6 +78,7 @@ def adds_up(payload):
     assert Decimal(payload["personal_burden"]) == total - other
     assert Decimal(payload["account"]) + Decimal(payload["family_account"]) + Decimal(payload["cash"]) == total - other
     assert (payload["fund"], payload["deductible"], payload["ratio"], payload["year"]) == ("0.00", "0.00", "0.00", None)
+    assert (payload["large_expense_subsidy"], payload["large_expense_subsidy_pending"]) == ("0.00", "0.00")
 
 
 # --- the sale ------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from claims.models import Claim
-from core.demo import load_demo
+from demo.data import load_demo
 from core.roles import Role
 from members.models import LedgerEntry, Member
 

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('members', '0006_family_link_outside_registry'),
+        ('members', '0007_region_choices'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from django.db import transaction
 
-PRESETS = Path(__file__).resolve().parent / "policies"
 ROOT = Path(__file__).resolve().parent.parent
+PRESETS = ROOT / "claims" / "policies"
 LOAD_PROVIDER_PREFIX = "H3799"
 LOAD_BORN = date(1975, 6, 15)
 OPENING_BALANCE = Decimal("1000000.00")
