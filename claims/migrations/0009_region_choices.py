@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('claims', '0007_statement_every_fund'),
+        ('claims', '0008_jinan_pending_second_payment'),
     ]
 
     operations = [
