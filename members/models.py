@@ -10,6 +10,7 @@ from django.db.models.functions import Right
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
+from core.exports import refuse_formula_names
 from core.idnumber import mask_id_number, parse_id_number
 from core.formats import month_label
 from core.money import MoneyField, PercentField
@@ -76,6 +77,7 @@ class Member(models.Model):
         super().save(*args, **kwargs)
 
     def clean(self):
+        refuse_formula_names(self, "name")
         from django.core.exceptions import ValidationError
 
         try:

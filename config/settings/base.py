@@ -219,10 +219,11 @@ SPECTACULAR_SETTINGS = {
 }
 
 IMPORT_EXPORT_USE_TRANSACTIONS = True
-# Exports never start a cell with "=" (formula injection), and the admin's CSV upload detects
+# Exports write formula-leading text (=, +, -, @, tab, CR) as text (core.exports, EXPORT_FORMATS),
+# and the admin's CSV upload detects
 # UTF-8 or GBK (Chinese Excel) like the import_* commands do (core.imports.pipeline).
 IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
-from core.imports.formats import IMPORT_FORMATS  # noqa: E402,F401  (format classes only; no models)
+from core.imports.formats import EXPORT_FORMATS, IMPORT_FORMATS  # noqa: E402,F401  (format classes only; no models)
 
 IMPORT_EXPORT_SKIP_ADMIN_LOG = False
 # Every import (commands and admin) refuses a file larger than IMPORT_MAX_BYTES or with more
