@@ -19,6 +19,7 @@ from . import services
 from .settlement_queries import token_with_provider
 from .serializers import (
     BenefitsOutput,
+    RegistrationsOutput,
     ReversalOutput,
     ReverseInput,
     SettlementInput,
@@ -128,6 +129,18 @@ class MemberBenefitsView(APIView):
     def get(self, request, id_number: str):
         year = year_param(request.query_params.get("year"), default=timezone.localdate().year)
         return Response(services.member_benefits(user=request.user, id_number=id_number, year=year))
+
+
+class MemberRegistrationsView(APIView):
+    authentication_classes = AUTHENTICATION
+    permission_classes = [IsProviderOrAgencyStaff]
+
+    @extend_schema(summary="The member's chronic and special disease registrations (like 5301)", tags=["members"],
+                   responses=RegistrationsOutput)
+    def get(self, request, id_number: str):
+        from . import chronic
+
+        return Response(chronic.member_registrations(user=request.user, id_number=id_number))
 
 
 class ProviderTokenScheme(TokenScheme):

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('members', '0007_region_choices'),
+        ('members', '0008_zaozhuang_article_7'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
