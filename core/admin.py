@@ -17,26 +17,39 @@ from .models import AuditEvent
 from .paginator import LargeTablePaginator
 
 
+def _valid_object_id(model, object_id) -> bool:
+    try:
+        model._meta.pk.to_python(unquote(object_id))
+    except (ValidationError, ValueError, TypeError):
+        return False
+    return True
+
+
+_history_view = SimpleHistoryAdmin.history_view
+_history_form_view = SimpleHistoryAdmin.history_form_view
+
+
+def _guarded_history_view(self, request, object_id, extra_context=None):
+    if not _valid_object_id(self.model, object_id):
+        raise Http404
+    return _history_view(self, request, object_id, extra_context=extra_context)
+
+
+def _guarded_history_form_view(self, request, object_id, version_id, extra_context=None):
+    if not _valid_object_id(self.model, object_id) or not str(version_id).isdigit() or len(str(version_id)) > 18:
+        raise Http404
+    return _history_form_view(self, request, object_id, version_id, extra_context=extra_context)
+
+
+# django-simple-history's admin passes the id from the address to the database as it is: a
+# crafted `../../x/history/` reached an integer key as a string (a 500). Every history admin,
+# ours and any added later, refuses an id that is not one with a 404.
+SimpleHistoryAdmin.history_view = _guarded_history_view
+SimpleHistoryAdmin.history_form_view = _guarded_history_form_view
+
+
 class HistoryAdmin(SimpleHistoryAdmin):
-    """django-simple-history's admin, refusing an object id that is not one (a crafted
-    `../../x/history/` reached the database as a string for an integer key: a 500)."""
-
-    def _valid_object_id(self, object_id) -> bool:
-        try:
-            self.model._meta.pk.to_python(unquote(object_id))
-        except (ValidationError, ValueError, TypeError):
-            return False
-        return True
-
-    def history_view(self, request, object_id, extra_context=None):
-        if not self._valid_object_id(object_id):
-            raise Http404
-        return super().history_view(request, object_id, extra_context=extra_context)
-
-    def history_form_view(self, request, object_id, version_id, extra_context=None):
-        if not self._valid_object_id(object_id) or not str(version_id).isdigit() or len(str(version_id)) > 18:
-            raise Http404
-        return super().history_form_view(request, object_id, version_id, extra_context=extra_context)
+    """django-simple-history's admin (its history views guarded above)."""
 
 
 class LargeTableMixin:
