@@ -329,6 +329,16 @@ def _prepare(*, user, request: SettlementRequest) -> Prepared:
         raise NotFound(_("No member has this ID number."), code="member_not_found", details={"member_id_number": mask_id_number(id_number)})
     if member.enrollment_from is None:
         _refuse("not_enrolled", _("The member was not enrolled on the visit date."), field="visit_date")
+    if member.enrollment_benefits_from is not None and request.visit_date < member.enrollment_benefits_from:
+        # Ziyang 第八条(二): 补足缴费，次月起享受医保待遇，之前的医保待遇不再补办 — enrolled, but
+        # benefits start only on the first day of the month after the arrears were paid.
+        _refuse(
+            "benefits_not_started",
+            _("The member's benefits start on {date} (the month after the arrears were paid); earlier visits are not covered.").format(
+                date=member.enrollment_benefits_from.isoformat()
+            ),
+            field="visit_date", benefits_from=member.enrollment_benefits_from.isoformat(), article="资阳 第八条(二)",
+        )
 
     prescriber = None
     prescriber_level = None

@@ -132,6 +132,9 @@ class Enrollment(models.Model):
         _("starts at the civil servant's regularization (转正定级)"), default=False, db_default=False,
     )
     pre_1949_veteran = models.BooleanField(_("pre-1949 veteran worker"), default=False)
+    # Ziyang 第八条(二): a retired pooled-only member who pays the arrears enjoys benefits from the
+    # month after paying; a visit before this day is refused (benefits_not_started).
+    benefits_from = models.DateField(_("benefits from"), null=True, blank=True)
     employer_name = models.CharField(_("employer"), max_length=200, blank=True)
     employer_credit_code = models.CharField(_("employer unified social credit code"), max_length=18, blank=True)
     contribution_base = MoneyField(_("monthly contribution base"), null=True, blank=True)
