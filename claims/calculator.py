@@ -112,6 +112,8 @@ class VisitInput:
     provider_level: str = ""
     prescriber_level: str | None = None  # external prescription filled at a pharmacy
     visit_place: str = LOCAL
+    # Henan 第三章: whether the institution has inpatient beds (住院资格); a remote one is taken to.
+    provider_inpatient_beds: bool = True
     use_account: bool = False
     family_payer: bool = False  # the account that pays is a linked relative's (家庭共济)
 
@@ -348,6 +350,14 @@ def _policy_level(policy: PolicyInput, visit: VisitInput) -> tuple[str, str | No
     covered = _optional(parameters, "covered_levels")
     if covered is not None and level != PHARMACY and level not in covered:
         # Henan 第三章: only the listed classes of institution are in outpatient pooling.
+        return level, DENIED_PROVIDER_NOT_COVERED
+    rule = _optional(parameters, "covered_institutions")
+    if (
+        rule is not None and visit.provider_kind == INSTITUTION and rule.get("inpatient_beds_required")
+        and not visit.provider_inpatient_beds and level not in (rule.get("without_beds_levels") or [])
+    ):
+        # Henan 第三章: 有住院资格的定点医疗机构和乡镇卫生院、社区卫生服务中心 — an institution without
+        # inpatient beds is covered only if it is a township or community health centre.
         return level, DENIED_PROVIDER_NOT_COVERED
     return level, None
 

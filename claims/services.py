@@ -413,6 +413,7 @@ def _prepare(*, user, request: SettlementRequest) -> Prepared:
         provider_level=provider_level,
         prescriber_level=prescriber_level,
         visit_place=request.visit_place,
+        provider_inpatient_beds=provider.has_inpatient_beds if provider is not None else True,
         use_account=request.use_account,
         family_payer=payer is not None,
     )

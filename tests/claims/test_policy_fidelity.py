@@ -341,3 +341,53 @@ def test_member_page_shows_the_pending_second_payment_article_7(region, catalog,
     page = client.get(f"/admin/members/member/{member.pk}/change/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
     assert "large_expense_pending_base" in page and "20.00" in page
     assert Member.objects.count() == 1
+
+
+# --- Henan 第三章: institutions with inpatient beds, and township and community centres ----------
+
+
+def _henan_visit(level, *, beds):
+    from claims import calculator as calc
+
+    line = calc.LineInput(calc.CatalogFacts("A-DRUG", "A"), Decimal(10), Decimal("10.00"))
+    return calc.VisitInput(visit_date=date(2023, 5, 1), lines=(line,), provider_level=level, provider_inpatient_beds=beds)
+
+
+@pytest.mark.parametrize("level, beds, covered", [
+    ("level_1", True, True),
+    ("level_1", False, False),  # a clinic without beds
+    ("level_2", False, False),
+    ("township_health_centre", False, True),
+    ("community_health_centre", False, True),
+])
+def test_henan_covers_institutions_with_inpatient_beds_and_health_centres_chapter_3(level, beds, covered):
+    """Henan 第三章: 普通门诊统筹 covers 有住院资格的定点医疗机构和乡镇卫生院、社区卫生服务中心."""
+    from claims import calculator as calc
+
+    policy = calc.PolicyInput("henan", preset("henan")["versions"][0]["parameters"])
+    situation = calc.MemberSituation(employment_status="in_service", scheme="combined")
+    result = calc.settle(_henan_visit(level, beds=beds), situation, calc.YearSoFar(), policy)
+    assert (result.denied_reason is None) is covered
+    if not covered:
+        assert result.denied_reason == "provider_not_covered" and result.fund == 0
+
+
+def test_other_regions_ignore_inpatient_beds():
+    """Only Henan's text ties coverage to inpatient qualification."""
+    from claims import calculator as calc
+
+    policy = calc.PolicyInput("zaozhuang", preset("zaozhuang")["versions"][0]["parameters"])
+    situation = calc.MemberSituation(employment_status="in_service", scheme="combined")
+    assert calc.settle(_henan_visit("level_1", beds=False), situation, calc.YearSoFar(), policy).denied_reason is None
+
+
+def test_henan_clinic_without_beds_is_denied_through_the_api_chapter_3(region, catalog, provider_client):
+    """Henan 第三章: the provider's recorded inpatient qualification decides."""
+    region("henan")
+    member = make_member()
+    clinic = ProviderFactory(kind="institution", level="level_1", inpatient_beds=False)
+    body = _post(provider_client(clinic), member, "2023-05-01", "H-1").json()
+    assert (body["denied_reason"], body["fund"]) == ("provider_not_covered", "0.00")
+    hospital = ProviderFactory(kind="institution", level="level_1")
+    body = _post(provider_client(hospital), member, "2023-05-01", "H-2").json()
+    assert body["denied_reason"] is None and body["fund"] != "0.00"
