@@ -82,11 +82,13 @@ class SettlementRequest:
     other_insurance_paid: Decimal | None = None
     # Zaozhuang 第十八条: the member died in emergency care (门急诊抢救无效死亡) on this visit.
     died_in_emergency_care: bool = False
+    # Jinan (五): the six-digit division code of the place of treatment (cross-region platform).
+    treatment_division_code: str = ""
     # benefit "chronic_special": the disease settled (claims/chronic.py).
     disease_code: str | None = None
 
     # Fields added after the first release (append new request fields here, with a default).
-    LATER_FIELDS: ClassVar[frozenset[str]] = frozenset({"other_insurance_paid", "died_in_emergency_care", "disease_code"})
+    LATER_FIELDS: ClassVar[frozenset[str]] = frozenset({"other_insurance_paid", "died_in_emergency_care", "disease_code", "treatment_division_code"})
 
     @classmethod
     def from_data(cls, data: dict) -> SettlementRequest:
@@ -390,11 +392,13 @@ def _prepare(*, user, request: SettlementRequest) -> Prepared:
 
     episodes = tuple(kind for kind in Episode.SUSPENDS_OUTPATIENT_POOLING if getattr(member, f"in_{kind}"))
     # Registrations matter only for a visit outside the region (one query less on the hot path).
-    places = () if request.visit_place == calc.LOCAL else tuple(
+    registrations = () if request.visit_place == calc.LOCAL else tuple(
         Registration.objects.filter(member=member, kind=Registration.Kind.LONG_TERM_RESIDENCE, valid_from__lte=request.visit_date)
         .filter(Q(valid_to__isnull=True) | Q(valid_to__gte=request.visit_date))
-        .values_list("place", flat=True)
+        .values_list("place", "division_code")
     )
+    places = tuple(place for place, code in registrations if not code)
+    divisions = tuple((place, code) for place, code in registrations if code)
     deceased = member.died_on is not None and request.visit_date > member.died_on
     situation = calc.MemberSituation(
         employment_status=member.enrollment_status,
@@ -404,6 +408,7 @@ def _prepare(*, user, request: SettlementRequest) -> Prepared:
         deceased=deceased,
         episode_kinds=episodes,
         registered_places=places,
+        registered_divisions=divisions,
     )
     lines = line_inputs(request, catalog)
     visit = calc.VisitInput(
@@ -414,6 +419,7 @@ def _prepare(*, user, request: SettlementRequest) -> Prepared:
         prescriber_level=prescriber_level,
         visit_place=request.visit_place,
         provider_inpatient_beds=provider.has_inpatient_beds if provider is not None else True,
+        treatment_division_code=request.treatment_division_code or "",
         use_account=request.use_account,
         family_payer=payer is not None,
     )

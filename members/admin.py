@@ -201,7 +201,7 @@ class FamilyLinkInline(admin.TabularInline):
 
 class RegistrationInline(admin.TabularInline):
     model = Registration
-    fields = ["kind", "place", "valid_from", "valid_to"]
+    fields = ["kind", "place", "division_code", "valid_from", "valid_to"]
     extra = 0
 
 
