@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('pharmacies', '0002_workflow'),
+        ('pharmacies', '0004_agreement_expiry_schedule'),
     ]
 
     operations = [
