@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('members', '0008_zaozhuang_article_7'),
+        ('members', '0010_jinan_registration_division'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
