@@ -5,7 +5,7 @@ actions here call. Imported at the end of members/admin.py."""
 import json
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
