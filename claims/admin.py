@@ -34,5 +34,8 @@ from . import admin_settlement  # noqa: E402,F401
 # Monthly statements, deductions and reconciliations (claims/admin_statements.py).
 from .statements import admin as admin_statements  # noqa: E402, F401
 
+# Chronic and special diseases (claims/admin_chronic.py).
+from . import admin_chronic  # noqa: E402, F401
+
 # Pending large-amount second payments (Jinan (七)) and their batches.
 from . import admin_subsidy  # noqa: E402, F401

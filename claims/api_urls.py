@@ -10,6 +10,7 @@ urlpatterns = [
     path("settlements", api.SettlementView.as_view(), name="settlement-settle"),
     path("settlements/<int:settlement_id>/reverse", api.SettlementReverseView.as_view(), name="settlement-reverse"),
     path("members/<str:id_number>/benefits", api.MemberBenefitsView.as_view(), name="member-benefits"),
+    path("members/<str:id_number>/registrations", api.MemberRegistrationsView.as_view(), name="member-registrations"),
 ]
 
 # Monthly settlement with providers: reconciliation (claims.statements.api).

@@ -137,6 +137,9 @@ class YearSoFar:
     fund_paid: Decimal = ZERO
     large_expense_burden: Decimal = ZERO
     large_expense_subsidy_paid: Decimal = ZERO
+    # Jinan (七): the inpatient system's compliant burden of the year (imported); it counts
+    # toward the threshold, but the outpatient subsidy pays only on outpatient burden.
+    inpatient_burden: Decimal = ZERO
 
 
 @dataclass(frozen=True)
@@ -455,8 +458,9 @@ def settle(
             threshold = resolve_money(
                 subsidy_rule.get("threshold"), "large_expense_subsidy.threshold", member, policy.reference
             )
-            before = max(ZERO, year.large_expense_burden - threshold)
-            after = max(ZERO, year.large_expense_burden + burden_added - threshold)
+            counted = year.large_expense_burden + year.inpatient_burden
+            before = max(ZERO, counted - threshold)
+            after = max(ZERO, counted + burden_added - threshold)
             if after > before:
                 subsidy_percent = _optional(parameters, "large_expense_subsidy.ratio_percent")
                 if subsidy_percent is None:

@@ -111,6 +111,8 @@ class PolicyVersion(models.Model):
 
     class Kind(models.TextChoices):
         OUTPATIENT_POOLING = "outpatient_pooling", _("outpatient pooling")
+        # claims/chronic_format.py: the chronic and special diseases' parameters.
+        CHRONIC_SPECIAL = "chronic_special", _("chronic and special diseases")
 
     region = models.CharField(_("region"), max_length=16, choices=Region.choices)
     kind = models.CharField(_("kind"), max_length=32, choices=Kind.choices, default=Kind.OUTPATIENT_POOLING)
@@ -149,10 +151,14 @@ class PolicyVersion(models.Model):
     def clean(self):
         from django.core.exceptions import ValidationError
 
+        from . import chronic_format
         from .policy_format import validate_parameters
 
         errors = {}
-        problems = validate_parameters(self.parameters)
+        if self.kind == self.Kind.CHRONIC_SPECIAL:
+            problems = chronic_format.validate_parameters(self.parameters)
+        else:
+            problems = validate_parameters(self.parameters)
         if problems:
             errors["parameters"] = [f"{path}: {message}" for path, message in problems]
         else:
@@ -242,6 +248,12 @@ class MemberYear(models.Model):
     cap = MoneyField(_("annual cap"), null=True, blank=True)
     large_expense_burden = MoneyField(_("compliant personal burden (large-amount subsidy)"), default=0)
     large_expense_subsidy_paid = MoneyField(_("large-amount subsidy paid"), default=0)
+    # Imported from the inpatient system (import_inpatient_totals), replaced by each import:
+    # its compliant personal burden, which Jinan (七) counts toward the large-amount subsidy's
+    # threshold, and what the fund paid for inpatient care (Ziyang 第十一条).
+    inpatient_compliant_burden = MoneyField(_("inpatient compliant personal burden"), default=0, db_default=0)
+    inpatient_fund_paid = MoneyField(_("inpatient fund paid"), default=0, db_default=0)
+    inpatient_as_of = models.DateField(_("inpatient totals as of"), null=True, blank=True)
     # Jinan (七) while the ratio is open: the burden above the threshold whose second payment is
     # held until a batch pays it (claims/subsidy_batches.py).
     large_expense_pending_base = MoneyField(_("second payment pending (burden above the threshold)"), default=0, db_default=0)
@@ -483,6 +495,12 @@ class ProviderStatement(models.Model):
         APPROVED = "approved", _("approved")
         PAID = "paid", _("paid")
 
+    class Clearing(models.TextChoices):
+        # Values are Claim.VisitPlace's: a platform settlement is cleared by its visit place.
+        NONE = "", _("provider's statement")
+        IN_PROVINCE = "in_province", _("in-province cross-region clearing")
+        OUT_OF_PROVINCE = "out_of_province", _("out-of-province cross-region clearing")
+
     # Figures computed by close_month: frozen once the statement is approved.
     FIGURES = (
         "settlement_count", "total", "fund", "large_expense_subsidy", "account", "family_account", "cash",
@@ -490,7 +508,15 @@ class ProviderStatement(models.Model):
         "reversed_family_account", "reversed_cash", "deductions_total", "payable",
     )
 
-    provider = models.ForeignKey("pharmacies.Provider", verbose_name=_("provider"), on_delete=models.PROTECT, related_name="statements")
+    # A provider's statement; or, with no provider, the cross-region clearing statement (below).
+    provider = models.ForeignKey(
+        "pharmacies.Provider", verbose_name=_("provider"), null=True, blank=True, on_delete=models.PROTECT, related_name="statements",
+    )
+    # 异地就医清算: the settlements the cross-region platform submitted (Claim.submitter
+    # "cross_region", no local provider) are cleared monthly with the provincial platform (省内,
+    # visits in the province) and the national platform (省外, out of the province), each on a
+    # clearing statement of its own, approved, paid and reconciled like a provider's.
+    clearing = models.CharField(_("cross-region clearing"), max_length=16, choices=Clearing.choices, blank=True, default="")
     # The first day of the month covered.
     month = models.DateField(_("month"))
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.DRAFT)
@@ -538,6 +564,15 @@ class ProviderStatement(models.Model):
         constraints = [
             # One statement per provider and month (close_month replaces a draft in place).
             models.UniqueConstraint(fields=["provider", "month"], name="statement_unique_provider_month"),
+            # One clearing statement per platform (省内, 省外) and month.
+            models.UniqueConstraint(fields=["clearing", "month"], condition=Q(provider__isnull=True),
+                                    name="statement_unique_clearing_month"),
+            # Either a provider's statement or a cross-region clearing statement.
+            models.CheckConstraint(
+                condition=Q(provider__isnull=False, clearing="")
+                | Q(provider__isnull=True, clearing__in=["in_province", "out_of_province"]),
+                name="statement_provider_or_clearing",
+            ),
             models.CheckConstraint(condition=Q(month__day=1), name="statement_month_first_day"),
             models.CheckConstraint(
                 condition=Q(status="draft") | Q(approved_by__isnull=False, approved_at__isnull=False),
@@ -553,7 +588,19 @@ class ProviderStatement(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.provider_id} {self.month:%Y-%m}"
+        return f"{self.provider_id or self.clearing} {self.month:%Y-%m}"
+
+    @property
+    def payee(self) -> str:
+        """Who is paid: the provider (code and name), or the clearing platform."""
+        if self.provider_id:
+            return f"{self.provider.code} {self.provider.name}"
+        return str(self.get_clearing_display())
+
+    @property
+    def file_key(self) -> str:
+        """The statement's name in file names: the provider's code or the clearing."""
+        return self.provider.code if self.provider_id else f"clearing-{self.clearing}"
 
     @property
     def net_total(self):
@@ -590,9 +637,10 @@ class ProviderStatement(models.Model):
         # Model guard: an approved (or paid) statement's figures never change, whatever the
         # code path; only its payment may be recorded.
         if self.pk is not None:
-            stored = ProviderStatement.objects.filter(pk=self.pk).values("status", "provider_id", "month", *self.FIGURES).first()
+            stored = (ProviderStatement.objects.filter(pk=self.pk)
+                      .values("status", "provider_id", "clearing", "month", *self.FIGURES).first())
             if stored and stored["status"] != self.Status.DRAFT:
-                changed = [key for key in ("provider_id", "month", *self.FIGURES) if stored[key] != getattr(self, key)]
+                changed = [key for key in ("provider_id", "clearing", "month", *self.FIGURES) if stored[key] != getattr(self, key)]
                 if changed or self.status == self.Status.DRAFT:
                     from core.errors import Conflict
 
@@ -618,7 +666,14 @@ class Reconciliation(models.Model):
         MATCH = "match", _("match")
         MISMATCH = "mismatch", _("mismatch")
 
-    provider = models.ForeignKey("pharmacies.Provider", verbose_name=_("provider"), on_delete=models.PROTECT, related_name="reconciliations")
+    # A provider's reconciliation; or, with no provider, the cross-region platform's for one clearing.
+    provider = models.ForeignKey(
+        "pharmacies.Provider", verbose_name=_("provider"), null=True, blank=True, on_delete=models.PROTECT,
+        related_name="reconciliations",
+    )
+    clearing = models.CharField(
+        _("cross-region clearing"), max_length=16, choices=ProviderStatement.Clearing.choices, blank=True, default="",
+    )
     period_from = models.DateField(_("from"))
     period_to = models.DateField(_("to"))
     # The provider's figures, then the agency's: {"count", "total", "fund", "account", "cash"}.
@@ -638,10 +693,15 @@ class Reconciliation(models.Model):
         ordering = ["-submitted_at", "-pk"]
         constraints = [
             models.CheckConstraint(condition=Q(period_to__gte=models.F("period_from")), name="reconciliation_period_ordered"),
+            models.CheckConstraint(
+                condition=Q(provider__isnull=False, clearing="")
+                | Q(provider__isnull=True, clearing__in=["in_province", "out_of_province"]),
+                name="reconciliation_provider_or_clearing",
+            ),
         ]
 
     def __str__(self):
-        return f"{self.provider_id} {self.period_from}–{self.period_to} {self.result}"
+        return f"{self.provider_id or self.clearing} {self.period_from}–{self.period_to} {self.result}"
 
 
 class SubsidyBatch(models.Model):
@@ -687,3 +747,7 @@ class SubsidyPayment(models.Model):
 
     def __str__(self):
         return f"{self.claim_id} {self.amount}"
+
+
+# Outpatient chronic and special diseases (claims/chronic_models.py).
+from .chronic_models import ChronicClaim, ChronicRegistration, ChronicYear, Disease  # noqa: E402, F401

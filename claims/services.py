@@ -82,9 +82,11 @@ class SettlementRequest:
     other_insurance_paid: Decimal | None = None
     # Zaozhuang 第十八条: the member died in emergency care (门急诊抢救无效死亡) on this visit.
     died_in_emergency_care: bool = False
+    # benefit "chronic_special": the disease settled (claims/chronic.py).
+    disease_code: str | None = None
 
     # Fields added after the first release (append new request fields here, with a default).
-    LATER_FIELDS: ClassVar[frozenset[str]] = frozenset({"other_insurance_paid", "died_in_emergency_care"})
+    LATER_FIELDS: ClassVar[frozenset[str]] = frozenset({"other_insurance_paid", "died_in_emergency_care", "disease_code"})
 
     @classmethod
     def from_data(cls, data: dict) -> SettlementRequest:
@@ -427,6 +429,7 @@ def _compute(prepared: Prepared, year: MemberYear | None, balance: Decimal | Non
         fund_paid=year.fund_paid,
         large_expense_burden=year.large_expense_burden,
         large_expense_subsidy_paid=year.large_expense_subsidy_paid,
+        inpatient_burden=year.inpatient_compliant_burden,
     ) if year is not None else calc.YearSoFar()
     policy = calc.PolicyInput(
         region=prepared.policy.region, parameters=prepared.policy.parameters, reference=prepared.reference
@@ -548,6 +551,10 @@ def claim_preview(*, user, request: SettlementRequest) -> dict:
         from .account_settlement import account_only_preview
 
         return account_only_preview(user=user, request=request)
+    if request.benefit == Claim.Benefit.CHRONIC_SPECIAL:
+        from .chronic import chronic_preview
+
+        return chronic_preview(user=user, request=request)
     prepared = _prepare(user=user, request=request)
     year = MemberYear.objects.filter(member=prepared.member, year=request.visit_date.year).first()
     balance = None
@@ -615,6 +622,10 @@ def settle_once(*, user, request: SettlementRequest, settle) -> tuple[dict, bool
 
 @transaction.atomic
 def _claim_settle(*, user, request: SettlementRequest, fingerprint: str) -> dict:
+    if request.benefit == Claim.Benefit.CHRONIC_SPECIAL:
+        from .chronic import chronic_settle
+
+        return chronic_settle(user=user, request=request, fingerprint=fingerprint)
     prepared = _prepare(user=user, request=request)
     # Lock order: the member's year row, then the paying account (members.services.account_lock
     # orders by pk). Balances and the year are read only after their locks.
@@ -735,6 +746,13 @@ def claim_reverse(*, user, settlement_id: int, reason: str = "") -> dict:
 
     # An account-only settlement never touched the member's year (CONTRACT.md).
     year = _lock_year(claim.member_id, claim.year) if claim.benefit != Claim.Benefit.PERSONAL_ACCOUNT else None
+    # A chronic claim's deductible and fund belong to its disease's tally (locked after the
+    # year, before the accounts: the settlement's lock order).
+    chronic_tally = None
+    if claim.benefit == Claim.Benefit.CHRONIC_SPECIAL:
+        from .chronic import chronic_tally_lock
+
+        chronic_tally = chronic_tally_lock(claim)
     entries = list(
         LedgerEntry.objects.filter(
             reference=claim.ledger_reference,
@@ -749,8 +767,9 @@ def claim_reverse(*, user, settlement_id: int, reason: str = "") -> dict:
             refund = account_reverse_entry(entry=entry, reference=claim.ledger_reference, memo=reason[:200], user=user)
             balance_after = refund.balance_after
     if year is not None:
-        year.deductible_met = max(Decimal(0), year.deductible_met - claim.deductible)
-        year.fund_paid = max(Decimal(0), year.fund_paid - claim.fund)
+        if chronic_tally is None:
+            year.deductible_met = max(Decimal(0), year.deductible_met - claim.deductible)
+            year.fund_paid = max(Decimal(0), year.fund_paid - claim.fund)
         year.large_expense_burden = max(Decimal(0), year.large_expense_burden - claim.large_expense_burden_added)
         year.large_expense_subsidy_paid = max(Decimal(0), year.large_expense_subsidy_paid - claim.large_expense_subsidy)
         if claim.large_expense_pending_base and not SubsidyPayment.objects.filter(claim=claim, batch__status=SubsidyBatch.Status.APPROVED).exists():
@@ -778,6 +797,10 @@ def claim_reverse(*, user, settlement_id: int, reason: str = "") -> dict:
             "cap_remaining": _money(year.cap_remaining),
         } if year is not None else None,
     }
+    if chronic_tally is not None:
+        from .chronic import chronic_tally_give_back
+
+        claim.reversal_response["year"] = chronic_tally_give_back(chronic_tally, claim)
     claim.save(update_fields=["status", "reversed_at", "reversed_by", "reversal_reason", "reversal_response"])
     audit(actor=user, action="claim.reverse", target=claim, label=f"{claim.submitter}/{claim.external_ref}", reason=reason[:200])
     return claim.reversal_response

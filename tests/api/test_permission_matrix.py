@@ -66,12 +66,13 @@ GET  /api/docs/                                       200  200 200 200 200 200  
 GET  /api/v1/members/{id_number}                      401  200 200 200 200 200    200    200      401      403
 GET  /api/v1/members/{id_number}/account              401  200 200 200 200 200    200    200      401      403
 GET  /api/v1/members/{id_number}/benefits             401  200 200 200 200 200    200    200      401      403
+GET  /api/v1/members/{id_number}/registrations        401  200 200 200 200 200    200    200      401      403
 GET  /api/v1/providers/me                             401  403 403 403 403 200    200    404      401      403
 GET  /api/v1/providers/{code}                         401  200 200 200 200 403    403    403      401      403
 POST /api/v1/settlements/preview                      401  403 403 403 403 200    200    200      401      403
 POST /api/v1/settlements                              401  403 403 403 403 201    201    201      401      403
 POST /api/v1/settlements/{settlement_id}/reverse      401  200 403 403 403 200    403    403      401      403
-POST /api/v1/reconciliations                          401  403 403 403 403 201    201    403      401      403
+POST /api/v1/reconciliations                          401  403 403 403 403 201    201    201      401      403
 GET  /api/v1/reconciliations/{reconciliation_id}      401  403 403 403 403 200    404    404      401      403
 POST /api/nhsa/                                       401  401 401 401 401 200    401    403      401      403
 """
@@ -83,7 +84,8 @@ POST /api/nhsa/                                       401  401 401 401 401 200  
 #   经办 only. 稽核 and 系统管理 read claims; 财务 approves and pays statements but does not undo a
 #   settlement (Ziyang 第十九条: business and finance are kept apart).
 # - providers/me for the platform: it has no registry record (404, not 403: it may call it).
-# - reconciliations are a designated provider's own: the platform has none (403 provider_only).
+# - reconciliations are a designated provider's own, or the cross-region platform's for one of
+#   its clearings (省内/省外异地就医清算, `clearing` in the body); never another's (404).
 # - the national interface (gateway) takes a provider's token only, never a session (401 for
 #   staff); the envelope names provider A, so B's token is not A's (401, as nhsa.md has it);
 #   the platform is no designated provider (403 provider_only).
@@ -265,6 +267,8 @@ def _request(world, method, path, actor, n):
         today = world["today"].isoformat()
         body = {"period_from": today, "period_to": today, "count": 0, "total": "0.00", "fund": "0.00",
                 "account": "0.00", "cash": "0.00"}
+        if actor == "platform":
+            body["clearing"] = "in_province"
     return path.format(**values), body
 
 

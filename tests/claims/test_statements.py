@@ -292,11 +292,13 @@ def test_close_month_command_and_scheduled_task(policy):
 
 
 def test_cross_region_settlements_are_not_on_provider_statements(policy):
+    """They are on the month's cross-region clearing statement (tests/claims/test_clearing_statements.py)."""
     provider = ProviderFactory()
     remote = settled_claim(provider=provider, settled_at=local(2026, 3, 3), fund="10.00")
-    type(remote).objects.filter(pk=remote.pk).update(provider=None, submitter="cross_region")
+    type(remote).objects.filter(pk=remote.pk).update(provider=None, submitter="cross_region", visit_place="in_province")
     statement_close_month(month=MARCH)
-    assert not ProviderStatement.objects.exists()
+    assert not ProviderStatement.objects.filter(provider__isnull=False).exists()
+    assert ProviderStatement.objects.get().clearing == ProviderStatement.Clearing.IN_PROVINCE
 
 
 def test_statements_add_up_on_postgresql(on_postgres, policy, finance):
