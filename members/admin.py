@@ -119,7 +119,7 @@ class EnrollmentInline(AddOnlyInlineMixin, admin.TabularInline):
     formset = EnrollmentFormSet
     fields = [
         "effective_from", "employment_status", "retired_on", "scheme", "category", "sector",
-        "civil_servant", "pre_1949_veteran", "employer_name", "employer_credit_code",
+        "civil_servant", "civil_servant_regularized", "pre_1949_veteran", "employer_name", "employer_credit_code",
         "contribution_base", "monthly_pension", "recorded_at", "recorded_by",
     ]
     readonly_fields = ["recorded_at", "recorded_by"]
@@ -288,7 +288,7 @@ class EnrollmentForm(forms.ModelForm):
         model = Enrollment
         fields = [
             "member", "effective_from", "employment_status", "retired_on", "scheme", "category", "sector",
-            "civil_servant", "pre_1949_veteran", "employer_name", "employer_credit_code",
+            "civil_servant", "civil_servant_regularized", "pre_1949_veteran", "employer_name", "employer_credit_code",
             "contribution_base", "monthly_pension",
         ]
 

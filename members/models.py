@@ -110,6 +110,9 @@ class Enrollment(models.Model):
     class Category(models.TextChoices):
         EMPLOYEE = "employee", _("employee")
         FLEXIBLE_EMPLOYMENT = "flexible_employment", _("flexible employment")
+        # Zaozhuang 第七条(二)2: 其他享受医保退休待遇未建立医保个人账户的退休人员 — credited from 2023-01
+        # like flexible-employment retirees.
+        RETIREE_WITHOUT_ACCOUNT = "retiree_without_account", _("retiree without a personal account (other)")
 
     class Sector(models.TextChoices):
         ENTERPRISE = "enterprise", _("enterprise")
@@ -123,6 +126,11 @@ class Enrollment(models.Model):
     category = models.CharField(_("category"), max_length=24, choices=Category.choices, default=Category.EMPLOYEE)
     sector = models.CharField(_("sector"), max_length=16, choices=Sector.choices, default=Sector.ENTERPRISE)
     civil_servant = models.BooleanField(_("civil-servant medical subsidy"), default=False)
+    # Zaozhuang 第七条(三): a new civil servant's subsidy is credited on the probation wage until
+    # 转正定级, then on the wage of the first month after it: the spell that starts then is marked.
+    civil_servant_regularized = models.BooleanField(
+        _("starts at the civil servant's regularization (转正定级)"), default=False, db_default=False,
+    )
     pre_1949_veteran = models.BooleanField(_("pre-1949 veteran worker"), default=False)
     employer_name = models.CharField(_("employer"), max_length=200, blank=True)
     employer_credit_code = models.CharField(_("employer unified social credit code"), max_length=18, blank=True)
