@@ -209,6 +209,9 @@ def prepare_caller(*, user, request: SettlementRequest, pooling: bool = True) ->
     provider = link.provider
     if provider is not None:
         submitter = provider.code
+        if provider.status == Provider.Status.EXPIRED:
+            # Its agreement ended and no renewal is in force (pharmacies.agreements_expire_due).
+            _refuse("agreement_expired", _("The provider's agreement has expired."), provider=provider.code, status=provider.status)
         if provider.status != Provider.Status.ACTIVE:
             _refuse("provider_suspended", _("The provider's agreement is suspended or terminated."), provider=provider.code, status=provider.status)
         if pooling and not provider.outpatient_pooling:

@@ -37,6 +37,9 @@ class Provider(models.Model):
         ACTIVE = "active", _("active")
         SUSPENDED = "suspended", _("suspended")
         TERMINATED = "terminated", _("terminated")
+        # Its agreement ended and none replaced it (agreements_expire_due, the daily task): it
+        # can no longer settle until a renewal comes into force.
+        EXPIRED = "expired", _("agreement expired")
 
     code = models.CharField(_("national code"), max_length=12, unique=True, validators=[provider_code_validator])
     name = models.CharField(_("name"), max_length=200, db_index=True)
@@ -303,6 +306,7 @@ class Agreement(models.Model):
         SUSPENDED = "suspended", _("suspended")
         TERMINATED = "terminated", _("terminated")
         RENEWED = "renewed", _("renewed (replaced by a later agreement)")
+        EXPIRED = "expired", _("expired (its period ended)")
 
     provider = models.ForeignKey(
         Provider, verbose_name=_("designated provider"), null=True, blank=True, on_delete=models.PROTECT,
@@ -362,8 +366,10 @@ class WorkflowTransition(models.Model):
     action = models.CharField(_("action"), max_length=32)
     from_status = models.CharField(_("from state"), max_length=16, blank=True)
     to_status = models.CharField(_("to state"), max_length=16)
+    # None: the system (a scheduled task, e.g. an agreement expiring at the end of its period).
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("done by"), on_delete=models.PROTECT, related_name="+",
+        settings.AUTH_USER_MODEL, verbose_name=_("done by"), null=True, blank=True, on_delete=models.PROTECT,
+        related_name="+",
     )
     reason = models.TextField(_("reason"), blank=True)
     at = models.DateTimeField(_("at"), auto_now_add=True)
