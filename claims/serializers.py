@@ -133,6 +133,9 @@ class BenefitsOutput(serializers.Serializer):
     cap_remaining = serializers.CharField(allow_null=True)
     large_expense_burden = serializers.CharField()
     large_expense_subsidy_pending = serializers.CharField(required=False, help_text="Jinan (七): second payment held for a batch (burden above the threshold)")
+    annual_fund_maximum_remaining = serializers.CharField(
+        required=False, allow_null=True, help_text="Ziyang 第十一条: left of the pooled fund's yearly maximum (null: not set or not counted)"
+    )
     account_balance = serializers.CharField(allow_null=True)
     status = serializers.CharField()
     employment_status = serializers.CharField(allow_null=True)

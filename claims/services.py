@@ -451,6 +451,7 @@ def _compute(prepared: Prepared, year: MemberYear | None, balance: Decimal | Non
         large_expense_burden=year.large_expense_burden,
         large_expense_subsidy_paid=year.large_expense_subsidy_paid,
         inpatient_burden=year.inpatient_compliant_burden,
+        inpatient_fund_paid=year.inpatient_fund_paid,
     ) if year is not None else calc.YearSoFar()
     policy = calc.PolicyInput(
         region=prepared.policy.region, parameters=prepared.policy.parameters, reference=prepared.reference
@@ -858,7 +859,21 @@ def member_benefits(*, user, id_number: str, year: int) -> dict:
                 cap = None
     fund_paid = row.fund_paid if row else Decimal("0.00")
     account = member.account if hasattr(member, "account") else None
+    # Ziyang 第十一条: what is left of the pooled fund's yearly maximum (outpatient and inpatient).
+    maximum_left = None
+    if enrollment is not None:
+        in_force = policy_version_on(day)
+        if in_force is not None:
+            try:
+                maximum_left = calc.fund_maximum_left(
+                    calc.PolicyInput(in_force.region, in_force.parameters, reference_for(in_force.parameters)),
+                    calc.MemberSituation(employment_status=enrollment.employment_status, scheme=enrollment.scheme),
+                    calc.YearSoFar(fund_paid=fund_paid, inpatient_fund_paid=row.inpatient_fund_paid if row else Decimal("0.00")),
+                )
+            except calc.CalculationRefused:
+                maximum_left = None
     return {
+        "annual_fund_maximum_remaining": _money(maximum_left),
         "id_number": mask_id_number(member.id_number),
         "year": year,
         "deductible_met": _money(row.deductible_met if row else Decimal("0.00")),
