@@ -2,6 +2,8 @@
 
 from rest_framework import serializers
 
+from core.params import bounded_date_serializer_field
+
 from .calculator import IN_PROVINCE, LOCAL, OUT_OF_PROVINCE
 
 
@@ -16,7 +18,7 @@ class ItemInput(serializers.Serializer):
 
 class SettlementInput(serializers.Serializer):
     member_id_number = serializers.CharField(max_length=32)
-    visit_date = serializers.DateField()
+    visit_date = bounded_date_serializer_field()
     external_ref = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
     benefit = serializers.CharField(max_length=32, required=False, default="outpatient_pooling")
     visit_place = serializers.ChoiceField(choices=[LOCAL, IN_PROVINCE, OUT_OF_PROVINCE], required=False, default=LOCAL)
@@ -30,6 +32,8 @@ class SettlementInput(serializers.Serializer):
     other_insurance_paid = serializers.DecimalField(max_digits=14, decimal_places=2, min_value=0, required=False, allow_null=True)
     # Zaozhuang 第十八条: true when the member died in emergency care (settled as one inpatient stay).
     died_in_emergency_care = serializers.BooleanField(required=False, default=False)
+    # Jinan (五): the cross-region platform names the place of treatment (six-digit division code).
+    treatment_division_code = serializers.RegexField(r"^\d{6}$", required=False, allow_null=True, allow_blank=True)
     disease_code = serializers.CharField(
         max_length=32, required=False, allow_null=True, allow_blank=True,
         help_text='benefit "chronic_special": the disease settled (病种编码)')
@@ -104,6 +108,9 @@ class SettlementOutput(serializers.Serializer):
     policy_version = serializers.IntegerField(allow_null=True, help_text="null for an account-only settlement")
     warnings = WarningOutput(many=True)
     explanation = ExplanationStep(many=True, help_text="why the settlement paid this: the calculation step by step")
+    status = serializers.CharField(required=False, help_text="only on a repeat of a settlement since reversed: reversed")
+    reversed_at = serializers.DateTimeField(required=False, help_text="only on a repeat of a reversed settlement (+08:00)")
+    message = serializers.CharField(required=False, help_text="only on a repeat of a reversed settlement: what to do")
 
 
 class ReversalOutput(serializers.Serializer):
@@ -126,6 +133,9 @@ class BenefitsOutput(serializers.Serializer):
     cap_remaining = serializers.CharField(allow_null=True)
     large_expense_burden = serializers.CharField()
     large_expense_subsidy_pending = serializers.CharField(required=False, help_text="Jinan (七): second payment held for a batch (burden above the threshold)")
+    annual_fund_maximum_remaining = serializers.CharField(
+        required=False, allow_null=True, help_text="Ziyang 第十一条: left of the pooled fund's yearly maximum (null: not set or not counted)"
+    )
     account_balance = serializers.CharField(allow_null=True)
     status = serializers.CharField()
     employment_status = serializers.CharField(allow_null=True)

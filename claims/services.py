@@ -36,7 +36,7 @@ from members.models import (
     ReferenceValue,
     Registration,
 )
-from members.services import account_lock, account_post_entry, account_reverse_entry
+from members.services import account_late_refund_record, account_lock, account_post_entry, account_reverse_entry
 from pharmacies.access import is_agency_staff, staff_link
 from pharmacies.models import Provider
 
@@ -82,11 +82,13 @@ class SettlementRequest:
     other_insurance_paid: Decimal | None = None
     # Zaozhuang 第十八条: the member died in emergency care (门急诊抢救无效死亡) on this visit.
     died_in_emergency_care: bool = False
+    # Jinan (五): the six-digit division code of the place of treatment (cross-region platform).
+    treatment_division_code: str = ""
     # benefit "chronic_special": the disease settled (claims/chronic.py).
     disease_code: str | None = None
 
     # Fields added after the first release (append new request fields here, with a default).
-    LATER_FIELDS: ClassVar[frozenset[str]] = frozenset({"other_insurance_paid", "died_in_emergency_care", "disease_code"})
+    LATER_FIELDS: ClassVar[frozenset[str]] = frozenset({"other_insurance_paid", "died_in_emergency_care", "disease_code", "treatment_division_code"})
 
     @classmethod
     def from_data(cls, data: dict) -> SettlementRequest:
@@ -259,7 +261,7 @@ def prepare_items(request: SettlementRequest) -> dict[str, CatalogItem]:
     visit_total = Decimal(0)
 
     def problem(index, item, field, error):
-        problems.append({"index": index, "position": index + 1, "code": item.code, "field": field, "error": error})
+        problems.append({"index": index, "position": index + 1, "code": item.code, "field": field, "error": error, "message": ""})
 
     for index, item in enumerate(request.items):
         known = catalog.get(item.code)
@@ -293,8 +295,9 @@ def prepare_items(request: SettlementRequest) -> dict[str, CatalogItem]:
             "line_amount_too_large": _("Item {position} ({code}): the line amount is above the most one line may have ({limit})."),
         }
         limits = {"quantity_too_large": max_quantity, "unit_price_too_large": max_price, "line_amount_too_large": max_line}
-        first = problems[0]
-        _refuse(first["error"], str(messages[first["error"]]).format(limit=limits.get(first["error"], ""), **first), items=problems)
+        for entry in problems:
+            entry["message"] = str(messages[entry["error"]]).format(limit=limits.get(entry["error"], ""), **entry)
+        _refuse(problems[0]["error"], problems[0]["message"], items=problems)
     if visit_total > max_total:
         _refuse("visit_total_too_large", _("The visit's total is above the most one visit may have ({limit}).").format(limit=max_total),
                 field="items", total=f"{visit_total:.2f}", limit=f"{max_total:.2f}")
@@ -332,6 +335,16 @@ def _prepare(*, user, request: SettlementRequest) -> Prepared:
         raise NotFound(_("No member has this ID number."), code="member_not_found", details={"member_id_number": mask_id_number(id_number)})
     if member.enrollment_from is None:
         _refuse("not_enrolled", _("The member was not enrolled on the visit date."), field="visit_date")
+    if member.enrollment_benefits_from is not None and request.visit_date < member.enrollment_benefits_from:
+        # Ziyang 第八条(二): 补足缴费，次月起享受医保待遇，之前的医保待遇不再补办 — enrolled, but
+        # benefits start only on the first day of the month after the arrears were paid.
+        _refuse(
+            "benefits_not_started",
+            _("The member's benefits start on {date} (the month after the arrears were paid); earlier visits are not covered.").format(
+                date=member.enrollment_benefits_from.isoformat()
+            ),
+            field="visit_date", benefits_from=member.enrollment_benefits_from.isoformat(), article="资阳 第八条(二)",
+        )
 
     prescriber = None
     prescriber_level = None
@@ -383,11 +396,13 @@ def _prepare(*, user, request: SettlementRequest) -> Prepared:
 
     episodes = tuple(kind for kind in Episode.SUSPENDS_OUTPATIENT_POOLING if getattr(member, f"in_{kind}"))
     # Registrations matter only for a visit outside the region (one query less on the hot path).
-    places = () if request.visit_place == calc.LOCAL else tuple(
+    registrations = () if request.visit_place == calc.LOCAL else tuple(
         Registration.objects.filter(member=member, kind=Registration.Kind.LONG_TERM_RESIDENCE, valid_from__lte=request.visit_date)
         .filter(Q(valid_to__isnull=True) | Q(valid_to__gte=request.visit_date))
-        .values_list("place", flat=True)
+        .values_list("place", "division_code")
     )
+    places = tuple(place for place, code in registrations if not code)
+    divisions = tuple((place, code) for place, code in registrations if code)
     deceased = member.died_on is not None and request.visit_date > member.died_on
     situation = calc.MemberSituation(
         employment_status=member.enrollment_status,
@@ -397,6 +412,7 @@ def _prepare(*, user, request: SettlementRequest) -> Prepared:
         deceased=deceased,
         episode_kinds=episodes,
         registered_places=places,
+        registered_divisions=divisions,
     )
     lines = line_inputs(request, catalog)
     visit = calc.VisitInput(
@@ -406,6 +422,8 @@ def _prepare(*, user, request: SettlementRequest) -> Prepared:
         provider_level=provider_level,
         prescriber_level=prescriber_level,
         visit_place=request.visit_place,
+        provider_inpatient_beds=provider.has_inpatient_beds if provider is not None else True,
+        treatment_division_code=request.treatment_division_code or "",
         use_account=request.use_account,
         family_payer=payer is not None,
     )
@@ -433,6 +451,7 @@ def _compute(prepared: Prepared, year: MemberYear | None, balance: Decimal | Non
         large_expense_burden=year.large_expense_burden,
         large_expense_subsidy_paid=year.large_expense_subsidy_paid,
         inpatient_burden=year.inpatient_compliant_burden,
+        inpatient_fund_paid=year.inpatient_fund_paid,
     ) if year is not None else calc.YearSoFar()
     policy = calc.PolicyInput(
         region=prepared.policy.region, parameters=prepared.policy.parameters, reference=prepared.reference
@@ -582,7 +601,14 @@ def _replay(claim: Claim, fingerprint: str) -> dict:
             code="external_ref_conflict",
             details={"external_ref": claim.external_ref, "settlement_id": claim.pk},
         )
-    return {"settlement_id": claim.pk, **claim.response}
+    answer = {"settlement_id": claim.pk, **claim.response}
+    if claim.status == Claim.Status.REVERSED:
+        # A repeat of a settlement since reversed says so: the HIS must not treat it as paid.
+        reversed_at = timezone.localtime(claim.reversed_at)
+        answer.update(status=claim.status, reversed_at=reversed_at.isoformat(), message=str(_(
+            "This settlement was reversed on %(when)s; to settle the visit again, send it with a new transaction number."
+        ) % {"when": reversed_at.strftime("%Y-%m-%d %H:%M")}))
+    return answer
 
 
 def claim_settle(*, user, request: SettlementRequest) -> tuple[dict, bool]:
@@ -761,6 +787,9 @@ def claim_reverse(*, user, settlement_id: int, reason: str = "") -> dict:
         for entry in entries:
             entry.account = locked[entry.account_id]
             refund = account_reverse_entry(entry=entry, reference=claim.ledger_reference, memo=reason[:200], user=user)
+            # A withdrawal closed the account since: the refund waits for an approved payout
+            # (listed in the admin), never stranded in the closed account.
+            account_late_refund_record(account=entry.account, entry=refund, user=user)
             balance_after = refund.balance_after
     if year is not None:
         if chronic_tally is None:
@@ -781,7 +810,7 @@ def claim_reverse(*, user, settlement_id: int, reason: str = "") -> dict:
     claim.reversal_response = {
         "settlement_id": claim.pk,
         "status": Claim.Status.REVERSED.value,
-        "reversed_at": claim.reversed_at.isoformat(),
+        "reversed_at": timezone.localtime(claim.reversed_at).isoformat(),  # one zone in answers: +08:00
         "fund": _money(-claim.fund),
         "account_refund": _money(claim.account),
         "family_account_refund": _money(claim.family_account),
@@ -830,7 +859,21 @@ def member_benefits(*, user, id_number: str, year: int) -> dict:
                 cap = None
     fund_paid = row.fund_paid if row else Decimal("0.00")
     account = member.account if hasattr(member, "account") else None
+    # Ziyang 第十一条: what is left of the pooled fund's yearly maximum (outpatient and inpatient).
+    maximum_left = None
+    if enrollment is not None:
+        in_force = policy_version_on(day)
+        if in_force is not None:
+            try:
+                maximum_left = calc.fund_maximum_left(
+                    calc.PolicyInput(in_force.region, in_force.parameters, reference_for(in_force.parameters)),
+                    calc.MemberSituation(employment_status=enrollment.employment_status, scheme=enrollment.scheme),
+                    calc.YearSoFar(fund_paid=fund_paid, inpatient_fund_paid=row.inpatient_fund_paid if row else Decimal("0.00")),
+                )
+            except calc.CalculationRefused:
+                maximum_left = None
     return {
+        "annual_fund_maximum_remaining": _money(maximum_left),
         "id_number": mask_id_number(member.id_number),
         "year": year,
         "deductible_met": _money(row.deductible_met if row else Decimal("0.00")),

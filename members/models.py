@@ -4,12 +4,14 @@ reference data and personal accounts with their immutable ledger."""
 from datetime import date
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Right
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
+from core.exports import refuse_formula_names
 from core.idnumber import mask_id_number, parse_id_number
 from core.formats import month_label
 from core.money import MoneyField, PercentField
@@ -76,6 +78,7 @@ class Member(models.Model):
         super().save(*args, **kwargs)
 
     def clean(self):
+        refuse_formula_names(self, "name")
         from django.core.exceptions import ValidationError
 
         try:
@@ -132,6 +135,9 @@ class Enrollment(models.Model):
         _("starts at the civil servant's regularization (转正定级)"), default=False, db_default=False,
     )
     pre_1949_veteran = models.BooleanField(_("pre-1949 veteran worker"), default=False)
+    # Ziyang 第八条(二): a retired pooled-only member who pays the arrears enjoys benefits from the
+    # month after paying; a visit before this day is refused (benefits_not_started).
+    benefits_from = models.DateField(_("benefits from"), null=True, blank=True)
     employer_name = models.CharField(_("employer"), max_length=200, blank=True)
     employer_credit_code = models.CharField(_("employer unified social credit code"), max_length=18, blank=True)
     contribution_base = MoneyField(_("monthly contribution base"), null=True, blank=True)
@@ -229,6 +235,13 @@ class Registration(models.Model):
     member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.PROTECT, related_name="registrations")
     kind = models.CharField(_("kind"), max_length=24, choices=Kind.choices, default=Kind.LONG_TERM_RESIDENCE)
     place = models.CharField(_("place"), max_length=16, choices=Place.choices)
+    # Jinan (五): the local ratio applies 在长期居住地 — in that place only. The six-digit
+    # administrative division code (GB/T 2260) of the place: a province (440000), a city
+    # (440300) or a district (440305); a visit is in the place when its code falls within it.
+    division_code = models.CharField(
+        _("division code of the place"), max_length=6, blank=True, default="", db_default="",
+        validators=[RegexValidator(r"^\d{6}$", _("Six digits: the administrative division code of the place."))],
+    )
     valid_from = models.DateField(_("valid from"))
     valid_to = models.DateField(_("valid to"), null=True, blank=True)
 
@@ -630,3 +643,51 @@ class AccountDecision(models.Model):
     @property
     def reference(self) -> str:
         return f"decision:{self.pk}"
+
+
+class LateRefund(models.Model):
+    """Money refunded to an account after a withdrawal closed it (账户关闭后退款): a settlement
+    paid from the account and reversed later. It is never left in the closed account: it waits
+    here, listed for the agency, until a case worker approves paying it out the way the closing
+    decision paid the balance (to its destination, or to the heirs by their shares)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("awaiting approval")
+        PAID = "paid", _("approved and paid out")
+
+    account = models.ForeignKey(PersonalAccount, verbose_name=_("account"), on_delete=models.PROTECT, related_name="late_refunds")
+    # The executed decision that closed the account (None: closed without one, e.g. imported).
+    decision = models.ForeignKey(
+        AccountDecision, verbose_name=_("closing decision"), null=True, blank=True, on_delete=models.PROTECT, related_name="late_refunds",
+    )
+    # The refund entry that brought the money (one late refund per entry: recording is idempotent).
+    entry = models.OneToOneField(LedgerEntry, verbose_name=_("refund entry"), on_delete=models.PROTECT, related_name="late_refund")
+    amount = MoneyField(_("amount"))
+    status = models.CharField(_("status"), max_length=8, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("reversed by"), null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("approved by"), null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+    )
+    decided_at = models.DateTimeField(_("approved at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("refund to a closed account")
+        verbose_name_plural = _("refunds to closed accounts")
+        ordering = ["status", "-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="late_refund_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(status="pending") | Q(decided_by__isnull=False, decided_at__isnull=False),
+                name="late_refund_paid_has_approver",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.account_id} {self.amount} {self.get_status_display()}"
+
+    @property
+    def reference(self) -> str:
+        return f"late-refund:{self.pk}"
