@@ -12,7 +12,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from core.admin import LargeTableMixin
+from core.admin import LargeTableMixin, ReadOnlyAdminMixin
 from core.admin_actions import apply_to_selected
 from core.errors import DomainError
 from pharmacies.models import Provider
@@ -36,15 +36,8 @@ from .models import (
 from .rules import RULES, parameters_of
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Rows written by the monitoring and the services only."""
 
 
 @admin.register(Rule)
