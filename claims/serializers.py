@@ -30,6 +30,8 @@ class SettlementInput(serializers.Serializer):
     other_insurance_paid = serializers.DecimalField(max_digits=14, decimal_places=2, min_value=0, required=False, allow_null=True)
     # Zaozhuang 第十八条: true when the member died in emergency care (settled as one inpatient stay).
     died_in_emergency_care = serializers.BooleanField(required=False, default=False)
+    # Jinan (五): the cross-region platform names the place of treatment (six-digit division code).
+    treatment_division_code = serializers.RegexField(r"^\d{6}$", required=False, allow_null=True, allow_blank=True)
     disease_code = serializers.CharField(
         max_length=32, required=False, allow_null=True, allow_blank=True,
         help_text='benefit "chronic_special": the disease settled (病种编码)')
@@ -104,6 +106,9 @@ class SettlementOutput(serializers.Serializer):
     policy_version = serializers.IntegerField(allow_null=True, help_text="null for an account-only settlement")
     warnings = WarningOutput(many=True)
     explanation = ExplanationStep(many=True, help_text="why the settlement paid this: the calculation step by step")
+    status = serializers.CharField(required=False, help_text="only on a repeat of a settlement since reversed: reversed")
+    reversed_at = serializers.DateTimeField(required=False, help_text="only on a repeat of a reversed settlement (+08:00)")
+    message = serializers.CharField(required=False, help_text="only on a repeat of a reversed settlement: what to do")
 
 
 class ReversalOutput(serializers.Serializer):

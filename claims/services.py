@@ -82,11 +82,13 @@ class SettlementRequest:
     other_insurance_paid: Decimal | None = None
     # Zaozhuang 第十八条: the member died in emergency care (门急诊抢救无效死亡) on this visit.
     died_in_emergency_care: bool = False
+    # Jinan (五): the six-digit division code of the place of treatment (cross-region platform).
+    treatment_division_code: str = ""
     # benefit "chronic_special": the disease settled (claims/chronic.py).
     disease_code: str | None = None
 
     # Fields added after the first release (append new request fields here, with a default).
-    LATER_FIELDS: ClassVar[frozenset[str]] = frozenset({"other_insurance_paid", "died_in_emergency_care", "disease_code"})
+    LATER_FIELDS: ClassVar[frozenset[str]] = frozenset({"other_insurance_paid", "died_in_emergency_care", "disease_code", "treatment_division_code"})
 
     @classmethod
     def from_data(cls, data: dict) -> SettlementRequest:
@@ -332,6 +334,16 @@ def _prepare(*, user, request: SettlementRequest) -> Prepared:
         raise NotFound(_("No member has this ID number."), code="member_not_found", details={"member_id_number": mask_id_number(id_number)})
     if member.enrollment_from is None:
         _refuse("not_enrolled", _("The member was not enrolled on the visit date."), field="visit_date")
+    if member.enrollment_benefits_from is not None and request.visit_date < member.enrollment_benefits_from:
+        # Ziyang 第八条(二): 补足缴费，次月起享受医保待遇，之前的医保待遇不再补办 — enrolled, but
+        # benefits start only on the first day of the month after the arrears were paid.
+        _refuse(
+            "benefits_not_started",
+            _("The member's benefits start on {date} (the month after the arrears were paid); earlier visits are not covered.").format(
+                date=member.enrollment_benefits_from.isoformat()
+            ),
+            field="visit_date", benefits_from=member.enrollment_benefits_from.isoformat(), article="资阳 第八条(二)",
+        )
 
     prescriber = None
     prescriber_level = None
@@ -383,11 +395,13 @@ def _prepare(*, user, request: SettlementRequest) -> Prepared:
 
     episodes = tuple(kind for kind in Episode.SUSPENDS_OUTPATIENT_POOLING if getattr(member, f"in_{kind}"))
     # Registrations matter only for a visit outside the region (one query less on the hot path).
-    places = () if request.visit_place == calc.LOCAL else tuple(
+    registrations = () if request.visit_place == calc.LOCAL else tuple(
         Registration.objects.filter(member=member, kind=Registration.Kind.LONG_TERM_RESIDENCE, valid_from__lte=request.visit_date)
         .filter(Q(valid_to__isnull=True) | Q(valid_to__gte=request.visit_date))
-        .values_list("place", flat=True)
+        .values_list("place", "division_code")
     )
+    places = tuple(place for place, code in registrations if not code)
+    divisions = tuple((place, code) for place, code in registrations if code)
     deceased = member.died_on is not None and request.visit_date > member.died_on
     situation = calc.MemberSituation(
         employment_status=member.enrollment_status,
@@ -397,6 +411,7 @@ def _prepare(*, user, request: SettlementRequest) -> Prepared:
         deceased=deceased,
         episode_kinds=episodes,
         registered_places=places,
+        registered_divisions=divisions,
     )
     lines = line_inputs(request, catalog)
     visit = calc.VisitInput(
@@ -406,6 +421,8 @@ def _prepare(*, user, request: SettlementRequest) -> Prepared:
         provider_level=provider_level,
         prescriber_level=prescriber_level,
         visit_place=request.visit_place,
+        provider_inpatient_beds=provider.has_inpatient_beds if provider is not None else True,
+        treatment_division_code=request.treatment_division_code or "",
         use_account=request.use_account,
         family_payer=payer is not None,
     )
@@ -582,7 +599,14 @@ def _replay(claim: Claim, fingerprint: str) -> dict:
             code="external_ref_conflict",
             details={"external_ref": claim.external_ref, "settlement_id": claim.pk},
         )
-    return {"settlement_id": claim.pk, **claim.response}
+    answer = {"settlement_id": claim.pk, **claim.response}
+    if claim.status == Claim.Status.REVERSED:
+        # A repeat of a settlement since reversed says so: the HIS must not treat it as paid.
+        reversed_at = timezone.localtime(claim.reversed_at)
+        answer.update(status=claim.status, reversed_at=reversed_at.isoformat(), message=str(_(
+            "This settlement was reversed on %(when)s; to settle the visit again, send it with a new transaction number."
+        ) % {"when": reversed_at.strftime("%Y-%m-%d %H:%M")}))
+    return answer
 
 
 def claim_settle(*, user, request: SettlementRequest) -> tuple[dict, bool]:
@@ -781,7 +805,7 @@ def claim_reverse(*, user, settlement_id: int, reason: str = "") -> dict:
     claim.reversal_response = {
         "settlement_id": claim.pk,
         "status": Claim.Status.REVERSED.value,
-        "reversed_at": claim.reversed_at.isoformat(),
+        "reversed_at": timezone.localtime(claim.reversed_at).isoformat(),  # one zone in answers: +08:00
         "fund": _money(-claim.fund),
         "account_refund": _money(claim.account),
         "family_account_refund": _money(claim.family_account),

@@ -51,6 +51,10 @@ class Provider(models.Model):
         related_name="internet_hospitals",
     )
     outpatient_pooling = models.BooleanField(_("in outpatient pooling"), default=True)
+    # Henan 第三章: outpatient pooling covers institutions 具有住院资格 (with inpatient beds) and
+    # township and community health centres. Existing rows are taken to have beds; the agency
+    # clears it for clinics without them.
+    inpatient_beds = models.BooleanField(_("has inpatient beds (inpatient qualification)"), default=True, db_default=True)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.ACTIVE)
     district = models.CharField(_("district"), max_length=64, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
@@ -74,6 +78,13 @@ class Provider(models.Model):
 
     def __str__(self):
         return f"{self.name} ({self.code})"
+
+    @property
+    def has_inpatient_beds(self) -> bool:
+        """An internet hospital takes its physical institution's inpatient qualification."""
+        if self.level == self.Level.INTERNET_HOSPITAL and self.parent_id:
+            return self.parent.inpatient_beds
+        return self.inpatient_beds
 
     @property
     def policy_level(self) -> str:
