@@ -3,7 +3,11 @@
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import ValidationError
 from django.db.models import Q
+from django.http import Http404
+from simple_history.admin import SimpleHistoryAdmin
 from rest_framework.authtoken.admin import TokenAdmin
 from rest_framework.authtoken.models import TokenProxy
 from django.utils.translation import gettext_lazy as _
@@ -11,6 +15,41 @@ from django.utils.translation import gettext_lazy as _
 from .audit_labels import action_label, target_type_label
 from .models import AuditEvent
 from .paginator import LargeTablePaginator
+
+
+def _valid_object_id(model, object_id) -> bool:
+    try:
+        model._meta.pk.to_python(unquote(object_id))
+    except (ValidationError, ValueError, TypeError):
+        return False
+    return True
+
+
+_history_view = SimpleHistoryAdmin.history_view
+_history_form_view = SimpleHistoryAdmin.history_form_view
+
+
+def _guarded_history_view(self, request, object_id, extra_context=None):
+    if not _valid_object_id(self.model, object_id):
+        raise Http404
+    return _history_view(self, request, object_id, extra_context=extra_context)
+
+
+def _guarded_history_form_view(self, request, object_id, version_id, extra_context=None):
+    if not _valid_object_id(self.model, object_id) or not str(version_id).isdigit() or len(str(version_id)) > 18:
+        raise Http404
+    return _history_form_view(self, request, object_id, version_id, extra_context=extra_context)
+
+
+# django-simple-history's admin passes the id from the address to the database as it is: a
+# crafted `../../x/history/` reached an integer key as a string (a 500). Every history admin,
+# ours and any added later, refuses an id that is not one with a 404.
+SimpleHistoryAdmin.history_view = _guarded_history_view
+SimpleHistoryAdmin.history_form_view = _guarded_history_form_view
+
+
+class HistoryAdmin(SimpleHistoryAdmin):
+    """django-simple-history's admin (its history views guarded above)."""
 
 
 class LargeTableMixin:
@@ -21,6 +60,37 @@ class LargeTableMixin:
     show_full_result_count = False
     # Facet counts are one COUNT per filter choice over the whole list: never on big tables.
     show_facets = admin.ShowFacets.NEVER
+
+
+class ReadOnlyAdminMixin:
+    """A model the admin shows but never adds, changes or deletes: its rows are written by
+    services (ledgers, audit, history, computed figures). Custom actions and views may still
+    call services; they check their own permissions."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ReadOnlyInlineMixin:
+    """An inline shown read-only on its parent's page: no rows added, changed or deleted."""
+
+    can_delete = False
+    extra = 0
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 class AddOnlyInlineMixin:
@@ -41,7 +111,7 @@ class AddOnlyInlineMixin:
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(LargeTableMixin, admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdminMixin, LargeTableMixin, admin.ModelAdmin):
     """The audit trail is written by services only and never edited (staff may read it)."""
 
     list_display = ["at", "actor", "action_text", "target_kind", "target_id", "target_label"]
@@ -69,15 +139,6 @@ class AuditEventAdmin(LargeTableMixin, admin.ModelAdmin):
         if term.isdigit():
             matches |= Q(target_id=term)
         return queryset.filter(matches), False
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 User = get_user_model()

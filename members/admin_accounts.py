@@ -5,35 +5,27 @@ actions here call. Imported at the end of members/admin.py."""
 import json
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from core.admin import ReadOnlyAdminMixin, ReadOnlyInlineMixin
 from core.admin_actions import apply_to_selected
 from core.errors import DomainError
 from core.formats import duration_label, month_label
 
 from . import services
 from .labels import reference_label, skip_reason_label
-from .models import AccountDecision, CreditPolicy, CreditRule, CreditRun, LedgerEntry, PersonalAccount
+from .models import AccountDecision, CreditPolicy, CreditRule, CreditRun, LateRefund, LedgerEntry, PersonalAccount
 
 
-class ReadOnlyInline(admin.TabularInline):
+class ReadOnlyInline(ReadOnlyInlineMixin, admin.TabularInline):
     extra = 0
     can_delete = False
     show_change_link = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class LedgerEntryInline(ReadOnlyInline):
@@ -69,7 +61,7 @@ def _statement_link(account):
 
 
 @admin.register(PersonalAccount)
-class PersonalAccountAdmin(admin.ModelAdmin):
+class PersonalAccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["masked_member", "balance", "status", "opened_on", "closed_on"]
     list_select_related = ["member"]
     list_filter = ["status"]
@@ -88,18 +80,9 @@ class PersonalAccountAdmin(admin.ModelAdmin):
     def statement_link(self, obj):
         return _statement_link(obj)
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(CreditRun)
-class CreditRunAdmin(admin.ModelAdmin):
+class CreditRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["month_label", "region", "status", "members_credited", "total", "civil_servant_total",
                     "accounts_opened", "skipped_summary", "chunks_progress", "started_at", "duration"]
     list_filter = ["status", "region"]
@@ -125,15 +108,6 @@ class CreditRunAdmin(admin.ModelAdmin):
     def duration(self, obj):
         return duration_label(obj.duration)
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 class CreditRuleInline(ReadOnlyInline):
     model = CreditRule
@@ -148,7 +122,7 @@ class CreditRuleInline(ReadOnlyInline):
 
 
 @admin.register(CreditPolicy)
-class CreditPolicyAdmin(admin.ModelAdmin):
+class CreditPolicyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Loaded from data files (load_policy / load_credit_policy), never typed in."""
 
     list_display = ["region", "version", "effective_from", "retiree_rates_from", "title", "loaded_at"]
@@ -157,15 +131,6 @@ class CreditPolicyAdmin(admin.ModelAdmin):
               "content_hash", "loaded_at", "loaded_by"]
     readonly_fields = fields
     inlines = [CreditRuleInline]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class DecisionProposalForm(forms.ModelForm):
@@ -257,3 +222,39 @@ class AccountDecisionAdmin(admin.ModelAdmin):
                                                          user=request.user),
             _("%(count)d proposals rejected."),
         )
+
+
+@admin.register(LateRefund)
+class LateRefundAdmin(admin.ModelAdmin):
+    """Refunds that reached an account after a withdrawal closed it, awaiting a case worker's
+    approval to be paid out as the closing decision paid the balance."""
+
+    list_display = ["account", "amount", "status", "decision", "created_at", "created_by", "decided_by", "decided_at"]
+    list_select_related = ["account__member", "decision", "created_by", "decided_by"]
+    list_filter = ["status"]
+    search_fields = ["=account__member__id_number", "account__member__name"]
+    actions = ["approve"]
+    fields = ["account", "amount", "status", "decision", "entry", "created_at", "created_by", "decided_by", "decided_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        # The list action approves; nothing is edited.
+        return obj is None and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description=_("Approve and pay out the selected refunds"), permissions=["change"])
+    def approve(self, request, queryset):
+        done = 0
+        for refund in queryset.order_by("pk"):
+            try:
+                services.account_late_refund_approve(refund=refund, user=request.user)
+                done += 1
+            except DomainError as error:
+                self.message_user(request, f"{refund}: {error.message} ({error.code})", messages.ERROR)
+        if done:
+            self.message_user(request, _("%(count)d refunds paid out.") % {"count": done}, messages.SUCCESS)

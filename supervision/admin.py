@@ -14,10 +14,11 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from core.admin import LargeTableMixin
+from core.admin import LargeTableMixin, ReadOnlyAdminMixin
 from core.admin_actions import apply_to_selected
 from core.audit_labels import action_label
 from core.errors import DomainError
+from core.params import year_or_default
 from pharmacies.models import Provider
 
 from . import services
@@ -40,15 +41,8 @@ from .models import (
 from .rules import RULES, parameters_of
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Rows written by the monitoring and the services only."""
 
 
 @admin.register(Rule)
@@ -259,10 +253,7 @@ class FlagAdmin(LargeTableMixin, admin.ModelAdmin):
         if not request.user.has_perm("supervision.view_flag"):
             messages.error(request, _("You may not do this."))
             return redirect("admin:index")
-        try:
-            year = int(request.GET.get("year") or timezone.localdate().year)
-        except ValueError:
-            year = timezone.localdate().year
+        year = year_or_default(request.GET.get("year"), timezone.localdate().year)
         context = {**self.admin_site.each_context(request), "title": _("Supervision dashboard"), "year": year,
                    "data": dashboard_data(year), "opts": self.model._meta}
         return TemplateResponse(request, "admin/supervision/dashboard.html", context)
