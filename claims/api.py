@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.errors import DomainError
-from pharmacies.access import IsProviderOrAgencyStaff, IsProviderUser
+from pharmacies.access import IsProviderOrAgencyStaff, IsSettlingProvider
 
 from . import services
 from .settlement_queries import token_with_provider
@@ -47,7 +47,8 @@ def _request(data) -> services.SettlementRequest:
 
 class SettlementPreviewView(APIView):
     authentication_classes = AUTHENTICATION
-    permission_classes = [IsProviderUser]
+    permission_classes = [IsSettlingProvider]
+    allow_inactive_provider = True  # the service refuses with provider_suspended
 
     @extend_schema(summary="Preview a settlement (预结算); writes nothing", tags=["settlements"],
                    request=SettlementInput, responses=SettlementOutput)
@@ -57,7 +58,8 @@ class SettlementPreviewView(APIView):
 
 class SettlementView(APIView):
     authentication_classes = AUTHENTICATION
-    permission_classes = [IsProviderUser]
+    permission_classes = [IsSettlingProvider]
+    allow_inactive_provider = True  # the service refuses with provider_suspended
 
     @extend_schema(summary="Settle (结算); a repeat of the same external_ref returns the first response",
                    tags=["settlements"], request=SettlementInput, responses={201: SettlementOutput, 200: SettlementOutput})

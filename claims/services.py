@@ -184,6 +184,10 @@ def _prepare(*, user, request: SettlementRequest) -> Prepared:
 
     link = staff_link(user)
     if link is None:
+        if is_agency_staff(user):
+            # Agency staff never settle: settlements come from providers' systems only.
+            raise Forbidden(_("Agency staff never act as a provider: settlements come from providers' systems only."),
+                            code="agency_staff_not_provider")
         raise Forbidden()
     provider = link.provider
     if provider is not None:

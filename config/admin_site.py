@@ -9,6 +9,8 @@ from django.contrib.admin.forms import AdminAuthenticationForm
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from core.auth import BackoffLoginFormMixin
+
 
 def is_provider_user(user) -> bool:
     """A user who acts for a designated provider (or the cross-region platform)."""
@@ -27,7 +29,7 @@ def is_provider_user(user) -> bool:
     )
 
 
-class StaffOnlyAuthenticationForm(AdminAuthenticationForm):
+class StaffOnlyAuthenticationForm(BackoffLoginFormMixin, AdminAuthenticationForm):
     error_messages = {
         **AdminAuthenticationForm.error_messages,
         "provider_user": _(

@@ -22,7 +22,7 @@ from rest_framework.authtoken.models import Token
 from core.errors import DomainError, NotFound
 
 from . import services
-from .access import provider_of
+from .access import provider_is_active, staff_link
 from .forms import ConditionAnswerForm, DocumentUploadForm, PortalApplicationForm, PortalLoginForm
 from .models import AdmissionCondition, Agreement, Application, ApplicationDocument, Notification
 
@@ -45,16 +45,27 @@ def add_navigation(url_name: str, label, *, before: str = "portal:notifications"
     NAVIGATION.insert(position, (url_name, label))
 
 
-def portal_view(view):
-    """Logged-in staff of a designated provider only; sets request.provider."""
+def portal_view(view=None, *, any_status: bool = False):
+    """Logged-in staff of a designated provider only; sets request.provider.
+
+    A suspended or terminated provider keeps only the pages marked `any_status=True` (its home,
+    agreement, notifications, API token, monthly statements, reconciliations, flags and
+    appeals); every other page answers 403 with a page that says why. New pages are therefore
+    closed to such a provider unless they opt in.
+    """
+    if view is None:
+        return lambda actual: portal_view(actual, any_status=any_status)
 
     @login_required(login_url=reverse_lazy("portal:login"))
     @wraps(view)
     def wrapped(request, *args, **kwargs):
-        provider = provider_of(request.user)
+        link = staff_link(request.user)
+        provider = link.provider if link else None
         if provider is None:
             return render(request, "portal/not_provider.html", status=403)
         request.provider = provider
+        if not any_status and not provider_is_active(link):
+            return render_portal(request, "portal/provider_not_active.html", status=403)
         return view(request, *args, **kwargs)
 
     return wrapped
@@ -94,7 +105,7 @@ def _own_application(request, pk) -> Application:
     )
 
 
-@portal_view
+@portal_view(any_status=True)
 def home(request):
     provider = request.provider
     return render_portal(
@@ -310,7 +321,7 @@ def application_submit(request, pk):
     return redirect("portal:application", pk=pk)
 
 
-@portal_view
+@portal_view(any_status=True)
 def agreements(request):
     return render_portal(
         request,
@@ -326,7 +337,7 @@ def agreements(request):
     )
 
 
-@portal_view
+@portal_view(any_status=True)
 def notifications(request):
     if request.method == "POST":
         services.notifications_mark_read(actor=request.user, provider=request.provider)
@@ -335,7 +346,7 @@ def notifications(request):
     return render_portal(request, "portal/notifications.html", {"notifications": items})
 
 
-@portal_view
+@portal_view(any_status=True)
 def token(request):
     if request.method == "POST":
         operation = request.POST.get("operation")

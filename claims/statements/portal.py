@@ -83,7 +83,7 @@ def settlements(request):
     })
 
 
-@portal_view
+@portal_view(any_status=True)
 def statements(request):
     statements = ProviderStatement.objects.filter(provider=request.provider).order_by("-month")
     paginator = Paginator(statements, 24)
@@ -96,7 +96,7 @@ def _own_statement(request, pk) -> ProviderStatement:
     )
 
 
-@portal_view
+@portal_view(any_status=True)
 def statement_detail(request, pk):
     statement = _own_statement(request, pk)
     return render_portal(request, "portal/statement_detail.html", {
@@ -104,7 +104,7 @@ def statement_detail(request, pk):
     })
 
 
-@portal_view
+@portal_view(any_status=True)
 def statement_print(request, pk):
     statement = _own_statement(request, pk)
     return render(request, "claims/statement_print.html", {
@@ -112,7 +112,7 @@ def statement_print(request, pk):
     })
 
 
-@portal_view
+@portal_view(any_status=True)
 def statement_xlsx(request, pk):
     statement = _own_statement(request, pk)
     return exports.statements_xlsx([statement], f"statement-{statement.provider.code}-{statement.month:%Y%m}.xlsx")
@@ -154,7 +154,7 @@ def _read_list(upload):
     return lines
 
 
-@portal_view
+@portal_view(any_status=True)
 def reconciliations(request):
     form = ReconciliationForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
@@ -173,7 +173,7 @@ def reconciliations(request):
     return render_portal(request, "portal/reconciliations.html", {"form": form, "history": history})
 
 
-@portal_view
+@portal_view(any_status=True)
 def reconciliation_detail(request, pk):
     reconciliation = get_object_or_404(Reconciliation, pk=pk, provider=request.provider)
     return render_portal(request, "portal/reconciliation_detail.html", {"reconciliation": reconciliation})
