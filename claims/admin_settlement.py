@@ -3,13 +3,23 @@ members' benefit years. Imported at the bottom of claims/admin.py."""
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
+from core.admin_filters import DateRangeFilter
 from core.errors import DomainError
+from members.admin import search_members
 
+from .explanation import DENIED_REASON_LABELS
 from .models import Claim, ClaimLine, MemberYear, PolicyVersion
 from .services import claim_reverse
+from .statements.exports import settlements_xlsx
 
 
 @admin.register(PolicyVersion)
@@ -17,8 +27,25 @@ class PolicyVersionAdmin(admin.ModelAdmin):
     list_display = ("region", "kind", "effective_from", "effective_to", "title", "in_use")
     list_filter = ("region", "kind")
     ordering = ("region", "kind", "-effective_from")
-    fields = ("region", "kind", "effective_from", "effective_to", "title", "source", "parameters", "created_by", "created_at")
-    readonly_fields = ("created_by", "created_at")
+    fields = ("region", "kind", "effective_from", "effective_to", "title", "source", "parameters", "against_text", "created_by", "created_at")
+    readonly_fields = ("against_text", "created_by", "created_at")
+
+    @admin.display(description=_("against the policy text"))
+    def against_text(self, obj):
+        """Each number the region's text only bounds (Yangzhou 二(一)2), next to this version's
+        value: the text's words, the agency's choice, within or outside the bound."""
+        rows = obj.text_comparison() if obj is not None and obj.region else []
+        if not rows:
+            return _("The text fixes this region's numbers itself; none is only bounded.")
+        state = {True: _("within the text's bound"), False: _("outside the text's bound"), None: _("not set yet")}
+        return format_html(
+            "<table><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead><tbody>{}</tbody></table>",
+            _("parameter"), _("the text says"), _("this version (the agency's choice)"), _("check"),
+            format_html_join(
+                "", "<tr><td><code>{}</code></td><td>{} {}</td><td>{}</td><td>{}</td></tr>",
+                ((row.path, row.article, row.text, row.value or "—", state[row.within]) for row in rows),
+            ),
+        )
 
     @admin.display(boolean=True, description=_("used to settle"))
     def in_use(self, obj):
@@ -63,26 +90,56 @@ class ReverseForm(forms.Form):
 
 @admin.register(Claim)
 class ClaimAdmin(admin.ModelAdmin):
-    list_display = ("id", "visit_date", "submitter", "external_ref", "member", "total", "fund", "account", "family_account", "cash", "status", "denied_reason")
+    list_display = ("id", "visit_date", "provider_name", "external_ref", "member", "benefit", "total", "fund",
+                    "account", "family_account", "cash", "status", "denied_reason_label")
     list_select_related = ("member", "provider")
-    list_filter = ("status", "visit_place", "denied_reason", "year")
-    search_fields = ("=external_ref", "=submitter")
+    list_filter = ("status", "benefit", ("visit_date", DateRangeFilter), ("provider", admin.RelatedOnlyFieldListFilter),
+                   "visit_place", "year")
+    search_fields = ("=external_ref", "member__id_number", "member__name")  # see get_search_results
+    search_help_text = _("The provider's transaction number, or the member: full ID number, its first or last "
+                         "four digits, the masked number, or any part of the name.")
     show_full_result_count = False  # never count a million-row table on every page
     inlines = [ClaimLineInline]
-    actions = ["reverse_selected"]
+    actions = ["reverse_selected", "export_xlsx"]
     fieldsets = (
-        (None, {"fields": ("status", "submitter", "external_ref", "provider", "remote_provider_code", "remote_provider_name",
-                           "provider_level", "prescribed_by", "member", "payer", "visit_date", "visit_place", "temporary_visit",
-                           "use_account", "policy_version")}),
+        (None, {"fields": ("status", "benefit", "submitter", "external_ref", "provider", "remote_provider_code",
+                           "remote_provider_name", "provider_level", "prescribed_by", "member", "payer", "visit_date",
+                           "visit_place", "temporary_visit", "use_account", "policy_version")}),
+        (_("why it paid this"), {"fields": ("calculation",)}),
         (_("breakdown"), {"fields": ("total", "fully_self_paid", "over_limit", "class_b_prepay", "policy_scope",
                                      "temporary_visit_prepay", "deductible", "pay_ratio_percent", "fund", "large_expense_subsidy",
-                                     "personal_burden", "account", "family_account", "cash", "balance_after", "denied_reason",
+                                     "personal_burden", "account", "family_account", "cash", "balance_after", "denied_reason_label",
                                      "counts_toward_annual_fund_maximum")}),
         (_("history"), {"fields": ("settled_at", "settled_by", "reversed_at", "reversed_by", "reversal_reason")}),
     )
 
     def get_readonly_fields(self, request, obj=None):
         return [field for fieldset in self.fieldsets for field in fieldset[1]["fields"]]
+
+    def get_search_results(self, request, queryset, search_term):
+        term = (search_term or "").strip()
+        if not term:
+            return queryset, False
+        # The provider's transaction number exactly, or the member as members are searched.
+        return queryset.filter(external_ref=term) | search_members(queryset, term, prefix="member__"), False
+
+    @admin.display(description=_("provider"), ordering="provider__name")
+    def provider_name(self, obj):
+        return obj.provider.name if obj.provider_id else obj.remote_provider_name or obj.submitter
+
+    @admin.display(description=_("reason the benefit did not apply"))
+    def denied_reason_label(self, obj):
+        return DENIED_REASON_LABELS.get(obj.denied_reason, obj.denied_reason) if obj.denied_reason else "-"
+
+    @admin.display(description=_("calculation, step by step"))
+    def calculation(self, obj):
+        return format_html(
+            "<ol class=\"explanation\">{}</ol>",
+            format_html_join("", "<li>{}{}</li>", (
+                (step.text, format_html(" <em>（{}）</em>", step.article) if step.article else "")
+                for step in obj.explanation()
+            )),
+        )
 
     def has_add_permission(self, request):
         return False
@@ -96,18 +153,57 @@ class ClaimAdmin(admin.ModelAdmin):
     def has_reverse_permission(self, request):
         return request.user.has_perm("claims.change_claim")
 
+    def get_urls(self):
+        reverse_one = self.admin_site.admin_view(self.reverse_one_view)
+        return [path("<int:pk>/reverse/", reverse_one, name="claims_claim_reverse"), *super().get_urls()]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = {**(extra_context or {}), "may_reverse": self.has_reverse_permission(request)}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def _reverse(self, request, claim, reason) -> bool:
+        """Reverse one settlement, or say plainly why not (already reversed, refused)."""
+        if claim.status == Claim.Status.REVERSED:
+            self.message_user(request, _("Settlement %(id)s was already reversed on %(when)s.") % {
+                "id": claim.pk, "when": date_format(timezone.localtime(claim.reversed_at), "DATETIME_FORMAT"),
+            }, messages.WARNING)
+            return False
+        try:
+            claim_reverse(user=request.user, settlement_id=claim.pk, reason=reason)
+        except DomainError as error:
+            self.message_user(request, f"{claim.pk}: {error.message}", messages.ERROR)
+            return False
+        return True
+
+    def reverse_one_view(self, request, pk):
+        """Reverse from the settlement's own page, with a reason."""
+        if not self.has_reverse_permission(request):
+            raise PermissionDenied
+        claim = get_object_or_404(Claim.objects.select_related("member"), pk=pk)
+        change_url = reverse("admin:claims_claim_change", args=[claim.pk])
+        form = ReverseForm(request.POST or None)
+        if claim.status == Claim.Status.REVERSED:
+            self._reverse(request, claim, "")
+            return redirect(change_url)
+        if request.method == "POST" and form.is_valid():
+            if self._reverse(request, claim, form.cleaned_data["reason"]):
+                self.message_user(request, _("Settlement %(id)s reversed.") % {"id": claim.pk}, messages.SUCCESS)
+            return redirect(change_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Reverse settlement %(id)s") % {"id": claim.pk},
+            "claims": [claim], "form": form, "opts": self.model._meta, "single": True,
+            "cancel_url": change_url,
+        }
+        return TemplateResponse(request, "admin/claims/claim/reverse.html", context)
+
     @admin.action(description=_("Reverse the selected settlements (with a reason)"), permissions=["reverse"])
     def reverse_selected(self, request, queryset):
         form = ReverseForm(request.POST if "apply" in request.POST else None)
         if form.is_valid():
-            done = 0
-            for claim in queryset.order_by("pk"):
-                try:
-                    claim_reverse(user=request.user, settlement_id=claim.pk, reason=form.cleaned_data["reason"])
-                    done += 1
-                except DomainError as error:
-                    self.message_user(request, f"{claim.pk}: {error.message}", messages.ERROR)
-            self.message_user(request, _("%(count)d settlements reversed.") % {"count": done}, messages.SUCCESS)
+            done = sum(self._reverse(request, claim, form.cleaned_data["reason"]) for claim in queryset.order_by("pk"))
+            if done:
+                self.message_user(request, _("%(count)d settlements reversed.") % {"count": done}, messages.SUCCESS)
             return None
         context = {
             **self.admin_site.each_context(request),
@@ -118,6 +214,11 @@ class ClaimAdmin(admin.ModelAdmin):
             "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
         }
         return TemplateResponse(request, "admin/claims/claim/reverse.html", context)
+
+    @admin.action(description=_("Export the selected settlements (XLSX)"))
+    def export_xlsx(self, request, queryset):
+        claims = queryset.select_related("member").order_by("pk")
+        return settlements_xlsx(claims, f"settlements-{timezone.localdate():%Y%m%d}.xlsx", headings=True)
 
 
 @admin.register(MemberYear)

@@ -7,6 +7,7 @@ class ClaimsConfig(AppConfig):
     verbose_name = _("Claims and settlement")
 
     def ready(self):
+        from . import todo  # noqa: F401  (the workbench's items: core.todo)
         # Celery finds tasks.py modules only; the statements' task lives in its own module.
         from pharmacies.portal import add_navigation
 

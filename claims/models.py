@@ -8,6 +8,8 @@ from simple_history.models import HistoricalRecords
 
 from core.money import MoneyField, PercentField
 
+from .funds import funds_total
+
 
 class CatalogItem(models.Model):
     class Kind(models.TextChoices):
@@ -39,6 +41,9 @@ class CatalogItem(models.Model):
     sex = models.CharField(_("sex restriction"), max_length=1, choices=Sex.choices, blank=True, default="")
     min_age = models.PositiveSmallIntegerField(_("minimum age"), null=True, blank=True)
     max_age = models.PositiveSmallIntegerField(_("maximum age"), null=True, blank=True)
+    # Zaozhuang 第八条, Ziyang 第六条, Yangzhou 二(三)2, Jinan (十五): the personal account may not
+    # pay public-health, fitness or health-care products; such items are paid in cash.
+    account_payable = models.BooleanField(_("payable by the personal account"), default=True, db_default=True)
 
     history = HistoricalRecords()
 
@@ -114,6 +119,22 @@ class PolicyVersion(models.Model):
         problems = validate_parameters(self.parameters)
         if problems:
             errors["parameters"] = [f"{path}: {message}" for path, message in problems]
+        else:
+            # Where the region's text bounds a number (Yangzhou 二(一)2: ratio ≥ 60%, deductible
+            # ≤ 1% and cap about 8% of the 2021 average wage), the version stays within it.
+            outside = [row for row in self.text_comparison() if row.within is False]
+            if outside:
+                messages = {
+                    "outside": _("{path}: outside the text's bound ({article} “{text}”); this version has {value}."),
+                    "wage_year": _("{path}: the text ({article} “{text}”) refers to the {year} average wage; this version has {value}."),
+                    "wage_missing": _("{path}: the text ({article} “{text}”) bounds it by the {year} average wage: enter that wage in the reference data first."),
+                }
+                errors["parameters"] = [
+                    str(messages[row.reason]).format(
+                        path=row.path, article=row.article, text=row.text, value=row.value or "—", year=row.year
+                    )
+                    for row in outside
+                ]
         if self.effective_to and self.effective_from and self.effective_to < self.effective_from:
             errors["effective_to"] = [_("The end date is before the start date.")]
         if self.effective_from:
@@ -127,12 +148,32 @@ class PolicyVersion(models.Model):
                 errors["effective_from"] = [_("Another version of this region's policy is in force in these dates.")]
         if self.pk and self.is_used:
             stored = PolicyVersion.objects.filter(pk=self.pk).values(
-                "region", "kind", "effective_from", "effective_to", "parameters"
+                "region", "kind", "effective_from", "parameters"
             ).first()
             if stored and any(stored[key] != getattr(self, key) for key in stored):
                 errors["__all__"] = [_("This version has settled claims and can no longer be changed; add a new version from a date instead.")]
+            elif self.effective_to and self.claims.filter(visit_date__gt=self.effective_to).exists():
+                # An end date may be set on a used version (Ziyang 第二十五条: 有效期5年), but
+                # never before a visit it already settled.
+                errors["effective_to"] = [_("This version settled visits after this end date; it cannot end before them.")]
         if errors:
             raise ValidationError(errors)
+
+    def text_comparison(self):
+        """Each number the region's policy text bounds, next to this version's value
+        (claims/policy_texts.py); wage-based bounds use the reference average wage."""
+        from members.models import ReferenceValue
+
+        from .policy_texts import text_comparison, wage_years
+
+        years = wage_years(self.region)
+        reference = {}
+        if years:
+            rows = ReferenceValue.objects.filter(
+                kind=ReferenceValue.Kind.AVERAGE_WAGE, year__in=years, sector=ReferenceValue.Sector.ALL
+            ).values_list("year", "value")
+            reference = {("average_wage", year): value for year, value in rows}
+        return text_comparison(self.region, self.parameters, reference)
 
     def save(self, *args, **kwargs):
         # Model-level guard (whatever the code path): parameters are always well formed, and a
@@ -229,7 +270,20 @@ class Claim(models.Model):
     visit_place = models.CharField(_("visit place"), max_length=16, choices=VisitPlace.choices, default=VisitPlace.LOCAL)
     temporary_visit = models.BooleanField(_("temporary visit"), default=False)
     use_account = models.BooleanField(_("use the personal account"), default=False)
-    policy_version = models.ForeignKey(PolicyVersion, verbose_name=_("policy version"), on_delete=models.PROTECT, related_name="claims")
+    # None for an account-only settlement (no pooling policy applies).
+    policy_version = models.ForeignKey(
+        PolicyVersion, verbose_name=_("policy version"), null=True, blank=True, on_delete=models.PROTECT, related_name="claims"
+    )
+    # Account-only settlements (CONTRACT.md "Account-only settlement"). `member` is the person
+    # treated when they are in the registry, else the account's owner; the family link names a
+    # relative outside the registry (its ID number and name are copied, so the claim keeps them).
+    relative_link = models.ForeignKey(
+        "members.FamilyLink", verbose_name=_("family link"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    treated_id_number = models.CharField(_("ID number of the person treated"), max_length=18, blank=True, default="", db_default="")
+    treated_name = models.CharField(_("name of the person treated"), max_length=100, blank=True, default="", db_default="")
+    other_insurance_paid = MoneyField(_("paid by the person's own insurance"), default=0, db_default=0)
+    not_account_payable = MoneyField(_("items the account may not pay"), default=0, db_default=0)
 
     total = MoneyField(_("total"))
     fully_self_paid = MoneyField(_("fully self-paid"))
@@ -293,6 +347,21 @@ class Claim(models.Model):
     @property
     def ledger_reference(self) -> str:
         return f"claim:{self.pk}"
+
+    def explanation(self):
+        """The calculation in words (claims/explanation.py), in the reader's language, from
+        the figures the provider received."""
+        from .explanation import explain
+
+        figures = dict(self.response or {})
+        if not figures:  # a settlement stored without its response: its own columns
+            figures = {field: getattr(self, field) for field in (
+                "total", "fully_self_paid", "over_limit", "class_b_prepay", "policy_scope", "temporary_visit_prepay",
+                "deductible", "fund", "large_expense_subsidy", "personal_burden", "account", "family_account", "cash",
+                "denied_reason",
+            )}
+            figures["ratio"] = self.pay_ratio_percent
+        return explain(figures, self.policy_version.region if self.policy_version_id else "")
 
 
 class ClaimLine(models.Model):
@@ -369,9 +438,9 @@ class ProviderStatement(models.Model):
 
     # Figures computed by close_month: frozen once the statement is approved.
     FIGURES = (
-        "settlement_count", "total", "fund", "account", "family_account", "cash",
-        "reversal_count", "reversed_total", "reversed_fund", "reversed_account", "reversed_family_account",
-        "reversed_cash", "deductions_total", "payable",
+        "settlement_count", "total", "fund", "large_expense_subsidy", "account", "family_account", "cash",
+        "reversal_count", "reversed_total", "reversed_fund", "reversed_large_expense_subsidy", "reversed_account",
+        "reversed_family_account", "reversed_cash", "deductions_total", "payable",
     )
 
     provider = models.ForeignKey("pharmacies.Provider", verbose_name=_("provider"), on_delete=models.PROTECT, related_name="statements")
@@ -382,7 +451,9 @@ class ProviderStatement(models.Model):
     # Settlements made in the month (by settlement time), reversed since or not.
     settlement_count = models.PositiveIntegerField(_("settlements"), default=0)
     total = MoneyField(_("total medical cost"), default=0)
+    # One column per fund of claims.funds.FUNDS (and its reversed_ column below).
     fund = MoneyField(_("fund paid"), default=0)
+    large_expense_subsidy = MoneyField(_("large-amount subsidy paid"), default=0)
     account = MoneyField(_("personal account paid"), default=0)
     family_account = MoneyField(_("family-sharing account paid"), default=0)
     cash = MoneyField(_("cash paid by members"), default=0)
@@ -391,6 +462,7 @@ class ProviderStatement(models.Model):
     reversal_count = models.PositiveIntegerField(_("reversals"), default=0)
     reversed_total = MoneyField(_("total reversed"), default=0)
     reversed_fund = MoneyField(_("fund reversed"), default=0)
+    reversed_large_expense_subsidy = MoneyField(_("large-amount subsidy reversed"), default=0)
     reversed_account = MoneyField(_("personal account reversed"), default=0)
     reversed_family_account = MoneyField(_("family-sharing account reversed"), default=0)
     reversed_cash = MoneyField(_("cash reversed"), default=0)
@@ -443,6 +515,16 @@ class ProviderStatement(models.Model):
     @property
     def net_fund(self):
         return self.fund - self.reversed_fund
+
+    @property
+    def funds_paid(self):
+        """Every fund of claims.funds.FUNDS together (settlements of the month)."""
+        return funds_total(self)
+
+    @property
+    def net_funds(self):
+        """Every fund together, net of the month's reversals."""
+        return funds_total(self) - funds_total(self, reversed_=True)
 
     @property
     def net_account(self):

@@ -221,5 +221,8 @@ def validate_document(data) -> list[tuple[str, str]]:
                 date.fromisoformat(str(value))
             except ValueError:
                 problems.append((f"{where}.{key}", "must be a date YYYY-MM-DD"))
+        choices = version.get("agency_choices")
+        if choices is not None and (not isinstance(choices, Mapping) or not all(isinstance(v, str) for v in choices.values())):
+            problems.append((f"{where}.agency_choices", "must be an object: parameter → why it is the agency's choice"))
         problems += [(f"{where}.parameters.{path}", message) for path, message in validate_parameters(version.get("parameters"))]
     return problems

@@ -3,6 +3,7 @@
 from datetime import date
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
@@ -18,7 +19,7 @@ class PolicyFileInvalid(DomainError):
     default_message = _("The policy file is not valid.")
 
 
-@transaction.atomic(durable=True)
+@transaction.atomic
 def policy_load(*, data: dict, user=None) -> dict:
     """Create or update the versions a policy file describes. Idempotent: loading the same
     file twice changes nothing. A version that has settled claims is never changed: a file
@@ -48,7 +49,7 @@ def policy_load(*, data: dict, user=None) -> dict:
         if all(getattr(existing, key) == value for key, value in values.items()):
             counts["unchanged"] += 1
             continue
-        if existing.is_used:
+        if existing.is_used and any(getattr(existing, key) != value for key, value in values.items() if key != "effective_to"):
             raise PolicyFileInvalid(
                 _("The version from {date} has settled claims and can no longer be changed; add a new version from a date instead.").format(date=start.isoformat()),
                 code="policy_version_in_use",
@@ -56,7 +57,43 @@ def policy_load(*, data: dict, user=None) -> dict:
             )
         for key, value in values.items():
             setattr(existing, key, value)
-        existing.save()
+        try:
+            # A used version may only gain an end date after its settled visits (model guard).
+            existing.save()
+        except ValidationError as error:
+            raise PolicyFileInvalid(
+                details={"problems": [f"versions[{start.isoformat()}].{field}: {' '.join(messages)}" for field, messages in error.message_dict.items()]}
+            ) from None
         counts["updated"] += 1
     audit(actor=user, action="policy.load", label=f"{region} {data['kind']}", **counts)
     return counts
+
+
+WARN_DAYS_BEFORE_END = 90
+
+
+def policy_versions_ending(*, today: date, within_days: int = WARN_DAYS_BEFORE_END) -> list[dict]:
+    """The versions that end within `within_days` of `today` (or have ended) with no version
+    of the same region and kind after them: from the day after, settlement would refuse with
+    `policy_version_missing` (Ziyang 第二十五条: the rules hold for five years, to 2027-12-31).
+    The admin index shows them so that a case worker adds the next version in time."""
+    from datetime import timedelta
+
+    horizon = today + timedelta(days=within_days)
+    ending = []
+    candidates = PolicyVersion.objects.filter(effective_to__isnull=False, effective_to__lte=horizon)
+    for version in candidates.order_by("region", "kind", "effective_to"):
+        later = PolicyVersion.objects.filter(
+            region=version.region, kind=version.kind, effective_from__gt=version.effective_from
+        )
+        if later.exists():
+            continue
+        ending.append({
+            "version": version,
+            "region": version.region,
+            "kind": version.kind,
+            "effective_to": version.effective_to,
+            "days_left": (version.effective_to - today).days,
+            "ended": version.effective_to < today,
+        })
+    return ending

@@ -26,6 +26,10 @@ class SettlementInput(serializers.Serializer):
     prescribed_by_code = serializers.CharField(max_length=12, required=False, allow_null=True, allow_blank=True)
     use_account = serializers.BooleanField(required=False, default=False)
     payer_id_number = serializers.CharField(max_length=32, required=False, allow_null=True, allow_blank=True)
+    # benefit personal_account: what the treated person's own insurance already paid on this bill.
+    other_insurance_paid = serializers.DecimalField(max_digits=14, decimal_places=2, min_value=0, required=False, allow_null=True)
+    # Zaozhuang 第十八条: true when the member died in emergency care (settled as one inpatient stay).
+    died_in_emergency_care = serializers.BooleanField(required=False, default=False)
     # One visit's lines: a generous bound (an outpatient bill has tens), so that one request
     # cannot make a settlement of unbounded size.
     items = ItemInput(many=True, allow_empty=False, max_length=MAX_ITEMS)
@@ -59,6 +63,14 @@ class LineOutput(serializers.Serializer):
     over_limit = serializers.CharField()
     class_b_prepay = serializers.CharField()
     policy_scope = serializers.CharField()
+    account_payable = serializers.BooleanField(required=False, help_text="account-only: the account may pay this line")
+    cash_reason = serializers.CharField(required=False, allow_null=True, help_text="account-only: not_account_payable")
+
+
+class ExplanationStep(serializers.Serializer):
+    step = serializers.CharField(help_text="lines, temporary, deductible, ratio, cap, subsidy, denied, burden, account, cash")
+    text = serializers.CharField(help_text="the step in words (Chinese)")
+    article = serializers.CharField(help_text="the policy article it rests on, e.g. 枣庄 第五条(一); may be empty")
 
 
 class SettlementOutput(serializers.Serializer):
@@ -79,10 +91,13 @@ class SettlementOutput(serializers.Serializer):
     cash = serializers.CharField(help_text="psn_cash_pay 个人现金支付")
     balance_after = serializers.CharField(allow_null=True, help_text="balc 账户余额")
     denied_reason = serializers.CharField(allow_null=True)
-    year = YearOutput()
+    year = YearOutput(allow_null=True, help_text="null for an account-only settlement")
+    other_insurance_paid = serializers.CharField(required=False, help_text="account-only: paid by the person's own insurance")
+    not_account_payable = serializers.CharField(required=False, help_text="account-only: items the account may not pay (cash)")
     lines = LineOutput(many=True)
-    policy_version = serializers.IntegerField()
+    policy_version = serializers.IntegerField(allow_null=True, help_text="null for an account-only settlement")
     warnings = WarningOutput(many=True)
+    explanation = ExplanationStep(many=True, help_text="why the settlement paid this: the calculation step by step")
 
 
 class ReversalOutput(serializers.Serializer):
@@ -93,7 +108,7 @@ class ReversalOutput(serializers.Serializer):
     account_refund = serializers.CharField()
     family_account_refund = serializers.CharField()
     balance_after = serializers.CharField(allow_null=True)
-    year = serializers.DictField()
+    year = serializers.DictField(allow_null=True)
 
 
 class BenefitsOutput(serializers.Serializer):

@@ -1,6 +1,7 @@
 """Settlement services: preview, settle, reverse, and the member's benefit year.
 
-Each state change is one transaction (`transaction.atomic(durable=True)`): lock the member's
+Each state change is one `transaction.atomic()` (it joins the caller's transaction, README
+"Transactions"; the settlement view opens none, so on the hot path it is the outermost): lock the member's
 year row, then the paying account (fixed order: year, then accounts by pk), compute with the
 pure calculator, write the claim with its lines, debit the account through
 members.services.account_post_entry, update the year, audit. A refusal raises before
@@ -42,10 +43,12 @@ from supervision.realtime import VisitFacts, VisitLineFacts, run_single_visit_ru
 
 from . import calculator as calc
 from . import settlement_queries as queries
+from .explanation import explain
 from .models import CatalogItem, Claim, ClaimLine, MemberYear, PolicyVersion
 
 CROSS_REGION_SUBMITTER = "cross_region"
 OUTPATIENT_POOLING = "outpatient_pooling"
+PERSONAL_ACCOUNT = "personal_account"
 REMOTE_LEVELS = set(calc.LEVELS) | {calc.PHARMACY}
 
 
@@ -74,9 +77,13 @@ class SettlementRequest:
     prescribed_by_code: str | None = None
     use_account: bool = False
     payer_id_number: str | None = None
+    # Account-only settlement: what the treated person's own insurance already paid.
+    other_insurance_paid: Decimal | None = None
+    # Zaozhuang 第十八条: the member died in emergency care (门急诊抢救无效死亡) on this visit.
+    died_in_emergency_care: bool = False
 
     # Fields added after the first release (append new request fields here, with a default).
-    LATER_FIELDS: ClassVar[frozenset[str]] = frozenset()
+    LATER_FIELDS: ClassVar[frozenset[str]] = frozenset({"other_insurance_paid", "died_in_emergency_care"})
 
     @classmethod
     def from_data(cls, data: dict) -> SettlementRequest:
@@ -103,8 +110,10 @@ class SettlementRequest:
 
         # A field added after claims were stored counts only when it differs from its default,
         # so a repeat of a request stored before the field existed keeps its fingerprint.
+        # (`__dataclass_fields__` also lists the LATER_FIELDS class variable: it has always
+        # entered the hash as null, and must keep doing so for stored fingerprints to match.)
         body = {
-            key: plain(getattr(self, key))
+            key: plain(getattr(self, key)) if key != "LATER_FIELDS" else None
             for key, field in self.__dataclass_fields__.items()
             if key not in self.LATER_FIELDS or getattr(self, key) != field.default
         }
@@ -178,10 +187,19 @@ def reference_for(parameters: dict) -> dict:
     return {("average_wage", year): value for year, value in rows}
 
 
-def _prepare(*, user, request: SettlementRequest) -> Prepared:
-    if request.benefit != OUTPATIENT_POOLING:
-        _refuse("benefit_not_supported", _("Only the general outpatient pooling benefit is settled here."), field="benefit")
+@dataclass(frozen=True)
+class Caller:
+    """Who sends the settlement: a local provider, or the cross-region platform."""
 
+    submitter: str
+    provider: Provider | None
+    provider_kind: str
+    provider_level: str
+
+
+def prepare_caller(*, user, request: SettlementRequest, pooling: bool = True) -> Caller:
+    """The caller's checks, shared by every benefit. `pooling`: the benefit is paid by the
+    pooled fund, so the provider must be in outpatient pooling (account-only sales need not)."""
     link = staff_link(user)
     if link is None:
         if is_agency_staff(user):
@@ -194,7 +212,7 @@ def _prepare(*, user, request: SettlementRequest) -> Prepared:
         submitter = provider.code
         if provider.status != Provider.Status.ACTIVE:
             _refuse("provider_suspended", _("The provider's agreement is suspended or terminated."), provider=provider.code, status=provider.status)
-        if not provider.outpatient_pooling:
+        if pooling and not provider.outpatient_pooling:
             _refuse("provider_not_in_outpatient_pooling", _("The provider is not in outpatient pooling."), provider=provider.code)
         if request.visit_place != calc.LOCAL:
             _refuse("visit_place_invalid", _("A local provider settles local visits only."), field="visit_place")
@@ -215,12 +233,19 @@ def _prepare(*, user, request: SettlementRequest) -> Prepared:
             _refuse("provider_level_invalid", _("The provider level is not known."), field="provider_level", allowed=sorted(REMOTE_LEVELS))
         provider_kind = calc.PHARMACY if request.provider_level == calc.PHARMACY else calc.INSTITUTION
         provider_level = "" if provider_kind == calc.PHARMACY else request.provider_level
+    return Caller(submitter=submitter, provider=provider, provider_kind=provider_kind, provider_level=provider_level)
 
+
+def prepare_visit(request: SettlementRequest) -> str:
+    """The visit's own checks: the person's ID number (returned normalized) and the date."""
     id_number = _valid_id_number(request.member_id_number, "member_id_number")
     if request.visit_date > timezone.localdate():
         _refuse("visit_date_in_future", _("The visit date is in the future."), field="visit_date")
+    return id_number
 
-    # Items: every problem is named by the item's index and code.
+
+def prepare_items(request: SettlementRequest) -> dict[str, CatalogItem]:
+    """The visit's catalog items by code; every problem is named by the item's index and code."""
     problems = []
     codes = {item.code for item in request.items}
     catalog = queries.catalog_items(codes)
@@ -243,6 +268,34 @@ def _prepare(*, user, request: SettlementRequest) -> Prepared:
         }
         first = problems[0]
         _refuse(first["error"], str(messages[first["error"]]).format(**first), items=problems)
+    return catalog
+
+
+def line_inputs(request: SettlementRequest, catalog: dict[str, CatalogItem]) -> tuple[calc.LineInput, ...]:
+    return tuple(
+        calc.LineInput(
+            item=calc.CatalogFacts(
+                code=catalog[item.code].code,
+                item_class=catalog[item.code].item_class,
+                prepay_percent=catalog[item.code].prepay_percent,
+                payment_standard=catalog[item.code].payment_standard,
+            ),
+            quantity=item.quantity,
+            unit_price=item.unit_price if item.unit_price is not None else catalog[item.code].list_price,
+        )
+        for item in request.items
+    )
+
+
+def _prepare(*, user, request: SettlementRequest) -> Prepared:
+    if request.benefit != OUTPATIENT_POOLING:
+        _refuse("benefit_not_supported", _("Only the general outpatient pooling benefit is settled here."), field="benefit")
+
+    caller = prepare_caller(user=user, request=request)
+    submitter, provider = caller.submitter, caller.provider
+    provider_kind, provider_level = caller.provider_kind, caller.provider_level
+    id_number = prepare_visit(request)
+    catalog = prepare_items(request)
 
     member = queries.member_on(id_number, request.visit_date)
     if member is None:
@@ -277,6 +330,15 @@ def _prepare(*, user, request: SettlementRequest) -> Prepared:
         if account is not None and account.status == PersonalAccount.Status.OPEN:
             paying_account_id = account.pk
 
+    if request.died_in_emergency_care:
+        # Zaozhuang 第十八条: 在门急诊抢救无效死亡的，其政策范围内的医疗费用按照一次住院报销 — the
+        # inpatient system settles these costs as one stay, not outpatient pooling.
+        _refuse(
+            "settle_as_inpatient_stay",
+            _("The member died in emergency care: these costs are reimbursed as one inpatient stay. Settle them in the inpatient system, not in outpatient pooling."),
+            field="died_in_emergency_care", article="枣庄 第十八条",
+        )
+
     policy = policy_version_on(request.visit_date)
     if policy is None:
         _refuse("policy_version_missing", _("No outpatient pooling policy is in force on the visit date."), region=settings.REGION, visit_date=request.visit_date.isoformat())
@@ -298,19 +360,7 @@ def _prepare(*, user, request: SettlementRequest) -> Prepared:
         episode_kinds=episodes,
         registered_places=places,
     )
-    lines = tuple(
-        calc.LineInput(
-            item=calc.CatalogFacts(
-                code=catalog[item.code].code,
-                item_class=catalog[item.code].item_class,
-                prepay_percent=catalog[item.code].prepay_percent,
-                payment_standard=catalog[item.code].payment_standard,
-            ),
-            quantity=item.quantity,
-            unit_price=item.unit_price if item.unit_price is not None else catalog[item.code].list_price,
-        )
-        for item in request.items
-    )
+    lines = line_inputs(request, catalog)
     visit = calc.VisitInput(
         visit_date=request.visit_date,
         lines=lines,
@@ -358,7 +408,8 @@ def _compute(prepared: Prepared, year: MemberYear | None, balance: Decimal | Non
         ) from None
     except calc.PrescriptionRequired as missing:
         raise SettlementRefused(
-            _("A pharmacy settles an external prescription: send the prescribing institution's code."),
+            _("A pharmacy settles an external prescription: send the prescribing institution's code. "
+              "Without a prescription, an account-only sale (benefit personal_account) is possible."),
             code=missing.code,
             details={"field": missing.parameter},
         ) from None
@@ -380,12 +431,22 @@ def _year_output(year: calc.YearAfter) -> dict:
 
 
 def _warnings(prepared: Prepared, result: calc.SettlementResult, request: SettlementRequest) -> list[dict]:
+    return visit_warnings(
+        request=request, caller_provider=prepared.provider, provider_kind=prepared.provider_kind,
+        age=prepared.member.age_on(request.visit_date), sex=prepared.member.sex,
+        lines=result.lines, items=prepared.items,
+    )
+
+
+def visit_warnings(*, request: SettlementRequest, caller_provider, provider_kind: str, age: int, sex: str,
+                   lines, items: list[CatalogItem]) -> list[dict]:
+    """The single-visit supervision rules (supervision.realtime), shared by every benefit."""
     facts = VisitFacts(
         visit_date=request.visit_date,
-        member_age=prepared.member.age_on(request.visit_date),
-        member_sex=prepared.member.sex,
-        provider_code=prepared.provider.code if prepared.provider else (request.remote_provider_code or ""),
-        provider_kind=prepared.provider_kind,
+        member_age=age,
+        member_sex=sex,
+        provider_code=caller_provider.code if caller_provider else (request.remote_provider_code or ""),
+        provider_kind=provider_kind,
         lines=tuple(
             VisitLineFacts(
                 position=index,
@@ -396,14 +457,14 @@ def _warnings(prepared: Prepared, result: calc.SettlementResult, request: Settle
                 amount=line.amount,
                 platform_price=item.platform_price,
             )
-            for index, (line, item) in enumerate(zip(result.lines, prepared.items, strict=True))
+            for index, (line, item) in enumerate(zip(lines, items, strict=True))
         ),
     )
     return run_single_visit_rules(facts)
 
 
 def _render(prepared: Prepared, result: calc.SettlementResult, request: SettlementRequest) -> dict:
-    return {
+    rendered = {
         "total": _money(result.total),
         "fully_self_paid": _money(result.fully_self_paid),
         "over_limit": _money(result.over_limit),
@@ -437,6 +498,8 @@ def _render(prepared: Prepared, result: calc.SettlementResult, request: Settleme
         "policy_version": prepared.policy.pk,
         "warnings": _warnings(prepared, result, request),
     }
+    rendered["explanation"] = [step.as_dict() for step in explain(rendered, prepared.policy.region)]
+    return rendered
 
 
 # ---------------------------------------------------------------------------------------
@@ -445,6 +508,10 @@ def _render(prepared: Prepared, result: calc.SettlementResult, request: Settleme
 
 def claim_preview(*, user, request: SettlementRequest) -> dict:
     """预结算: compute as settlement would, now, without writing or locking anything."""
+    if request.benefit == PERSONAL_ACCOUNT:
+        from .account_settlement import account_only_preview
+
+        return account_only_preview(user=user, request=request)
     prepared = _prepare(user=user, request=request)
     year = MemberYear.objects.filter(member=prepared.member, year=request.visit_date.year).first()
     balance = None
@@ -475,6 +542,16 @@ def _replay(claim: Claim, fingerprint: str) -> dict:
 def claim_settle(*, user, request: SettlementRequest) -> tuple[dict, bool]:
     """结算. Returns (response, created). The same provider and external_ref again with the same
     request returns the first response and pays nothing more; a different request is a 409."""
+    if request.benefit == PERSONAL_ACCOUNT:
+        from .account_settlement import account_only_settle
+
+        return account_only_settle(user=user, request=request)
+    return settle_once(user=user, request=request, settle=_claim_settle)
+
+
+def settle_once(*, user, request: SettlementRequest, settle) -> tuple[dict, bool]:
+    """Idempotency by (submitter, external_ref), for every benefit: `settle(user=, request=,
+    fingerprint=)` writes one claim and returns its response."""
     if not request.external_ref:
         _refuse("external_ref_required", _("Send the provider's transaction number (external_ref)."), field="external_ref")
     link = staff_link(user)
@@ -485,7 +562,7 @@ def claim_settle(*, user, request: SettlementRequest) -> tuple[dict, bool]:
     # (a repeat, or a concurrent twin) or when the request is refused (a repeat answers with
     # the first response even if, say, the provider has been suspended since).
     try:
-        return _claim_settle(user=user, request=request, fingerprint=fingerprint), True
+        return settle(user=user, request=request, fingerprint=fingerprint), True
     except (IntegrityError, DomainError):
         existing = Claim.objects.filter(submitter=submitter, external_ref=request.external_ref).first()
         if existing is None:
@@ -493,7 +570,7 @@ def claim_settle(*, user, request: SettlementRequest) -> tuple[dict, bool]:
         return _replay(existing, fingerprint), False
 
 
-@transaction.atomic(durable=True)
+@transaction.atomic
 def _claim_settle(*, user, request: SettlementRequest, fingerprint: str) -> dict:
     prepared = _prepare(user=user, request=request)
     # Lock order: the member's year row, then the paying account (members.services.account_lock
@@ -599,7 +676,7 @@ def _may_reverse(user, claim: Claim) -> bool:
     return is_agency_staff(user) and user.has_perm("claims.change_claim")
 
 
-@transaction.atomic(durable=True)
+@transaction.atomic
 def claim_reverse(*, user, settlement_id: int, reason: str = "") -> dict:
     """撤销结算: give the fund, deductible and cap back to the member's year and refund the
     account by reversing entries. Reversing twice answers with the first reversal."""
@@ -611,7 +688,8 @@ def claim_reverse(*, user, settlement_id: int, reason: str = "") -> dict:
     if claim.status == Claim.Status.REVERSED:
         return claim.reversal_response
 
-    year = _lock_year(claim.member_id, claim.year)
+    # An account-only settlement never touched the member's year (CONTRACT.md).
+    year = _lock_year(claim.member_id, claim.year) if claim.benefit != Claim.Benefit.PERSONAL_ACCOUNT else None
     entries = list(
         LedgerEntry.objects.filter(
             reference=claim.ledger_reference,
@@ -625,11 +703,12 @@ def claim_reverse(*, user, settlement_id: int, reason: str = "") -> dict:
             entry.account = locked[entry.account_id]
             refund = account_reverse_entry(entry=entry, reference=claim.ledger_reference, memo=reason[:200], user=user)
             balance_after = refund.balance_after
-    year.deductible_met = max(Decimal(0), year.deductible_met - claim.deductible)
-    year.fund_paid = max(Decimal(0), year.fund_paid - claim.fund)
-    year.large_expense_burden = max(Decimal(0), year.large_expense_burden - claim.large_expense_burden_added)
-    year.large_expense_subsidy_paid = max(Decimal(0), year.large_expense_subsidy_paid - claim.large_expense_subsidy)
-    year.save(update_fields=["deductible_met", "fund_paid", "large_expense_burden", "large_expense_subsidy_paid", "updated_at"])
+    if year is not None:
+        year.deductible_met = max(Decimal(0), year.deductible_met - claim.deductible)
+        year.fund_paid = max(Decimal(0), year.fund_paid - claim.fund)
+        year.large_expense_burden = max(Decimal(0), year.large_expense_burden - claim.large_expense_burden_added)
+        year.large_expense_subsidy_paid = max(Decimal(0), year.large_expense_subsidy_paid - claim.large_expense_subsidy)
+        year.save(update_fields=["deductible_met", "fund_paid", "large_expense_burden", "large_expense_subsidy_paid", "updated_at"])
 
     claim.status = Claim.Status.REVERSED
     claim.reversed_at = timezone.now()
@@ -648,7 +727,7 @@ def claim_reverse(*, user, settlement_id: int, reason: str = "") -> dict:
             "fund_paid": _money(year.fund_paid),
             "cap": _money(year.cap),
             "cap_remaining": _money(year.cap_remaining),
-        },
+        } if year is not None else None,
     }
     claim.save(update_fields=["status", "reversed_at", "reversed_by", "reversal_reason", "reversal_response"])
     audit(actor=user, action="claim.reverse", target=claim, label=f"{claim.submitter}/{claim.external_ref}", reason=reason[:200])

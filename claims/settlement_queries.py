@@ -96,10 +96,14 @@ _CATALOG_FIELDS = tuple(fields(CatalogItem))
 SPELL_FIELDS = ("effective_from", "employment_status", "scheme", "pre_1949_veteran")
 _SPELL = [Enrollment._meta.get_field(name) for name in SPELL_FIELDS]
 _SUSPENDING = tuple(Episode.SUSPENDS_OUTPATIENT_POOLING)
+# Zaozhuang 第十八条: outpatient and emergency costs before admission are paid by outpatient
+# pooling, so an inpatient stay switches it off only from the day after admission (a visit on
+# the admission day is the one that led to it); other suspending episodes from their first day.
 _episode_flag = ", ".join(
     f"""EXISTS (SELECT 1 FROM {_table(Episode)} ep
                  WHERE ep."member_id" = m."id" AND ep."kind" = %s
-                   AND ep."start_date" <= %s AND (ep."end_date" IS NULL OR ep."end_date" >= %s))"""
+                   AND ep."start_date" {"<" if _kind == Episode.Kind.INPATIENT_STAY else "<="} %s
+                   AND (ep."end_date" IS NULL OR ep."end_date" >= %s))"""
     for _kind in _SUSPENDING
 )
 _MEMBER = Statement(

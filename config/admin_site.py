@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from core.auth import BackoffLoginFormMixin
+from core.transactions import durable_on_post
 
 
 def is_provider_user(user) -> bool:
@@ -49,6 +50,29 @@ class GongjiAdminSite(admin.AdminSite):
     index_title = _("Medical insurance agency")
     login_form = StaffOnlyAuthenticationForm
     site_url = None  # the admin is the whole site: no "view site" link to nowhere
+    index_template = "admin/gongji_index.html"
+
+    def index(self, request, extra_context=None):
+        # The to-do box at the top of the index: what will stop settlement if nobody acts.
+        from django.utils import timezone
+
+        from claims.policy_services import policy_versions_ending
+
+        from core.todo import todos_for
+
+        extra_context = {
+            **(extra_context or {}),
+            "policy_versions_ending": policy_versions_ending(today=timezone.localdate()),
+            "todos": todos_for(request.user),
+        }
+        return super().index(request, extra_context)
+
+    def admin_view(self, view, cacheable=False):
+        """Every admin view (the change forms, the changelists' actions, delete, and each
+        ModelAdmin's own views registered through `get_urls`) goes through here: a writing
+        request is one outermost transaction (core.transactions), so the services the admin
+        calls join it instead of refusing to run inside it."""
+        return super().admin_view(durable_on_post(view), cacheable)
 
     def has_permission(self, request):
         if not super().has_permission(request):

@@ -5,6 +5,7 @@ import re
 from django import forms
 from django.contrib import admin
 from django.db.models import QuerySet
+from django.db.models.functions import Right
 from django.forms.models import BaseInlineFormSet
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
@@ -27,30 +28,51 @@ from .services import family_link_check, family_link_create, family_link_delete
 
 FULL_ID_NUMBER = re.compile(r"^\d{17}[\dX]$")
 ID_NUMBER_PREFIX = re.compile(r"^\d{6,17}$")
+LAST_FOUR = re.compile(r"^\d{3}[\dX]$")
+# What the masked lists show: 370402********1234 (any number of stars, or an ellipsis).
+MASKED_ID_NUMBER = re.compile(r"^(\d{6})(?:\*+|…|\.\.\.)(\d{3}[\dX])$")
 
 
 def search_members(queryset: QuerySet, term: str, prefix: str = "") -> QuerySet:
-    """Search by a full ID number (exact), its leading digits, or the beginning of a name.
+    """Find members as a case worker on the phone would.
 
-    Written out rather than left to `search_fields`: Django's "=" and "icontains"
-    lookups wrap the column in UPPER(), which no index serves on a million rows, while
-    an exact match and a prefix can use the unique index on the ID number.
+    - a full ID number: exact (the unique index);
+    - its leading digits (6 to 17): prefix (the same index);
+    - the masked form the lists show (370402********1234): region prefix and last four;
+    - four characters: the last four of the ID number (a functional index, migration 0005);
+    - anything else: any part of the name (a trigram index on PostgreSQL).
+
+    Written out rather than left to `search_fields`: Django's "=" and "icontains" lookups
+    wrap the column in UPPER(), which no index serves on a million rows.
     """
     term = normalize_id_number(term)
     if not term:
         return queryset
+    id_field = f"{prefix}id_number"
     if FULL_ID_NUMBER.match(term):
-        return queryset.filter(**{f"{prefix}id_number": term})
+        return queryset.filter(**{id_field: term})
     if ID_NUMBER_PREFIX.match(term):
-        return queryset.filter(**{f"{prefix}id_number__startswith": term})
-    return queryset.filter(**{f"{prefix}name__startswith": term})
+        return queryset.filter(**{f"{id_field}__startswith": term})
+    masked = MASKED_ID_NUMBER.match(term)
+    if masked:
+        return queryset.alias(_last4=Right(id_field, 4)).filter(
+            **{f"{id_field}__startswith": masked[1], "_last4": masked[2]}
+        )
+    if LAST_FOUR.match(term):
+        return queryset.alias(_last4=Right(id_field, 4)).filter(_last4=term)
+    return queryset.filter(**{f"{prefix}name__contains": term})
+
+
+SEARCH_HELP = _(
+    "Full ID number, its first digits, the masked number the lists show, its last four digits, or any part of the name."
+)
 
 
 class MemberSearchMixin:
     """Lists of things that belong to a member are searched by that member."""
 
     search_fields = ["member__id_number", "member__name"]
-    search_help_text = _("Full ID number, its first digits, or the beginning of the name.")
+    search_help_text = SEARCH_HELP
 
     def get_search_results(self, request, queryset, search_term):
         return search_members(queryset, search_term, prefix="member__"), False
@@ -197,7 +219,7 @@ class MemberAdmin(ImportMixin, LargeTableMixin, SimpleHistoryAdmin):
     list_select_related = False
     ordering = ["-pk"]  # the primary key's index: the newest first, without a sort
     search_fields = ["id_number", "name"]  # see get_search_results
-    search_help_text = _("Full ID number, its first digits, or the beginning of the name.")
+    search_help_text = SEARCH_HELP
     readonly_fields = ["sex", "birth_date", "created_at", "updated_at"]
     inlines = [EnrollmentInline, FamilyLinkInline, RegistrationInline, EpisodeInline]
 

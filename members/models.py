@@ -6,6 +6,7 @@ from datetime import date
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Right
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
@@ -47,6 +48,10 @@ class Member(models.Model):
     class Meta:
         verbose_name = _("member")
         verbose_name_plural = _("members")
+        indexes = [
+            # The admin's search by the last four digits the masked lists show.
+            models.Index(Right("id_number", 4), name="member_id_last4_idx"),
+        ]
         constraints = [
             # A deceased member has a date of death, and only a deceased member has one.
             models.CheckConstraint(
@@ -156,7 +161,12 @@ class FamilyLink(models.Model):
     INVERSE = {Relation.SPOUSE: Relation.SPOUSE, Relation.PARENT: Relation.CHILD, Relation.CHILD: Relation.PARENT}
 
     member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.PROTECT, related_name="family_links")
-    relative = models.ForeignKey(Member, verbose_name=_("relative"), on_delete=models.PROTECT, related_name="+")
+    # A relative in the registry, linked both ways; or one outside it (insured elsewhere or not
+    # at all, CONTRACT.md "Account-only settlement"), named by ID number and name, linked one
+    # way only (from the member whose account may pay for them).
+    relative = models.ForeignKey(Member, verbose_name=_("relative"), null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    relative_id_number = models.CharField(_("relative's ID number"), max_length=18, blank=True, default="", db_default="")
+    relative_name = models.CharField(_("relative's name"), max_length=100, blank=True, default="", db_default="")
     # What the relative is to the member.
     relation = models.CharField(_("relation"), max_length=8, choices=Relation.choices)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
@@ -169,13 +179,31 @@ class FamilyLink(models.Model):
         constraints = [
             models.CheckConstraint(condition=~Q(member=models.F("relative")), name="family_link_not_self"),
             models.UniqueConstraint(fields=["member", "relative"], name="family_link_unique_pair"),
+            # A relative outside the registry: exactly one of the two ways of naming the relative.
+            models.CheckConstraint(
+                condition=(Q(relative__isnull=False) & Q(relative_id_number=""))
+                | (Q(relative__isnull=True) & ~Q(relative_id_number="")),
+                name="family_link_relative_named_once",
+            ),
+            models.UniqueConstraint(
+                fields=["member", "relative_id_number"], condition=Q(relative__isnull=True),
+                name="family_link_unique_outside_relative",
+            ),
             # At most one spouse at a time.
             models.UniqueConstraint(fields=["member"], condition=Q(relation="spouse"), name="family_link_one_spouse"),
         ]
 
     def __str__(self):
         # The relative's str masks the ID number (admin log, lists); select_related("relative").
+        if self.relative_id is None:
+            from core.idnumber import mask_id_number
+
+            return f"{self.get_relation_display()}: {self.relative_name} {mask_id_number(self.relative_id_number)}"
         return f"{self.get_relation_display()}: {self.relative}"
+
+    @property
+    def outside_registry(self) -> bool:
+        return self.relative_id is None
 
 
 class Registration(models.Model):

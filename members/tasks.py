@@ -3,6 +3,7 @@
 from datetime import date
 
 from celery import shared_task
+from django.db import transaction
 from django.utils import timezone
 
 from . import services
@@ -21,16 +22,19 @@ def credit_month(month: str | None = None, chunk_size: int | None = None) -> int
         first = date(int(year), int(number), 1)
     else:
         first = timezone.localdate().replace(day=1)
-    try:
-        run = services.credit_month_start(month=first, chunk_size=chunk_size or services.DEFAULT_CHUNK_SIZE)
-    except services.MissingReferenceData:
-        # The refused run is on record with what is missing; nothing was credited.
-        return None
-    for low, high in services.credit_run_chunk_bounds(run):
-        credit_chunk.delay_on_commit(run.pk, low, high)
-    return run.pk
+    with transaction.atomic(durable=True):
+        try:
+            run = services.credit_month_start(month=first, chunk_size=chunk_size or services.DEFAULT_CHUNK_SIZE)
+        except services.MissingReferenceData:
+            # The refused run is on record with what is missing (committed as this block
+            # ends normally); nothing was credited.
+            return None
+        for low, high in services.credit_run_chunk_bounds(run):
+            credit_chunk.delay_on_commit(run.pk, low, high)
+        return run.pk
 
 
 @shared_task(name="members.tasks.credit_chunk", acks_late=True)
 def credit_chunk(run_id: int, low: int, high: int) -> None:
-    services.credit_run_chunk(run_id=run_id, low=low, high=high)
+    with transaction.atomic(durable=True):
+        services.credit_run_chunk(run_id=run_id, low=low, high=high)

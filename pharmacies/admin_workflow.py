@@ -358,17 +358,22 @@ class ApplicationAdmin(admin.ModelAdmin):
         obj.refresh_from_db()
 
     def save_formset(self, request, form, formset, change):
+        # Documents and admission conditions change through the same services as in the portal
+        # (their audit events, the file clean-up); the inlines offer them only on a draft.
         if formset.model is ApplicationDocument:
             for document in formset.save(commit=False):
-                upload = document.file.file
-                document.application = form.instance
-                document.original_name = (upload.name or "")[-200:]
-                document.content_type = inspect_upload(upload)
-                document.size = upload.size
-                document.uploaded_by = request.user
-                document.save()
+                services.application_add_document(
+                    application=form.instance, actor=request.user, kind=document.kind, upload=document.file.file
+                )
             for document in formset.deleted_objects:
-                document.delete()
+                services.application_remove_document(document=document, actor=request.user)
+            return
+        if formset.model is AdmissionCondition:
+            for answer in formset.save(commit=False):
+                services.application_answer_condition(
+                    application=form.instance, actor=request.user, condition=answer.condition, met=answer.met,
+                    evidence_text=answer.evidence_text or "", evidence_document=answer.evidence_document,
+                )
             return
         super().save_formset(request, form, formset, change)
 

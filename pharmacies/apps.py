@@ -8,3 +8,4 @@ class PharmaciesConfig(AppConfig):
 
     def ready(self):
         from . import signals  # noqa: F401
+        from . import todo  # noqa: F401  (the workbench's items: core.todo)

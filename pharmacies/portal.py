@@ -20,6 +20,7 @@ from django.views.decorators.http import require_POST
 from rest_framework.authtoken.models import Token
 
 from core.errors import DomainError, NotFound
+from core.transactions import durable_on_post
 
 from . import services
 from .access import provider_is_active, staff_link
@@ -52,11 +53,14 @@ def portal_view(view=None, *, any_status: bool = False):
     agreement, notifications, API token, monthly statements, reconciliations, flags and
     appeals); every other page answers 403 with a page that says why. New pages are therefore
     closed to such a provider unless they opt in.
+
+    A writing request is one outermost transaction (core.transactions.durable_on_post).
     """
     if view is None:
         return lambda actual: portal_view(actual, any_status=any_status)
 
     @login_required(login_url=reverse_lazy("portal:login"))
+    @durable_on_post
     @wraps(view)
     def wrapped(request, *args, **kwargs):
         link = staff_link(request.user)

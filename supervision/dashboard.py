@@ -5,6 +5,7 @@ from datetime import date
 from django.db.models import Count, DecimalField, ExpressionWrapper, F, Sum
 from django.db.models.functions import TruncMonth
 
+from claims.funds import FUNDS, funds_expression
 from claims.models import Claim
 
 from .models import Flag
@@ -20,9 +21,12 @@ def _money(value) -> float:
 def dashboard_data(year: int) -> dict:
     start, end = date(year, 1, 1), date(year, 12, 31)
     claims = Claim.objects.settled().filter(visit_date__range=(start, end))
+    # Every fund that pays on a settlement (claims.funds): one series each, and all together.
     by_month = (claims.annotate(month=TruncMonth("visit_date")).values("month")
-                .annotate(fund=Sum("fund"), account=Sum("account")).order_by("month"))
-    by_level = claims.values("provider_level").annotate(fund=Sum("fund")).order_by("provider_level")
+                .annotate(all_funds=Sum(funds_expression()), account=Sum("account"),
+                          **{f"fund_{fund.name}": Sum(fund.field) for fund in FUNDS})
+                .order_by("month"))
+    by_level = claims.values("provider_level").annotate(fund=Sum(funds_expression())).order_by("provider_level")
     flags = Flag.objects.filter(day__range=(start, end))
     flags_by_rule = flags.values("rule__code").annotate(n=Count("pk")).order_by("-n")
     flags_by_month = flags.annotate(month=TruncMonth("day")).values("month").annotate(n=Count("pk")).order_by("month")
@@ -35,7 +39,9 @@ def dashboard_data(year: int) -> dict:
     return {
         "spending_by_month": {
             "labels": [row["month"].strftime("%Y-%m") for row in by_month],
-            "fund": [_money(row["fund"]) for row in by_month],
+            "fund": [_money(row["all_funds"]) for row in by_month],
+            "funds": [{"name": fund.name, "label": str(fund.label), "data": [_money(row[f"fund_{fund.name}"]) for row in by_month]}
+                      for fund in FUNDS],
             "account": [_money(row["account"]) for row in by_month],
         },
         "spending_by_level": {

@@ -64,7 +64,7 @@ def rulebase_import(*, source, batch: str | None = None, file_name: str = "", us
     return _rulebase_replace(parsed=parsed, file_name=file_name, user=user)
 
 
-@transaction.atomic(durable=True)
+@transaction.atomic
 def _rulebase_replace(*, parsed: rulebase.Parsed, file_name: str, user) -> RulebaseImport:
     model = BATCH_MODELS[parsed.batch]
     removed, _detail = model.objects.all().delete()
@@ -107,7 +107,7 @@ def _amount(value) -> Decimal:
     return amount
 
 
-@transaction.atomic(durable=True)
+@transaction.atomic
 def flag_first_review(*, flag: Flag, user, opinion: str) -> Flag:
     """初审: an auditor examines the evidence and writes an opinion."""
     require_role(user, Role.AUDITOR)
@@ -144,19 +144,19 @@ def _dismiss(flag: Flag, user, note: str) -> Flag:
     return _step(flag, action="dismiss", to=Flag.Status.DISMISSED, user=user, note=note, fields=["second_reviewer"])
 
 
-@transaction.atomic(durable=True)
+@transaction.atomic
 def flag_confirm(*, flag: Flag, user, amount, note: str = "", today: date | None = None) -> Flag:
     """复审 confirms a violation with the amount to deduct; the appeal window opens."""
     return _confirm(flag, user, amount, note, today)
 
 
-@transaction.atomic(durable=True)
+@transaction.atomic
 def flag_dismiss(*, flag: Flag, user, note: str = "") -> Flag:
     """复审 finds no violation."""
     return _dismiss(flag, user, note)
 
 
-@transaction.atomic(durable=True)
+@transaction.atomic
 def flag_second_review(*, flag: Flag, user, violation: bool, amount=None, note: str = "", today: date | None = None) -> Flag:
     """复审 in one call: confirm with an amount, or dismiss."""
     if violation:
@@ -164,7 +164,7 @@ def flag_second_review(*, flag: Flag, user, violation: bool, amount=None, note: 
     return _dismiss(flag, user, note)
 
 
-@transaction.atomic(durable=True)
+@transaction.atomic
 def flag_appeal(*, flag: Flag, user, reason: str, today: date | None = None) -> Flag:
     """The provider appeals a confirmed flag (portal), within the appeal window."""
     from pharmacies.access import provider_of
@@ -185,7 +185,7 @@ def flag_appeal(*, flag: Flag, user, reason: str, today: date | None = None) -> 
     return _step(flag, action="appeal", to=Flag.Status.APPEALED, user=user, note=reason, fields=["appeal_reason"])
 
 
-@transaction.atomic(durable=True)
+@transaction.atomic
 def flag_decide_appeal(*, flag: Flag, user, upheld: bool, amount=None, note: str = "") -> Flag:
     """An auditor other than the one who confirmed decides the appeal: upheld (dismissed) or
     rejected (confirmed, possibly with a lower amount)."""
@@ -213,15 +213,16 @@ def _deductible(flag: Flag, today: date) -> None:
         raise Conflict(_("This flag names no local provider to deduct from."), code="flag_no_provider")
 
 
+@transaction.atomic
 def flag_deduct(*, flag: Flag, user, today: date | None = None) -> Flag:
     """A confirmed, no longer appealable flag becomes a deduction on the provider's next statement.
 
-    Two transactions on purpose: claims' `deduction_record` is a top-level (durable) service of
-    its own and is idempotent on the flag's reference, so the deduction is recorded first and the
-    flag marked after; a crash in between is mended by running this again (same deduction)."""
+    One transaction: the deduction (claims' `deduction_record`, which joins it and is
+    idempotent on the flag's reference), the flag's new state and the members' credit records
+    are written together or not at all."""
     require_role(user, Role.AUDITOR, Role.FINANCE)
     today = today or timezone.localdate()
-    flag = Flag.objects.select_related("rule", "provider").get(pk=flag.pk)
+    flag = _locked(flag)
     _deductible(flag, today)
     reference = ""
     if flag.confirmed_amount and flag.confirmed_amount > 0:
@@ -234,13 +235,6 @@ def flag_deduct(*, flag: Flag, user, today: date | None = None) -> Flag:
             source_reference=f"supervision.flag:{flag.pk}", user=user,
         )
         reference = str(getattr(deduction, "pk", deduction) or "")[:64]
-    return _flag_mark_deducted(flag=flag, user=user, today=today, reference=reference)
-
-
-@transaction.atomic(durable=True)
-def _flag_mark_deducted(*, flag: Flag, user, today: date, reference: str) -> Flag:
-    flag = _locked(flag)
-    _deductible(flag, today)
     flag.deduction_reference = reference
     # Members involved in a confirmed violation get a credit record (Yangzhou 三(一), Jinan (二十)).
     if flag.member_id:
@@ -252,7 +246,8 @@ def _flag_mark_deducted(*, flag: Flag, user, today: date, reference: str) -> Fla
 
 
 def flags_deduct_due(*, user, today: date | None = None) -> int:
-    """Every confirmed flag whose appeal window has closed, each in its own transaction."""
+    """Every confirmed flag whose appeal window has closed, each in its own transaction (or its
+    own savepoint inside the caller's)."""
     require_role(user, Role.AUDITOR, Role.FINANCE)
     today = today or timezone.localdate()
     due = Flag.objects.filter(status=Flag.Status.CONFIRMED).filter(
@@ -270,7 +265,7 @@ def flags_deduct_due(*, user, today: date | None = None) -> int:
 CONFIRMED = (Flag.Status.CONFIRMED, Flag.Status.DEDUCTED)
 
 
-@transaction.atomic(durable=True)
+@transaction.atomic
 def provider_credit_compute(*, year: int, user=None) -> int:
     """Recompute every provider's credit score for `year` (supervision.credit explains the formula)."""
     if user is not None:

@@ -12,9 +12,10 @@ from django.utils.translation import gettext_lazy as _
 from core.admin import LargeTableMixin
 from core.errors import DomainError
 
+from ..funds import FUND_FIELDS
 from ..models import Deduction, ProviderStatement, Reconciliation
 from . import exports
-from .services import statement_approve, statement_record_payment
+from .services import statement_approve, statement_record_payment, statement_settlements
 
 
 class DeductionInline(admin.TabularInline):
@@ -30,7 +31,7 @@ class DeductionInline(admin.TabularInline):
 
 @admin.register(ProviderStatement)
 class ProviderStatementAdmin(LargeTableMixin, admin.ModelAdmin):
-    list_display = ["provider", "month", "status", "settlement_count", "reversal_count", "fund", "account",
+    list_display = ["provider", "month", "status", "settlement_count", "reversal_count", *FUND_FIELDS, "account",
                     "family_account", "deductions_total", "payable", "payment_reference", "links"]
     list_filter = ["status", "month"]
     list_select_related = ["provider"]
@@ -72,7 +73,7 @@ class ProviderStatementAdmin(LargeTableMixin, admin.ModelAdmin):
             from django.core.exceptions import PermissionDenied
 
             raise PermissionDenied
-        return get_object_or_404(ProviderStatement.objects.select_related("provider", "approved_by"), pk=pk)
+        return get_object_or_404(ProviderStatement.objects.select_related("provider", "generated_by", "approved_by", "paid_by"), pk=pk)
 
     def print_view(self, request, pk):
         statement = self._statement(request, pk)
@@ -82,7 +83,10 @@ class ProviderStatementAdmin(LargeTableMixin, admin.ModelAdmin):
 
     def xlsx_view(self, request, pk):
         statement = self._statement(request, pk)
-        return exports.statements_xlsx([statement], f"statement-{statement.provider.code}-{statement.month:%Y%m}.xlsx")
+        return exports.statements_xlsx(
+            [statement], f"statement-{statement.provider.code}-{statement.month:%Y%m}.xlsx",
+            settlements=statement_settlements(statement),
+        )
 
     class PaymentForm(forms.Form):
         payment_reference = forms.CharField(label=_("payment reference"), max_length=100)

@@ -1,5 +1,6 @@
 """Reconciliation API (对账, like the national 3201/3202): parse, call one service, render."""
 
+from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -74,11 +75,12 @@ class ReconciliationView(APIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         lines = data.get("settlements")
-        reconciliation = reconciliation_submit(
-            provider=provider, user=request.user, period_from=data["period_from"], period_to=data["period_to"],
-            totals={field: data[field] for field in ("count", "total", "fund", "account", "cash")},
-            settlements=None if lines is None else [SubmittedSettlement(**line) for line in lines],
-        )
+        with transaction.atomic(durable=True):
+            reconciliation = reconciliation_submit(
+                provider=provider, user=request.user, period_from=data["period_from"], period_to=data["period_to"],
+                totals={field: data[field] for field in ("count", "total", "fund", "account", "cash")},
+                settlements=None if lines is None else [SubmittedSettlement(**line) for line in lines],
+            )
         return Response(_render(reconciliation), status=status.HTTP_201_CREATED)
 
 

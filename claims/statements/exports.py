@@ -9,6 +9,10 @@ from django.utils.translation import gettext as _
 from openpyxl import Workbook
 
 from core.idnumber import mask_id_number
+from core.money import to_capital
+from core.people import person_name
+
+from ..funds import FUND_FIELDS, FUNDS
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -21,25 +25,29 @@ def statement_rows(statement) -> list[tuple[str, object]]:
         (_("Status"), str(statement.get_status_display())),
         (_("Settlements"), statement.settlement_count),
         (_("Total medical cost"), statement.total),
-        (_("Fund paid"), statement.fund),
+        *((str(fund.paid_label), getattr(statement, fund.field)) for fund in FUNDS),
         (_("Personal account paid"), statement.account),
         (_("Family-sharing account paid"), statement.family_account),
         (_("Cash paid by members"), statement.cash),
         (_("Reversals"), statement.reversal_count),
         (_("Total reversed"), -statement.reversed_total),
-        (_("Fund reversed"), -statement.reversed_fund),
+        *((str(fund.reversed_label), -getattr(statement, fund.reversed_field)) for fund in FUNDS),
         (_("Personal account reversed"), -statement.reversed_account),
         (_("Family-sharing account reversed"), -statement.reversed_family_account),
         (_("Cash reversed"), -statement.reversed_cash),
         (_("Deductions"), -statement.deductions_total),
-        (_("Amount payable (fund + accounts − deductions)"), statement.payable),
+        (_("Amount payable (funds + accounts − deductions)"), statement.payable),
         (_("Generated at"), timezone.localtime(statement.generated_at).strftime("%Y-%m-%d %H:%M")),
-        (_("Approved by"), statement.approved_by.get_username() if statement.approved_by_id else ""),
+        (_("Amount payable (in capitals)"), to_capital(statement.payable)),
+        (_("Prepared by"), person_name(statement.generated_by)),
+        (_("Approved by"), person_name(statement.approved_by) if statement.approved_by_id else ""),
+        (_("Payment recorded by"), person_name(statement.paid_by) if statement.paid_by_id else ""),
         (_("Payment reference"), statement.payment_reference),
     ]
 
 
-def statements_xlsx(statements, filename: str) -> HttpResponse:
+def statements_xlsx(statements, filename: str, settlements=None) -> HttpResponse:
+    """Statements, their deductions, and (for one statement) every settlement behind its totals."""
     workbook = Workbook()
     sheet = workbook.active
     sheet.title = _("Statements")[:31]
@@ -54,6 +62,14 @@ def statements_xlsx(statements, filename: str) -> HttpResponse:
         for deduction in statement.deductions.all():
             deductions.append([statement.provider.code, f"{statement.month:%Y-%m}", deduction.amount, deduction.reason,
                                deduction.source_reference, deduction.decided_on])
+    if settlements is not None:
+        listing = workbook.create_sheet(_("Settlements")[:31])
+        listing.append([str(heading) for heading in settlement_headings()] + [_("Counted in this statement as")])
+        start, end = statement_month_bounds(statements[0])
+        for claim in settlements.iterator(chunk_size=2000):
+            counted = [_("settled") if start <= claim.settled_at < end else None,
+                       _("reversed") if claim.reversed_at and start <= claim.reversed_at < end else None]
+            listing.append(_settlement_values(claim) + ["、".join(str(c) for c in counted if c)])
     for worksheet in workbook.worksheets:
         for row in worksheet.iter_rows():
             for cell in row:
@@ -71,14 +87,29 @@ def _xlsx_response(workbook, filename: str) -> HttpResponse:
 
 
 SETTLEMENT_COLUMNS = ("settlement_id", "external_ref", "settled_at", "visit_date", "member", "status",
-                      "total", "fund", "account", "family_account", "cash", "reversed_at")
+                      "total", *FUND_FIELDS, "account", "family_account", "cash", "reversed_at")
+
+
+def settlement_headings() -> list:
+    """The settlement columns as people read them (the CSV keeps the plain column names)."""
+    return [
+        _("settlement ID"), _("provider's transaction number"), _("settled at"), _("visit date"), _("member"),
+        _("status"), _("total"), *(fund.label for fund in FUNDS), _("personal account"), _("family-sharing account"), _("cash"),
+        _("reversed at"),
+    ]
+
+
+def statement_month_bounds(statement):
+    from .services import local_bounds, month_end
+
+    return local_bounds(statement.month, month_end(statement.month))
 
 
 def _settlement_values(claim) -> list:
     return [
         claim.pk, claim.external_ref, timezone.localtime(claim.settled_at).strftime("%Y-%m-%d %H:%M:%S"),
-        claim.visit_date.isoformat(), mask_id_number(claim.member.id_number), claim.status,
-        claim.total, claim.fund, claim.account, claim.family_account, claim.cash,
+        claim.visit_date.isoformat(), mask_id_number(claim.member.id_number), str(claim.get_status_display()),
+        claim.total, *(getattr(claim, field) for field in FUND_FIELDS), claim.account, claim.family_account, claim.cash,
         timezone.localtime(claim.reversed_at).strftime("%Y-%m-%d %H:%M:%S") if claim.reversed_at else "",
     ]
 
@@ -103,10 +134,12 @@ def settlements_csv(claims, filename: str) -> StreamingHttpResponse:
     return response
 
 
-def settlements_xlsx(claims, filename: str) -> HttpResponse:
+def settlements_xlsx(claims, filename: str, headings: bool = False) -> HttpResponse:
+    """Settlements, streamed from the database in chunks; `headings`: column titles in the
+    reader's language (the admin), else the plain column names (the provider's export)."""
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet(_("Settlements")[:31])
-    sheet.append(list(SETTLEMENT_COLUMNS))
+    sheet.append([str(h) for h in settlement_headings()] if headings else list(SETTLEMENT_COLUMNS))
     for claim in claims.iterator(chunk_size=2000):
         sheet.append(_settlement_values(claim))
     return _xlsx_response(workbook, filename)

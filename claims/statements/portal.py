@@ -18,7 +18,7 @@ from pharmacies.portal import portal_view, render_portal
 
 from ..models import Claim, ProviderStatement, Reconciliation
 from . import exports
-from .services import reconciliation_submit
+from .services import reconciliation_submit, statement_settlements
 
 
 class SettlementSearchForm(forms.Form):
@@ -83,7 +83,17 @@ def settlements(request):
     })
 
 
-@portal_view(any_status=True)
+@portal_view
+def settlement_detail(request, pk):
+    """One of the provider's own settlements: its lines and why it paid what it paid."""
+    claim = get_object_or_404(
+        Claim.objects.select_related("member", "policy_version").prefetch_related("lines__catalog_item"),
+        pk=pk, provider=request.provider,
+    )
+    return render_portal(request, "portal/settlement_detail.html", {"claim": claim, "steps": claim.explanation()})
+
+
+@portal_view
 def statements(request):
     statements = ProviderStatement.objects.filter(provider=request.provider).order_by("-month")
     paginator = Paginator(statements, 24)
@@ -115,7 +125,10 @@ def statement_print(request, pk):
 @portal_view(any_status=True)
 def statement_xlsx(request, pk):
     statement = _own_statement(request, pk)
-    return exports.statements_xlsx([statement], f"statement-{statement.provider.code}-{statement.month:%Y%m}.xlsx")
+    return exports.statements_xlsx(
+            [statement], f"statement-{statement.provider.code}-{statement.month:%Y%m}.xlsx",
+            settlements=statement_settlements(statement),
+        )
 
 
 class ReconciliationForm(forms.Form):

@@ -8,6 +8,7 @@ app_name = "portal_claims"
 
 urlpatterns = [
     path("settlements/", views.settlements, name="settlements"),
+    path("settlements/<int:pk>/", views.settlement_detail, name="settlement"),
     path("statements/", views.statements, name="statements"),
     path("statements/<int:pk>/", views.statement_detail, name="statement"),
     path("statements/<int:pk>/print/", views.statement_print, name="statement_print"),

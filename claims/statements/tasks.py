@@ -4,6 +4,7 @@
 from datetime import timedelta
 
 from celery import shared_task
+from django.db import transaction
 from django.utils import timezone
 
 
@@ -17,6 +18,7 @@ def close_previous_month(month: str | None = None) -> dict:
     else:
         today = timezone.localdate()
         first = (today.replace(day=1) - timedelta(days=1)).replace(day=1)
-    result = statement_close_month(month=first, user=None)
+    with transaction.atomic(durable=True):
+        result = statement_close_month(month=first, user=None)
     return {"month": f"{result.month:%Y-%m}", "created": result.created, "replaced": result.replaced,
             "kept_approved": result.kept_approved}

@@ -19,7 +19,13 @@ from .credit_runs import (  # noqa: F401
     credit_run_chunk_bounds,
     reference_values,
 )
-from .family import family_link_check, family_link_create, family_link_delete  # noqa: F401
+from .family import (  # noqa: F401
+    family_link_check,
+    family_link_create,
+    family_link_create_outside,
+    family_link_delete,
+    family_link_outside_check,
+)
 from .ledger import InsufficientBalance, account_lock, account_post_entry, account_reverse_entry  # noqa: F401
 from .uses import FORBIDDEN_USES, UseRefused, account_pay_premium  # noqa: F401
 from .withdrawals import (  # noqa: F401

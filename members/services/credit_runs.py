@@ -224,7 +224,7 @@ def credit_plan_for(*, region: str, month: date) -> tuple[CreditPolicy | None, c
 DEFAULT_CHUNK_SIZE = 50_000
 
 
-@transaction.atomic(durable=True)
+@transaction.atomic
 def _credit_run_prepare(*, month: date, region: str, user, chunk_size: int) -> tuple[CreditRun, list[str]]:
     policy, plan, missing = credit_plan_for(region=region, month=month)
     if plan is not None:
@@ -272,7 +272,7 @@ def credit_run_chunk_bounds(run: CreditRun) -> list[tuple[int, int]]:
     ]
 
 
-@transaction.atomic(durable=True)
+@transaction.atomic
 def credit_run_chunk(*, run_id: int, low: int, high: int) -> dict:
     """Credit the members with low <= pk < high: one transaction, set-based SQL.
 

@@ -74,7 +74,7 @@ def account_pay_premium(
                          insured=insured, user=user)
 
 
-@transaction.atomic(durable=True)
+@transaction.atomic
 def _premium_post(*, account, purpose, amount, reference, insured, user) -> LedgerEntry:
     full_reference = f"premium:{reference}"[:64]
     account = account_lock(account_ids=[account.pk])[account.pk]

@@ -47,7 +47,7 @@ def _clean_heirs(heirs) -> list[dict]:
     return cleaned
 
 
-@transaction.atomic(durable=True)
+@transaction.atomic
 def account_withdrawal_propose(
     *, account: PersonalAccount, reason: str, destination: str = "", heirs: list | None = None, note: str = "",
     user,
@@ -88,7 +88,7 @@ _PAYOUT_KIND = {
 }
 
 
-@transaction.atomic(durable=True)
+@transaction.atomic
 def account_withdrawal_approve(*, decision: AccountDecision, user) -> AccountDecision:
     """Approve and execute: the whole balance is paid out (to the heirs by their shares on death)
     and the account is closed. The approver is never the proposer (separated duties)."""
@@ -125,7 +125,7 @@ def account_withdrawal_approve(*, decision: AccountDecision, user) -> AccountDec
     return decision
 
 
-@transaction.atomic(durable=True)
+@transaction.atomic
 def account_withdrawal_reject(*, decision: AccountDecision, reason: str, user) -> AccountDecision:
     require_role(user, Role.CASE_WORKER)
     decision = AccountDecision.objects.select_for_update().get(pk=decision.pk)

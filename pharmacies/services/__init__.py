@@ -23,8 +23,7 @@ Every transition: locks the row it changes, re-reads its state, refuses with a s
 when the state or the role is wrong (nothing written), writes a `WorkflowTransition` row and
 an audit event, and tells the provider (portal notification + e-mail after commit).
 
-Draft edits (`application_create`, `application_update`) are plain `atomic`, not durable:
-the admin's change form calls them inside its own transaction. They change no state.
+Like every service, each joins the caller's transaction (README "Transactions").
 """
 
 from .agreements import agreement_activate, agreement_renew, agreement_sign  # noqa: F401

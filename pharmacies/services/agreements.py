@@ -43,7 +43,7 @@ def _agreement_values(agreement: Agreement, name: str, code: str, **extra) -> di
     }
 
 
-@transaction.atomic(durable=True)
+@transaction.atomic
 def agreement_sign(
     *,
     application: Application,
@@ -103,7 +103,7 @@ def _lock_agreement(agreement: Agreement) -> Agreement:
     return Agreement.objects.select_for_update(of=("self",)).get(pk=agreement.pk)
 
 
-@transaction.atomic(durable=True)
+@transaction.atomic
 def agreement_activate(*, agreement: Agreement, actor, today: date | None = None) -> Provider:
     """signed → active: the agreement comes into force; the registry row is created or updated."""
     require_role(actor, Role.CASE_WORKER)
@@ -200,7 +200,7 @@ def agreement_activate(*, agreement: Agreement, actor, today: date | None = None
     return provider
 
 
-@transaction.atomic(durable=True)
+@transaction.atomic
 def agreement_renew(
     *,
     agreement: Agreement,

@@ -166,7 +166,7 @@ def application_update(*, application: Application, actor, **changes) -> Applica
     return application
 
 
-@transaction.atomic(durable=True)
+@transaction.atomic
 def application_add_document(
     *, application: Application, actor, kind: str, upload
 ) -> ApplicationDocument:
@@ -201,7 +201,7 @@ def application_add_document(
     return document
 
 
-@transaction.atomic(durable=True)
+@transaction.atomic
 def application_remove_document(*, document: ApplicationDocument, actor) -> None:
     application = document.application
     _check_may_file(actor, application)
@@ -216,7 +216,7 @@ def application_remove_document(*, document: ApplicationDocument, actor) -> None
     transaction.on_commit(partial(document.file.storage.delete, name))
 
 
-@transaction.atomic(durable=True)
+@transaction.atomic
 def application_answer_condition(
     *,
     application: Application,
@@ -284,7 +284,7 @@ def missing_documents(application: Application) -> list[str]:
     return [kind for kind in required if kind not in present]
 
 
-@transaction.atomic(durable=True)
+@transaction.atomic
 def application_submit(*, application: Application, actor) -> Application:
     """draft → submitted, once particulars, documents and admission conditions are complete."""
     _check_may_file(actor, application)
@@ -336,7 +336,7 @@ def application_submit(*, application: Application, actor) -> Application:
 # --- review and decision (agency) ---------------------------------------------------------
 
 
-@transaction.atomic(durable=True)
+@transaction.atomic
 def application_start_review(*, application: Application, actor) -> Application:
     """submitted → under_review; the case worker who takes it up is the reviewer."""
     require_role(actor, Role.CASE_WORKER)
@@ -362,7 +362,7 @@ def application_start_review(*, application: Application, actor) -> Application:
     return application
 
 
-@transaction.atomic(durable=True)
+@transaction.atomic
 def application_record_inspection(
     *, application: Application, actor, inspected_on: date, notes: str
 ) -> Application:
@@ -420,7 +420,7 @@ def _decide(*, application: Application, actor, approve: bool, reason: str) -> A
     return application
 
 
-@transaction.atomic(durable=True)
+@transaction.atomic
 def application_approve(*, application: Application, actor, reason: str = "") -> Application:
     """under_review → approved, by an auditor who is not the reviewer."""
     application = _decide(
@@ -434,7 +434,7 @@ def application_approve(*, application: Application, actor, reason: str = "") ->
     return application
 
 
-@transaction.atomic(durable=True)
+@transaction.atomic
 def application_reject(*, application: Application, actor, reason: str) -> Application:
     """under_review → rejected, with reasons, by an auditor who is not the reviewer."""
     reason = _reason_required(reason)

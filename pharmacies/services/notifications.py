@@ -135,7 +135,7 @@ def _notify(*, message: str, values: dict, provider=None, application=None) -> N
 # --- notifications and API tokens (portal) -----------------------------------------------
 
 
-@transaction.atomic(durable=True)
+@transaction.atomic
 def notifications_mark_read(*, actor, provider: Provider) -> int:
     if _acts_for_provider(actor) != provider:
         raise NotFound()

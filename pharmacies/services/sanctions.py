@@ -60,7 +60,7 @@ def _change_provider_status(
     return provider
 
 
-@transaction.atomic(durable=True)
+@transaction.atomic
 def provider_suspend(*, provider: Provider, actor, reason: str) -> Provider:
     """active → suspended: settlement refuses the provider until reinstated."""
     provider = _change_provider_status(
@@ -80,7 +80,7 @@ def provider_suspend(*, provider: Provider, actor, reason: str) -> Provider:
     return provider
 
 
-@transaction.atomic(durable=True)
+@transaction.atomic
 def provider_reinstate(*, provider: Provider, actor, reason: str) -> Provider:
     """suspended → active."""
     provider = _change_provider_status(
@@ -100,7 +100,7 @@ def provider_reinstate(*, provider: Provider, actor, reason: str) -> Provider:
     return provider
 
 
-@transaction.atomic(durable=True)
+@transaction.atomic
 def provider_terminate(*, provider: Provider, actor, reason: str) -> Provider:
     """active or suspended → terminated (解除协议)."""
     provider = _change_provider_status(

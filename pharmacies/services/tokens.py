@@ -21,7 +21,7 @@ def _check_token_owner(*, user, actor):
     get_user_model().objects.select_for_update().get(pk=user.pk)
 
 
-@transaction.atomic(durable=True)
+@transaction.atomic
 def api_token_create(*, user, actor) -> Token:
     """Give a provider user an API token; the existing one if it has one."""
     _check_token_owner(user=user, actor=actor)
@@ -31,7 +31,7 @@ def api_token_create(*, user, actor) -> Token:
     return token
 
 
-@transaction.atomic(durable=True)
+@transaction.atomic
 def api_token_rotate(*, user, actor) -> Token:
     """Replace a provider user's API token; the old one stops working at once."""
     _check_token_owner(user=user, actor=actor)

@@ -12,7 +12,7 @@ from core.idnumber import mask_id_number
 from core.models import AuditEvent
 from core.roles import Role
 from members.models import Enrollment, FamilyLink, Member
-from tests.factories import MemberFactory, UserFactory
+from tests.factories import MemberFactory, UserFactory, new_id_number
 
 pytestmark = pytest.mark.django_db
 
@@ -76,6 +76,30 @@ def test_search_finds_a_member_by_full_id_number_prefix_and_name(client, case_wo
         assert wanted in result, term
         if term != wanted.id_number[:14]:
             assert other not in result, term
+
+
+@pytest.mark.parametrize("term_of", [
+    pytest.param(lambda m: m.id_number[-4:], id="last four digits"),
+    pytest.param(lambda m: mask_id_number(m.id_number), id="masked number as listed"),
+    pytest.param(lambda m: m.id_number[:6] + "*" + m.id_number[-4:], id="masked with one star"),
+    pytest.param(lambda m: "秀", id="middle of the name"),
+    pytest.param(lambda m: "秀英", id="end of the name"),
+])
+def test_search_finds_a_member_as_a_case_worker_on_the_phone_would(client, case_worker, term_of):
+    """The masked lists show 370402********1234: each part a case worker can read finds the member."""
+    wanted = MemberFactory(id_number=new_id_number(date(1971, 3, 9), prefix="370402"), name="李秀英")
+    other = MemberFactory(id_number=new_id_number(date(1985, 6, 1), prefix="370481"), name="张伟")
+    assert wanted.id_number[-4:] != other.id_number[-4:]
+    result = list(client.get(CHANGELIST, {"q": term_of(wanted)}).context["cl"].result_list)
+    assert result == [wanted]
+
+
+def test_search_by_last_four_digits_on_a_list_of_member_things(client, case_worker):
+    """Lists that belong to a member (family links here) search by the member the same way."""
+    member, spouse = MemberFactory(), MemberFactory()
+    link = FamilyLink.objects.create(member=member, relative=spouse, relation="spouse")
+    response = client.get(reverse("admin:members_familylink_changelist"), {"q": link.member.id_number[-4:]})
+    assert link in list(response.context["cl"].result_list)
 
 
 def test_autocomplete_results_show_masked_id_numbers(client, case_worker):

@@ -51,11 +51,12 @@ def expected(claims_settled, claims_reversed=(), deductions=Decimal("0.00")):
 
     result = {"settlement_count": len(claims_settled), "reversal_count": len(claims_reversed),
               "deductions_total": deductions}
-    for field in ("total", "fund", "account", "family_account", "cash"):
+    for field in ("total", "fund", "large_expense_subsidy", "account", "family_account", "cash"):
         result[field] = total(claims_settled, field)
         result[f"reversed_{field}"] = total(claims_reversed, field)
-    result["payable"] = (result["fund"] + result["account"] + result["family_account"]
-                         - result["reversed_fund"] - result["reversed_account"] - result["reversed_family_account"]
+    result["payable"] = (result["fund"] + result["large_expense_subsidy"] + result["account"] + result["family_account"]
+                         - result["reversed_fund"] - result["reversed_large_expense_subsidy"]
+                         - result["reversed_account"] - result["reversed_family_account"]
                          - deductions)
     return result
 
@@ -351,7 +352,7 @@ def test_close_month_query_count_does_not_grow_with_claims_or_providers(policy, 
 
 @pytest.mark.django_db(transaction=True)
 def test_deduction_record_runs_inside_another_services_transaction(region, catalog):
-    """Supervision's flag_deduct (durable) calls deduction_record inside its transaction: it must
+    """Supervision's flag_deduct calls deduction_record inside its transaction: it must
     nest, and roll back with the caller."""
     from django.db import transaction
 

@@ -7,6 +7,7 @@ import time
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
 from claims.statements.services import parse_month, statement_close_month
 from core.errors import DomainError
@@ -27,7 +28,8 @@ class Command(BaseCommand):
                 raise CommandError(f"no user {user!r}")
         started = time.monotonic()
         try:
-            result = statement_close_month(month=parse_month(month), user=generator)
+            with transaction.atomic(durable=True):
+                result = statement_close_month(month=parse_month(month), user=generator)
         except DomainError as error:
             raise CommandError(f"{error.code}: {error.message}") from None
         self.stdout.write(

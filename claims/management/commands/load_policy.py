@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
 from core.errors import DomainError
 
@@ -28,12 +29,14 @@ class Command(BaseCommand):
             if kind == "outpatient_pooling":
                 from claims.policy_services import policy_load
 
-                counts = policy_load(data=data)
+                with transaction.atomic(durable=True):
+                    counts = policy_load(data=data)
             elif kind == "account_credit":
                 # Implemented by the members app; imported here only when such a file is loaded.
                 from members.services import credit_policy_load
 
-                counts = credit_policy_load(data=data, user=None)
+                with transaction.atomic(durable=True):
+                    counts = credit_policy_load(data=data, user=None)
             else:
                 raise CommandError(f'{path}: "kind" must be "outpatient_pooling" or "account_credit", not {kind!r}')
         except DomainError as error:

@@ -5,6 +5,7 @@
 import json
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
 from core.errors import DomainError
 from members.services import credit_policy_load
@@ -20,7 +21,8 @@ class Command(BaseCommand):
         try:
             with open(options["path"], encoding="utf-8") as handle:
                 data = json.load(handle)
-            policy = credit_policy_load(data=data)
+            with transaction.atomic(durable=True):
+                policy = credit_policy_load(data=data)
         except (OSError, json.JSONDecodeError) as error:
             raise CommandError(str(error)) from None
         except DomainError as error:

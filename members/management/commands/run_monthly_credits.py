@@ -3,6 +3,7 @@
 from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 from tqdm import tqdm
 
 from members import services
@@ -21,15 +22,20 @@ class Command(BaseCommand):
             month = date(int(year), int(number), 1)
         except ValueError:
             raise CommandError("--month must be YYYY-MM") from None
-        try:
-            run = services.credit_month_start(month=month, chunk_size=options["chunk_size"])
-        except services.MissingReferenceData as refusal:
+        refusal = None
+        with transaction.atomic(durable=True):  # the refused run stays on record: commit, then fail
+            try:
+                run = services.credit_month_start(month=month, chunk_size=options["chunk_size"])
+            except services.MissingReferenceData as error:
+                refusal = error
+        if refusal is not None:
             raise CommandError(
                 "nothing was credited; missing:\n  " + "\n  ".join(refusal.details["missing"])
-            ) from None
+            )
         with tqdm(total=run.chunks_total, unit="chunk", disable=not self.stdout.isatty()) as bar:
             for low, high in services.credit_run_chunk_bounds(run):
-                services.credit_run_chunk(run_id=run.pk, low=low, high=high)
+                with transaction.atomic(durable=True):  # one chunk, one transaction
+                    services.credit_run_chunk(run_id=run.pk, low=low, high=high)
                 bar.update(1)
         run.refresh_from_db()
         skipped = ", ".join(f"{reason} {count}" for reason, count in sorted(run.skipped.items())) or "none"

@@ -22,7 +22,7 @@ class Command(BaseCommand):
         parser.add_argument("args", nargs="+", metavar="CODE USERNAME")
         parser.add_argument("--cross-region", action="store_true", help="the cross-region settlement platform's user")
 
-    @transaction.atomic
+    @transaction.atomic(durable=True)
     def handle(self, *args, cross_region=False, **options):
         if cross_region:
             if len(args) != 1:

@@ -1,6 +1,7 @@
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
 from core.errors import DomainError
 from supervision.services import rulebase_import
@@ -18,7 +19,8 @@ class Command(BaseCommand):
         if not file.is_file():
             raise CommandError(f"No such file: {path}")
         try:
-            record = rulebase_import(source=str(file), batch=batch, file_name=file.name)
+            with transaction.atomic(durable=True):
+                record = rulebase_import(source=str(file), batch=batch, file_name=file.name)
         except DomainError as error:
             for line in error.details.get("errors", []):
                 self.stderr.write(line)

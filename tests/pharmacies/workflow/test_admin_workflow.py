@@ -204,6 +204,11 @@ def test_new_institution_goes_from_draft_to_active_agreement_through_the_admin(
     assert response.status_code == 302
     document = application.documents.get()
     assert (document.content_type, document.uploaded_by) == ("application/pdf", case_worker)
+    # through the service, as in the portal: audited (it was saved directly before)
+    from core.models import AuditEvent
+
+    assert AuditEvent.objects.filter(action="application_add_document", actor=case_worker,
+                                     details__document=document.pk).count() == 1
 
     _action(client, "submit", [application])
     _action(client, "start_review", [application])

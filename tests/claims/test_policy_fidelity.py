@@ -1,0 +1,230 @@
+"""Policy fidelity, second pass (issue 18): each test cites the article it rests on."""
+
+import json
+from datetime import date
+from io import StringIO
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.core.management import CommandError, call_command
+
+from claims.models import Claim, PolicyVersion
+from claims.policy_services import policy_load, policy_versions_ending
+from claims.services import policy_version_on
+from tests.factories import ProviderFactory, UserFactory
+
+from .conftest import PRESETS, configure, make_member, preset
+
+
+# --- Ziyang 第二十五条: 有效期5年 ------------------------------------------------------------
+
+
+def test_ziyang_preset_ends_after_five_years_article_25(db):
+    """Ziyang 第二十五条: the rules apply from 2023-01-01, 有效期5年 — to 2027-12-31."""
+    call_command("load_policy", str(PRESETS / "ziyang.json"), stdout=StringIO())
+    assert policy_version_on(date(2027, 12, 31), "ziyang") is not None
+    assert policy_version_on(date(2028, 1, 1), "ziyang") is None
+
+
+def test_a_version_ending_within_90_days_with_nothing_after_is_listed_article_25(db):
+    """Ziyang 第二十五条: warn 90 days before the version ends, unless a next version exists."""
+    policy_load(data=preset("ziyang"))
+    assert policy_versions_ending(today=date(2027, 10, 1)) == []  # 91 days before the end
+    [item] = policy_versions_ending(today=date(2027, 10, 2))
+    assert (item["region"], item["effective_to"], item["days_left"], item["ended"]) == ("ziyang", date(2027, 12, 31), 90, False)
+    [item] = policy_versions_ending(today=date(2028, 1, 5))
+    assert item["ended"] is True
+    # A next version removes the warning.
+    data = preset("ziyang")
+    data["versions"].append({**data["versions"][0], "effective_from": "2028-01-01", "effective_to": None})
+    policy_load(data=data)
+    assert policy_versions_ending(today=date(2027, 10, 3)) == []
+
+
+def test_admin_index_shows_the_to_do_box_article_25(db, client, monkeypatch):
+    """Ziyang 第二十五条: the admin index warns a case worker, with a link to the version."""
+    import django.utils.timezone
+
+    policy_load(data=preset("ziyang"))
+    client.force_login(UserFactory(roles=["经办"]))
+    page = client.get("/admin/").content.decode()
+    assert "gongji-todo" not in page
+    monkeypatch.setattr(django.utils.timezone, "localdate", lambda *a, **k: date(2027, 11, 1))
+    page = client.get("/admin/").content.decode()
+    assert "gongji-todo" in page
+    assert "2027-12-31" in page
+    version = PolicyVersion.objects.get()
+    assert f"/admin/claims/policyversion/{version.pk}/change/" in page
+
+
+def _settle_ziyang(region, catalog, provider_client, visit_date):
+    member = make_member(balance="500.00")
+    client = provider_client(ProviderFactory(kind="institution", level="level_1"))
+    response = client.post(
+        "/api/v1/settlements",
+        {"member_id_number": member.id_number, "visit_date": visit_date, "external_ref": f"Z-{visit_date}",
+         "items": [{"code": "A-DRUG", "quantity": "30"}]},
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    return response.json()
+
+
+def test_an_end_date_may_be_set_on_a_used_version_but_not_before_its_visits(region, catalog, provider_client, tmp_path):
+    """Ziyang 第二十五条: a deployment that loaded the open-ended preset and settled with it can
+    load the preset that ends 2027-12-31; an end before a settled visit is refused."""
+    data = preset("ziyang")
+    data["versions"][0]["effective_to"] = None
+    region("ziyang")
+    PolicyVersion.objects.all().delete()
+    policy_load(data=data)
+    _settle_ziyang(region, catalog, provider_client, "2023-06-01")
+    assert Claim.objects.count() == 1
+    counts = policy_load(data=preset("ziyang"))
+    assert counts["updated"] == 1
+    assert PolicyVersion.objects.get().effective_to == date(2027, 12, 31)
+    version = PolicyVersion.objects.get()
+    version.effective_to = date(2023, 5, 31)
+    with pytest.raises(ValidationError) as error:
+        version.save()
+    assert "effective_to" in error.value.message_dict
+    assert PolicyVersion.objects.get().effective_to == date(2027, 12, 31)
+
+
+def test_the_to_do_box_is_in_chinese_article_25(db, client, monkeypatch):
+    import django.utils.timezone
+
+    policy_load(data=preset("ziyang"))
+    client.force_login(UserFactory(roles=["经办"]))
+    monkeypatch.setattr(django.utils.timezone, "localdate", lambda *a, **k: date(2027, 11, 1))
+    page = client.get("/admin/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "待办事项" in page and "剩余 60 天" in page
+
+
+# --- Yangzhou 二(一)2: where the text gives a bound, saving checks it ---------------------
+
+
+def _yangzhou(**parameters_changes):
+    data = configure(preset("yangzhou"), {"ratio_in_service": {"level_1": 70, "level_2": 65, "level_3": 60}})
+    parameters = data["versions"][0]["parameters"]
+    for path, value in parameters_changes.items():
+        node = parameters
+        keys = path.split("__")
+        for key in keys[:-1]:
+            node = node[key]
+        node[keys[-1]] = value
+    return PolicyVersion(region="yangzhou", effective_from=date(2023, 1, 1), parameters=parameters)
+
+
+def _wage(value="90000.00"):
+    from members.models import ReferenceValue
+
+    ReferenceValue.objects.create(kind="average_wage", year=2021, value=value)
+
+
+def test_yangzhou_ratio_below_60_percent_is_refused_article_2_1_2_2(db):
+    """Yangzhou 二(一)2(2): 支付比例不低于60%."""
+    version = _yangzhou(ratio__base={"level_1": 70, "level_2": 65, "level_3": 55})
+    with pytest.raises(ValidationError) as error:
+        version.save()
+    [message] = error.value.message_dict["parameters"]
+    assert "ratio.base.level_3" in message and "55" in message and "二(一)2(2)" in message
+    assert PolicyVersion.objects.count() == 0
+    _yangzhou().save()  # 70/65/60: within
+
+
+def test_yangzhou_deductible_above_1_percent_of_the_2021_wage_is_refused_article_2_1_2_1(db):
+    """Yangzhou 二(一)2(1): 起付标准不高于2021年度…年平均工资的1% — also when written as an amount."""
+    _wage("90000.00")
+    with pytest.raises(ValidationError) as error:
+        _yangzhou(deductible__amount="900.01").save()
+    assert "deductible.amount" in error.value.message_dict["parameters"][0]
+    with pytest.raises(ValidationError) as error:
+        _yangzhou(deductible__amount={"percent_of_average_wage": 1, "wage_year": 2022}).save()
+    assert "2021" in error.value.message_dict["parameters"][0]
+    assert PolicyVersion.objects.count() == 0
+    _yangzhou(deductible__amount="900.00").save()  # exactly 1%: the text's maximum
+    assert PolicyVersion.objects.count() == 1
+
+
+def test_yangzhou_amount_bound_needs_the_reference_wage_article_2_1_2_1(db):
+    """Yangzhou 二(一)2(1): an amount cannot be checked against the 2021 wage until it is entered."""
+    with pytest.raises(ValidationError) as error:
+        _yangzhou(deductible__amount="500.00").save()
+    assert "2021" in error.value.message_dict["parameters"][0]
+
+
+def test_yangzhou_cap_about_8_percent_is_read_as_6_to_10_article_2_1_2_3(db):
+    """Yangzhou 二(一)2(3): 最高支付限额 … 年平均工资的8%左右 (read as 6%–10%)."""
+    _wage("90000.00")
+    with pytest.raises(ValidationError):
+        _yangzhou(annual_cap="9000.01").save()  # above 10%
+    with pytest.raises(ValidationError):
+        _yangzhou(annual_cap={"percent_of_average_wage": 5, "wage_year": 2021, "min_percent": 0, "max_percent": 10}).save()
+    assert PolicyVersion.objects.count() == 0
+    _yangzhou(annual_cap="7000.00").save()
+
+
+def test_other_regions_have_no_text_bounds_to_check(db):
+    """Ziyang's numbers are the text's own values: nothing is bounded, nothing refused."""
+    version = PolicyVersion(region="ziyang", effective_from=date(2023, 1, 1), parameters=preset("ziyang")["versions"][0]["parameters"])
+    assert version.text_comparison() == []
+
+
+def test_admin_shows_the_version_against_the_text_article_2_1_2(db, client):
+    """Yangzhou 二(一)2: the change page lists each bounded number next to what the text says."""
+    _wage("90000.00")
+    version = _yangzhou()
+    version.save()
+    client.force_login(UserFactory(roles=["经办"]))
+    page = client.get(f"/admin/claims/policyversion/{version.pk}/change/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "支付比例不低于60%" in page and "ratio.base.level_3" in page and "60%" in page
+    assert "8%左右" in page and "8% × 2021" in page
+
+
+# --- Zaozhuang 第十八条: visits around a stay ------------------------------------------------
+
+
+def _post(client, member, visit_date, ref, **extra):
+    return client.post(
+        "/api/v1/settlements",
+        {"member_id_number": member.id_number, "visit_date": visit_date, "external_ref": ref,
+         "items": [{"code": "A-DRUG", "quantity": "30"}], **extra},
+        format="json",
+    )
+
+
+def test_a_visit_on_the_admission_day_is_paid_by_outpatient_pooling_article_18(region, catalog, provider_client):
+    """Zaozhuang 第十八条: 住院前发生的政策范围内的门急诊费用，按普通门诊统筹政策支付 — the visit on
+    the admission day is before the stay; from the day after, 第十一条 switches pooling off."""
+    from members.models import Episode
+
+    region("zaozhuang")
+    member = make_member()
+    Episode.objects.create(member=member, kind="inpatient_stay", start_date=date(2023, 5, 1), end_date=date(2023, 5, 10))
+    client = provider_client(ProviderFactory(kind="institution", level="level_1"))
+    first = _post(client, member, "2023-05-01", "ADM-1")
+    assert first.status_code == 201, first.content
+    assert first.json()["denied_reason"] is None
+    assert (first.json()["deductible"], first.json()["fund"]) == ("200.00", "70.00")
+    second = _post(client, member, "2023-05-02", "ADM-2")
+    assert second.json()["denied_reason"] == "inpatient_stay" and second.json()["fund"] == "0.00"
+
+
+def test_death_in_emergency_care_is_sent_to_the_inpatient_system_article_18(region, catalog, provider_client):
+    """Zaozhuang 第十八条: 在门急诊抢救无效死亡的，其政策范围内的医疗费用按照一次住院报销 — the
+    outpatient settlement is refused with its own reason and nothing is written."""
+    from claims.models import MemberYear
+
+    region("zaozhuang")
+    member = make_member(balance="100.00")
+    client = provider_client(ProviderFactory(kind="institution", level="level_2"))
+    response = _post(client, member, "2023-05-01", "ER-1", died_in_emergency_care=True, use_account=True)
+    assert response.status_code == 400, response.content
+    body = response.json()
+    assert body["code"] == "settle_as_inpatient_stay"
+    assert Claim.objects.count() == 0 and MemberYear.objects.count() == 0
+    member.account.refresh_from_db()
+    assert member.account.balance == 100
+    # The same request without the flag settles as usual (the refusal is the flag's).
+    assert _post(client, member, "2023-05-01", "ER-2").status_code == 201

@@ -1,0 +1,183 @@
+"""A case worker's day with settlements (issue 16): find them by the member, filter by provider
+and dates, read why a settlement paid what it paid, reverse it from its own page with a
+reason, export the list; the API answer carries the same explanation."""
+
+from io import BytesIO
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from openpyxl import load_workbook
+
+from claims.models import Claim
+from core.models import AuditEvent
+from core.roles import Role
+from members.models import LedgerEntry
+from tests.factories import ProviderFactory, UserFactory
+
+from .conftest import make_member
+
+CHANGELIST = reverse("admin:claims_claim_changelist")
+
+
+@pytest.fixture
+def day(region, catalog, provider_client):
+    region("zaozhuang")
+    level1 = ProviderFactory(kind="institution", level="level_1", name="市立医院")
+    other = ProviderFactory(kind="institution", level="level_1", name="矿务局医院")
+    member = make_member(balance="100.00", name="李秀英")
+    bystander = make_member(name="张伟")
+    api, other_api = provider_client(level1), provider_client(other)
+
+    def settle(client, who, ref, day="2023-02-01", quantity="30"):
+        response = client.post("/api/v1/settlements", {
+            "member_id_number": who.id_number, "visit_date": day, "external_ref": ref, "visit_place": "local",
+            "use_account": True, "items": [{"code": "A-DRUG", "quantity": quantity, "unit_price": "10.00"}],
+        }, format="json")
+        assert response.status_code == 201, response.json()
+        return response.json()
+
+    first = settle(api, member, "HIS-1")
+    settle(other_api, member, "HIS-2", day="2023-03-15", quantity="2")
+    settle(api, bystander, "HIS-3", day="2023-02-20", quantity="1")
+    case_worker = Client()
+    case_worker.force_login(UserFactory(roles=[Role.CASE_WORKER]))
+    return {"member": member, "level1": level1, "other": other, "first": first, "admin": case_worker}
+
+
+def _listed(client, **params):
+    response = client.get(CHANGELIST, params)
+    assert response.status_code == 200
+    return sorted(claim.external_ref for claim in response.context["cl"].result_list)
+
+
+def test_the_api_answer_explains_the_calculation_with_its_articles(day):
+    """Zaozhuang 第五条(一)-(三), 第八条: each step names its article and its amounts."""
+    answer = day["first"]
+    steps = {step["step"]: step for step in answer["explanation"]}
+    assert list(steps) == ["lines", "deductible", "ratio", "cap", "burden", "account"]
+    assert steps["deductible"]["article"] == "枣庄 第五条(一)"
+    assert steps["ratio"]["article"] == "枣庄 第五条(二)"
+    assert steps["cap"]["article"] == "枣庄 第五条(三)"
+    assert steps["account"]["article"] == "枣庄 第八条"
+    assert answer["deductible"] in steps["deductible"]["text"]
+    assert answer["fund"] in steps["cap"]["text"] and answer["year"]["cap_remaining"] in steps["cap"]["text"]
+    assert f"{answer['account']}" in steps["account"]["text"] and answer["cash"] in steps["account"]["text"]
+    assert answer["total"] in steps["lines"]["text"]
+
+
+def test_the_settlement_page_shows_the_explanation_in_chinese(day):
+    claim = Claim.objects.get(external_ref="HIS-1")
+    page = day["admin"].get(reverse("admin:claims_claim_change", args=[claim.pk])).content.decode()
+    assert "枣庄 第五条(一)" in page and "起付" in page
+    assert "撤销此结算" in page  # the reverse button on the settlement's own page
+
+
+@pytest.mark.parametrize("term, expected", [
+    ("HIS-2", ["HIS-2"]),
+    ("秀英", ["HIS-1", "HIS-2"]),
+    ("张", ["HIS-3"]),
+])
+def test_settlements_are_found_by_the_member_or_the_transaction_number(day, term, expected):
+    assert _listed(day["admin"], q=term) == expected
+
+
+def test_settlements_are_found_by_the_members_id_number_last_four_and_masked(day):
+    member = day["member"]
+    assert _listed(day["admin"], q=member.id_number) == ["HIS-1", "HIS-2"]
+    assert _listed(day["admin"], q=member.id_number[-4:]) == ["HIS-1", "HIS-2"]
+    assert _listed(day["admin"], q=member.masked_id_number) == ["HIS-1", "HIS-2"]
+
+
+def test_settlements_filter_by_provider_and_date_range(day):
+    admin = day["admin"]
+    assert _listed(admin, provider__id__exact=day["other"].pk) == ["HIS-2"]
+    assert _listed(admin, visit_date__gte="2023-02-10") == ["HIS-2", "HIS-3"]
+    assert _listed(admin, visit_date__gte="2023-02-01", visit_date__lte="2023-02-28") == ["HIS-1", "HIS-3"]
+    assert _listed(admin, visit_date__lte="2023-02-28", q="秀英") == ["HIS-1"]
+    page = admin.get(CHANGELIST, {"visit_date__gte": "2023-02-10"}).content.decode()
+    assert 'value="2023-02-10"' in page  # the range stays in its inputs
+
+
+@pytest.mark.parametrize("bad", ["2023-02-30", "not-a-date", "99999-01-01", "2023-02-01\x00"])
+def test_a_bad_date_in_the_range_is_ignored_not_a_server_error(day, bad):
+    response = day["admin"].get(CHANGELIST, {"visit_date__gte": bad})
+    assert response.status_code in (200, 302)
+
+
+def test_reverse_from_the_settlements_own_page_with_a_reason(day):
+    admin, claim = day["admin"], Claim.objects.get(external_ref="HIS-1")
+    url = reverse("admin:claims_claim_reverse", args=[claim.pk])
+    entries = LedgerEntry.objects.count()
+
+    assert admin.get(url).status_code == 200
+    refused = admin.post(url, {"reason": ""})  # the reason is required: nothing happens
+    assert refused.status_code == 200 and refused.context["form"].errors["reason"]
+    claim.refresh_from_db()
+    assert claim.status == "settled" and LedgerEntry.objects.count() == entries
+
+    response = admin.post(url, {"reason": "患者退药"}, follow=True)
+    claim.refresh_from_db()
+    assert (claim.status, claim.reversal_reason) == ("reversed", "患者退药")
+    assert LedgerEntry.objects.count() == entries + 1  # the account refund
+    assert AuditEvent.objects.filter(action="claim.reverse").count() == 1
+    assert "已撤销" in response.content.decode()
+
+    again = admin.post(url, {"reason": "再次撤销"}, follow=True)
+    assert "已于" in again.content.decode()  # "was already reversed on …"
+    claim.refresh_from_db()
+    assert claim.reversal_reason == "患者退药" and LedgerEntry.objects.count() == entries + 1
+
+
+def test_the_list_action_says_when_a_settlement_was_already_reversed(day):
+    admin, claim = day["admin"], Claim.objects.get(external_ref="HIS-1")
+    admin.post(reverse("admin:claims_claim_reverse", args=[claim.pk]), {"reason": "退药"})
+    response = admin.post(CHANGELIST, {"action": "reverse_selected", "_selected_action": [claim.pk],
+                                       "apply": "1", "reason": "又一次"}, follow=True)
+    text = response.content.decode()
+    assert "已于" in text and "0 笔" not in text
+
+
+@pytest.mark.parametrize("role", [Role.AUDITOR, Role.FINANCE])
+def test_only_case_workers_reverse(day, role):
+    claim = Claim.objects.get(external_ref="HIS-1")
+    client = Client()
+    client.force_login(UserFactory(roles=[role]))
+    assert client.post(reverse("admin:claims_claim_reverse", args=[claim.pk]), {"reason": "x"}).status_code == 403
+    claim.refresh_from_db()
+    assert claim.status == "settled"
+
+
+def test_the_api_reversal_carries_a_reason(day, provider_client):
+    claim = Claim.objects.get(external_ref="HIS-1")
+    api = provider_client(day["level1"])
+    response = api.post(f"/api/v1/settlements/{claim.pk}/reverse", {"reason": "系统重复上传"}, format="json")
+    assert response.status_code == 200, response.json()
+    claim.refresh_from_db()
+    assert claim.reversal_reason == "系统重复上传"
+
+
+def test_export_selected_settlements_with_chinese_headings_and_masked_ids(day):
+    ids = list(Claim.objects.values_list("pk", flat=True))
+    response = day["admin"].post(CHANGELIST, {"action": "export_xlsx", "_selected_action": ids})
+    assert response.status_code == 200
+    rows = [[cell.value for cell in row] for row in load_workbook(BytesIO(response.content)).active.iter_rows()]
+    assert rows[0][:2] == ["结算编号", "机构交易流水号"]
+    assert sorted(row[1] for row in rows[1:]) == ["HIS-1", "HIS-2", "HIS-3"]
+    assert day["member"].id_number not in str(rows)
+
+
+def test_the_portal_shows_a_settlements_explanation_to_its_own_provider_only(day):
+    from tests.factories import ProviderStaffFactory
+
+    claim = Claim.objects.get(external_ref="HIS-1")
+    url = reverse("portal_claims:settlement", args=[claim.pk])
+    mine = Client()
+    mine.force_login(ProviderStaffFactory(provider=day["level1"]).user)
+    page = mine.get(url).content.decode()
+    assert "枣庄 第五条(一)" in page and "HIS-1" in page and "甲类药" in page
+    assert day["member"].id_number not in page
+    assert url in mine.get(reverse("portal_claims:settlements")).content.decode()
+    theirs = Client()
+    theirs.force_login(ProviderStaffFactory(provider=day["other"]).user)
+    assert theirs.get(url).status_code == 404

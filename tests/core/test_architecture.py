@@ -1,0 +1,139 @@
+"""The structure the README ("Layout", "Transactions") promises, checked on the source."""
+
+import ast
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from django.db import transaction
+
+from core.models import AuditEvent
+from core.roles import Role
+from members.models import AccountDecision, LedgerEntry, PersonalAccount
+from members.services import account_lock, account_post_entry
+from tests.factories import MemberFactory, UserFactory
+
+ROOT = Path(__file__).resolve().parents[2]
+SKIP = {".venv", "tests", "migrations", "node_modules", "static", "var", "locale", "templates"}
+
+
+def project_modules():
+    for path in sorted(ROOT.rglob("*.py")):
+        relative = path.relative_to(ROOT)
+        if any(part in SKIP or part.startswith(".") for part in relative.parts[:-1]):
+            continue
+        yield relative, path
+
+
+def is_service_module(relative: Path) -> bool:
+    return "services" in relative.parts[:-1] or relative.name.endswith("services.py")
+
+
+def durable_calls(source: str) -> list[int]:
+    """Lines with a call passing durable=True (transaction.atomic(durable=True), or any alias)."""
+    lines = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call):
+            for keyword in node.keywords:
+                if keyword.arg == "durable" and not (
+                    isinstance(keyword.value, ast.Constant) and keyword.value.value is False
+                ):
+                    lines.append(node.lineno)
+    return lines
+
+
+def test_the_scan_sees_services_and_durable_calls():
+    """Guard against a scan that cannot fail: it finds the service modules and would see a
+    durable block in one."""
+    services = [relative for relative, _path in project_modules() if is_service_module(relative)]
+    assert Path("members/services/withdrawals.py") in services
+    assert Path("claims/services.py") in services
+    assert Path("claims/policy_services.py") in services
+    assert durable_calls("@transaction.atomic(durable=True)\ndef f(): pass\n") == [1]
+    assert durable_calls("with atomic(using='default', durable=True): pass\n") == [1]
+    assert durable_calls("@transaction.atomic\ndef f(): pass\n") == []
+
+
+def test_no_service_is_durable():
+    """README "Transactions": services join the caller's transaction (plain atomic());
+    durable=True is only for the outermost entry points (views, tasks, commands)."""
+    offenders = {
+        str(relative): durable_calls(path.read_text(encoding="utf-8"))
+        for relative, path in project_modules()
+        if is_service_module(relative)
+    }
+    assert {name: lines for name, lines in offenders.items() if lines} == {}
+
+
+def test_a_service_joins_its_callers_transaction_and_rolls_back_with_it(db):
+    """The consequence of the rule: an entry point's durable transaction may call any service,
+    and a failure after it leaves nothing of the service behind."""
+    from members.services import account_withdrawal_propose
+
+    proposer = UserFactory(roles=[Role.CASE_WORKER])
+    account = PersonalAccount.objects.create(member=MemberFactory(), opened_on=date(2023, 1, 1))
+    with pytest.raises(RuntimeError, match="after the service"), transaction.atomic(durable=True):
+        account_withdrawal_propose(account=account, reason="relocation", user=proposer)
+        raise RuntimeError("the entry point fails after the service")
+    assert not AccountDecision.objects.exists()
+    assert not AuditEvent.objects.filter(action="account.withdrawal_propose").exists()
+
+
+# --- the admin paths that call services ---------------------------------------------------
+
+
+def _funded_account(balance: str) -> PersonalAccount:
+    account = PersonalAccount.objects.create(member=MemberFactory(), opened_on=date(2023, 1, 1))
+    with transaction.atomic():
+        account_lock(account_ids=[account.pk])
+        account_post_entry(account=account, kind=LedgerEntry.Kind.OPENING_BALANCE, amount=Decimal(balance))
+    return account
+
+
+def test_the_withdrawal_proposal_form_submits_and_another_case_worker_executes_it(db, client):
+    """Zaozhuang 第九条 (withdrawal on relocation), Ziyang 第十九条 (separated duties), through the
+    admin: the add form calls account_withdrawal_propose inside the admin's transaction (it
+    answered 500 on every submit while the service was durable), the approve action pays out."""
+    proposer, approver = UserFactory(roles=[Role.CASE_WORKER]), UserFactory(roles=[Role.CASE_WORKER])
+    account = _funded_account("321.45")
+
+    client.force_login(proposer)
+    response = client.post("/admin/members/accountdecision/add/", {
+        "account": account.pk, "reason": "relocation", "destination": "", "heirs": "[]", "note": "moves to Hainan",
+    })
+    assert response.status_code == 302, response.context["adminform"].form.errors if response.context else response
+    decision = AccountDecision.objects.get()
+    assert (decision.account_id, decision.reason, decision.status, decision.proposed_by) == (
+        account.pk, "relocation", "proposed", proposer)
+    assert decision.note == "moves to Hainan"
+    assert AuditEvent.objects.filter(action="account.withdrawal_propose", actor=proposer,
+                                     target_id=str(decision.pk)).count() == 1
+    assert account.entries.count() == 1  # proposing moves no money
+
+    client.force_login(approver)
+    response = client.post("/admin/members/accountdecision/", {
+        "action": "approve", "_selected_action": [decision.pk], "index": 0,
+    })
+    assert response.status_code == 302
+    decision.refresh_from_db()
+    account.refresh_from_db()
+    assert (decision.status, decision.amount, decision.decided_by) == ("executed", Decimal("321.45"), approver)
+    assert (account.balance, account.status) == (Decimal("0.00"), PersonalAccount.Status.CLOSED)
+    payout = account.entries.get(kind=LedgerEntry.Kind.WITHDRAWAL)
+    assert (payout.amount, payout.balance_after, payout.reference) == (
+        Decimal("-321.45"), Decimal("0.00"), f"decision:{decision.pk}")
+
+
+def test_a_refused_withdrawal_proposal_names_the_field_and_writes_nothing(db, client):
+    """Zaozhuang 第九条: a transfer names the region it goes to; the form says so, nothing written."""
+    proposer = UserFactory(roles=[Role.CASE_WORKER])
+    account = _funded_account("10.00")
+    client.force_login(proposer)
+    response = client.post("/admin/members/accountdecision/add/", {
+        "account": account.pk, "reason": "transfer_to_another_region", "destination": "", "heirs": "[]",
+    })
+    assert response.status_code == 200
+    assert "destination_required" in str(response.context["adminform"].form.errors)
+    assert not AccountDecision.objects.exists()
+    assert not AuditEvent.objects.filter(action="account.withdrawal_propose").exists()
