@@ -93,7 +93,7 @@ def settlement_detail(request, pk):
     return render_portal(request, "portal/settlement_detail.html", {"claim": claim, "steps": claim.explanation()})
 
 
-@portal_view
+@portal_view(any_status=True)
 def statements(request):
     statements = ProviderStatement.objects.filter(provider=request.provider).order_by("-month")
     paginator = Paginator(statements, 24)
