@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -34,6 +35,7 @@ from members.services import account_lock, account_post_entry
 
 from . import account_calculator as acalc
 from . import settlement_queries as queries
+from .explanation import explain
 from .models import CatalogItem, Claim, ClaimLine
 from .services import (
     Caller,
@@ -164,7 +166,7 @@ def _render(prepared: AccountPrepared, result: acalc.AccountResult, request: Set
                 "item": index,
             })
     zero = _money(ZERO)
-    return {
+    response = {
         "total": _money(result.total),
         "fully_self_paid": _money(result.fully_self_paid),
         "over_limit": _money(result.over_limit),
@@ -175,6 +177,7 @@ def _render(prepared: AccountPrepared, result: acalc.AccountResult, request: Set
         "ratio": zero,
         "fund": zero,
         "large_expense_subsidy": zero,
+        "large_expense_subsidy_pending": zero,
         "personal_burden": _money(result.personal_burden),
         "account": _money(result.account),
         "family_account": _money(result.family_account),
@@ -202,6 +205,9 @@ def _render(prepared: AccountPrepared, result: acalc.AccountResult, request: Set
         "policy_version": None,
         "warnings": warnings,
     }
+    rendered = response
+    rendered["explanation"] = [step.as_dict() for step in explain(rendered, settings.REGION, Claim.Benefit.PERSONAL_ACCOUNT)]
+    return rendered
 
 
 # ---------------------------------------------------------------------------------------

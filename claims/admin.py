@@ -15,8 +15,8 @@ from .resources import CatalogItemResource
 class CatalogItemAdmin(ImportExportMixin, LargeTableMixin, SimpleHistoryAdmin):
     resource_classes = [CatalogItemResource]
     list_display = ["code", "name", "kind", "item_class", "prepay_percent", "payment_standard",
-                    "list_price", "sex", "min_age", "max_age"]
-    list_filter = ["kind", "item_class", "sex"]
+                    "list_price", "sex", "min_age", "max_age", "account_payable"]
+    list_filter = ["kind", "item_class", "sex", "account_payable"]
     search_fields = ["code", "name"]  # see get_search_results
     search_help_text = _("National code (or its beginning) or part of the name.")
 
@@ -33,3 +33,9 @@ from . import admin_settlement  # noqa: E402,F401
 
 # Monthly statements, deductions and reconciliations (claims/admin_statements.py).
 from .statements import admin as admin_statements  # noqa: E402, F401
+
+# Chronic and special diseases (claims/admin_chronic.py).
+from . import admin_chronic  # noqa: E402, F401
+
+# Pending large-amount second payments (Jinan (七)) and their batches.
+from . import admin_subsidy  # noqa: E402, F401

@@ -14,10 +14,12 @@ from django.utils.translation import gettext_lazy as _
 
 from core.admin_filters import DateRangeFilter
 from core.errors import DomainError
+from core.idnumber import mask_id_number
 from members.admin import search_members
+from pharmacies.models import Provider
 
 from .explanation import DENIED_REASON_LABELS
-from .models import Claim, ClaimLine, MemberYear, PolicyVersion
+from .models import Claim, ClaimLine, MemberYear, PolicyVersion, open_parameters
 from .services import claim_reverse
 from .statements.exports import settlements_xlsx
 
@@ -54,6 +56,10 @@ class PolicyVersionAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         # A version that has settled claims is never edited: add a new version from a date.
         if obj is not None and obj.is_used:
+            # Except its open (null) parameters, which may be set once (the model refuses any
+            # other change): Jinan (七)'s second-payment ratio.
+            if open_parameters(obj.parameters):
+                return tuple(field for field in self.fields if field != "parameters")
             return self.fields
         return self.readonly_fields
 
@@ -84,6 +90,16 @@ class ClaimLineInline(admin.TabularInline):
         return False
 
 
+def level_label(level: str) -> str:
+    """The policy level a settlement applied, in words (a pharmacy's own table included)."""
+    if level == "pharmacy":
+        return str(_("retail pharmacy (its own ratio)"))
+    try:
+        return str(Provider.Level(level).label)
+    except ValueError:
+        return level
+
+
 class ReverseForm(forms.Form):
     reason = forms.CharField(label=_("reason"), max_length=200)
 
@@ -103,11 +119,13 @@ class ClaimAdmin(admin.ModelAdmin):
     actions = ["reverse_selected", "export_xlsx"]
     fieldsets = (
         (None, {"fields": ("status", "benefit", "submitter", "external_ref", "provider", "remote_provider_code",
-                           "remote_provider_name", "provider_level", "prescribed_by", "member", "payer", "visit_date",
+                           "remote_provider_name", "provider_level_text", "prescribed_by", "member", "payer", "treated",
+                           "visit_date",
                            "visit_place", "temporary_visit", "use_account", "policy_version")}),
         (_("why it paid this"), {"fields": ("calculation",)}),
         (_("breakdown"), {"fields": ("total", "fully_self_paid", "over_limit", "class_b_prepay", "policy_scope",
                                      "temporary_visit_prepay", "deductible", "pay_ratio_percent", "fund", "large_expense_subsidy",
+                                     "other_insurance_paid", "not_account_payable",
                                      "personal_burden", "account", "family_account", "cash", "balance_after", "denied_reason_label",
                                      "counts_toward_annual_fund_maximum")}),
         (_("history"), {"fields": ("settled_at", "settled_by", "reversed_at", "reversed_by", "reversal_reason")}),
@@ -126,6 +144,17 @@ class ClaimAdmin(admin.ModelAdmin):
     @admin.display(description=_("provider"), ordering="provider__name")
     def provider_name(self, obj):
         return obj.provider.name if obj.provider_id else obj.remote_provider_name or obj.submitter
+
+    @admin.display(description=_("policy level applied"))
+    def provider_level_text(self, obj):
+        return level_label(obj.provider_level) if obj.provider_level else "—"
+
+    @admin.display(description=_("relative outside the registry"))
+    def treated(self, obj):
+        """An account-only settlement for a relative outside the registry: name, masked ID."""
+        if not obj.treated_id_number:
+            return "-"
+        return f"{obj.treated_name} {mask_id_number(obj.treated_id_number)}"
 
     @admin.display(description=_("reason the benefit did not apply"))
     def denied_reason_label(self, obj):
@@ -228,11 +257,11 @@ class MemberYearAdmin(admin.ModelAdmin):
     list_filter = ("year",)
     search_fields = ("=member__id_number",)
     show_full_result_count = False
-    readonly_fields = ("member", "year", "deductible_met", "fund_paid", "cap", "large_expense_burden", "large_expense_subsidy_paid", "updated_at")
+    readonly_fields = ("member", "year", "deductible_met", "fund_paid", "cap", "large_expense_burden", "large_expense_subsidy_paid", "large_expense_pending_base", "updated_at")
 
     @admin.display(description=_("cap remaining"))
     def cap_remaining(self, obj):
-        return obj.cap_remaining
+        return "-" if obj.cap_remaining is None else obj.cap_remaining
 
     def has_add_permission(self, request):
         return False
@@ -253,13 +282,13 @@ class MemberYearInline(admin.TabularInline):
     max_num = 0
     can_delete = False
     ordering = ("-year",)
-    fields = ("year", "deductible_met", "fund_paid", "cap", "cap_remaining", "large_expense_burden")
+    fields = ("year", "deductible_met", "fund_paid", "cap", "cap_remaining", "large_expense_burden", "large_expense_pending_base")
     readonly_fields = fields
     verbose_name_plural = _("outpatient pooling by year")
 
     @admin.display(description=_("cap remaining"))
     def cap_remaining(self, obj):
-        return obj.cap_remaining
+        return "-" if obj.cap_remaining is None else obj.cap_remaining
 
 
 def _add_years_to_member_page():

@@ -17,6 +17,7 @@ from . import services
 from .settlement_queries import token_with_provider
 from .serializers import (
     BenefitsOutput,
+    RegistrationsOutput,
     ReversalOutput,
     ReverseInput,
     SettlementInput,
@@ -98,6 +99,18 @@ class MemberBenefitsView(APIView):
         if not raw.isdigit() or not 1900 < int(raw) < 2200:
             raise DomainError(_("The year is not valid."), code="invalid", details={"year": raw})
         return Response(services.member_benefits(user=request.user, id_number=id_number, year=int(raw)))
+
+
+class MemberRegistrationsView(APIView):
+    authentication_classes = AUTHENTICATION
+    permission_classes = [IsProviderOrAgencyStaff]
+
+    @extend_schema(summary="The member's chronic and special disease registrations (like 5301)", tags=["members"],
+                   responses=RegistrationsOutput)
+    def get(self, request, id_number: str):
+        from . import chronic
+
+        return Response(chronic.member_registrations(user=request.user, id_number=id_number))
 
 
 class ProviderTokenScheme(TokenScheme):

@@ -16,3 +16,4 @@ class ClaimsConfig(AppConfig):
         add_navigation("portal_claims:settlements", _("Settlements"))
         add_navigation("portal_claims:statements", _("Monthly statements"))
         add_navigation("portal_claims:reconciliations", _("Reconciliation"))
+        add_navigation("portal_claims:chronic_registrations", _("Chronic disease registrations"))

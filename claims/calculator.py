@@ -137,6 +137,9 @@ class YearSoFar:
     fund_paid: Decimal = ZERO
     large_expense_burden: Decimal = ZERO
     large_expense_subsidy_paid: Decimal = ZERO
+    # Jinan (七): the inpatient system's compliant burden of the year (imported); it counts
+    # toward the threshold, but the outpatient subsidy pays only on outpatient burden.
+    inpatient_burden: Decimal = ZERO
 
 
 @dataclass(frozen=True)
@@ -195,6 +198,9 @@ class SettlementResult:
     temporary_visit: bool
     counts_toward_annual_fund_maximum: bool | None
     year: YearAfter
+    # Jinan (七) with the ratio still open: the burden above the threshold whose second payment
+    # is held until the ratio is set (the amount the ratio will apply to, not a payment).
+    large_expense_pending_base: Decimal = ZERO
 
 
 # ---------------------------------------------------------------------------------------
@@ -425,7 +431,7 @@ def settle(
     temporary = visit.visit_place != LOCAL and visit.visit_place not in member.registered_places
 
     cap = annual_cap(policy, member, visit.visit_date.year)
-    temporary_prepay = deductible = fund = subsidy = ZERO
+    temporary_prepay = deductible = fund = subsidy = subsidy_pending = ZERO
     ratio = ZERO
     burden_added = ZERO
     if denied is None:
@@ -452,11 +458,18 @@ def settle(
             threshold = resolve_money(
                 subsidy_rule.get("threshold"), "large_expense_subsidy.threshold", member, policy.reference
             )
-            before = max(ZERO, year.large_expense_burden - threshold)
-            after = max(ZERO, year.large_expense_burden + burden_added - threshold)
+            counted = year.large_expense_burden + year.inpatient_burden
+            before = max(ZERO, counted - threshold)
+            after = max(ZERO, counted + burden_added - threshold)
             if after > before:
-                subsidy_percent = _percent(_get(parameters, "large_expense_subsidy.ratio_percent"))
-                subsidy = to_fen((after - before) * subsidy_percent / HUNDRED)  # R8
+                subsidy_percent = _optional(parameters, "large_expense_subsidy.ratio_percent")
+                if subsidy_percent is None:
+                    # Jinan (七) fixes the threshold but not the ratio. The fund's share does not
+                    # depend on it: settle, and hold the burden above the threshold as pending;
+                    # a batch pays it once the agency sets the ratio (claims/subsidy_batches.py).
+                    subsidy_pending = after - before
+                else:
+                    subsidy = to_fen((after - before) * _percent(subsidy_percent) / HUNDRED)  # R8
 
     personal_burden = total - fund - subsidy
     account = family_account = ZERO
@@ -510,4 +523,5 @@ def settle(
         temporary_visit=temporary and denied is None,
         counts_toward_annual_fund_maximum=None if counts is None else bool(counts),
         year=year_after,
+        large_expense_pending_base=subsidy_pending,
     )

@@ -67,8 +67,10 @@ def _money(figures: dict, key: str) -> Decimal:
     return Decimal(str(value)) if value not in (None, "") else ZERO
 
 
-def explain(figures: dict, region: str) -> list[Step]:
+def explain(figures: dict, region: str, benefit: str = "outpatient_pooling") -> list[Step]:
     """The steps of one settlement from its response figures (strings or Decimals)."""
+    if benefit == "personal_account":
+        return _explain_account_only(figures, CITATIONS.get(region, {}).get("account", ""))
     cite = CITATIONS.get(region, {})
     m = {key: _money(figures, key) for key in (
         "total", "fully_self_paid", "over_limit", "class_b_prepay", "policy_scope", "temporary_visit_prepay",
@@ -117,6 +119,28 @@ def explain(figures: dict, region: str) -> list[Step]:
         ) % {"account": m["account"], "family": m["family_account"], "cash": m["cash"]}, cite.get("account", "")))
     else:
         steps.append(Step("cash", _("Paid in cash: %(cash)s.") % {"cash": m["cash"]}))
+    return steps
+
+
+def _explain_account_only(figures: dict, article: str) -> list[Step]:
+    """An account-only settlement (claims/account_calculator.py): no pooling step applies; the
+    region's article on what the account pays (Zaozhuang 第八条 and its peers)."""
+    m = {key: _money(figures, key) for key in (
+        "total", "other_insurance_paid", "not_account_payable", "personal_burden", "account", "family_account", "cash")}
+    steps = [Step("account_only", _(
+        "Medical costs %(total)s, paid by the personal account only: the pooled fund pays nothing."
+    ) % {"total": m["total"]}, article)]
+    if m["other_insurance_paid"]:
+        steps.append(Step("other_insurance", _("The person's own insurance paid %(other)s first.") % {"other": m["other_insurance_paid"]}))
+    if m["not_account_payable"]:
+        steps.append(Step("not_account_payable", _(
+            "%(amount)s of items the personal account may not pay (health-care products, fitness, public health) is paid in cash."
+        ) % {"amount": m["not_account_payable"]}, article))
+    steps.append(Step("burden", _("Personal burden: %(burden)s.") % {"burden": m["personal_burden"]}))
+    steps.append(Step("account", _(
+        "The personal account paid %(account)s and a relative's account (family sharing) %(family)s; "
+        "cash %(cash)s."
+    ) % {"account": m["account"], "family": m["family_account"], "cash": m["cash"]}, article))
     return steps
 
 

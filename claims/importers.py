@@ -23,9 +23,10 @@ class CatalogItemImporter(UpsertImporter):
     kind = "catalog"
     model = CatalogItem
     update_fields = ("name", "kind", "item_class", "prepay_percent", "payment_standard", "sex", "min_age",
-                     "max_age", "list_price", "platform_price")
+                     "max_age", "list_price", "platform_price", "account_payable")
     keep_when_absent = {"payment_standard": "payment_standard", "sex": "sex", "min_age": "min_age",
-                        "max_age": "max_age", "list_price": "list_price", "platform_price": "platform_price"}
+                        "max_age": "max_age", "list_price": "list_price", "platform_price": "platform_price",
+                        "account_payable": "account_payable"}
     columns = (
         Column("code", "医保编码", required=True, aliases=("国家编码", "目录编码", "项目编码")),
         Column("name", "名称", required=True, aliases=("项目名称", "药品名称")),
@@ -40,6 +41,9 @@ class CatalogItemImporter(UpsertImporter):
         # the provincial platform price (挂网价格) for price monitoring.
         Column("list_price", "价格", aliases=("挂牌价格", "零售价")),
         Column("platform_price", "挂网价格"),
+        # CONTRACT.md "Account-only settlement": false for health-care products, fitness, public
+        # health (Zaozhuang 第八条); empty or absent means true.
+        Column("account_payable", "个人账户可支付", aliases=("账户可支付", "个账可支付")),
     )
 
     def parse_row(self, raw):
@@ -57,6 +61,7 @@ class CatalogItemImporter(UpsertImporter):
             "max_age": cells.integer("max_age", minimum=0, maximum=150),
             "list_price": cells.decimal("list_price", minimum=0),
             "platform_price": cells.decimal("platform_price", minimum=0),
+            "account_payable": cells.boolean("account_payable", default=True),
         }
         failed = {k for k, _r in cells.problems}
         if values["item_class"] == "B" and values["prepay_percent"] is None and "prepay_percent" not in failed:

@@ -7,6 +7,7 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from core.money import MoneyField, PercentField
+from core.regions import Region
 
 from .funds import funds_total
 
@@ -66,6 +67,41 @@ class CatalogItem(models.Model):
         return f"{self.code} {self.name}"
 
 
+# Top-level parameters whose null means "does not apply" (FORMAT.md), not "left open".
+NULL_MEANS_NONE = frozenset({"covered_levels", "first_year", "large_expense_subsidy", "counts_toward_annual_fund_maximum"})
+
+
+def fills_open_parameters(before, after, *, top=True) -> bool:
+    """Whether `after` differs from `before` only by values set where `before` left a number
+    open (null, **param**), e.g. Jinan (七)'s second-payment ratio."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        if set(before) != set(after):
+            return False
+        return all(
+            before[key] == after[key] if top and key in NULL_MEANS_NONE and before[key] is None
+            else fills_open_parameters(before[key], after[key], top=False)
+            for key in before
+        )
+    if before is None:
+        return True
+    return before == after
+
+
+def open_parameters(parameters, prefix="") -> list[str]:
+    """The paths of the parameters a version leaves open (null, **param**)."""
+    found = []
+    if isinstance(parameters, dict):
+        for key, value in parameters.items():
+            if not prefix and key in NULL_MEANS_NONE and value is None:
+                continue
+            path = f"{prefix}{key}"
+            if value is None:
+                found.append(path)
+            else:
+                found += open_parameters(value, f"{path}.")
+    return found
+
+
 class PolicyVersion(models.Model):
     """One version of a region's outpatient-pooling policy (普通门诊统筹待遇政策).
 
@@ -75,8 +111,10 @@ class PolicyVersion(models.Model):
 
     class Kind(models.TextChoices):
         OUTPATIENT_POOLING = "outpatient_pooling", _("outpatient pooling")
+        # claims/chronic_format.py: the chronic and special diseases' parameters.
+        CHRONIC_SPECIAL = "chronic_special", _("chronic and special diseases")
 
-    region = models.CharField(_("region"), max_length=16)
+    region = models.CharField(_("region"), max_length=16, choices=Region.choices)
     kind = models.CharField(_("kind"), max_length=32, choices=Kind.choices, default=Kind.OUTPATIENT_POOLING)
     effective_from = models.DateField(_("effective from"))
     effective_to = models.DateField(_("effective to"), null=True, blank=True)
@@ -104,7 +142,7 @@ class PolicyVersion(models.Model):
 
     def __str__(self):
         end = self.effective_to.isoformat() if self.effective_to else "…"
-        return f"{self.region} {self.get_kind_display()} {self.effective_from.isoformat()}–{end}"
+        return f"{self.get_region_display()} {self.get_kind_display()} {self.effective_from.isoformat()}–{end}"
 
     @property
     def is_used(self) -> bool:
@@ -113,10 +151,14 @@ class PolicyVersion(models.Model):
     def clean(self):
         from django.core.exceptions import ValidationError
 
+        from . import chronic_format
         from .policy_format import validate_parameters
 
         errors = {}
-        problems = validate_parameters(self.parameters)
+        if self.kind == self.Kind.CHRONIC_SPECIAL:
+            problems = chronic_format.validate_parameters(self.parameters)
+        else:
+            problems = validate_parameters(self.parameters)
         if problems:
             errors["parameters"] = [f"{path}: {message}" for path, message in problems]
         else:
@@ -150,7 +192,12 @@ class PolicyVersion(models.Model):
             stored = PolicyVersion.objects.filter(pk=self.pk).values(
                 "region", "kind", "effective_from", "parameters"
             ).first()
-            if stored and any(stored[key] != getattr(self, key) for key in stored):
+            changed = [key for key in stored or {} if stored[key] != getattr(self, key)]
+            if changed == ["parameters"] and fills_open_parameters(stored["parameters"], self.parameters):
+                # Setting a parameter the text leaves open (null) changes no settled amount: every
+                # settlement that needed it was refused or held it pending (Jinan (七)'s ratio).
+                changed = []
+            if changed:
                 errors["__all__"] = [_("This version has settled claims and can no longer be changed; add a new version from a date instead.")]
             elif self.effective_to and self.claims.filter(visit_date__gt=self.effective_to).exists():
                 # An end date may be set on a used version (Ziyang 第二十五条: 有效期5年), but
@@ -201,6 +248,15 @@ class MemberYear(models.Model):
     cap = MoneyField(_("annual cap"), null=True, blank=True)
     large_expense_burden = MoneyField(_("compliant personal burden (large-amount subsidy)"), default=0)
     large_expense_subsidy_paid = MoneyField(_("large-amount subsidy paid"), default=0)
+    # Imported from the inpatient system (import_inpatient_totals), replaced by each import:
+    # its compliant personal burden, which Jinan (七) counts toward the large-amount subsidy's
+    # threshold, and what the fund paid for inpatient care (Ziyang 第十一条).
+    inpatient_compliant_burden = MoneyField(_("inpatient compliant personal burden"), default=0, db_default=0)
+    inpatient_fund_paid = MoneyField(_("inpatient fund paid"), default=0, db_default=0)
+    inpatient_as_of = models.DateField(_("inpatient totals as of"), null=True, blank=True)
+    # Jinan (七) while the ratio is open: the burden above the threshold whose second payment is
+    # held until a batch pays it (claims/subsidy_batches.py).
+    large_expense_pending_base = MoneyField(_("second payment pending (burden above the threshold)"), default=0, db_default=0)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
@@ -297,6 +353,9 @@ class Claim(models.Model):
     large_expense_subsidy = MoneyField(_("large-amount subsidy"), default=0)
     # What this claim added to the year's compliant burden (Jinan (七)); taken back on reversal.
     large_expense_burden_added = MoneyField(_("compliant burden added"), default=0)
+    # Jinan (七) with the ratio open: the burden above the threshold held for a later second
+    # payment (SubsidyPayment, when a batch pays it).
+    large_expense_pending_base = MoneyField(_("second payment pending (burden above the threshold)"), default=0, db_default=0)
     personal_burden = MoneyField(_("personal burden"))
     account = MoneyField(_("personal account"))
     family_account = MoneyField(_("family-sharing account"))
@@ -361,7 +420,7 @@ class Claim(models.Model):
                 "denied_reason",
             )}
             figures["ratio"] = self.pay_ratio_percent
-        return explain(figures, self.policy_version.region if self.policy_version_id else "")
+        return explain(figures, self.policy_version.region if self.policy_version_id else "", self.benefit)
 
 
 class ClaimLine(models.Model):
@@ -436,6 +495,12 @@ class ProviderStatement(models.Model):
         APPROVED = "approved", _("approved")
         PAID = "paid", _("paid")
 
+    class Clearing(models.TextChoices):
+        # Values are Claim.VisitPlace's: a platform settlement is cleared by its visit place.
+        NONE = "", _("provider's statement")
+        IN_PROVINCE = "in_province", _("in-province cross-region clearing")
+        OUT_OF_PROVINCE = "out_of_province", _("out-of-province cross-region clearing")
+
     # Figures computed by close_month: frozen once the statement is approved.
     FIGURES = (
         "settlement_count", "total", "fund", "large_expense_subsidy", "account", "family_account", "cash",
@@ -443,7 +508,15 @@ class ProviderStatement(models.Model):
         "reversed_family_account", "reversed_cash", "deductions_total", "payable",
     )
 
-    provider = models.ForeignKey("pharmacies.Provider", verbose_name=_("provider"), on_delete=models.PROTECT, related_name="statements")
+    # A provider's statement; or, with no provider, the cross-region clearing statement (below).
+    provider = models.ForeignKey(
+        "pharmacies.Provider", verbose_name=_("provider"), null=True, blank=True, on_delete=models.PROTECT, related_name="statements",
+    )
+    # 异地就医清算: the settlements the cross-region platform submitted (Claim.submitter
+    # "cross_region", no local provider) are cleared monthly with the provincial platform (省内,
+    # visits in the province) and the national platform (省外, out of the province), each on a
+    # clearing statement of its own, approved, paid and reconciled like a provider's.
+    clearing = models.CharField(_("cross-region clearing"), max_length=16, choices=Clearing.choices, blank=True, default="")
     # The first day of the month covered.
     month = models.DateField(_("month"))
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.DRAFT)
@@ -491,6 +564,15 @@ class ProviderStatement(models.Model):
         constraints = [
             # One statement per provider and month (close_month replaces a draft in place).
             models.UniqueConstraint(fields=["provider", "month"], name="statement_unique_provider_month"),
+            # One clearing statement per platform (省内, 省外) and month.
+            models.UniqueConstraint(fields=["clearing", "month"], condition=Q(provider__isnull=True),
+                                    name="statement_unique_clearing_month"),
+            # Either a provider's statement or a cross-region clearing statement.
+            models.CheckConstraint(
+                condition=Q(provider__isnull=False, clearing="")
+                | Q(provider__isnull=True, clearing__in=["in_province", "out_of_province"]),
+                name="statement_provider_or_clearing",
+            ),
             models.CheckConstraint(condition=Q(month__day=1), name="statement_month_first_day"),
             models.CheckConstraint(
                 condition=Q(status="draft") | Q(approved_by__isnull=False, approved_at__isnull=False),
@@ -506,7 +588,19 @@ class ProviderStatement(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.provider_id} {self.month:%Y-%m}"
+        return f"{self.provider_id or self.clearing} {self.month:%Y-%m}"
+
+    @property
+    def payee(self) -> str:
+        """Who is paid: the provider (code and name), or the clearing platform."""
+        if self.provider_id:
+            return f"{self.provider.code} {self.provider.name}"
+        return str(self.get_clearing_display())
+
+    @property
+    def file_key(self) -> str:
+        """The statement's name in file names: the provider's code or the clearing."""
+        return self.provider.code if self.provider_id else f"clearing-{self.clearing}"
 
     @property
     def net_total(self):
@@ -543,9 +637,10 @@ class ProviderStatement(models.Model):
         # Model guard: an approved (or paid) statement's figures never change, whatever the
         # code path; only its payment may be recorded.
         if self.pk is not None:
-            stored = ProviderStatement.objects.filter(pk=self.pk).values("status", "provider_id", "month", *self.FIGURES).first()
+            stored = (ProviderStatement.objects.filter(pk=self.pk)
+                      .values("status", "provider_id", "clearing", "month", *self.FIGURES).first())
             if stored and stored["status"] != self.Status.DRAFT:
-                changed = [key for key in ("provider_id", "month", *self.FIGURES) if stored[key] != getattr(self, key)]
+                changed = [key for key in ("provider_id", "clearing", "month", *self.FIGURES) if stored[key] != getattr(self, key)]
                 if changed or self.status == self.Status.DRAFT:
                     from core.errors import Conflict
 
@@ -571,7 +666,14 @@ class Reconciliation(models.Model):
         MATCH = "match", _("match")
         MISMATCH = "mismatch", _("mismatch")
 
-    provider = models.ForeignKey("pharmacies.Provider", verbose_name=_("provider"), on_delete=models.PROTECT, related_name="reconciliations")
+    # A provider's reconciliation; or, with no provider, the cross-region platform's for one clearing.
+    provider = models.ForeignKey(
+        "pharmacies.Provider", verbose_name=_("provider"), null=True, blank=True, on_delete=models.PROTECT,
+        related_name="reconciliations",
+    )
+    clearing = models.CharField(
+        _("cross-region clearing"), max_length=16, choices=ProviderStatement.Clearing.choices, blank=True, default="",
+    )
     period_from = models.DateField(_("from"))
     period_to = models.DateField(_("to"))
     # The provider's figures, then the agency's: {"count", "total", "fund", "account", "cash"}.
@@ -591,7 +693,61 @@ class Reconciliation(models.Model):
         ordering = ["-submitted_at", "-pk"]
         constraints = [
             models.CheckConstraint(condition=Q(period_to__gte=models.F("period_from")), name="reconciliation_period_ordered"),
+            models.CheckConstraint(
+                condition=Q(provider__isnull=False, clearing="")
+                | Q(provider__isnull=True, clearing__in=["in_province", "out_of_province"]),
+                name="reconciliation_provider_or_clearing",
+            ),
         ]
 
     def __str__(self):
-        return f"{self.provider_id} {self.period_from}–{self.period_to} {self.result}"
+        return f"{self.provider_id or self.clearing} {self.period_from}–{self.period_to} {self.result}"
+
+
+class SubsidyBatch(models.Model):
+    """Pending large-amount second payments (Jinan (七)) paid together once the agency has set
+    the ratio: proposed by one case worker, approved by another (separated duties)."""
+
+    class Status(models.TextChoices):
+        PROPOSED = "proposed", _("proposed")
+        APPROVED = "approved", _("approved")
+
+    policy_version = models.ForeignKey(PolicyVersion, verbose_name=_("policy version"), on_delete=models.PROTECT, related_name="subsidy_batches")
+    ratio_percent = PercentField(_("second payment ratio (%)"))
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PROPOSED)
+    payment_count = models.PositiveIntegerField(_("payments"), default=0)
+    total = MoneyField(_("total"), default=0)
+    proposed_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("proposed by"), on_delete=models.PROTECT, related_name="+")
+    proposed_at = models.DateTimeField(_("proposed at"), auto_now_add=True)
+    approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("approved by"), null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    approved_at = models.DateTimeField(_("approved at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("second-payment batch")
+        verbose_name_plural = _("second-payment batches")
+        ordering = ["-pk"]
+
+    def __str__(self):
+        return f"{self.policy_version.region} #{self.pk} {self.get_status_display()}"
+
+
+class SubsidyPayment(models.Model):
+    """One claim's pending second payment, paid by a batch (Jinan (七)). One per claim."""
+
+    batch = models.ForeignKey(SubsidyBatch, verbose_name=_("batch"), on_delete=models.PROTECT, related_name="payments")
+    claim = models.OneToOneField(Claim, verbose_name=_("settlement"), on_delete=models.PROTECT, related_name="subsidy_payment")
+    member = models.ForeignKey("members.Member", verbose_name=_("member"), on_delete=models.PROTECT, related_name="+")
+    base = MoneyField(_("burden above the threshold"))
+    amount = MoneyField(_("second payment"))
+
+    class Meta:
+        verbose_name = _("second payment")
+        verbose_name_plural = _("second payments")
+        ordering = ["pk"]
+
+    def __str__(self):
+        return f"{self.claim_id} {self.amount}"
+
+
+# Outpatient chronic and special diseases (claims/chronic_models.py).
+from .chronic_models import ChronicClaim, ChronicRegistration, ChronicYear, Disease  # noqa: E402, F401

@@ -29,7 +29,7 @@ REQUIRED_KEYS = (
     "counts_toward_annual_fund_maximum",
     "large_expense_subsidy",
 )
-OPTIONAL_KEYS = ("other",)
+OPTIONAL_KEYS = ("other", "settlement_window_days")
 
 
 def _number(value) -> Decimal | None:
@@ -193,6 +193,9 @@ def validate_parameters(parameters) -> list[tuple[str, str]]:
     other = parameters.get("other")
     if other is not None and not isinstance(other, Mapping):
         check.fail("other", "must be an object")
+    window = parameters.get("settlement_window_days")
+    if window is not None and (isinstance(window, bool) or not isinstance(window, int) or not 0 <= window <= 3660):
+        check.fail("settlement_window_days", "must be a whole number of days between 0 and 3660")
     return check.problems
 
 

@@ -9,8 +9,10 @@ from django.utils.translation import gettext_lazy as _
 
 from core.audit import audit
 from core.errors import DomainError
+from core.regions import region_label
 
-from .models import PolicyVersion
+from . import chronic_format
+from .models import Disease, PolicyVersion, fills_open_parameters
 from .policy_format import validate_document
 
 
@@ -24,13 +26,18 @@ def policy_load(*, data: dict, user=None) -> dict:
     """Create or update the versions a policy file describes. Idempotent: loading the same
     file twice changes nothing. A version that has settled claims is never changed: a file
     that would change one is refused as a whole (add a new version from a date instead)."""
-    problems = validate_document(data)
+    chronic = isinstance(data, dict) and data.get("kind") == chronic_format.KIND
+    problems = chronic_format.validate_document(data) if chronic else validate_document(data)
     region = data.get("region") if isinstance(data, dict) else None
     if not problems and region not in settings.REGIONS:
         problems = [("region", f"must be one of {list(settings.REGIONS)}")]
     if problems:
         raise PolicyFileInvalid(details={"problems": [f"{path}: {message}" for path, message in problems]})
     counts = {"created": 0, "updated": 0, "unchanged": 0}
+    if chronic:
+        # The chronic file carries the region's disease list where a public source gives one
+        # (Zaozhuang 第十二条, Jinan (六): the province's list); import_diseases adds the rest.
+        counts["diseases"] = _diseases_load(region, data.get("diseases", []))
     for version in data["versions"]:
         values = {
             "effective_to": date.fromisoformat(version["effective_to"]) if version.get("effective_to") else None,
@@ -49,7 +56,10 @@ def policy_load(*, data: dict, user=None) -> dict:
         if all(getattr(existing, key) == value for key, value in values.items()):
             counts["unchanged"] += 1
             continue
-        if existing.is_used and any(getattr(existing, key) != value for key, value in values.items() if key != "effective_to"):
+        if existing.is_used and (
+            any(getattr(existing, key) != value for key, value in values.items() if key in ("title", "source"))
+            or not fills_open_parameters(existing.parameters, values["parameters"])
+        ):
             raise PolicyFileInvalid(
                 _("The version from {date} has settled claims and can no longer be changed; add a new version from a date instead.").format(date=start.isoformat()),
                 code="policy_version_in_use",
@@ -65,8 +75,24 @@ def policy_load(*, data: dict, user=None) -> dict:
                 details={"problems": [f"versions[{start.isoformat()}].{field}: {' '.join(messages)}" for field, messages in error.message_dict.items()]}
             ) from None
         counts["updated"] += 1
-    audit(actor=user, action="policy.load", label=f"{region} {data['kind']}", **counts)
+    kind = PolicyVersion.Kind(data["kind"]).label if data["kind"] in PolicyVersion.Kind.values else data["kind"]
+    audit(actor=user, action="policy.load", label=f"{region_label(region)} {kind}", **counts)
     return counts
+
+
+def _diseases_load(region: str, diseases: list[dict]) -> int:
+    """Create or update the listed diseases of the region; returns how many changed."""
+    changed = 0
+    for row in diseases:
+        disease = Disease.objects.filter(region=region, code=row["code"]).first()
+        if disease is None:
+            Disease.objects.create(region=region, code=row["code"], name=row["name"], group=row["group"])
+            changed += 1
+        elif (disease.name, disease.group) != (row["name"], row["group"]):
+            disease.name, disease.group = row["name"], row["group"]
+            disease.save(update_fields=["name", "group"])
+            changed += 1
+    return changed
 
 
 WARN_DAYS_BEFORE_END = 90

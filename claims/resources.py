@@ -22,9 +22,10 @@ class CatalogItemResource(ImporterResource):
     max_age = Field(attribute="max_age", column_name="max_age")
     list_price = Field(attribute="list_price", column_name="list_price")
     platform_price = Field(attribute="platform_price", column_name="platform_price")
+    account_payable = Field(attribute="account_payable", column_name="account_payable")
 
     class Meta:
         model = CatalogItem
         fields = ("code", "name", "kind", "item_class", "prepay_percent", "payment_standard", "sex", "min_age",
-                  "max_age", "list_price", "platform_price")
+                  "max_age", "list_price", "platform_price", "account_payable")
         export_order = fields

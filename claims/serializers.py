@@ -30,6 +30,9 @@ class SettlementInput(serializers.Serializer):
     other_insurance_paid = serializers.DecimalField(max_digits=14, decimal_places=2, min_value=0, required=False, allow_null=True)
     # Zaozhuang 第十八条: true when the member died in emergency care (settled as one inpatient stay).
     died_in_emergency_care = serializers.BooleanField(required=False, default=False)
+    disease_code = serializers.CharField(
+        max_length=32, required=False, allow_null=True, allow_blank=True,
+        help_text='benefit "chronic_special": the disease settled (病种编码)')
     # One visit's lines: a generous bound (an outpatient bill has tens), so that one request
     # cannot make a settlement of unbounded size.
     items = ItemInput(many=True, allow_empty=False, max_length=MAX_ITEMS)
@@ -85,6 +88,9 @@ class SettlementOutput(serializers.Serializer):
     ratio = serializers.CharField(help_text="统筹支付比例 (percent)")
     fund = serializers.CharField(help_text="hifp_pay 统筹基金支付")
     large_expense_subsidy = serializers.CharField(help_text="大额医疗费用补助 二次支付")
+    large_expense_subsidy_pending = serializers.CharField(
+        required=False, help_text="Jinan (七) with the ratio open: burden above the threshold whose second payment is held for a batch"
+    )
     personal_burden = serializers.CharField(help_text="psn_part_amt 个人负担")
     account = serializers.CharField(help_text="acct_pay 个人账户支付")
     family_account = serializers.CharField(help_text="acct_mulaid_pay 家庭共济账户支付")
@@ -119,7 +125,26 @@ class BenefitsOutput(serializers.Serializer):
     cap = serializers.CharField(allow_null=True)
     cap_remaining = serializers.CharField(allow_null=True)
     large_expense_burden = serializers.CharField()
+    large_expense_subsidy_pending = serializers.CharField(required=False, help_text="Jinan (七): second payment held for a batch (burden above the threshold)")
     account_balance = serializers.CharField(allow_null=True)
     status = serializers.CharField()
     employment_status = serializers.CharField(allow_null=True)
     scheme = serializers.CharField(allow_null=True)
+
+
+class RegistrationOutput(serializers.Serializer):
+    disease_code = serializers.CharField()
+    disease_name = serializers.CharField()
+    group = serializers.ChoiceField(choices=["chronic", "special", "two_diseases"])
+    valid_from = serializers.DateField()
+    valid_to = serializers.DateField(allow_null=True)
+    status = serializers.ChoiceField(choices=["approved", "revoked"])
+    valid_today = serializers.BooleanField()
+    certified_by_code = serializers.CharField(allow_null=True)
+    designated_provider_code = serializers.CharField(allow_null=True)
+    designated_provider_name = serializers.CharField(allow_null=True)
+
+
+class RegistrationsOutput(serializers.Serializer):
+    id_number = serializers.CharField()
+    registrations = RegistrationOutput(many=True)

@@ -14,7 +14,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from typing import ClassVar
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -39,12 +39,13 @@ from members.models import (
 from members.services import account_lock, account_post_entry, account_reverse_entry
 from pharmacies.access import is_agency_staff, staff_link
 from pharmacies.models import Provider
-from supervision.realtime import VisitFacts, VisitLineFacts, run_single_visit_rules
 
 from . import calculator as calc
 from . import settlement_queries as queries
 from .explanation import explain
-from .models import CatalogItem, Claim, ClaimLine, MemberYear, PolicyVersion
+from .models import CatalogItem, Claim, ClaimLine, MemberYear, PolicyVersion, SubsidyBatch, SubsidyPayment
+from . import visit_facts
+from .visit_facts import LineFact, VisitFacts
 
 CROSS_REGION_SUBMITTER = "cross_region"
 OUTPATIENT_POOLING = "outpatient_pooling"
@@ -81,9 +82,11 @@ class SettlementRequest:
     other_insurance_paid: Decimal | None = None
     # Zaozhuang 第十八条: the member died in emergency care (门急诊抢救无效死亡) on this visit.
     died_in_emergency_care: bool = False
+    # benefit "chronic_special": the disease settled (claims/chronic.py).
+    disease_code: str | None = None
 
     # Fields added after the first release (append new request fields here, with a default).
-    LATER_FIELDS: ClassVar[frozenset[str]] = frozenset({"other_insurance_paid", "died_in_emergency_care"})
+    LATER_FIELDS: ClassVar[frozenset[str]] = frozenset({"other_insurance_paid", "died_in_emergency_care", "disease_code"})
 
     @classmethod
     def from_data(cls, data: dict) -> SettlementRequest:
@@ -244,30 +247,58 @@ def prepare_visit(request: SettlementRequest) -> str:
     return id_number
 
 
+
 def prepare_items(request: SettlementRequest) -> dict[str, CatalogItem]:
-    """The visit's catalog items by code; every problem is named by the item's index and code."""
+    """The visit's catalog items by code. Every problem is named by the item's index (from 0,
+    its place in `items`), its position (from 1, as the messages count) and code; a line or a
+    visit above the documented maxima (README, Bounds of one settlement) is refused."""
     problems = []
     codes = {item.code for item in request.items}
     catalog = queries.catalog_items(codes)
+    max_quantity, max_price = settings.SETTLEMENT_MAX_QUANTITY, settings.SETTLEMENT_MAX_UNIT_PRICE
+    max_line, max_total = settings.SETTLEMENT_MAX_LINE_AMOUNT, settings.SETTLEMENT_MAX_VISIT_TOTAL
+    visit_total = Decimal(0)
+
+    def problem(index, item, field, error):
+        problems.append({"index": index, "position": index + 1, "code": item.code, "field": field, "error": error})
+
     for index, item in enumerate(request.items):
         known = catalog.get(item.code)
         if known is None:
-            problems.append({"index": index, "code": item.code, "field": "code", "error": "unknown_item"})
+            problem(index, item, "code", "unknown_item")
         if item.quantity is None or item.quantity <= 0:
-            problems.append({"index": index, "code": item.code, "field": "quantity", "error": "quantity_not_positive"})
+            problem(index, item, "quantity", "quantity_not_positive")
+        elif item.quantity > max_quantity:
+            problem(index, item, "quantity", "quantity_too_large")
         if item.unit_price is not None and item.unit_price <= 0:
-            problems.append({"index": index, "code": item.code, "field": "unit_price", "error": "unit_price_not_positive"})
+            problem(index, item, "unit_price", "unit_price_not_positive")
         if item.unit_price is None and known is not None and not known.list_price:
-            problems.append({"index": index, "code": item.code, "field": "unit_price", "error": "unit_price_required"})
+            problem(index, item, "unit_price", "unit_price_required")
+        price = item.unit_price if item.unit_price is not None else (known.list_price if known is not None else None)
+        if price is not None and price > max_price:
+            problem(index, item, "unit_price", "unit_price_too_large")
+        elif price is not None and price > 0 and item.quantity is not None and 0 < item.quantity <= max_quantity:
+            # The documented maxima (README, Amounts): a line, then the visit.
+            amount = item.quantity * price
+            if amount > max_line:
+                problem(index, item, "amount", "line_amount_too_large")
+            visit_total += amount
     if problems:
         messages = {
-            "unknown_item": _("Item {index} ({code}) is not in the catalog."),
-            "quantity_not_positive": _("Item {index} ({code}): the quantity must be a positive amount."),
-            "unit_price_not_positive": _("Item {index} ({code}): the unit price must be a positive amount."),
-            "unit_price_required": _("Item {index} ({code}) has no listed price: send its unit price."),
+            "unknown_item": _("Item {position} ({code}) is not in the catalog."),
+            "quantity_not_positive": _("Item {position} ({code}): the quantity must be a positive amount."),
+            "unit_price_not_positive": _("Item {position} ({code}): the unit price must be a positive amount."),
+            "unit_price_required": _("Item {position} ({code}) has no listed price: send its unit price."),
+            "quantity_too_large": _("Item {position} ({code}): the quantity is above the most one line may have ({limit})."),
+            "unit_price_too_large": _("Item {position} ({code}): the unit price is above the most one line may have ({limit})."),
+            "line_amount_too_large": _("Item {position} ({code}): the line amount is above the most one line may have ({limit})."),
         }
+        limits = {"quantity_too_large": max_quantity, "unit_price_too_large": max_price, "line_amount_too_large": max_line}
         first = problems[0]
-        _refuse(first["error"], str(messages[first["error"]]).format(**first), items=problems)
+        _refuse(first["error"], str(messages[first["error"]]).format(limit=limits.get(first["error"], ""), **first), items=problems)
+    if visit_total > max_total:
+        _refuse("visit_total_too_large", _("The visit's total is above the most one visit may have ({limit}).").format(limit=max_total),
+                field="items", total=f"{visit_total:.2f}", limit=f"{max_total:.2f}")
     return catalog
 
 
@@ -342,6 +373,14 @@ def _prepare(*, user, request: SettlementRequest) -> Prepared:
     policy = policy_version_on(request.visit_date)
     if policy is None:
         _refuse("policy_version_missing", _("No outpatient pooling policy is in force on the visit date."), region=settings.REGION, visit_date=request.visit_date.isoformat())
+    # A back-dated visit would draw on an old year's unused cap: the region's window (policy
+    # parameter settlement_window_days, else SETTLEMENT_WINDOW_DAYS; FORMAT.md) bounds it.
+    window = policy.parameters.get("settlement_window_days")
+    if window is None:
+        window = settings.SETTLEMENT_WINDOW_DAYS
+    if window and request.visit_date < timezone.localdate() - timedelta(days=window):
+        _refuse("visit_outside_settlement_window", _("The visit is older than the region's settlement window ({days} days).").format(days=window),
+                field="visit_date", window_days=window, earliest=(timezone.localdate() - timedelta(days=window)).isoformat())
 
     episodes = tuple(kind for kind in Episode.SUSPENDS_OUTPATIENT_POOLING if getattr(member, f"in_{kind}"))
     # Registrations matter only for a visit outside the region (one query less on the hot path).
@@ -394,6 +433,7 @@ def _compute(prepared: Prepared, year: MemberYear | None, balance: Decimal | Non
         fund_paid=year.fund_paid,
         large_expense_burden=year.large_expense_burden,
         large_expense_subsidy_paid=year.large_expense_subsidy_paid,
+        inpatient_burden=year.inpatient_compliant_burden,
     ) if year is not None else calc.YearSoFar()
     policy = calc.PolicyInput(
         region=prepared.policy.region, parameters=prepared.policy.parameters, reference=prepared.reference
@@ -440,7 +480,7 @@ def _warnings(prepared: Prepared, result: calc.SettlementResult, request: Settle
 
 def visit_warnings(*, request: SettlementRequest, caller_provider, provider_kind: str, age: int, sex: str,
                    lines, items: list[CatalogItem]) -> list[dict]:
-    """The single-visit supervision rules (supervision.realtime), shared by every benefit."""
+    """The single-visit rules supervision registered (claims.visit_facts), shared by every benefit."""
     facts = VisitFacts(
         visit_date=request.visit_date,
         member_age=age,
@@ -448,9 +488,10 @@ def visit_warnings(*, request: SettlementRequest, caller_provider, provider_kind
         provider_code=caller_provider.code if caller_provider else (request.remote_provider_code or ""),
         provider_kind=provider_kind,
         lines=tuple(
-            VisitLineFacts(
+            LineFact(
                 position=index,
                 code=line.code,
+                kind=item.kind,
                 item_class=item.item_class,
                 quantity=line.quantity,
                 unit_price=line.unit_price,
@@ -460,7 +501,7 @@ def visit_warnings(*, request: SettlementRequest, caller_provider, provider_kind
             for index, (line, item) in enumerate(zip(lines, items, strict=True))
         ),
     )
-    return run_single_visit_rules(facts)
+    return visit_facts.warnings_for(facts)  # the rules supervision registered at start-up
 
 
 def _render(prepared: Prepared, result: calc.SettlementResult, request: SettlementRequest) -> dict:
@@ -475,6 +516,8 @@ def _render(prepared: Prepared, result: calc.SettlementResult, request: Settleme
         "ratio": _money(result.ratio),
         "fund": _money(result.fund),
         "large_expense_subsidy": _money(result.large_expense_subsidy),
+        # Jinan (七) with the ratio open: the burden above the threshold held for a second payment.
+        "large_expense_subsidy_pending": _money(result.large_expense_pending_base),
         "personal_burden": _money(result.personal_burden),
         "account": _money(result.account),
         "family_account": _money(result.family_account),
@@ -512,6 +555,10 @@ def claim_preview(*, user, request: SettlementRequest) -> dict:
         from .account_settlement import account_only_preview
 
         return account_only_preview(user=user, request=request)
+    if request.benefit == Claim.Benefit.CHRONIC_SPECIAL:
+        from .chronic import chronic_preview
+
+        return chronic_preview(user=user, request=request)
     prepared = _prepare(user=user, request=request)
     year = MemberYear.objects.filter(member=prepared.member, year=request.visit_date.year).first()
     balance = None
@@ -572,6 +619,10 @@ def settle_once(*, user, request: SettlementRequest, settle) -> tuple[dict, bool
 
 @transaction.atomic
 def _claim_settle(*, user, request: SettlementRequest, fingerprint: str) -> dict:
+    if request.benefit == Claim.Benefit.CHRONIC_SPECIAL:
+        from .chronic import chronic_settle
+
+        return chronic_settle(user=user, request=request, fingerprint=fingerprint)
     prepared = _prepare(user=user, request=request)
     # Lock order: the member's year row, then the paying account (members.services.account_lock
     # orders by pk). Balances and the year are read only after their locks.
@@ -610,6 +661,7 @@ def _claim_settle(*, user, request: SettlementRequest, fingerprint: str) -> dict
         fund=result.fund,
         large_expense_subsidy=result.large_expense_subsidy,
         large_expense_burden_added=result.year.large_expense_burden - year.large_expense_burden,
+        large_expense_pending_base=result.large_expense_pending_base,
         personal_burden=result.personal_burden,
         account=result.account,
         family_account=result.family_account,
@@ -652,7 +704,8 @@ def _claim_settle(*, user, request: SettlementRequest, fingerprint: str) -> dict
     year.cap = result.year.cap
     year.large_expense_burden = result.year.large_expense_burden
     year.large_expense_subsidy_paid = result.year.large_expense_subsidy_paid
-    update(year, ["deductible_met", "fund_paid", "cap", "large_expense_burden", "large_expense_subsidy_paid", "updated_at"])
+    year.large_expense_pending_base += result.large_expense_pending_base
+    update(year, ["deductible_met", "fund_paid", "cap", "large_expense_burden", "large_expense_subsidy_paid", "large_expense_pending_base", "updated_at"])
     audit(
         actor=user,
         action="claim.settle",
@@ -690,6 +743,13 @@ def claim_reverse(*, user, settlement_id: int, reason: str = "") -> dict:
 
     # An account-only settlement never touched the member's year (CONTRACT.md).
     year = _lock_year(claim.member_id, claim.year) if claim.benefit != Claim.Benefit.PERSONAL_ACCOUNT else None
+    # A chronic claim's deductible and fund belong to its disease's tally (locked after the
+    # year, before the accounts: the settlement's lock order).
+    chronic_tally = None
+    if claim.benefit == Claim.Benefit.CHRONIC_SPECIAL:
+        from .chronic import chronic_tally_lock
+
+        chronic_tally = chronic_tally_lock(claim)
     entries = list(
         LedgerEntry.objects.filter(
             reference=claim.ledger_reference,
@@ -704,11 +764,16 @@ def claim_reverse(*, user, settlement_id: int, reason: str = "") -> dict:
             refund = account_reverse_entry(entry=entry, reference=claim.ledger_reference, memo=reason[:200], user=user)
             balance_after = refund.balance_after
     if year is not None:
-        year.deductible_met = max(Decimal(0), year.deductible_met - claim.deductible)
-        year.fund_paid = max(Decimal(0), year.fund_paid - claim.fund)
+        if chronic_tally is None:
+            year.deductible_met = max(Decimal(0), year.deductible_met - claim.deductible)
+            year.fund_paid = max(Decimal(0), year.fund_paid - claim.fund)
         year.large_expense_burden = max(Decimal(0), year.large_expense_burden - claim.large_expense_burden_added)
         year.large_expense_subsidy_paid = max(Decimal(0), year.large_expense_subsidy_paid - claim.large_expense_subsidy)
-        year.save(update_fields=["deductible_met", "fund_paid", "large_expense_burden", "large_expense_subsidy_paid", "updated_at"])
+        if claim.large_expense_pending_base and not SubsidyPayment.objects.filter(claim=claim, batch__status=SubsidyBatch.Status.APPROVED).exists():
+            # Jinan (七): a second payment still pending is simply no longer due (an unapproved
+            # batch drops the claim when it is approved).
+            year.large_expense_pending_base = max(Decimal(0), year.large_expense_pending_base - claim.large_expense_pending_base)
+        year.save(update_fields=["deductible_met", "fund_paid", "large_expense_burden", "large_expense_subsidy_paid", "large_expense_pending_base", "updated_at"])
 
     claim.status = Claim.Status.REVERSED
     claim.reversed_at = timezone.now()
@@ -729,6 +794,10 @@ def claim_reverse(*, user, settlement_id: int, reason: str = "") -> dict:
             "cap_remaining": _money(year.cap_remaining),
         } if year is not None else None,
     }
+    if chronic_tally is not None:
+        from .chronic import chronic_tally_give_back
+
+        claim.reversal_response["year"] = chronic_tally_give_back(chronic_tally, claim)
     claim.save(update_fields=["status", "reversed_at", "reversed_by", "reversal_reason", "reversal_response"])
     audit(actor=user, action="claim.reverse", target=claim, label=f"{claim.submitter}/{claim.external_ref}", reason=reason[:200])
     return claim.reversal_response
@@ -770,6 +839,8 @@ def member_benefits(*, user, id_number: str, year: int) -> dict:
         "cap": _money(cap),
         "cap_remaining": _money(max(cap - fund_paid, Decimal("0.00")) if cap is not None else None),
         "large_expense_burden": _money(row.large_expense_burden if row else Decimal("0.00")),
+        # Jinan (七): the burden above the threshold whose second payment awaits the ratio.
+        "large_expense_subsidy_pending": _money(row.large_expense_pending_base if row else Decimal("0.00")),
         "account_balance": _money(account.balance if account is not None else None),
         "status": member.status,
         "employment_status": enrollment.employment_status if enrollment else None,

@@ -74,6 +74,20 @@ class GongjiAdminSite(admin.AdminSite):
         calls join it instead of refusing to run inside it."""
         return super().admin_view(durable_on_post(view), cacheable)
 
+    def get_urls(self):
+        from django.urls import path
+
+        return [path("schedules/", self.admin_view(self.schedules_view), name="schedules"), *super().get_urls()]
+
+    def schedules_view(self, request):
+        """The scheduled jobs in plain words, for every member of staff (core.schedules)."""
+        from django.template.response import TemplateResponse
+
+        from core.schedules import schedules
+
+        context = {**self.each_context(request), "title": _("Scheduled jobs"), "schedules": schedules()}
+        return TemplateResponse(request, "admin/schedules.html", context)
+
     def has_permission(self, request):
         if not super().has_permission(request):
             return False

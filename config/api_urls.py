@@ -3,7 +3,6 @@
 from django.urls import include, path
 
 urlpatterns = [
-    path("", include("members.api_urls")),
     path("", include("pharmacies.api_urls")),
     path("", include("claims.api_urls")),
 ]

@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from core.views import healthz, readyz
+from gateway.api import NhsaGatewayView
 
 # The admin site's titles are set by config.admin_site.GongjiAdminSite.
 urlpatterns = [
@@ -19,6 +20,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("config.api_urls")),
+    # The national interface's one endpoint (gateway): hospitals' and pharmacies' HIS messages.
+    path("api/nhsa/", NhsaGatewayView.as_view(), name="nhsa-gateway"),
     # Provider portal: applications and agreement (pharmacies), settlements, statements and
     # reconciliation (claims).
     path("portal/", include("pharmacies.portal_urls")),

@@ -13,6 +13,7 @@ from rest_framework.authtoken.models import TokenProxy
 from django.utils.translation import gettext_lazy as _
 
 from .audit import audit
+from .audit_labels import action_label, target_type_label
 from .models import AuditEvent
 from .paginator import LargeTablePaginator
 from .roles import Role, role_conflicts
@@ -49,13 +50,21 @@ class AddOnlyInlineMixin:
 class AuditEventAdmin(LargeTableMixin, admin.ModelAdmin):
     """The audit trail is written by services only and never edited (staff may read it)."""
 
-    list_display = ["at", "actor", "action", "target_type", "target_id", "target_label"]
+    list_display = ["at", "actor", "action_text", "target_kind", "target_id", "target_label"]
     list_select_related = ["actor"]
     list_filter = [("at", admin.DateFieldListFilter)]
     search_fields = ["action", "target_id", "target_label"]  # see get_search_results
-    search_help_text = _("An action (e.g. member.read), an object's id, or the beginning of its label.")
-    fields = ["at", "actor", "action", "target_type", "target_id", "target_label", "details"]
+    search_help_text = _("An object's id or the beginning of its label.")
+    fields = ["at", "actor", "action_text", "target_kind", "target_id", "target_label", "details"]
     readonly_fields = fields
+
+    @admin.display(description=_("action"), ordering="action")
+    def action_text(self, obj):
+        return action_label(obj.action)
+
+    @admin.display(description=_("target type"), ordering="target_type")
+    def target_kind(self, obj):
+        return target_type_label(obj.target_type)
 
     def get_search_results(self, request, queryset, search_term):
         # Exact and prefix matches only: the trail grows by every read of every member.

@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -31,4 +32,6 @@ class AuditEvent(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.at:%Y-%m-%d %H:%M} {self.action} {self.target_label}"
+        from .audit_labels import action_label
+
+        return f"{timezone.localtime(self.at):%Y-%m-%d %H:%M} {action_label(self.action)} {self.target_label}"

@@ -37,7 +37,8 @@ ROLE_PERMISSIONS: dict[Role, list[tuple[str, str, tuple[str, ...]]]] = {
         ("claims", "*", ("view", "add", "change")),
         ("supervision", "*", ("view",)),
         ("core", "auditevent", ("view",)),
-        ("django_celery_beat", "*", ("view",)),
+        # The national-interface message log, for a disputed transaction.
+        ("gateway", "*", ("view",)),
     ],
     Role.AUDITOR: [
         ("members", "*", ("view",)),
@@ -45,6 +46,7 @@ ROLE_PERMISSIONS: dict[Role, list[tuple[str, str, tuple[str, ...]]]] = {
         ("claims", "*", ("view",)),
         ("supervision", "*", ("view", "add", "change")),
         ("core", "auditevent", ("view",)),
+        ("gateway", "*", ("view",)),
     ],
     Role.FINANCE: [
         ("members", "*", ("view",)),
@@ -56,7 +58,6 @@ ROLE_PERMISSIONS: dict[Role, list[tuple[str, str, tuple[str, ...]]]] = {
         ("claims", "providerstatement", ("view", "change")),
         ("supervision", "*", ("view",)),
         ("core", "auditevent", ("view",)),
-        ("django_celery_beat", "*", ("view",)),
     ],
     Role.ADMINISTRATOR: [
         ("auth", "*", ("view", "add", "change")),

@@ -5,9 +5,11 @@ from django.dispatch import receiver
 
 @receiver(post_migrate)
 def keep_role_permissions_current(sender, **kwargs):
-    # post_migrate fires once per app, in INSTALLED_APPS order; permissions of every
-    # app exist only when the last one has been handled.
-    if sender.label != list(apps.get_app_configs())[-1].label:
+    # post_migrate fires once per app that has a models module, in INSTALLED_APPS order;
+    # permissions of every app exist only when the last of those has been handled (apps
+    # without models, such as demo and devtools, get no signal).
+    with_models = [config for config in apps.get_app_configs() if config.models_module is not None]
+    if sender.label != with_models[-1].label:
         return
     from .roles import sync_roles
 

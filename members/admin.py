@@ -24,7 +24,13 @@ from .resources import (
     RegistrationResource,
 )
 from .rules import scheme_goes_back
-from .services import family_link_check, family_link_create, family_link_delete
+from .services import (
+    family_link_check,
+    family_link_create,
+    family_link_create_outside,
+    family_link_delete,
+    family_link_outside_check,
+)
 
 FULL_ID_NUMBER = re.compile(r"^\d{17}[\dX]$")
 ID_NUMBER_PREFIX = re.compile(r"^\d{6,17}$")
@@ -113,7 +119,7 @@ class EnrollmentInline(AddOnlyInlineMixin, admin.TabularInline):
     formset = EnrollmentFormSet
     fields = [
         "effective_from", "employment_status", "retired_on", "scheme", "category", "sector",
-        "civil_servant", "pre_1949_veteran", "employer_name", "employer_credit_code",
+        "civil_servant", "civil_servant_regularized", "pre_1949_veteran", "employer_name", "employer_credit_code",
         "contribution_base", "monthly_pension", "recorded_at", "recorded_by",
     ]
     readonly_fields = ["recorded_at", "recorded_by"]
@@ -123,6 +129,30 @@ class EnrollmentInline(AddOnlyInlineMixin, admin.TabularInline):
         return super().get_queryset(request).select_related("recorded_by")
 
 
+def check_family_link_form(form, member) -> None:
+    """A link names a member, or a relative outside the registry by ID number and name (never
+    both); the service's checks say which family rule is broken."""
+    cleaned = form.cleaned_data
+    relative, relation = cleaned.get("relative"), cleaned.get("relation")
+    id_number, name = cleaned.get("relative_id_number") or "", cleaned.get("relative_name") or ""
+    if relative is not None and (id_number or name):
+        form.add_error("relative_id_number", _("Choose a member, or give the ID number and name of a relative outside the registry, not both."))
+        return
+    if relative is None and not id_number:
+        form.add_error("relative", _("Choose the relative (a member), or give the ID number and name of a relative outside the registry."))
+        return
+    if member is None or not relation:
+        return
+    try:
+        if relative is not None:
+            family_link_check(member=member, relative=relative, relation=relation)
+        else:
+            cleaned["relative_id_number"] = family_link_outside_check(
+                member=member, relative_id_number=id_number, relative_name=name, relation=relation)
+    except DomainError as error:
+        form.add_error(None, str(error.message))
+
+
 class FamilyLinkFormSet(BaseInlineFormSet):
     def clean(self):
         super().clean()
@@ -130,14 +160,8 @@ class FamilyLinkFormSet(BaseInlineFormSet):
         for form in self.extra_forms:
             if not form.has_changed() or not form.is_valid() or form.cleaned_data.get("DELETE"):
                 continue
-            relative, relation = form.cleaned_data.get("relative"), form.cleaned_data.get("relation")
-            if relative is None or not relation:
-                continue
-            new_spouses += relation == FamilyLink.Relation.SPOUSE
-            try:
-                family_link_check(member=self.instance, relative=relative, relation=relation)
-            except DomainError as error:
-                form.add_error(None, str(error.message))
+            new_spouses += form.cleaned_data.get("relation") == FamilyLink.Relation.SPOUSE
+            check_family_link_form(form, self.instance)
         if new_spouses > 1:
             raise forms.ValidationError(_("A member has at most one spouse at a time."))
 
@@ -145,7 +169,7 @@ class FamilyLinkFormSet(BaseInlineFormSet):
 class FamilyLinkForm(forms.ModelForm):
     class Meta:
         model = FamilyLink
-        fields = ["relative", "relation"]
+        fields = ["relative", "relative_id_number", "relative_name", "relation"]
 
     def validate_unique(self):
         # The service's check (family_link_check) says which family rule is broken in
@@ -160,7 +184,9 @@ class FamilyLinkInline(admin.TabularInline):
     fk_name = "member"
     form = FamilyLinkForm
     formset = FamilyLinkFormSet
-    fields = ["relative", "relation", "created_at"]
+    # A relative outside the registry (insured elsewhere or not at all) has no member record:
+    # give their ID number and name instead of choosing a member.
+    fields = ["relative", "relative_id_number", "relative_name", "relation", "created_at"]
     readonly_fields = ["created_at"]
     autocomplete_fields = ["relative"]
     extra = 0
@@ -244,12 +270,7 @@ class MemberAdmin(ImportMixin, LargeTableMixin, SimpleHistoryAdmin):
                 family_link_delete(link=link, user=request.user)
             for link_form in formset.extra_forms:
                 if link_form.has_changed() and not link_form.cleaned_data.get("DELETE"):
-                    family_link_create(
-                        member=form.instance,
-                        relative=link_form.cleaned_data["relative"],
-                        relation=link_form.cleaned_data["relation"],
-                        user=request.user,
-                    )
+                    create_family_link(form.instance, link_form.cleaned_data, request.user)
             return
         if formset.model is Enrollment:
             for spell in formset.save(commit=False):
@@ -267,7 +288,7 @@ class EnrollmentForm(forms.ModelForm):
         model = Enrollment
         fields = [
             "member", "effective_from", "employment_status", "retired_on", "scheme", "category", "sector",
-            "civil_servant", "pre_1949_veteran", "employer_name", "employer_credit_code",
+            "civil_servant", "civil_servant_regularized", "pre_1949_veteran", "employer_name", "employer_credit_code",
             "contribution_base", "monthly_pension",
         ]
 
@@ -307,19 +328,28 @@ class EnrollmentAdmin(MemberSearchMixin, LargeTableMixin, admin.ModelAdmin):
         super().save_model(request, obj, form, change)
 
 
+def create_family_link(member, cleaned: dict, user) -> FamilyLink:
+    if cleaned.get("relative") is not None:
+        return family_link_create(member=member, relative=cleaned["relative"], relation=cleaned["relation"], user=user)
+    return family_link_create_outside(member=member, relative_id_number=cleaned["relative_id_number"],
+                                      relative_name=cleaned["relative_name"], relation=cleaned["relation"], user=user)
+
+
+@admin.display(description=_("relative"))
+def family_link_relative(link: FamilyLink) -> str:
+    if link.relative_id is None:
+        return f"{link.relative_name} {mask_id_number(link.relative_id_number)} ({_('outside the registry')})"
+    return str(link.relative)
+
+
 class FamilyLinkAddForm(forms.ModelForm):
     class Meta:
         model = FamilyLink
-        fields = ["member", "relative", "relation"]
+        fields = ["member", "relative", "relative_id_number", "relative_name", "relation"]
 
     def clean(self):
         cleaned = super().clean()
-        member, relative, relation = cleaned.get("member"), cleaned.get("relative"), cleaned.get("relation")
-        if member and relative and relation:
-            try:
-                family_link_check(member=member, relative=relative, relation=relation)
-            except DomainError as error:
-                raise forms.ValidationError(str(error.message), code=error.code) from None
+        check_family_link_form(self, cleaned.get("member"))
         return cleaned
 
     def _post_clean(self):
@@ -333,7 +363,7 @@ class FamilyLinkAddForm(forms.ModelForm):
 class FamilyLinkAdmin(ImportMixin, MemberSearchMixin, LargeTableMixin, SimpleHistoryAdmin):
     resource_classes = [FamilyLinkResource]
     form = FamilyLinkAddForm
-    list_display = ["member", "relation", "relative", "created_at"]
+    list_display = ["member", "relation", family_link_relative, "created_at"]
     list_select_related = ["member", "relative"]
     list_filter = ["relation"]
     autocomplete_fields = ["member", "relative"]
@@ -343,9 +373,7 @@ class FamilyLinkAdmin(ImportMixin, MemberSearchMixin, LargeTableMixin, SimpleHis
         return False
 
     def save_model(self, request, obj, form, change):
-        link = family_link_create(
-            member=obj.member, relative=obj.relative, relation=obj.relation, user=request.user
-        )
+        link = create_family_link(obj.member, form.cleaned_data, request.user)
         # The admin goes on with `obj` (its log entry and redirect): make it the saved link.
         obj.pk, obj.created_at = link.pk, link.created_at
         obj._state.adding = False

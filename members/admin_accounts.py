@@ -13,8 +13,10 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from core.errors import DomainError
+from core.formats import duration_label, month_label
 
 from . import services
+from .labels import reference_label, skip_reason_label
 from .models import AccountDecision, CreditPolicy, CreditRule, CreditRun, LedgerEntry, PersonalAccount
 
 
@@ -36,9 +38,13 @@ class ReadOnlyInline(admin.TabularInline):
 class LedgerEntryInline(ReadOnlyInline):
     model = LedgerEntry
     fk_name = "account"
-    fields = ["created_at", "kind", "amount", "balance_after", "period", "reference", "memo", "created_by"]
+    fields = ["created_at", "kind", "amount", "balance_after", "period", "reference_text", "memo", "created_by"]
     readonly_fields = fields
     ordering = ["-pk"]
+
+    @admin.display(description=_("reference"))
+    def reference_text(self, obj):
+        return reference_label(obj.reference)
 
 
 class PersonalAccountInline(ReadOnlyInline):
@@ -104,11 +110,11 @@ class CreditRunAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("credit month"), ordering="month")
     def month_label(self, obj):
-        return f"{obj.month:%Y-%m}"
+        return month_label(obj.month)
 
     @admin.display(description=_("skipped, by reason"))
     def skipped_summary(self, obj):
-        return ", ".join(f"{reason}: {count}" for reason, count in sorted(obj.skipped.items())) or "—"
+        return "；".join(f"{skip_reason_label(reason)} {count}" for reason, count in sorted(obj.skipped.items())) or "—"
 
     @admin.display(description=_("chunks done"))
     def chunks_progress(self, obj):
@@ -116,7 +122,7 @@ class CreditRunAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("duration"))
     def duration(self, obj):
-        return obj.duration
+        return duration_label(obj.duration)
 
     def has_add_permission(self, request):
         return False
@@ -132,8 +138,12 @@ class CreditRuleInline(ReadOnlyInline):
     model = CreditRule
     fields = ["position", "credit_kind", "cite", "valid_from", "valid_to", "employment_status", "category",
               "sector", "civil_servant_only", "min_age", "max_age", "basis", "percent", "divisor",
-              "reference_year", "reference_sector", "anchor_month", "skip_reason", "note"]
+              "reference_year", "reference_sector", "anchor_month", "skip_reason_text", "note"]
     readonly_fields = fields
+
+    @admin.display(description=_("reason when no credit"))
+    def skip_reason_text(self, obj):
+        return skip_reason_label(obj.skip_reason) if obj.skip_reason else "—"
 
 
 @admin.register(CreditPolicy)

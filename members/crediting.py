@@ -100,15 +100,27 @@ class PlanSQL:
             # Zaozhuang 第七条(三): the base (pension) of the anchor month, else the first one after.
             parts, part_params = [], []
             for status, column in (("retired", "monthly_pension"), ("in_service", "contribution_base")):
+                # A new hire: the first spell marked 转正定级 that has started by the month's end,
+                # else the first (probation) spell after the anchor.
+                regularized, regularized_params = "", []
+                if status == "in_service":
+                    regularized = (
+                        f" (SELECT s.{column} FROM {E} s WHERE s.member_id = m.id"
+                        f" AND s.employment_status = '{status}' AND s.civil_servant = %s AND s.effective_from > %s"
+                        " AND s.civil_servant_regularized = %s AND s.effective_from <= %s"
+                        " ORDER BY s.effective_from ASC LIMIT 1),"
+                    )
+                    regularized_params = [True, anchor, True, end]
                 parts.append(
                     f"COALESCE((SELECT s.{column} FROM {E} s WHERE s.member_id = m.id"
                     f" AND s.employment_status = '{status}' AND s.civil_servant = %s AND s.effective_from <= %s"
                     " ORDER BY s.effective_from DESC LIMIT 1),"
+                    f"{regularized}"
                     f" (SELECT s.{column} FROM {E} s WHERE s.member_id = m.id"
                     f" AND s.employment_status = '{status}' AND s.civil_servant = %s AND s.effective_from > %s"
                     " ORDER BY s.effective_from ASC LIMIT 1))"
                 )
-                part_params += [True, anchor, True, anchor]
+                part_params += [True, anchor, *regularized_params, True, anchor]
             columns.append(
                 "CASE WHEN e.employment_status = 'retired' AND (e.retired_on IS NULL OR e.retired_on < %s)"
                 f" THEN {parts[0]} ELSE {parts[1]} END AS cs_base_{index}"
@@ -444,6 +456,7 @@ def member_facts(member: Member) -> c.MemberFacts:
             c.Spell(
                 effective_from=e.effective_from, employment_status=e.employment_status, scheme=e.scheme,
                 category=e.category, sector=e.sector, civil_servant=e.civil_servant,
+                civil_servant_regularized=e.civil_servant_regularized,
                 contribution_base=e.contribution_base, monthly_pension=e.monthly_pension, retired_on=e.retired_on,
             )
             for e in member.enrollments.all()

@@ -150,6 +150,7 @@ class Spell:
     category: str = "employee"
     sector: str = "enterprise"
     civil_servant: bool = False
+    civil_servant_regularized: bool = False  # the spell starts at 转正定级 (Zaozhuang 第七条(三))
     contribution_base: Decimal | None = None
     monthly_pension: Decimal | None = None
     retired_on: date | None = None
@@ -283,9 +284,11 @@ def contribution_base(member: MemberFacts, spell: Spell, end: date) -> Decimal |
     return max(earlier, key=lambda s: s.effective_from).contribution_base if earlier else None
 
 
-def civil_servant_base(member: MemberFacts, status: str, anchor_end: date) -> Decimal | None:
+def civil_servant_base(member: MemberFacts, status: str, anchor_end: date, end: date | None = None) -> Decimal | None:
     """Zaozhuang 第七条(三): fixed 2.5% of the December 2022 base (pension for retirees); for new
-    hires and new retirees, of the first base (pension) after the anchor month."""
+    hires, of the first month's probation wage until 转正定级 and, from the month it starts, of the
+    wage of the first month after it (the spell marked `civil_servant_regularized`, once it has
+    started by `end`); for new retirees, of the first pension after retirement."""
     column = "monthly_pension" if status == RETIRED else "contribution_base"
     spells = sorted(
         (s for s in member.spells if s.employment_status == status and s.civil_servant),
@@ -293,6 +296,9 @@ def civil_servant_base(member: MemberFacts, status: str, anchor_end: date) -> De
     )
     before = [s for s in spells if s.effective_from <= anchor_end]
     after = [s for s in spells if s.effective_from > anchor_end]
+    if status != RETIRED and end is not None:
+        regularized = [s for s in after if s.civil_servant_regularized and s.effective_from <= end]
+        after = regularized[:1] + after
     for candidate in ([before[-1]] if before else []) + after[:1]:
         value = getattr(candidate, column)
         if value is not None:
@@ -334,7 +340,7 @@ def _amount(formula: Formula, member: MemberFacts, spell: Spell, status: str, en
     elif formula.basis == OWN_CREDITS_OF_YEAR:
         basis = own_credits_of_year(member, formula.year)
     elif formula.basis == CIVIL_SERVANT_BASE:
-        basis = civil_servant_base(member, status, formula.anchor_end)
+        basis = civil_servant_base(member, status, formula.anchor_end, end)
     else:
         return None
     if basis is None:

@@ -74,7 +74,7 @@ REFERENCE_SECTOR = choice_map(ReferenceValue.Sector.choices, {
 
 def _member_ids(importer: Importer, rows, fail, column: str = "id_number", target: str = "member_id") -> None:
     """Resolve each row's ID number to a member pk (values[target]); unknown members are row errors."""
-    found = importer.members_by_id_number(row.values[column] for row in rows)
+    found = importer.pks_by(Member.objects, "id_number", (row.values[column] for row in rows))
     for row in rows:
         pk = found.get(row.values[column])
         if pk is None:
@@ -303,13 +303,18 @@ _FACT_DEFAULTS = {"employer_name": "", "employer_credit_code": "", "civil_servan
 
 
 class FamilyLinkImporter(Importer):
-    """Family links (家庭共济), stored in both directions; never to oneself; one spouse at most."""
+    """Family links (家庭共济), stored in both directions; never to oneself; one spouse at most.
+
+    A row whose relative is not a member but has a `relative_name` links a relative outside
+    the registry (insured elsewhere or not at all; CONTRACT.md "Account-only settlement"): one
+    way, from the member whose account may pay for them."""
 
     kind = "family_links"
     columns = (
         ID_NUMBER,
         Column("relative_id_number", "亲属身份证号", required=True, aliases=("亲属身份证号码",)),
         Column("relation", "关系", required=True, aliases=("亲属关系", "与本人关系")),
+        Column("relative_name", "亲属姓名", aliases=("家属姓名",)),
     )
 
     def parse_row(self, raw):
@@ -318,6 +323,7 @@ class FamilyLinkImporter(Importer):
             "id_number": cells.id_number(),
             "relative_id_number": cells.id_number("relative_id_number"),
             "relation": cells.choice("relation", RELATION),
+            "relative_name": cells.text("relative_name", max_length=100),
         }
         if values["id_number"] and values["id_number"] == values["relative_id_number"]:
             cells.fail("relative_id_number", _("A member cannot be linked to themselves."))
@@ -328,24 +334,34 @@ class FamilyLinkImporter(Importer):
         return frozenset((values["id_number"], values["relative_id_number"])), "relative_id_number"
 
     def plan(self, rows, fail):
-        found = self.members_by_id_number(
+        found = self.pks_by(
+            Member.objects, "id_number",
             [r.values["id_number"] for r in rows] + [r.values["relative_id_number"] for r in rows])
         member_ids = sorted(set(found.values()))
         links: dict[tuple[int, int], str] = {}
-        spouse_of: dict[int, int] = {}
+        # A spouse is a member's id, or ("outside", ID number) for a relative outside the registry.
+        spouse_of: dict[int, object] = {}
+        outside: dict[tuple[int, str], str] = {}
         for chunk in self.chunks(member_ids):
-            for a, b, relation in FamilyLink.objects.filter(member_id__in=chunk).values_list(
-                    "member_id", "relative_id", "relation"):
-                links[(a, b)] = relation
+            for a, b, relation, outside_id in FamilyLink.objects.filter(member_id__in=chunk).values_list(
+                    "member_id", "relative_id", "relation", "relative_id_number"):
+                if b is None:
+                    outside[(a, outside_id)] = relation
+                else:
+                    links[(a, b)] = relation
                 if relation == FamilyLink.Relation.SPOUSE:
-                    spouse_of[a] = b
+                    spouse_of[a] = b if b is not None else ("outside", outside_id)
         self._creates: list[FamilyLink] = []
         for row in rows:
             a, b = found.get(row.values["id_number"]), found.get(row.values["relative_id_number"])
             if a is None:
                 fail(row, "id_number", _("No member has this ID number; import the member first."))
+            if b is None and a is not None and row.values["relative_name"]:
+                self._plan_outside(row, a, outside, spouse_of, fail)
+                continue
             if b is None:
-                fail(row, "relative_id_number", _("No member has this ID number; import the member first."))
+                fail(row, "relative_id_number", _("No member has this ID number; import the member first, "
+                                                  "or give the relative's name to link a relative outside the registry."))
             if a is None or b is None:
                 continue
             relation = row.values["relation"]
@@ -378,6 +394,30 @@ class FamilyLinkImporter(Importer):
                 self._creates.append(link)
                 links[(b, a)] = inverse
                 row.instance = row.instance or link
+
+    def _plan_outside(self, row, a, outside, spouse_of, fail):
+        """One row linking member `a` to a relative outside the registry."""
+        id_number, relation = row.values["relative_id_number"], row.values["relation"]
+        recorded = outside.get((a, id_number))
+        if recorded is not None:
+            if recorded != relation:
+                fail(row, "relation", _("These two are already linked as %(relation)s.")
+                     % {"relation": FamilyLink.Relation(recorded).label})
+                return
+            row.action = UNCHANGED
+            row.instance = FamilyLink(member_id=a, relative_id_number=id_number, relation=relation)
+            return
+        if relation == FamilyLink.Relation.SPOUSE:
+            key = ("outside", id_number)
+            if spouse_of.get(a, key) != key:
+                fail(row, "id_number", _("This member already has a spouse."))
+                return
+            spouse_of[a] = key
+        row.action = CREATED
+        row.instance = FamilyLink(member_id=a, relative=None, relative_id_number=id_number,
+                                  relative_name=row.values["relative_name"], relation=relation)
+        self._creates.append(row.instance)
+        outside[(a, id_number)] = relation
 
     def apply(self, rows, progress):
         for start in range(0, len(self._creates), self.batch_size):

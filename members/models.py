@@ -11,7 +11,9 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from core.idnumber import mask_id_number, parse_id_number
+from core.formats import month_label
 from core.money import MoneyField, PercentField
+from core.regions import Region
 
 
 class MemberQuerySet(models.QuerySet):
@@ -108,6 +110,9 @@ class Enrollment(models.Model):
     class Category(models.TextChoices):
         EMPLOYEE = "employee", _("employee")
         FLEXIBLE_EMPLOYMENT = "flexible_employment", _("flexible employment")
+        # Zaozhuang 第七条(二)2: 其他享受医保退休待遇未建立医保个人账户的退休人员 — credited from 2023-01
+        # like flexible-employment retirees.
+        RETIREE_WITHOUT_ACCOUNT = "retiree_without_account", _("retiree without a personal account (other)")
 
     class Sector(models.TextChoices):
         ENTERPRISE = "enterprise", _("enterprise")
@@ -121,6 +126,11 @@ class Enrollment(models.Model):
     category = models.CharField(_("category"), max_length=24, choices=Category.choices, default=Category.EMPLOYEE)
     sector = models.CharField(_("sector"), max_length=16, choices=Sector.choices, default=Sector.ENTERPRISE)
     civil_servant = models.BooleanField(_("civil-servant medical subsidy"), default=False)
+    # Zaozhuang 第七条(三): a new civil servant's subsidy is credited on the probation wage until
+    # 转正定级, then on the wage of the first month after it: the spell that starts then is marked.
+    civil_servant_regularized = models.BooleanField(
+        _("starts at the civil servant's regularization (转正定级)"), default=False, db_default=False,
+    )
     pre_1949_veteran = models.BooleanField(_("pre-1949 veteran worker"), default=False)
     employer_name = models.CharField(_("employer"), max_length=200, blank=True)
     employer_credit_code = models.CharField(_("employer unified social credit code"), max_length=18, blank=True)
@@ -400,7 +410,7 @@ class LedgerEntry(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.account_id} {self.kind} {self.amount}"
+        return f"{self.account_id} {self.get_kind_display()} {self.amount}"
 
     def save(self, *args, **kwargs):
         if self.pk is not None:
@@ -425,7 +435,7 @@ class CreditPolicy(models.Model):
         # Jinan (十四): from the month after retirement (次月).
         MONTH_AFTER_RETIREMENT = "month_after_retirement", _("the month after retirement")
 
-    region = models.CharField(_("region"), max_length=16, db_index=True)
+    region = models.CharField(_("region"), max_length=16, choices=Region.choices, db_index=True)
     version = models.CharField(_("version"), max_length=32)
     title = models.CharField(_("title"), max_length=200, blank=True)
     source = models.CharField(_("source document"), max_length=200, blank=True)
@@ -454,7 +464,7 @@ class CreditPolicy(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.region} {self.version}"
+        return f"{self.get_region_display()} {self.version}"
 
 
 class CreditRule(models.Model):
@@ -530,7 +540,7 @@ class CreditRun(models.Model):
         INTERRUPTED = "interrupted", _("interrupted (superseded by a later run)")
 
     month = models.DateField(_("credit month"), db_index=True)
-    region = models.CharField(_("region"), max_length=16)
+    region = models.CharField(_("region"), max_length=16, choices=Region.choices)
     policy = models.ForeignKey(
         CreditPolicy, verbose_name=_("policy"), null=True, blank=True, on_delete=models.PROTECT, related_name="runs",
     )
@@ -560,7 +570,7 @@ class CreditRun(models.Model):
         ordering = ["-started_at", "-pk"]
 
     def __str__(self):
-        return f"{self.region} {self.month:%Y-%m} {self.get_status_display()}"
+        return f"{self.get_region_display()} {month_label(self.month)} {self.get_status_display()}"
 
     @property
     def reference(self) -> str:

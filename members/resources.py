@@ -87,15 +87,20 @@ class FamilyLinkResource(ImporterResource):
     id_number = Field(attribute="member__id_number", column_name="id_number")
     relative_id_number = Field(attribute="relative__id_number", column_name="relative_id_number")
     relation = Field(attribute="relation", column_name="relation")
+    relative_name = Field(attribute="relative_name", column_name="relative_name")
 
     class Meta:
         model = FamilyLink
-        fields = ("id_number", "relative_id_number", "relation")
+        fields = ("id_number", "relative_id_number", "relation", "relative_name")
         export_order = fields
 
+    def dehydrate_relative_id_number(self, link):
+        return link.relative.id_number if link.relative_id is not None else link.relative_id_number
+
     def filter_export(self, queryset, **kwargs):
-        # Each link is stored both ways but exported once (a file with both is a duplicate pair).
-        return queryset.filter(member_id__lt=F("relative_id")).select_related("member", "relative")
+        # Each link between members is stored both ways but exported once (a file with both is
+        # a duplicate pair); a link to a relative outside the registry is stored once.
+        return queryset.filter(Q(member_id__lt=F("relative_id")) | Q(relative__isnull=True)).select_related("member", "relative")
 
 
 class RegistrationResource(ImporterResource):

@@ -48,10 +48,16 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(Rule)
 class RuleAdmin(admin.ModelAdmin):
-    list_display = ["code", "description", "enabled", "effective_from", "effective_to", "updated_at"]
+    # The rule's code stays in the database and the API; people read its name and description.
+    list_display = ["title", "description", "enabled", "effective_from", "effective_to", "updated_at"]
     list_filter = ["enabled"]
-    readonly_fields = ["code", "parameters_in_force", "updated_at"]
-    fields = ["code", "description", "enabled", "effective_from", "effective_to", "parameters", "parameters_in_force", "updated_at"]
+    search_fields = ["code", "description"]
+    readonly_fields = ["parameters_in_force", "updated_at"]
+    fields = ["description", "enabled", "effective_from", "effective_to", "parameters", "parameters_in_force", "updated_at"]
+
+    @admin.display(description=_("rule"), ordering="description")
+    def title(self, obj):
+        return obj.title
 
     @admin.display(description=_("parameters in force (defaults overlaid)"))
     def parameters_in_force(self, obj):

@@ -7,7 +7,14 @@ class SupervisionConfig(AppConfig):
     verbose_name = _("Supervision")
 
     def ready(self):
-        from . import todo  # noqa: F401  (the workbench's items: core.todo)
+        from claims import visit_facts
         from pharmacies.portal import add_navigation
+
+        from . import todo  # noqa: F401  (the workbench's items: core.todo)
+        from .realtime import run_single_visit_rules
+
+        # Settlement asks for the single-visit rules' warnings through this registration:
+        # claims never imports supervision.
+        visit_facts.register(run_single_visit_rules)
 
         add_navigation("portal:supervision_flags", _("Supervision flags"))

@@ -26,6 +26,8 @@ def dashboard_data(year: int) -> dict:
                 .annotate(all_funds=Sum(funds_expression()), account=Sum("account"),
                           **{f"fund_{fund.name}": Sum(fund.field) for fund in FUNDS})
                 .order_by("month"))
+    by_benefit = claims.values("benefit").annotate(fund=Sum("fund"), visits=Count("pk")).order_by("benefit")
+    benefit_labels = dict(Claim.Benefit.choices)
     by_level = claims.values("provider_level").annotate(fund=Sum(funds_expression())).order_by("provider_level")
     flags = Flag.objects.filter(day__range=(start, end))
     flags_by_rule = flags.values("rule__code").annotate(n=Count("pk")).order_by("-n")
@@ -43,6 +45,12 @@ def dashboard_data(year: int) -> dict:
             "funds": [{"name": fund.name, "label": str(fund.label), "data": [_money(row[f"fund_{fund.name}"]) for row in by_month]}
                       for fund in FUNDS],
             "account": [_money(row["account"]) for row in by_month],
+        },
+        # Chronic and special diseases are their own benefit (issue 14).
+        "spending_by_benefit": {
+            "labels": [str(benefit_labels.get(row["benefit"], row["benefit"])) for row in by_benefit],
+            "fund": [_money(row["fund"]) for row in by_benefit],
+            "visits": [row["visits"] for row in by_benefit],
         },
         "spending_by_level": {
             "labels": [row["provider_level"] or "-" for row in by_level],

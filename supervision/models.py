@@ -176,7 +176,12 @@ class Rule(models.Model):
         ]
 
     def __str__(self):
-        return self.code
+        return self.title
+
+    @property
+    def title(self) -> str:
+        """The rule's name: its Chinese description up to the explanation in brackets."""
+        return (self.description or self.code).split("（")[0].strip() or self.code
 
     def clean(self):
         from django.core.exceptions import ValidationError

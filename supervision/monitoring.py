@@ -76,7 +76,7 @@ def _decimal(value) -> Decimal:
 # Loading the facts of the rows a rule found (and, for the tests, of a whole range)
 
 _CLAIM_FIELDS = ("id", "member_id", "visit_date", "provider_id", "provider__kind", "provider__level", "provider__district",
-                 "total", "fully_self_paid", "fund", "account", "family_account", "balance_after")
+                 "total", "fully_self_paid", "fund", "account", "family_account", "balance_after", "treated_id_number")
 
 
 def _claim_fact(row: dict, lines=()) -> R.ClaimFact:
@@ -85,7 +85,7 @@ def _claim_fact(row: dict, lines=()) -> R.ClaimFact:
         provider_kind=row["provider__kind"] or "", provider_level=row["provider__level"] or "",
         provider_district=row["provider__district"] or "", total=row["total"], fully_self_paid=row["fully_self_paid"],
         fund=row["fund"], account=row["account"], family_account=row["family_account"], balance_after=row["balance_after"],
-        lines=tuple(lines),
+        lines=tuple(lines), outside_relative=bool(row["treated_id_number"]),
     )
 
 
@@ -121,7 +121,35 @@ def knowledge_base() -> R.KnowledgeBase:
         repeated_pairs=tuple(RepeatedChargePair.objects.values_list("main_code", "included_code", "period")),
         frequency={code: (max_count, unit) for code, max_count, unit in FrequencyLimit.objects.values_list("item_code", "max_count", "unit")},
         supply={code: (daily, chronic) for code, daily, chronic in SupplyStandard.objects.values_list("item_code", "daily_quantity", "chronic")},
+        chronic_drugs=chronic_drugs(),
     )
+
+
+def chronic_drugs() -> dict[str, frozenset[str]]:
+    """Drug code → the diseases whose scope lists it, over the region's chronic policy versions."""
+    from django.conf import settings
+
+    from claims.models import PolicyVersion
+
+    drugs: dict[str, set[str]] = defaultdict(set)
+    for parameters in PolicyVersion.objects.filter(
+        region=settings.REGION, kind=PolicyVersion.Kind.CHRONIC_SPECIAL
+    ).values_list("parameters", flat=True):
+        for disease, terms in (parameters.get("diseases") or {}).items():
+            for code in (terms or {}).get("scope") or ():
+                drugs[code].add(disease)
+    return {code: frozenset(diseases) for code, diseases in drugs.items()}
+
+
+def chronic_registrations_of(member_ids) -> dict[int, tuple]:
+    """Approved chronic registrations by member: (disease code, valid from, valid to)."""
+    from claims.models import ChronicRegistration
+
+    found = defaultdict(list)
+    rows = ChronicRegistration.objects.filter(member_id__in=list(member_ids), status=ChronicRegistration.Status.APPROVED)
+    for member_id, code, start, end in rows.values_list("member_id", "disease__code", "valid_from", "valid_to"):
+        found[member_id].append((code, start, end))
+    return {member_id: tuple(items) for member_id, items in found.items()}
 
 
 def facts_from_database(date_from: date, date_to: date, *, history_days: int = 400) -> R.Facts:
@@ -138,8 +166,9 @@ def facts_from_database(date_from: date, date_to: date, *, history_days: int = 4
         member_id__in=member_ids, kind=Episode.Kind.INPATIENT_STAY
     ).order_by("start_date").values_list("member_id", "start_date", "end_date"):
         stays[member_id].append((start_date, end_date))
+    registrations = chronic_registrations_of(member_ids)
     members = {
-        pk: R.MemberFact(pk, sex, died_on, tuple(stays[pk]))
+        pk: R.MemberFact(pk, sex, died_on, tuple(stays[pk]), registrations.get(pk, ()))
         for pk, sex, died_on in Member.objects.filter(pk__in=member_ids).values_list("pk", "sex", "died_on")
     }
     return R.Facts(date_from, date_to, facts, members, knowledge_base())
@@ -149,6 +178,8 @@ def facts_from_database(date_from: date, date_to: date, *, history_days: int = 4
 # The rules in SQL
 
 _IN_RANGE = "c.status = 'settled' AND c.visit_date BETWEEN %s AND %s"
+# The person treated is the claim's member (not a relative outside the registry: rules.ClaimFact).
+_THE_MEMBER = "c.treated_id_number = ''"
 
 
 def sql_inpatient_visit(date_from, date_to, params):
@@ -157,7 +188,7 @@ def sql_inpatient_visit(date_from, date_to, params):
               else "e.start_date < c.visit_date AND (e.end_date IS NULL OR c.visit_date < e.end_date)")
     rows = _rows(
         f"SELECT c.id, MIN(e.start_date) FROM claims_claim c JOIN members_episode e ON e.member_id = c.member_id "
-        f"AND e.kind = %s WHERE {_IN_RANGE} AND {inside} GROUP BY c.id",
+        f"AND e.kind = %s WHERE {_IN_RANGE} AND {_THE_MEMBER} AND {inside} GROUP BY c.id",
         [Episode.Kind.INPATIENT_STAY, date_from, date_to],
     )
     claims = load_claims(Claim.objects.filter(pk__in=[row[0] for row in rows]))
@@ -168,7 +199,7 @@ def sql_inpatient_visit(date_from, date_to, params):
 def sql_after_death(date_from, date_to, params):
     rows = _rows(
         f"SELECT c.id, m.died_on FROM claims_claim c JOIN members_member m ON m.id = c.member_id "
-        f"WHERE {_IN_RANGE} AND m.died_on IS NOT NULL AND c.visit_date > m.died_on",
+        f"WHERE {_IN_RANGE} AND {_THE_MEMBER} AND m.died_on IS NOT NULL AND c.visit_date > m.died_on",
         [date_from, date_to],
     )
     claims = load_claims(Claim.objects.filter(pk__in=[row[0] for row in rows]))
@@ -369,7 +400,7 @@ def sql_sex_restricted_drug(date_from, date_to, params):
     rows = _rows(
         f"SELECT l.id, s.sex FROM claims_claimline l JOIN claims_claim c ON c.id = l.claim_id "
         f"JOIN members_member m ON m.id = c.member_id JOIN claims_catalogitem i ON i.id = l.catalog_item_id "
-        f"JOIN supervision_sexrestricteddrug s ON s.drug_code = i.code WHERE {_IN_RANGE} AND s.sex <> m.sex",
+        f"JOIN supervision_sexrestricteddrug s ON s.drug_code = i.code WHERE {_IN_RANGE} AND {_THE_MEMBER} AND s.sex <> m.sex",
         [date_from, date_to],
     )
     lines, claims, claim_of = load_lines(row[0] for row in rows)
@@ -463,6 +494,29 @@ def sql_provider_indicators(date_from, date_to, params):
     return R.indicator_findings(months, wanted, params)
 
 
+def sql_chronic_drug_unregistered(date_from, date_to, params):
+    drugs = chronic_drugs()
+    if not drugs:
+        return []
+    codes = sorted(drugs)
+    rows = _rows(
+        f"SELECT l.id, c.member_id, c.visit_date, i.code FROM claims_claimline l JOIN claims_claim c ON c.id = l.claim_id "
+        f"JOIN claims_catalogitem i ON i.id = l.catalog_item_id "
+        f"WHERE {_IN_RANGE} AND i.code IN ({', '.join(['%s'] * len(codes))})",
+        [date_from, date_to, *codes],
+    )
+    registrations = chronic_registrations_of({row[1] for row in rows})
+    wanted = [
+        pk for pk, member_id, day, code in rows
+        if not R.chronic_registration_covers(
+            registrations.get(member_id, ()), drugs[code], day if isinstance(day, date) else date.fromisoformat(str(day)[:10]))
+    ]
+    lines, claims, claim_of = load_lines(wanted)
+    return [R._line_finding("chronic_drug_unregistered", claims[claim_of[pk]], lines[pk],
+                            _("Chronic disease drug bought without a chronic disease registration."),
+                            to_fen(lines[pk].amount), diseases=sorted(drugs[lines[pk].code])) for pk in wanted]
+
+
 SQL_RULES = {
     "inpatient_visit": sql_inpatient_visit,
     "after_death": sql_after_death,
@@ -476,6 +530,7 @@ SQL_RULES = {
     "repeated_charge": sql_repeated_charge,
     "frequency_limit": sql_frequency_limit,
     "provider_indicators": sql_provider_indicators,
+    "chronic_drug_unregistered": sql_chronic_drug_unregistered,
 }
 
 

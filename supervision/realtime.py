@@ -1,9 +1,9 @@
 """Monitoring rules that judge a single visit in real time (智能监控, 事中提醒).
 
-Settlement (claims) calls `run_single_visit_rules()` with plain facts and returns what fired
-in the response's `warnings`. A rule is a pure callable `rule(facts) -> list[Warning]`; it
-imports nothing from claims. The list is empty until the monitoring issue plugs rules in:
-append a callable to SINGLE_VISIT_RULES.
+`SupervisionConfig.ready` registers `run_single_visit_rules` with claims
+(`claims.visit_facts.register`); settlement then calls it with plain facts and returns what
+fired in the response's `warnings`. Claims imports nothing from here. A rule is a pure callable
+`rule(facts) -> list[Warning]`; extra ones may be appended to SINGLE_VISIT_RULES.
 """
 
 from __future__ import annotations
@@ -14,37 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-
-@dataclass(frozen=True)
-class VisitLineFacts:
-    position: int
-    code: str
-    item_class: str
-    quantity: Decimal
-    unit_price: Decimal
-    amount: Decimal
-    platform_price: Decimal | None = None
-
-
-@dataclass(frozen=True)
-class VisitFacts:
-    visit_date: date
-    member_age: int
-    member_sex: str
-    provider_code: str  # the local provider's code, or the remote provider's
-    provider_kind: str
-    lines: tuple[VisitLineFacts, ...]
-
-
-@dataclass(frozen=True)
-class Warning:  # noqa: A001 - the API's name for it
-    rule: str
-    message: str
-    item: int | None = None  # position of the line it is about, if any
-
-    def as_dict(self) -> dict:
-        return {"rule": self.rule, "message": self.message, "item": self.item}
-
+from claims.visit_facts import LineFact, VisitFacts, Warning  # noqa: F401 - re-exported for the rules
 
 SingleVisitRule = Callable[[VisitFacts], list[Warning]]
 
@@ -117,7 +87,7 @@ def library_warnings(facts: VisitFacts, snap: Snapshot) -> list[Warning]:
     """The rule library's single-visit rules, pure given the snapshot."""
     from django.utils.translation import gettext as _
 
-    from .rules import LineFact, frequency_allowed, price_above_platform_line
+    from .rules import frequency_allowed, price_above_platform_line
 
     warnings: list[Warning] = []
     if _in_force(snap, "sex_restricted_drug", facts.visit_date) is not None:
@@ -141,8 +111,7 @@ def library_warnings(facts: VisitFacts, snap: Snapshot) -> list[Warning]:
     if params is not None:
         # Ziyang 第二十一条: pharmacy prices must not exceed the platform price.
         for line in facts.lines:
-            fact = LineFact(0, line.position, line.code, "", line.quantity, line.unit_price, line.amount, line.platform_price)
-            if price_above_platform_line(fact, facts.provider_kind, params):
+            if price_above_platform_line(line, facts.provider_kind, params):
                 warnings.append(Warning("price_above_platform", _("Unit price above the platform price."), line.position))
     return warnings
 

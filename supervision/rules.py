@@ -15,6 +15,7 @@ from decimal import Decimal, InvalidOperation
 
 from django.utils.translation import gettext as _
 
+from claims.visit_facts import LineFact
 from core.money import to_fen
 
 ZERO = Decimal("0.00")
@@ -22,18 +23,6 @@ ZERO = Decimal("0.00")
 
 # ---------------------------------------------------------------------------------------
 # Facts
-
-
-@dataclass(frozen=True)
-class LineFact:
-    line_id: int
-    position: int
-    code: str
-    kind: str  # catalog kind: drug / service / consumable
-    quantity: Decimal
-    unit_price: Decimal
-    amount: Decimal
-    platform_price: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -52,6 +41,11 @@ class ClaimFact:
     family_account: Decimal = ZERO
     balance_after: Decimal | None = None
     lines: tuple[LineFact, ...] = ()
+    # An account-only settlement for a relative outside the registry: `member_id` is the
+    # account's owner, not the person treated, so the rules about the person's own body and
+    # whereabouts (inpatient stay, death, sex) do not apply to it; those about the use of the
+    # account (frequency, repeated purchases, cash-out) do.
+    outside_relative: bool = False
 
     @property
     def insured(self) -> Decimal:
@@ -65,6 +59,8 @@ class MemberFact:
     sex: str
     died_on: date | None = None
     inpatient_stays: tuple[tuple[date, date | None], ...] = ()
+    # Approved chronic/special disease registrations: (disease code, valid from, valid to).
+    chronic_registrations: tuple[tuple[str, date, date | None], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -74,6 +70,8 @@ class KnowledgeBase:
     repeated_pairs: tuple[tuple[str, str, str], ...] = ()
     frequency: dict[str, tuple[Decimal, str]] = field(default_factory=dict)  # code → (max, unit)
     supply: dict[str, tuple[Decimal, bool]] = field(default_factory=dict)  # code → (per day, chronic)
+    # Drugs a chronic/special disease's scope lists (the region's chronic policy): code → diseases.
+    chronic_drugs: dict[str, frozenset[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -193,7 +191,7 @@ def inpatient_visit(facts: Facts, params: dict) -> list[Finding]:
     edges = params["include_admission_and_discharge_days"]
     found = []
     for claim in facts.claims:
-        if not facts.in_range(claim):
+        if not facts.in_range(claim) or claim.outside_relative:
             continue
         member = facts.members.get(claim.member_id)
         for start, end in member.inpatient_stays if member else ():
@@ -211,7 +209,7 @@ def after_death(facts: Facts, params: dict) -> list[Finding]:
     found = []
     for claim in facts.claims:
         member = facts.members.get(claim.member_id)
-        if facts.in_range(claim) and member and member.died_on and claim.visit_date > member.died_on:
+        if facts.in_range(claim) and not claim.outside_relative and member and member.died_on and claim.visit_date > member.died_on:
             found.append(_claim_finding("after_death", claim, _("Settlement dated after the member's death."),
                                         claim.insured, died_on=member.died_on.isoformat()))
     return found
@@ -372,13 +370,37 @@ def sex_restricted_drug(facts: Facts, params: dict) -> list[Finding]:
     found = []
     for claim in facts.claims:
         member = facts.members.get(claim.member_id)
-        if not facts.in_range(claim) or member is None:
+        if not facts.in_range(claim) or member is None or claim.outside_relative:
             continue
         for line in claim.lines:
             allowed = facts.kb.sex_drugs.get(line.code)
             if allowed and allowed != member.sex:
                 found.append(_line_finding("sex_restricted_drug", claim, line, _("Drug restricted to the other sex."),
                                            to_fen(line.amount), restricted_to=allowed))
+    return found
+
+
+def chronic_registration_covers(registrations, diseases, day: date) -> bool:
+    """Whether one of the member's registrations for one of `diseases` covers `day`."""
+    return any(code in diseases and start <= day and (end is None or day <= end) for code, start, end in registrations)
+
+
+def chronic_drug_unregistered(facts: Facts, params: dict) -> list[Finding]:
+    """A chronic registration is a signal (issue 14, supervision): a drug the region's chronic
+    policy lists in a disease's scope (antihypertensives and antidiabetics for 两病, Ziyang
+    第九条) bought by a member with no registration for any disease whose scope lists it."""
+    found = []
+    for claim in facts.claims:
+        if not facts.in_range(claim):
+            continue
+        member = facts.members.get(claim.member_id)
+        registrations = member.chronic_registrations if member is not None else ()
+        for line in claim.lines:
+            diseases = facts.kb.chronic_drugs.get(line.code)
+            if diseases and not chronic_registration_covers(registrations, diseases, claim.visit_date):
+                found.append(_line_finding("chronic_drug_unregistered", claim, line,
+                                           _("Chronic disease drug bought without a chronic disease registration."),
+                                           to_fen(line.amount), diseases=sorted(diseases)))
     return found
 
 
@@ -527,6 +549,8 @@ RULES: dict[str, RuleSpec] = {spec.code: spec for spec in [
     RuleSpec("repeated_charge", "主项目与其包含的从项目在同一时段重复收费（国家规则库第七批）", {}, repeated_charge),
     RuleSpec("frequency_limit", "医疗服务项目超过限定频次收费（国家规则库第八批-1）", {"hours_per_day": 24}, frequency_limit,
              single_visit=True),
+    RuleSpec("chronic_drug_unregistered", "参保人购买慢特病（两病）用药目录内药品（降压、降糖药等）但无有效慢特病认定",
+             {}, chronic_drug_unregistered),
     RuleSpec("provider_indicators", "定点机构次均费用、费用环比增长、目录外费用占比超出合理范围",
              {"peer_ratio": "1.5", "growth_percent": "30", "out_of_catalog_percent": "20", "min_visits": 30},
              provider_indicators),

@@ -18,6 +18,13 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _no_settlement_window(settings):
+    """The suite's visits are dated from 2023 (the policies' worked examples): the settlement
+    window (claims.services, SETTLEMENT_WINDOW_DAYS) is off unless a test turns it on."""
+    settings.SETTLEMENT_WINDOW_DAYS = 0
+
+
 @pytest.fixture
 def on_postgres(db):
     from django.db import connection

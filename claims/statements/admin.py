@@ -31,13 +31,13 @@ class DeductionInline(admin.TabularInline):
 
 @admin.register(ProviderStatement)
 class ProviderStatementAdmin(LargeTableMixin, admin.ModelAdmin):
-    list_display = ["provider", "month", "status", "settlement_count", "reversal_count", *FUND_FIELDS, "account",
+    list_display = ["provider", "clearing", "month", "status", "settlement_count", "reversal_count", *FUND_FIELDS, "account",
                     "family_account", "deductions_total", "payable", "payment_reference", "links"]
-    list_filter = ["status", "month"]
+    list_filter = ["status", "clearing", "month"]
     list_select_related = ["provider"]
     search_fields = ["provider__code", "provider__name"]
     date_hierarchy = "month"
-    readonly_fields = ["provider", "month", "status", *ProviderStatement.FIGURES, "generated_at", "generated_by",
+    readonly_fields = ["provider", "clearing", "month", "status", *ProviderStatement.FIGURES, "generated_at", "generated_by",
                        "approved_at", "approved_by", "paid_at", "paid_by", "payment_reference", "links"]
     fields = readonly_fields
     inlines = [DeductionInline]
@@ -84,7 +84,7 @@ class ProviderStatementAdmin(LargeTableMixin, admin.ModelAdmin):
     def xlsx_view(self, request, pk):
         statement = self._statement(request, pk)
         return exports.statements_xlsx(
-            [statement], f"statement-{statement.provider.code}-{statement.month:%Y%m}.xlsx",
+            [statement], f"statement-{statement.file_key}-{statement.month:%Y%m}.xlsx",
             settlements=statement_settlements(statement),
         )
 
@@ -145,11 +145,11 @@ class DeductionAdmin(LargeTableMixin, admin.ModelAdmin):
 
 @admin.register(Reconciliation)
 class ReconciliationAdmin(LargeTableMixin, admin.ModelAdmin):
-    list_display = ["provider", "period_from", "period_to", "result", "submitted_at", "submitted_by"]
-    list_filter = ["result"]
+    list_display = ["provider", "clearing", "period_from", "period_to", "result", "submitted_at", "submitted_by"]
+    list_filter = ["result", "clearing"]
     list_select_related = ["provider", "submitted_by"]
     search_fields = ["provider__code"]
-    readonly_fields = ["provider", "period_from", "period_to", "submitted", "agency", "detail_submitted", "result",
+    readonly_fields = ["provider", "clearing", "period_from", "period_to", "submitted", "agency", "detail_submitted", "result",
                        "differences", "submitted_by", "submitted_at"]
 
     def has_add_permission(self, request):

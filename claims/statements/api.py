@@ -8,7 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.errors import Forbidden, NotFound
-from pharmacies.access import IsProviderUser, provider_of
+from pharmacies.access import IsProviderUser, staff_link
 
 from ..models import Reconciliation
 from .services import SubmittedSettlement, reconciliation_submit
@@ -41,6 +41,10 @@ class ReconciliationInput(serializers.Serializer):
     account = _money(help_text="personal and family-sharing accounts together")
     cash = _money()
     settlements = ReconciliationLineInput(many=True, required=False, max_length=100_000)
+    clearing = serializers.ChoiceField(
+        choices=["in_province", "out_of_province"], required=False,
+        help_text="the cross-region platform only: which clearing (省内 or 省外异地就医清算) it reconciles",
+    )
 
 
 class TotalsOutput(serializers.Serializer):
@@ -68,8 +72,9 @@ class ReconciliationView(APIView):
     @extend_schema(summary="Reconcile a period (对账, like 3201/3202)", tags=["reconciliation"],
                    request=ReconciliationInput, responses={201: ReconciliationOutput})
     def post(self, request):
-        provider = provider_of(request.user)
-        if provider is None:
+        link = staff_link(request.user)
+        provider = link.provider if link else None
+        if provider is None and not (link and link.cross_region_platform):
             raise Forbidden(code="provider_only", details={"provider": None})
         serializer = ReconciliationInput(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -80,6 +85,7 @@ class ReconciliationView(APIView):
                 provider=provider, user=request.user, period_from=data["period_from"], period_to=data["period_to"],
                 totals={field: data[field] for field in ("count", "total", "fund", "account", "cash")},
                 settlements=None if lines is None else [SubmittedSettlement(**line) for line in lines],
+                clearing="" if provider else data.get("clearing", ""),
             )
         return Response(_render(reconciliation), status=status.HTTP_201_CREATED)
 
@@ -91,8 +97,16 @@ class ReconciliationDetailView(APIView):
     @extend_schema(summary="A reconciliation submitted earlier (own provider only)", tags=["reconciliation"],
                    responses=ReconciliationOutput)
     def get(self, request, reconciliation_id: int):
-        reconciliation = Reconciliation.objects.filter(pk=reconciliation_id, provider=provider_of(request.user)).first()
-        if reconciliation is None or reconciliation.provider_id is None:
+        link = staff_link(request.user)
+        own = Reconciliation.objects.filter(pk=reconciliation_id)
+        if link and link.provider_id:
+            reconciliation = own.filter(provider_id=link.provider_id).first()
+        elif link and link.cross_region_platform:
+            # The platform's own reconciliations (its clearings), never a provider's.
+            reconciliation = own.filter(provider__isnull=True).first()
+        else:
+            reconciliation = None
+        if reconciliation is None:
             raise NotFound(_("No such reconciliation."), code="reconciliation_not_found",
                            details={"reconciliation_id": reconciliation_id})
         return Response(_render(reconciliation))

@@ -19,8 +19,31 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 def statement_rows(statement) -> list[tuple[str, object]]:
     """(label, value) lines of a statement, in the order printed and exported."""
+    return _statement_rows(statement) + _benefit_rows(statement)
+
+
+def _benefit_rows(statement) -> list[tuple[str, object]]:
+    """The breakdown by benefit (chronic and special diseases are their own benefit)."""
+    from claims.models import Claim
+
+    from .services import statement_by_benefit
+
+    # Every benefit, in a fixed order (an export of several statements shares one header row).
+    found = {item["benefit"]: item for item in statement_by_benefit(statement)}
+    rows = []
+    for benefit, label in Claim.Benefit.choices:
+        item = found.get(benefit, {"count": 0, "fund": 0, "accounts": 0})
+        rows += [
+            (_("%(benefit)s: settlements") % {"benefit": label}, item["count"]),
+            (_("%(benefit)s: fund paid, net of reversals") % {"benefit": label}, item["fund"]),
+            (_("%(benefit)s: accounts paid, net of reversals") % {"benefit": label}, item["accounts"]),
+        ]
+    return rows
+
+
+def _statement_rows(statement) -> list[tuple[str, object]]:
     return [
-        (_("Provider"), f"{statement.provider.code} {statement.provider.name}"),
+        (_("Provider"), statement.payee),
         (_("Month"), f"{statement.month:%Y-%m}"),
         (_("Status"), str(statement.get_status_display())),
         (_("Settlements"), statement.settlement_count),
@@ -60,7 +83,7 @@ def statements_xlsx(statements, filename: str, settlements=None) -> HttpResponse
     deductions.append([_("Provider"), _("Month"), _("Amount"), _("Reason"), _("Source reference"), _("Decided on")])
     for statement in statements:
         for deduction in statement.deductions.all():
-            deductions.append([statement.provider.code, f"{statement.month:%Y-%m}", deduction.amount, deduction.reason,
+            deductions.append([statement.file_key, f"{statement.month:%Y-%m}", deduction.amount, deduction.reason,
                                deduction.source_reference, deduction.decided_on])
     if settlements is not None:
         listing = workbook.create_sheet(_("Settlements")[:31])

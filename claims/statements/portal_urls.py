@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+from .. import chronic_portal
 from . import portal as views
 
 app_name = "portal_claims"
@@ -15,4 +16,5 @@ urlpatterns = [
     path("statements/<int:pk>/xlsx/", views.statement_xlsx, name="statement_xlsx"),
     path("reconciliations/", views.reconciliations, name="reconciliations"),
     path("reconciliations/<int:pk>/", views.reconciliation_detail, name="reconciliation"),
+    path("chronic-registrations/", chronic_portal.chronic_registrations, name="chronic_registrations"),
 ]

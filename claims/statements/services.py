@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
-from django.db import connection, transaction
-from django.db.models import Count, OuterRef, Q, Subquery, Sum, Value
+from django.db import DataError, IntegrityError, connection, transaction
+from django.db.models import Case, CharField, Count, F, OuterRef, Q, Subquery, Sum, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -33,6 +33,7 @@ from core.roles import Role, ensure_separated, require_role
 from pharmacies.models import Provider
 
 from ..funds import FUND_FIELDS, FUNDS, REVERSED_FUND_FIELDS
+from ..services import CROSS_REGION_SUBMITTER
 from ..models import Claim, Deduction, ProviderStatement, Reconciliation
 
 # Advisory-lock namespace of close_month (PostgreSQL), with the month as the second key.
@@ -111,34 +112,63 @@ class CloseResult:
     created: int
     replaced: int
     kept_approved: int
+    # (provider code, reason) of each provider whose statement could not be produced: the
+    # others' statements are, and each failure is an audit event (statement.close_month.failed).
+    failed: tuple[tuple[str, str], ...] = ()
 
 
-def statement_figures(month: date) -> dict[int, dict]:
-    """provider_id -> the statement's figures for the month, from three aggregate queries."""
+# A statement's figures are MoneyFields (14 digits, 2 decimals): anything at or above this in
+# absolute value cannot be stored, and would fail the whole month's INSERT for every provider.
+FIGURE_LIMIT = Decimal(10) ** (MoneyField().max_digits - MoneyField().decimal_places)
+
+
+def figures_problem(values: dict) -> str | None:
+    """The first figure of one provider's statement that cannot be stored, or None."""
+    for field in ProviderStatement.FIGURES:
+        value = values.get(field)
+        if isinstance(value, Decimal) and not (value.is_finite() and -FIGURE_LIMIT < value < FIGURE_LIMIT):
+            return field
+    return None
+
+
+# The settlements on a monthly statement: a local provider's, and the cross-region platform's
+# (no local provider), which are cleared by their visit place (省内 / 省外). The clearing
+# expression is "" for a provider's settlement, the visit place for the platform's.
+# (The platform settles visits outside the region only: claims.services refuses a local one.)
+ON_A_STATEMENT = Q(provider__isnull=False) | Q(
+    submitter=CROSS_REGION_SUBMITTER, visit_place__in=[Claim.VisitPlace.IN_PROVINCE, Claim.VisitPlace.OUT_OF_PROVINCE],
+)
+CLEARING = Case(When(provider__isnull=True, then=F("visit_place")), default=Value(""), output_field=CharField())
+
+
+def statement_figures(month: date) -> dict[tuple[int | None, str], dict]:
+    """(provider_id, clearing) -> the statement's figures for the month, from three aggregate
+    queries: (provider_id, "") for a provider, (None, "in_province" | "out_of_province") for a
+    cross-region clearing statement."""
     start, end = local_bounds(month, month_end(month))
-    figures: dict[int, dict] = {}
+    figures: dict[tuple[int | None, str], dict] = {}
 
-    def row(provider_id):
-        return figures.setdefault(provider_id, {
+    def row(provider_id, clearing=""):
+        return figures.setdefault((provider_id, clearing), {
             "settlement_count": 0, "reversal_count": 0, "deductions_total": ZERO,
             **{field: ZERO for field in MONEY_FIELDS},
             **{f"reversed_{field}": ZERO for field in MONEY_FIELDS},
         })
 
     settled = (
-        Claim.objects.filter(provider__isnull=False, settled_at__gte=start, settled_at__lt=end)
-        .order_by().values("provider_id")
+        Claim.objects.filter(ON_A_STATEMENT, settled_at__gte=start, settled_at__lt=end)
+        .order_by().annotate(clearing=CLEARING).values("provider_id", "clearing")
         .annotate(settlement_count=Count("pk"), **{field: _money_sum(field) for field in MONEY_FIELDS})
     )
     for values in settled:
-        row(values.pop("provider_id")).update(values)
+        row(values.pop("provider_id"), values.pop("clearing")).update(values)
     reversed_ = (
-        Claim.objects.filter(provider__isnull=False, reversed_at__gte=start, reversed_at__lt=end)
-        .order_by().values("provider_id")
+        Claim.objects.filter(ON_A_STATEMENT, reversed_at__gte=start, reversed_at__lt=end)
+        .order_by().annotate(clearing=CLEARING).values("provider_id", "clearing")
         .annotate(reversal_count=Count("pk"), **{f"reversed_{field}": _money_sum(field) for field in MONEY_FIELDS})
     )
     for values in reversed_:
-        row(values.pop("provider_id")).update(values)
+        row(values.pop("provider_id"), values.pop("clearing")).update(values)
     # Deductions decided by the end of the month and not yet on a statement (close_month first
     # releases those on the month's drafts it replaces).
     deductions = (
@@ -166,12 +196,45 @@ def statement_figures(month: date) -> dict[int, dict]:
     return figures
 
 
+def statement_by_benefit(statement: ProviderStatement) -> list[dict]:
+    """The statement's figures by benefit (outpatient pooling, chronic and special diseases,
+    account only), net of the month's reversals, by the same bounds as its totals. Computed
+    from the claims, so an approved statement's breakdown never changes either."""
+    start, end = local_bounds(statement.month, month_end(statement.month))
+    claims = Claim.objects.filter(provider_id=statement.provider_id).order_by()
+    rows: dict[str, dict] = {}
+
+    def row(benefit):
+        return rows.setdefault(benefit, {"benefit": benefit, "count": 0, "fund": ZERO, "accounts": ZERO, "reversals": 0})
+
+    for values in claims.filter(settled_at__gte=start, settled_at__lt=end).values("benefit").annotate(
+        n=Count("pk"), fund_sum=_money_sum("fund"), account_sum=_money_sum("account"), family_sum=_money_sum("family_account")
+    ):
+        target = row(values["benefit"])
+        target["count"] += values["n"]
+        target["fund"] += values["fund_sum"]
+        target["accounts"] += values["account_sum"] + values["family_sum"]
+    for values in claims.filter(reversed_at__gte=start, reversed_at__lt=end).values("benefit").annotate(
+        n=Count("pk"), fund_sum=_money_sum("fund"), account_sum=_money_sum("account"), family_sum=_money_sum("family_account")
+    ):
+        target = row(values["benefit"])
+        target["reversals"] += values["n"]
+        target["fund"] -= values["fund_sum"]
+        target["accounts"] -= values["account_sum"] + values["family_sum"]
+    order = [choice for choice, _label in Claim.Benefit.choices]
+    return sorted(rows.values(), key=lambda item: order.index(item["benefit"]) if item["benefit"] in order else len(order))
+
+
 def statement_settlements(statement: ProviderStatement):
     """The settlements behind a statement's totals: settled in its month (counted in its
     settlement figures) or reversed in it (counted in its reversals), by the same bounds."""
     start, end = local_bounds(statement.month, month_end(statement.month))
+    if statement.provider_id:
+        claims = Claim.objects.filter(provider_id=statement.provider_id)
+    else:
+        claims = Claim.objects.filter(provider__isnull=True, submitter=CROSS_REGION_SUBMITTER, visit_place=statement.clearing)
     return (
-        Claim.objects.filter(provider_id=statement.provider_id)
+        claims
         .filter(Q(settled_at__gte=start, settled_at__lt=end) | Q(reversed_at__gte=start, reversed_at__lt=end))
         .select_related("member").order_by("settled_at", "pk")
     )
@@ -179,7 +242,8 @@ def statement_settlements(statement: ProviderStatement):
 
 @transaction.atomic
 def statement_close_month(*, month: date, user=None) -> CloseResult:
-    """Produce one statement per provider with activity in the month. Running it again replaces
+    """Produce one statement per provider with activity in the month, and the cross-region
+    clearing statements (省内, 省外) of the platform's settlements. Running it again replaces
     the month's drafts with the same figures and never touches an approved statement."""
     month = month.replace(day=1)
     if next_month(month) > timezone.localdate():
@@ -193,40 +257,77 @@ def statement_close_month(*, month: date, user=None) -> CloseResult:
             cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [CLOSE_MONTH_LOCK, month.year * 100 + month.month])
     # Lock the month's statements (fixed order) so that an approval cannot race the rerun.
     existing = list(ProviderStatement.objects.select_for_update(of=("self",)).filter(month=month).order_by("pk")
-                    .values_list("pk", "provider_id", "status"))
-    drafts = {provider_id: pk for pk, provider_id, status in existing if status == ProviderStatement.Status.DRAFT}
-    frozen = {provider_id for pk, provider_id, status in existing if status != ProviderStatement.Status.DRAFT}
+                    .values_list("pk", "provider_id", "clearing", "status"))
+    # Keyed as statement_figures: (provider_id, clearing).
+    drafts = {(provider_id, clearing): pk for pk, provider_id, clearing, status in existing
+              if status == ProviderStatement.Status.DRAFT}
+    frozen = {(provider_id, clearing) for pk, provider_id, clearing, status in existing
+              if status != ProviderStatement.Status.DRAFT}
     # The drafts' deductions go back to the pool: recomputed below exactly as the first time.
     Deduction.objects.filter(statement_id__in=drafts.values()).update(statement=None)
 
     figures = statement_figures(month)
     now = timezone.now()
     to_update, to_create = [], []
-    for provider_id, values in figures.items():
-        if provider_id in frozen:
+    # Keyed as statement_figures: (provider_id, clearing).
+    failed: dict[tuple[int | None, str], str] = {}
+    for key, values in figures.items():
+        if key in frozen:
+            continue
+        provider_id, clearing = key
+        # One provider's data never stops the month for the others (its statement is left out,
+        # the failure recorded below).
+        problem = figures_problem(values)
+        if problem is not None:
+            failed[key] = f"{problem} out of range"
             continue
         statement = ProviderStatement(
-            pk=drafts.get(provider_id), provider_id=provider_id, month=month, generated_at=now, generated_by=user, **values,
+            pk=drafts.get(key), provider_id=provider_id, clearing=clearing, month=month, generated_at=now,
+            generated_by=user, **values,
         )
         (to_update if statement.pk else to_create).append(statement)
-    stale = [pk for provider_id, pk in drafts.items() if provider_id not in figures]
+    stale = [pk for key, pk in drafts.items() if key not in figures]
     # A draft is replaced by deleting it and inserting it again under the same id (links to it
     # stay valid): one DELETE and one multi-row INSERT, where an UPDATE of every figure of
     # thousands of rows would need a CASE per field and row.
     ProviderStatement.objects.filter(pk__in=list(drafts.values()), status=ProviderStatement.Status.DRAFT).delete()
-    ProviderStatement.objects.bulk_create([*to_update, *to_create], batch_size=1000)
+    statements = [*to_update, *to_create]
+    try:
+        with transaction.atomic():  # a savepoint: a refused row must not abort the month
+            ProviderStatement.objects.bulk_create(statements, batch_size=1000)
+    except (DataError, IntegrityError):
+        # A row the checks above did not foresee: write the statements one by one, each in its
+        # own savepoint, and record the providers whose row the database refuses.
+        written = []
+        for statement in statements:
+            try:
+                with transaction.atomic():
+                    statement.save(force_insert=True)
+                written.append(statement)
+            except (DataError, IntegrityError) as error:
+                failed[(statement.provider_id, statement.clearing)] = f"{type(error).__name__}: {str(error).strip().splitlines()[0][:200] if str(error).strip() else ''}"
+        kept = {id(statement) for statement in written}
+        to_update = [statement for statement in to_update if id(statement) in kept]
+        to_create = [statement for statement in to_create if id(statement) in kept]
     # Put the deductions counted above on their statements (same filter as statement_figures),
     # in one UPDATE.
-    providers_with_deductions = [s.provider_id for s in (*to_update, *to_create) if s.deductions_total]
+    providers_with_deductions = [s.provider_id for s in (*to_update, *to_create) if s.deductions_total and s.provider_id]
     if providers_with_deductions:
         Deduction.objects.filter(
             statement__isnull=True, decided_on__lte=month_end(month), provider_id__in=providers_with_deductions,
         ).update(statement_id=Subquery(
-            ProviderStatement.objects.filter(provider_id=OuterRef("provider_id"), month=month).values("pk")[:1]
+            ProviderStatement.objects.filter(provider_id=OuterRef("provider_id"), month=month, clearing="").values("pk")[:1]
         ))
+    codes = dict(Provider.objects.filter(pk__in=[pid for pid, _clearing in failed if pid]).values_list("pk", "code")) if failed else {}
+    # A clearing statement is named by its clearing (in_province, out_of_province).
+    failures = tuple(sorted((codes.get(provider_id, str(provider_id)) if provider_id else clearing, reason)
+                            for (provider_id, clearing), reason in failed.items()))
+    for code, reason in failures:
+        audit(actor=user, action="statement.close_month.failed", label=code, month=f"{month:%Y-%m}", provider=code, reason=reason)
     audit(actor=user, action="statement.close_month", month=f"{month:%Y-%m}", created=len(to_create),
-          replaced=len(to_update), removed=len(stale), kept_approved=len(frozen))
-    return CloseResult(month=month, created=len(to_create), replaced=len(to_update), kept_approved=len(frozen))
+          replaced=len(to_update), removed=len(stale), kept_approved=len(frozen), failed=len(failures))
+    return CloseResult(month=month, created=len(to_create), replaced=len(to_update), kept_approved=len(frozen),
+                       failed=failures)
 
 
 def _lock_statement(statement_id: int) -> ProviderStatement:
@@ -307,8 +408,8 @@ def _fmt(value) -> str:
 
 @transaction.atomic
 def reconciliation_submit(
-    *, provider: Provider, user, period_from: date, period_to: date, totals: dict,
-    settlements: list[SubmittedSettlement] | None = None,
+    *, provider: Provider | None, user, period_from: date, period_to: date, totals: dict,
+    settlements: list[SubmittedSettlement] | None = None, clearing: str = "",
 ) -> Reconciliation:
     """Compare the provider's totals (and, optionally, its list) with the agency's settlements
     of that provider settled in the period (local dates, inclusive) and still valid (not
@@ -316,7 +417,16 @@ def reconciliation_submit(
     if period_to < period_from:
         raise DomainError(_("The period ends before it starts."), code="invalid", details={"period_to": str(period_to)})
     start, end = local_bounds(period_from, period_to)
-    claims = Claim.objects.filter(provider=provider, status=Claim.Status.SETTLED, settled_at__gte=start, settled_at__lt=end)
+    if provider is not None:
+        clearing = ""
+        claims = Claim.objects.filter(provider=provider)
+    else:
+        # The cross-region platform reconciles one clearing (省内 or 省外) at a time, as it is paid.
+        if clearing not in (ProviderStatement.Clearing.IN_PROVINCE, ProviderStatement.Clearing.OUT_OF_PROVINCE):
+            raise DomainError(_("Name the clearing: in_province or out_of_province."), code="invalid",
+                              details={"clearing": clearing, "allowed": ["in_province", "out_of_province"]})
+        claims = Claim.objects.filter(provider__isnull=True, submitter=CROSS_REGION_SUBMITTER, visit_place=clearing)
+    claims = claims.filter(status=Claim.Status.SETTLED, settled_at__gte=start, settled_at__lt=end)
     aggregate = claims.order_by().aggregate(
         count=Count("pk"), total=_money_sum("total"), **{fund.field: _money_sum(fund.field) for fund in FUNDS},
         account=_money_sum("account"), family_account=_money_sum("family_account"), cash=_money_sum("cash"),
@@ -337,14 +447,15 @@ def reconciliation_submit(
         differences.update(_detail_differences(claims, settlements))
     mismatch = any(differences.values())
     reconciliation = Reconciliation.objects.create(
-        provider=provider, period_from=period_from, period_to=period_to,
+        provider=provider, clearing=clearing, period_from=period_from, period_to=period_to,
         submitted={field: _fmt(value) for field, value in submitted.items()},
         agency={field: _fmt(value) for field, value in agency.items()},
         detail_submitted=settlements is not None,
         result=Reconciliation.Result.MISMATCH if mismatch else Reconciliation.Result.MATCH,
         differences=differences, submitted_by=user,
     )
-    audit(actor=user, action="reconciliation.submit", target=reconciliation, provider=provider.code,
+    audit(actor=user, action="reconciliation.submit", target=reconciliation,
+          provider=provider.code if provider else CROSS_REGION_SUBMITTER, clearing=clearing,
           result=reconciliation.result)
     return reconciliation
 

@@ -21,4 +21,4 @@ def close_previous_month(month: str | None = None) -> dict:
     with transaction.atomic(durable=True):
         result = statement_close_month(month=first, user=None)
     return {"month": f"{result.month:%Y-%m}", "created": result.created, "replaced": result.replaced,
-            "kept_approved": result.kept_approved}
+            "kept_approved": result.kept_approved, "failed": [list(failure) for failure in result.failed]}

@@ -1,6 +1,7 @@
 """Settings shared by every environment; values come from the environment (shared CONTRACT.md)."""
 
 import os
+from decimal import Decimal
 from pathlib import Path
 
 import dj_database_url
@@ -15,6 +16,8 @@ REGIONS = ("zaozhuang", "ziyang", "henan", "yangzhou", "jinan")
 REGION = os.environ.get("REGION", "zaozhuang").strip().lower()
 if REGION not in REGIONS:
     raise RuntimeError(f"REGION must be one of {', '.join(REGIONS)}, not {REGION!r}")
+# The region's division code in the national interface (gateway); empty: the region's default.
+NHSA_DIVISION_CODE = os.environ.get("NHSA_DIVISION_CODE", "").strip()
 
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 DEBUG = os.environ.get("DEBUG", "").lower() in {"1", "true", "yes", "on"}
@@ -41,6 +44,8 @@ INSTALLED_APPS = [
     "pharmacies",
     "claims",
     "supervision",
+    "gateway",
+    "demo",
 ]
 
 MIDDLEWARE = [
@@ -99,6 +104,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
+                "core.regions.context",
             ],
         },
     },
@@ -249,3 +255,15 @@ LOGGING = {
         "django.request": {"handlers": ["console"], "level": "WARNING", "propagate": False},
     },
 }
+
+# Bounds of one settlement (claims.services): a line or a visit beyond them is refused with
+# its own code (quantity_too_large, unit_price_too_large, line_amount_too_large,
+# visit_total_too_large) before anything is computed. An outpatient bill is far below them;
+# they keep every amount (and a provider's monthly sums) well inside MoneyField's 14 digits.
+SETTLEMENT_MAX_QUANTITY = Decimal(os.environ.get("SETTLEMENT_MAX_QUANTITY", "10000"))
+SETTLEMENT_MAX_UNIT_PRICE = Decimal(os.environ.get("SETTLEMENT_MAX_UNIT_PRICE", "500000.00"))
+SETTLEMENT_MAX_LINE_AMOUNT = Decimal(os.environ.get("SETTLEMENT_MAX_LINE_AMOUNT", "1000000.00"))
+SETTLEMENT_MAX_VISIT_TOTAL = Decimal(os.environ.get("SETTLEMENT_MAX_VISIT_TOTAL", "1000000.00"))
+# How many days back a visit may be settled, when the region's policy version does not set
+# `settlement_window_days` (claims/policies/FORMAT.md). 0 turns the window off.
+SETTLEMENT_WINDOW_DAYS = int(os.environ.get("SETTLEMENT_WINDOW_DAYS", "365"))

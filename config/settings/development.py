@@ -12,3 +12,6 @@ LOGGING["handlers"]["console"]["formatter"] = os.environ.get("LOG_FORMAT", "plai
 # Static files straight from the apps in development; production serves collectstatic's output.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+
+# Development-only tools (the benchmarks, README "Benchmarks"): never installed in production.
+INSTALLED_APPS = [*INSTALLED_APPS, "devtools"]  # noqa: F405

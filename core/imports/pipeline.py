@@ -688,13 +688,13 @@ class Importer(ABC):
     def history_kwargs(self) -> dict[str, Any]:
         return {"default_user": self.user, "default_change_reason": self.change_reason[:100]}
 
-    def members_by_id_number(self, id_numbers: Iterable[str]) -> dict[str, int]:
-        from members.models import Member
-
-        wanted = sorted(set(id_numbers))
-        found: dict[str, int] = {}
+    def pks_by(self, queryset, field_name: str, values: Iterable) -> dict[Any, int]:
+        """{value: pk} of the rows whose `field_name` is one of `values` (chunked, one array
+        parameter a chunk on PostgreSQL)."""
+        wanted = sorted(set(values))
+        found: dict[Any, int] = {}
         for chunk in self.chunks(wanted):
-            found.update(self.any_of(Member.objects, "id_number", chunk).values_list("id_number", "pk"))
+            found.update(self.any_of(queryset, field_name, chunk).values_list(field_name, "pk"))
         return found
 
 

@@ -1,6 +1,9 @@
 """Template filters for what people read: capital numerals, people's names, months."""
 
 from django import template
+from django.core.exceptions import FieldDoesNotExist
+from django.utils.translation import gettext as _
+
 from core.money import to_capital
 from core.people import person_name
 
@@ -19,3 +22,37 @@ def capital(amount) -> str:
 def person(user) -> str:
     """A person's name as staff write it (see core.people.person_name)."""
     return person_name(user)
+
+
+@register.filter
+def field_label(opts, name: str) -> str:
+    """A model field's verbose name from its name (a history page's "what changed")."""
+    try:
+        return str(opts.get_field(name).verbose_name)
+    except FieldDoesNotExist:  # a field removed since: its name is all there is
+        return name
+
+
+@register.filter
+def field_value(opts, name: str):
+    """A function rendering one value of the field as people read it (choices by their label,
+    empty values as a dash); used with ``call_with``."""
+    try:
+        field = opts.get_field(name)
+    except FieldDoesNotExist:
+        field = None
+    choices = dict(field.flatchoices) if field is not None and field.choices else {}
+
+    def render(value):
+        if value in (None, ""):
+            return "—"
+        if isinstance(value, bool):
+            return _("yes") if value else _("no")
+        return str(choices.get(value, value))
+
+    return render
+
+
+@register.filter
+def call_with(function, value):
+    return function(value)

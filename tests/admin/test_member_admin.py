@@ -356,3 +356,42 @@ def test_member_page_shows_the_account_balance_and_the_year_so_far(client, case_
     page = client.get(reverse("admin:members_member_change", args=[account.member.pk])).content.decode()
     assert "123.45" in page
     assert "1430.00" in page  # cap 1500.00 less 70.00 paid (Zaozhuang 第五条(三))
+
+
+def test_a_relative_outside_the_registry_is_added_and_shown_on_the_member_page(client, case_worker):
+    """CONTRACT.md "Account-only settlement": a link may name a relative insured elsewhere."""
+    from tests.factories import new_id_number
+
+    member = MemberFactory()
+    mother = new_id_number(date(1952, 4, 5))
+    data = _member_post_data(
+        member,
+        **{
+            "family_links-TOTAL_FORMS": "1", "family_links-INITIAL_FORMS": "0",
+            "family_links-0-member": str(member.pk),
+            "family_links-0-relative_id_number": mother, "family_links-0-relative_name": "周秀英",
+            "family_links-0-relation": "parent",
+        },
+    )
+    response = client.post(reverse("admin:members_member_change", args=[member.pk]), data)
+    assert response.status_code == 302, response.context["inline_admin_formsets"][1].formset.errors
+    assert list(FamilyLink.objects.values_list("member", "relative", "relative_id_number", "relative_name")) == [
+        (member.pk, None, mother, "周秀英")]
+    page = client.get(reverse("admin:members_member_change", args=[member.pk])).content.decode()
+    assert "周秀英" in page
+
+
+def test_a_bad_outside_relatives_id_number_is_refused_on_the_member_page(client, case_worker):
+    member = MemberFactory()
+    data = _member_post_data(
+        member,
+        **{
+            "family_links-TOTAL_FORMS": "1", "family_links-INITIAL_FORMS": "0",
+            "family_links-0-member": str(member.pk),
+            "family_links-0-relative_id_number": "370402195204051230", "family_links-0-relative_name": "周秀英",
+            "family_links-0-relation": "parent",
+        },
+    )
+    response = client.post(reverse("admin:members_member_change", args=[member.pk]), data)
+    assert response.status_code == 200
+    assert not FamilyLink.objects.exists()

@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 import pytest
 import schemathesis
 from django.test import Client
+from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 from hypothesis import HealthCheck, settings
 from rest_framework.authtoken.models import Token
@@ -53,3 +54,42 @@ def test_no_input_makes_the_api_fail_and_every_error_has_the_contract_shape(case
         payload = response.json()
         assert set(payload) == {"code", "message", "details"}, payload
         assert isinstance(payload["details"], dict)
+
+
+# --- the national-interface gateway (POST /api/nhsa/) -------------------------------------
+
+SERVED_INFNOS = ["9001", "1101", "2201", "2202", "2203", "2204", "2205", "2206", "2207", "2208",
+                 "2101", "2102", "2103", "2601", "3201", "5301"]
+
+
+@pytest.fixture
+def gateway_caller(db):
+    from gateway.models import SignIn
+
+    provider = ProviderFactory()
+    staff = ProviderStaffFactory(provider=provider, user=UserFactory(roles=[Role.PROVIDER]))
+    sign_in = SignIn.objects.create(provider=provider, sign_no="FUZZ-SIGN-NO", day=timezone.localdate(), user=staff.user)
+    return provider, Token.objects.create(user=staff.user).key, sign_in.sign_no
+
+
+@schema.include(path_regex="^/api/nhsa/").parametrize()
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@pytest.mark.django_db
+def test_no_message_makes_the_gateway_fail_and_every_answer_is_an_envelope(case, gateway_caller):
+    provider, token, sign_no = gateway_caller
+    body = case.body if case.body is not None and not isinstance(case.body, schemathesis.core.NotSet) else None
+    if isinstance(body, dict):
+        # Past authentication into the transactions: the token's provider, today's sign-in, a served infno.
+        body = dict(body, fixmedins_code=provider.code, sign_no=sign_no)
+        body["infno"] = SERVED_INFNOS[len(json.dumps(body, default=str)) % len(SERVED_INFNOS)]
+    response = Client(raise_request_exception=False).post(
+        "/api/nhsa/", data=_encode(body), content_type="application/json", HTTP_AUTHORIZATION=f"Token {token}")
+    assert response.status_code < 500, (body, response.content[:500])
+    payload = response.json()
+    if response.status_code == 200:
+        assert payload["infcode"] in (0, -1), payload
+        assert {"infcode", "inf_refmsgid", "refmsg_time", "respond_time", "err_msg", "output"} <= set(payload)
+        if payload["infcode"] == -1:
+            assert payload["err_msg"]
+    else:
+        assert set(payload) == {"code", "message", "details"}, payload

@@ -66,13 +66,15 @@ GET  /api/docs/                                       200  200 200 200 200 200  
 GET  /api/v1/members/{id_number}                      401  200 200 200 200 200    200    200      401      403
 GET  /api/v1/members/{id_number}/account              401  200 200 200 200 200    200    200      401      403
 GET  /api/v1/members/{id_number}/benefits             401  200 200 200 200 200    200    200      401      403
+GET  /api/v1/members/{id_number}/registrations        401  200 200 200 200 200    200    200      401      403
 GET  /api/v1/providers/me                             401  403 403 403 403 200    200    404      401      403
 GET  /api/v1/providers/{code}                         401  200 200 200 200 403    403    403      401      403
 POST /api/v1/settlements/preview                      401  403 403 403 403 200    200    200      401      403
 POST /api/v1/settlements                              401  403 403 403 403 201    201    201      401      403
 POST /api/v1/settlements/{settlement_id}/reverse      401  200 403 403 403 200    403    403      401      403
-POST /api/v1/reconciliations                          401  403 403 403 403 201    201    403      401      403
+POST /api/v1/reconciliations                          401  403 403 403 403 201    201    201      401      403
 GET  /api/v1/reconciliations/{reconciliation_id}      401  403 403 403 403 200    404    404      401      403
+POST /api/nhsa/                                       401  401 401 401 401 200    401    403      401      403
 """
 # Why some cells are what they are:
 # - schema and docs are public documentation and read no credentials (SPECTACULAR_SETTINGS
@@ -82,7 +84,11 @@ GET  /api/v1/reconciliations/{reconciliation_id}      401  403 403 403 403 200  
 #   经办 only. 稽核 and 系统管理 read claims; 财务 approves and pays statements but does not undo a
 #   settlement (Ziyang 第十九条: business and finance are kept apart).
 # - providers/me for the platform: it has no registry record (404, not 403: it may call it).
-# - reconciliations are a designated provider's own: the platform has none (403 provider_only).
+# - reconciliations are a designated provider's own, or the cross-region platform's for one of
+#   its clearings (省内/省外异地就医清算, `clearing` in the body); never another's (404).
+# - the national interface (gateway) takes a provider's token only, never a session (401 for
+#   staff); the envelope names provider A, so B's token is not A's (401, as nhsa.md has it);
+#   the platform is no designated provider (403 provider_only).
 
 
 def _parse(table: str) -> dict[tuple[str, str], dict[str, int]]:
@@ -253,10 +259,16 @@ def _request(world, method, path, actor, n):
                         remote_provider_name="南京某医院")
     elif path.endswith("/reverse"):
         body = {"reason": "matrix"}
+    elif path == "/api/nhsa/":
+        body = {"infno": "9001", "msgid": f"MATRIX-{actor}-{n}", "mdtrtarea_admvs": "370400", "recer_sys_code": "MBS",
+                "infver": "V1.0", "opter_type": "1", "opter": "1", "opter_name": "matrix", "inf_time": "2026-12-03 09:00:00",
+                "fixmedins_code": world["a"].code, "fixmedins_name": world["a"].name, "input": {"signIn": {"opter_no": "1"}}}
     elif path == "/api/v1/reconciliations":
         today = world["today"].isoformat()
         body = {"period_from": today, "period_to": today, "count": 0, "total": "0.00", "fund": "0.00",
                 "account": "0.00", "cash": "0.00"}
+        if actor == "platform":
+            body["clearing"] = "in_province"
     return path.format(**values), body
 
 

@@ -78,6 +78,7 @@ def adds_up(payload):
     assert Decimal(payload["personal_burden"]) == total - other
     assert Decimal(payload["account"]) + Decimal(payload["family_account"]) + Decimal(payload["cash"]) == total - other
     assert (payload["fund"], payload["deductible"], payload["ratio"], payload["year"]) == ("0.00", "0.00", "0.00", None)
+    assert (payload["large_expense_subsidy"], payload["large_expense_subsidy_pending"]) == ("0.00", "0.00")
 
 
 # --- the sale ------------------------------------------------------------------------------
@@ -254,7 +255,7 @@ def test_member_without_an_account_is_refused(zaozhuang, api):
 def test_unknown_item_is_refused_naming_it(zaozhuang, api):
     member = make_member(balance="100.00")
     payload = refused(api, body(member, items=[{"code": "NOPE", "quantity": "1", "unit_price": "5.00"}]), "unknown_item")
-    assert payload["details"]["items"][0] == {"index": 0, "code": "NOPE", "field": "code", "error": "unknown_item"}
+    assert payload["details"]["items"][0] == {"index": 0, "position": 1, "code": "NOPE", "field": "code", "error": "unknown_item"}
 
 
 # --- repeat and reversal -------------------------------------------------------------------

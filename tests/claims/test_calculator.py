@@ -303,14 +303,16 @@ def test_jinan_large_amount_subsidy_pays_the_burden_above_the_threshold():
     assert result.year.large_expense_burden == D("6200.00")
 
 
-def test_jinan_subsidy_ratio_ships_empty_and_refuses_only_when_needed():
-    """Jinan (七): the payment ratio is a parameter."""
+def test_jinan_subsidy_ratio_ships_empty_and_holds_the_second_payment_pending():
+    """Jinan (七): the payment ratio is a parameter; while it is open the fund's share still
+    settles and the burden above the threshold is held pending (issue 18)."""
     p = policy("jinan", 1, deductible__amount="500.00")
     below = calc.settle(visit(100, day=date(2024, 6, 1)), IN_SERVICE, NEW_YEAR, p)
-    assert below.large_expense_subsidy == D("0.00")
-    with pytest.raises(calc.PolicyParameterMissing) as refused:
-        calc.settle(visit(100, day=date(2024, 6, 1)), IN_SERVICE, calc.YearSoFar(large_expense_burden=D("5990.00"), deductible_met=D("500.00")), p)
-    assert refused.value.parameter == "large_expense_subsidy.ratio_percent"
+    assert below.large_expense_subsidy == D("0.00") and below.large_expense_pending_base == D("0.00")
+    above = calc.settle(visit(100, day=date(2024, 6, 1)), IN_SERVICE, calc.YearSoFar(large_expense_burden=D("5990.00"), deductible_met=D("500.00")), p)
+    # fund 70 at 70%; compliant burden 30 → 6020, 20 above 6000 held pending, nothing paid.
+    assert (above.fund, above.large_expense_subsidy, above.large_expense_pending_base) == (D("70.00"), D("0.00"), D("20.00"))
+    assert above.personal_burden == D("30.00") and above.year.large_expense_burden == D("6020.00")
 
 
 def test_class_c_and_over_limit_are_not_compliant_burden_for_the_subsidy():

@@ -2,6 +2,7 @@
 
 import json
 from datetime import date
+from decimal import Decimal
 from io import StringIO
 
 import pytest
@@ -228,3 +229,115 @@ def test_death_in_emergency_care_is_sent_to_the_inpatient_system_article_18(regi
     assert member.account.balance == 100
     # The same request without the flag settles as usual (the refusal is the flag's).
     assert _post(client, member, "2023-05-01", "ER-2").status_code == 201
+
+
+# --- Jinan (七): an open parameter does not block what it does not touch -------------------
+
+
+def _jinan_above_threshold(region, catalog, provider_client):
+    """A 2024 Jinan member whose compliant burden is 5990 before a 100.00 visit: 20 above 6000."""
+    from claims.models import MemberYear
+
+    region("jinan", deductible_annual="500.00")  # the ratio stays open (null)
+    member = make_member()
+    MemberYear.objects.create(member=member, year=2024, deductible_met="500.00", large_expense_burden="5990.00")
+    client = provider_client(ProviderFactory(kind="institution", level="level_1"))
+    return member, client
+
+
+def test_open_second_payment_ratio_settles_the_fund_and_holds_the_second_payment_article_7(region, catalog, provider_client):
+    """Jinan (七): the fund's share settles; the second payment is pending (response, benefits)."""
+    from claims.models import MemberYear
+
+    member, client = _jinan_above_threshold(region, catalog, provider_client)
+    response = _post(client, member, "2024-06-01", "J-1", items=[{"code": "A-DRUG", "quantity": "10"}])
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert (body["fund"], body["large_expense_subsidy"], body["large_expense_subsidy_pending"]) == ("70.00", "0.00", "20.00")
+    assert body["cash"] == "30.00"
+    claim = Claim.objects.get()
+    assert claim.large_expense_pending_base == 20
+    assert MemberYear.objects.get(member=member).large_expense_pending_base == 20
+    benefits = client.get(f"/api/v1/members/{member.id_number}/benefits?year=2024").json()
+    assert benefits["large_expense_subsidy_pending"] == "20.00"
+
+
+def test_reversing_a_pending_claim_takes_its_pending_back_article_7(region, catalog, provider_client):
+    """Jinan (七): a reversed settlement's second payment is no longer due."""
+    from claims.models import MemberYear
+
+    member, client = _jinan_above_threshold(region, catalog, provider_client)
+    settled = _post(client, member, "2024-06-01", "J-1", items=[{"code": "A-DRUG", "quantity": "10"}]).json()
+    assert client.post(f"/api/v1/settlements/{settled['settlement_id']}/reverse", {"reason": "x"}, format="json").status_code == 200
+    assert MemberYear.objects.get(member=member).large_expense_pending_base == 0
+
+
+def _set_ratio(version, percent):
+    version.parameters["large_expense_subsidy"]["ratio_percent"] = percent
+    version.save()
+
+
+def test_a_batch_pays_pending_second_payments_once_the_ratio_is_set_article_7(region, catalog, provider_client):
+    """Jinan (七): once the agency sets the ratio, one case worker proposes, another approves;
+    each pending claim is paid base × ratio (R8), into the member's year."""
+    from claims.models import MemberYear, SubsidyBatch
+    from claims.subsidy_batches import subsidy_batch_approve, subsidy_batch_propose
+    from core.errors import DomainError, DutyConflict
+
+    member, client = _jinan_above_threshold(region, catalog, provider_client)
+    _post(client, member, "2024-06-01", "J-1", items=[{"code": "A-DRUG", "quantity": "10"}])
+    _post(client, member, "2024-06-02", "J-2", items=[{"code": "A-DRUG", "quantity": "3"}])  # burden 9 more
+    version = PolicyVersion.objects.get(effective_from=date(2024, 1, 1))
+    proposer, approver = UserFactory(roles=["经办"]), UserFactory(roles=["经办"])
+    with pytest.raises(DomainError) as refused:
+        subsidy_batch_propose(user=proposer, policy_version_id=version.pk)
+    assert refused.value.code == "policy_parameter_missing"
+    assert SubsidyBatch.objects.count() == 0
+
+    # The version has settled, but its open ratio may be set; any other change is refused.
+    version.parameters["annual_cap"] = "9999.00"
+    with pytest.raises(ValidationError):
+        version.save()
+    version = PolicyVersion.objects.get(pk=version.pk)
+    _set_ratio(version, 80)
+
+    batch = subsidy_batch_propose(user=proposer, policy_version_id=version.pk)
+    assert (batch.payment_count, batch.total) == (2, Decimal("23.20"))  # 20 × 80% + 9 × 80% = 16.00 + 7.20
+    with pytest.raises(DutyConflict):
+        subsidy_batch_approve(user=proposer, batch_id=batch.pk)
+    year = MemberYear.objects.get(member=member)
+    assert (year.large_expense_subsidy_paid, year.large_expense_pending_base) == (0, 29)
+    subsidy_batch_approve(user=approver, batch_id=batch.pk)
+    year.refresh_from_db()
+    assert (year.large_expense_subsidy_paid, year.large_expense_pending_base) == (Decimal("23.20"), 0)
+    with pytest.raises(DomainError):
+        subsidy_batch_propose(user=proposer, policy_version_id=version.pk)  # nothing pending now
+
+
+def test_a_claim_reversed_before_approval_is_dropped_from_the_batch_article_7(region, catalog, provider_client):
+    """Jinan (七): only settled claims are paid; nothing is paid for a reversed one."""
+    from claims.models import MemberYear, SubsidyPayment
+    from claims.subsidy_batches import subsidy_batch_approve, subsidy_batch_propose
+
+    member, client = _jinan_above_threshold(region, catalog, provider_client)
+    first = _post(client, member, "2024-06-01", "J-1", items=[{"code": "A-DRUG", "quantity": "10"}]).json()
+    version = PolicyVersion.objects.get(effective_from=date(2024, 1, 1))
+    _set_ratio(version, 50)
+    batch = subsidy_batch_propose(user=UserFactory(roles=["经办"]), policy_version_id=version.pk)
+    client.post(f"/api/v1/settlements/{first['settlement_id']}/reverse", {"reason": "x"}, format="json")
+    batch = subsidy_batch_approve(user=UserFactory(roles=["经办"]), batch_id=batch.pk)
+    assert (batch.payment_count, batch.total) == (0, 0)
+    assert SubsidyPayment.objects.count() == 0
+    year = MemberYear.objects.get(member=member)
+    assert (year.large_expense_subsidy_paid, year.large_expense_pending_base) == (0, 0)
+
+
+def test_member_page_shows_the_pending_second_payment_article_7(region, catalog, provider_client, client):
+    from members.models import Member
+
+    member, api = _jinan_above_threshold(region, catalog, provider_client)
+    _post(api, member, "2024-06-01", "J-1", items=[{"code": "A-DRUG", "quantity": "10"}])
+    client.force_login(UserFactory(roles=["经办"]))
+    page = client.get(f"/admin/members/member/{member.pk}/change/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "large_expense_pending_base" in page and "20.00" in page
+    assert Member.objects.count() == 1

@@ -285,18 +285,20 @@ def test_close_month_command_and_scheduled_task(policy):
     call_command("close_month", "--month", "2026-03")
     assert ProviderStatement.objects.get().fund == Decimal("10.00")
     assert close_previous_month.delay(month="2026-03").get() == {
-        "month": "2026-03", "created": 0, "replaced": 1, "kept_approved": 0,
+        "month": "2026-03", "created": 0, "replaced": 1, "kept_approved": 0, "failed": [],
     }
     task = PeriodicTask.objects.get(task="claims.close_previous_month")
     assert (task.crontab.day_of_month, task.enabled) == ("2", True)
 
 
 def test_cross_region_settlements_are_not_on_provider_statements(policy):
+    """They are on the month's cross-region clearing statement (tests/claims/test_clearing_statements.py)."""
     provider = ProviderFactory()
     remote = settled_claim(provider=provider, settled_at=local(2026, 3, 3), fund="10.00")
-    type(remote).objects.filter(pk=remote.pk).update(provider=None, submitter="cross_region")
+    type(remote).objects.filter(pk=remote.pk).update(provider=None, submitter="cross_region", visit_place="in_province")
     statement_close_month(month=MARCH)
-    assert not ProviderStatement.objects.exists()
+    assert not ProviderStatement.objects.filter(provider__isnull=False).exists()
+    assert ProviderStatement.objects.get().clearing == ProviderStatement.Clearing.IN_PROVINCE
 
 
 def test_statements_add_up_on_postgresql(on_postgres, policy, finance):
@@ -364,3 +366,52 @@ def test_deduction_record_runs_inside_another_services_transaction(region, catal
         deduction_record(provider=provider, amount=Decimal("4.00"), reason="r", source_reference="flag:2", user=user)
         raise RuntimeError("the caller fails after recording")
     assert list(Deduction.objects.values_list("source_reference", flat=True)) == ["flag:1"]
+
+
+def test_one_providers_data_out_of_range_never_fails_the_month_for_the_others(policy):
+    """Two huge claims once made close_month fail for every provider on PostgreSQL: the sum no
+    longer fits a statement's figures. That provider is left out and recorded; the rest close."""
+    from io import StringIO
+
+    sound, broken = ProviderFactory(), ProviderFactory()
+    settled_claim(provider=sound, settled_at=local(2026, 3, 3), fund="10.00")
+    for day in (4, 5):
+        settled_claim(provider=broken, settled_at=local(2026, 3, day), fund="600000000000.00")
+    result = statement_close_month(month=MARCH)
+    assert result.created == 1
+    assert result.failed == ((broken.code, "total out of range"),)
+    assert ProviderStatement.objects.get().provider == sound
+    assert ProviderStatement.objects.get().fund == Decimal("10.00")
+    event = AuditEvent.objects.get(action="statement.close_month.failed")
+    assert (event.target_label, event.details["month"], event.details["reason"]) == (broken.code, "2026-03", "total out of range")
+    err = StringIO()
+    call_command("close_month", "--month", "2026-03", stderr=err, stdout=StringIO())
+    assert f"FAILED provider {broken.code}: total out of range" in err.getvalue()
+    assert ProviderStatement.objects.count() == 1
+
+
+def test_a_row_the_database_refuses_fails_only_its_provider(policy, monkeypatch):
+    """A failure the range check does not foresee (here a refused INSERT) still leaves the other
+    providers' statements written, each in its own savepoint."""
+    from django.db import DataError
+
+    from claims.models import ProviderStatement as Model
+
+    first, second = ProviderFactory(), ProviderFactory()
+    settled_claim(provider=first, settled_at=local(2026, 3, 3), fund="1.00")
+    settled_claim(provider=second, settled_at=local(2026, 3, 3), fund="2.00")
+    original_bulk, original_save = Model.objects.bulk_create, Model.save
+
+    def bulk(objs, *args, **kwargs):
+        raise DataError("numeric field overflow")
+
+    def save(self, *args, **kwargs):
+        if self.provider_id == second.pk:
+            raise DataError("numeric field overflow")
+        return original_save(self, *args, **kwargs)
+
+    monkeypatch.setattr(Model.objects, "bulk_create", bulk)
+    monkeypatch.setattr(Model, "save", save)
+    result = statement_close_month(month=MARCH)
+    assert result.failed == ((second.code, "DataError: numeric field overflow"),)
+    assert list(Model.objects.values_list("provider__code", "fund")) == [(first.code, Decimal("1.00"))]

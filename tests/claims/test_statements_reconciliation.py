@@ -138,11 +138,13 @@ def test_invalid_request_has_the_error_shape_and_writes_nothing(api, march_claim
     assert not Reconciliation.objects.exists()
 
 
-def test_only_providers_reconcile(client, platform_client, march_claims):
+def test_only_providers_and_the_platform_for_a_clearing_reconcile(client, platform_client, march_claims):
+    """The cross-region platform reconciles its own clearing (省内/省外), never without naming it
+    (tests/claims/test_clearing_statements.py)."""
     assert client.post("/api/v1/reconciliations", {}, content_type="application/json").status_code in (401, 403)
     response = submit(platform_client, march_claims)
-    assert response.status_code == 403
-    assert response.json()["code"] == "provider_only"
+    assert response.status_code == 400
+    assert response.json()["details"]["clearing"] == ""
     assert not Reconciliation.objects.exists()
 
 

@@ -137,3 +137,59 @@ def test_a_refused_withdrawal_proposal_names_the_field_and_writes_nothing(db, cl
     assert "destination_required" in str(response.context["adminform"].form.errors)
     assert not AccountDecision.objects.exists()
     assert not AuditEvent.objects.filter(action="account.withdrawal_propose").exists()
+
+
+# --- the import graph -----------------------------------------------------------------------
+
+# README "Layout": core ← members ← pharmacies ← claims ← supervision; config, demo and devtools
+# sit above them all. A module may import its own layer and the ones below, never above.
+LAYERS = {"core": 0, "members": 1, "pharmacies": 2, "claims": 3, "supervision": 4,
+          "config": 5, "demo": 5, "devtools": 5}
+
+
+def imported_modules(source: str):
+    """(line, module) of every absolute import, wherever it is written (functions included)."""
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield node.lineno, alias.name
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            yield node.lineno, node.module
+
+
+def arrows_against_the_order() -> list[str]:
+    wrong = []
+    for relative, path in project_modules():
+        package = relative.parts[0]
+        if package not in LAYERS:
+            continue
+        for line, module in imported_modules(path.read_text(encoding="utf-8")):
+            target = module.split(".")[0]
+            if target in LAYERS and LAYERS[target] > LAYERS[package]:
+                wrong.append(f"{relative}:{line} {package} → {module}")
+    return wrong
+
+
+def test_the_import_scan_sees_imports_inside_functions():
+    assert [module for _line, module in imported_modules("def f():\n    from supervision import realtime\n")] == [
+        "supervision"]
+    assert list(imported_modules("from . import models\n")) == []
+
+
+def test_no_import_runs_against_the_documented_order():
+    """claims never imports supervision (supervision registers its real-time rules with
+    claims.visit_facts at start-up); core imports no app; members imports neither pharmacies
+    nor claims."""
+    assert arrows_against_the_order() == []
+
+
+def test_the_order_tested_is_the_order_the_readme_documents():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "`core` ← `members` ← `pharmacies` ← `claims` ← `supervision`" in readme
+
+
+def test_supervision_registers_its_settlement_rules_with_claims():
+    from claims import visit_facts
+    from supervision.realtime import run_single_visit_rules
+
+    assert run_single_visit_rules in visit_facts._checks

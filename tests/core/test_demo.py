@@ -4,7 +4,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from claims.models import Claim
-from core.demo import load_demo
+from demo.data import load_demo
 from core.roles import Role
 from members.models import LedgerEntry, Member
 
@@ -18,7 +18,10 @@ def test_the_demo_loads_once_and_again_changes_nothing(settings):
     second = load_demo(today=date(2026, 11, 23))
     assert (Member.objects.count(), LedgerEntry.objects.count(), Claim.objects.count()) == counts
     assert first["settlements"] == second["settlements"]
-    assert Claim.objects.count() == 3
+    # Three pooling visits and one chronic visit (example values, labelled as such).
+    assert Claim.objects.count() == 4
+    assert Claim.objects.filter(benefit="chronic_special").count() == 1
+    assert first["chronic"][-1] == second["chronic"][-1] and first["chronic"][-1].startswith("DEMO-CHRONIC-202611: fund")
     # Zaozhuang 第五条: 1000.00 at a level-3 hospital, deductible 800, 50% → the fund pays 100.00.
     assert first["settlements"][0].startswith("DEMO-202611-0001: fund 100.00")
 

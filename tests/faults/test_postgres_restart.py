@@ -43,7 +43,7 @@ from pathlib import Path
 
 import pytest
 
-from claims.loadtest import OPENING_BALANCE, ROOT, gunicorn_start, gunicorn_wait_ready, settlement_body
+from devtools.loadtest import OPENING_BALANCE, ROOT, gunicorn_start, gunicorn_wait_ready, settlement_body
 
 pytestmark = pytest.mark.faults
 

@@ -319,3 +319,20 @@ def test_dry_run_of_accounts_writes_nothing(tmp_path):
     path = write_table(tmp_path, "csv", [["id_number", "balance", "as_of"], [member.id_number, "10", "2023-01-01"]])
     assert "1 created" in command("import_accounts", path, "--dry-run")
     assert PersonalAccount.objects.count() == 0 and LedgerEntry.objects.count() == 0
+
+
+def test_catalog_account_payable_column_defaults_to_true_and_is_kept_when_absent(tmp_path):
+    """CONTRACT.md "Account-only settlement": `account_payable` false for health-care products
+    (Zaozhuang 第八条); empty or absent means true."""
+    path = write_table(tmp_path, "csv", [
+        ["code", "name", "kind", "class", "个人账户可支付"],
+        ["TONIC", "保健品", "drug", "C", "否"],
+        ["PILL", "阿莫西林", "drug", "A", ""],
+    ])
+    assert "2 created" in command("import_catalog", path)
+    assert dict(CatalogItem.objects.values_list("code", "account_payable")) == {"TONIC": False, "PILL": True}
+    without = write_table(tmp_path, "csv", [["code", "name", "kind", "class"], ["TONIC", "保健品", "drug", "C"]])
+    assert "1 unchanged" in command("import_catalog", without)
+    assert CatalogItem.objects.get(code="TONIC").account_payable is False
+    bad = write_table(tmp_path, "csv", [["code", "name", "kind", "class", "account_payable"], ["PILL", "阿莫西林", "drug", "A", "maybe"]])
+    assert errors_of(CatalogItemImporter(), bad) == [(2, "account_payable")]

@@ -57,6 +57,15 @@ def _variety():
     people.append(member(spells=[{"effective_from": date(2023, 4, 1), "contribution_base": "5001.10",
                                   "civil_servant": True}]))
     people.append(member(spells=[{"effective_from": date(2030, 1, 1), "contribution_base": "5000.00"}]))
+    # Zaozhuang 第七条(三): probation until 转正定级, then that month's wage; 第七条(二)2: another
+    # retiree without an account.
+    people.append(member(spells=[
+        {"effective_from": date(2023, 2, 1), "contribution_base": "4001.10", "civil_servant": True},
+        {"effective_from": date(2024, 2, 1), "contribution_base": "6003.30", "civil_servant": True,
+         "civil_servant_regularized": True},
+    ]))
+    people.append(member(born=date(1952, 6, 6), employment_status="retired", category="retiree_without_account",
+                         retired_on=date(2012, 6, 6), monthly_pension="2999.99"))
     suspended = member(contribution_base="6000.00")
     suspended.status = "suspended"
     suspended.save()

@@ -10,9 +10,10 @@ from django.core.management import call_command
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
+from claims.visit_facts import LineFact, VisitFacts
 from supervision.models import Flag, KnowledgeBaseVersion, MonitoringRun, Rule
 from supervision.monitoring import monitoring_run
-from supervision.realtime import VisitFacts, VisitLineFacts, run_single_visit_rules
+from supervision.realtime import run_single_visit_rules
 from supervision.rules import RULES
 from supervision.tasks import monitor_previous_day
 from tests.supervision.helpers import batch_1, batch_8_1, claim, institution, load, member
@@ -80,7 +81,7 @@ def test_the_nightly_task_checks_yesterday_and_is_scheduled():
 
 def visit(sex="F", kind="pharmacy", lines=()):
     return VisitFacts(visit_date=DAY, member_age=40, member_sex=sex, provider_code="P1", provider_kind=kind,
-                      lines=tuple(VisitLineFacts(position=n, code=code, item_class="A", quantity=Decimal(q), unit_price=Decimal(p),
+                      lines=tuple(LineFact(position=n, code=code, item_class="A", quantity=Decimal(q), unit_price=Decimal(p),
                                                  amount=Decimal(q) * Decimal(p), platform_price=None if pp is None else Decimal(pp))
                                   for n, (code, q, p, pp) in enumerate(lines)))
 

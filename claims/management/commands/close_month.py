@@ -36,3 +36,6 @@ class Command(BaseCommand):
             f"{result.month:%Y-%m}: {result.created} statements created, {result.replaced} drafts replaced, "
             f"{result.kept_approved} approved kept ({time.monotonic() - started:.2f} s)"
         )
+        # The other providers' statements are made; these are in the audit log too.
+        for code, reason in result.failed:
+            self.stderr.write(f"FAILED provider {code}: {reason}")

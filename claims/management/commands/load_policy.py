@@ -1,7 +1,8 @@
 """load_policy PATH: load a region policy version file (claims/policies/FORMAT.md).
 
 The file's top-level "kind" says what it is: "outpatient_pooling" (region settlement
-policy, this app) or "account_credit" (personal-account credit policy, members app).
+policy, this app), "chronic_special" (chronic and special diseases, claims/chronic_format.py)
+or "account_credit" (personal-account credit policy, members app).
 """
 
 import json
@@ -26,7 +27,7 @@ class Command(BaseCommand):
             raise CommandError(f"{path}: {error}") from None
         kind = data.get("kind") if isinstance(data, dict) else None
         try:
-            if kind == "outpatient_pooling":
+            if kind in ("outpatient_pooling", "chronic_special"):
                 from claims.policy_services import policy_load
 
                 with transaction.atomic(durable=True):
@@ -38,7 +39,7 @@ class Command(BaseCommand):
                 with transaction.atomic(durable=True):
                     counts = credit_policy_load(data=data, user=None)
             else:
-                raise CommandError(f'{path}: "kind" must be "outpatient_pooling" or "account_credit", not {kind!r}')
+                raise CommandError(f'{path}: "kind" must be "outpatient_pooling", "chronic_special" or "account_credit", not {kind!r}')
         except DomainError as error:
             for problem in error.details.get("problems", []):
                 self.stderr.write(f"  {problem}")

@@ -1,3 +1,8 @@
+"""Providers' and staff's reads of a member's registry record and personal account (API v1).
+
+In claims, not members: who may read (a provider's user or the agency's staff) is known to
+pharmacies, and members imports neither (README "Layout")."""
+
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -8,10 +13,9 @@ from core.api import ERROR_RESPONSES
 from core.audit import audit
 from core.errors import DomainError, NotFound
 from core.idnumber import mask_id_number, normalize_id_number
+from members.models import Member, PersonalAccount
+from members.serializers import AccountOutput, MemberOutput
 from pharmacies.access import IsProviderOrAgencyStaff, staff_link
-
-from .models import Member, PersonalAccount
-from .serializers import AccountOutput, MemberOutput
 
 
 @extend_schema(

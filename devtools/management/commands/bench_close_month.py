@@ -74,7 +74,7 @@ class Command(BaseCommand):
         if not PolicyVersion.objects.exists():
             from claims.policy_services import policy_load
 
-            path = Path(__file__).resolve().parents[2] / "policies" / "zaozhuang.json"
+            path = Path(__file__).resolve().parents[3] / "claims" / "policies" / "zaozhuang.json"
             policy_load(data=json.loads(path.read_text(encoding="utf-8")))
         self.policy_id = PolicyVersion.objects.order_by("pk").values_list("pk", flat=True).first()
         Provider.objects.bulk_create(

@@ -110,7 +110,7 @@ class Command(BaseCommand):
 
     def _prepare(self, region, count):
         if not CreditPolicy.objects.filter(region=region).exists():
-            path = Path(__file__).resolve().parents[2] / "policies" / f"{region}.json"
+            path = Path(__file__).resolve().parents[3] / "members" / "policies" / f"{region}.json"
             credit_policy_load(data=json.loads(path.read_text(encoding="utf-8")))
         for year in (2021, 2022, 2023):
             ReferenceValue.objects.get_or_create(kind="average_pension", year=year, sector="",

@@ -148,7 +148,15 @@ def load_demo(today: date | None = None) -> dict:
         "policies": load_region_presets(),
         "credits": credit_recent_months(today),
         "settlements": settle_demo_visits(today),
+        "chronic": load_chronic_demo(today),
     }
+
+
+def load_chronic_demo(today: date) -> list[str]:
+    """Chronic and special diseases with clearly labelled example values (claims.chronic_demo)."""
+    from claims.chronic_demo import load_chronic_demo as load
+
+    return load(today)
 
 
 def region() -> str:

@@ -30,7 +30,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
-from claims.loadtest import (
+from devtools.loadtest import (
     FIRST_VISIT,
     LOAD_PROVIDER_PREFIX,
     database_url,

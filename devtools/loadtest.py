@@ -15,8 +15,8 @@ from pathlib import Path
 
 from django.db import transaction
 
-PRESETS = Path(__file__).resolve().parent / "policies"
 ROOT = Path(__file__).resolve().parent.parent
+PRESETS = ROOT / "claims" / "policies"
 LOAD_PROVIDER_PREFIX = "H3799"
 LOAD_BORN = date(1975, 6, 15)
 OPENING_BALANCE = Decimal("1000000.00")
@@ -121,6 +121,8 @@ def gunicorn_start(*, port: int, workers: int, database_url: str, settings_modul
         "DB_CONN_MAX_AGE": "600",
         "LOG_LEVEL": "WARNING",
         "DATABASE_URL": database_url,
+        # The load's visits are dated from FIRST_VISIT (2023), before any settlement window.
+        "SETTLEMENT_WINDOW_DAYS": "0",
         **(env or {}),
     }
     command = [gunicorn, "config.wsgi:application"]

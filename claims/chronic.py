@@ -1,0 +1,635 @@
+"""Chronic and special diseases (门诊慢特病, 两病): registrations and settlement.
+
+Services use plain `transaction.atomic()` (they join the caller's transaction; the outermost
+entry point — API view, admin action, command — is the durable one). Pure rules live in
+claims/chronic_calculator.py; the policy format in claims/chronic_format.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from core.audit import audit
+from core.errors import DomainError, Forbidden, NotFound
+from core.idnumber import mask_id_number, normalize_id_number
+from core.money import ZERO
+from core.roles import ensure_separated
+from members.models import FamilyLink, LedgerEntry, Member, PersonalAccount
+from members.services import account_lock, account_post_entry
+from pharmacies.access import staff_link
+from pharmacies.models import Provider
+
+from . import calculator as calc
+from . import chronic_calculator as chronic_calc
+from . import settlement_queries as queries
+from .models import ChronicClaim, ChronicRegistration, ChronicYear, Claim, ClaimLine, Disease, MemberYear, PolicyVersion
+from .services import (
+    CROSS_REGION_SUBMITTER,
+    REMOTE_LEVELS,
+    SettlementRefused,
+    _refuse,
+    _valid_id_number,
+    policy_version_on,
+    reference_for,
+    visit_warnings,
+)
+
+
+class RegistrationRefused(DomainError):
+    code = "registration_refused"
+
+
+def chronic_policy_on(day: date, region: str | None = None) -> PolicyVersion | None:
+    """The region's chronic_special version in force on `day`."""
+    return queries.policy_version_on(region or settings.REGION, PolicyVersion.Kind.CHRONIC_SPECIAL, day)
+
+
+# ---------------------------------------------------------------------------------------
+# Registrations (认定/备案)
+
+
+def _overlapping(queryset, valid_from: date, valid_to: date | None):
+    """Registrations whose validity overlaps [valid_from, valid_to]."""
+    queryset = queryset.filter(Q(valid_to__isnull=True) | Q(valid_to__gte=valid_from))
+    if valid_to is not None:
+        queryset = queryset.filter(valid_from__lte=valid_to)
+    return queryset
+
+
+def _check_dates(valid_from: date, valid_to: date | None) -> None:
+    if valid_to is not None and valid_to < valid_from:
+        raise RegistrationRefused(_("The end date is before the start date."), code="invalid", details={"field": "valid_to"})
+
+
+def registration_exclusion(*, registration: ChronicRegistration, pending: bool) -> list[ChronicRegistration]:
+    """Apply the region's exclusion rule (Ziyang 第九条) to a new registration: refuse it, or
+    return the member's approved registrations it ends. `pending`: it is only proposed (what
+    it would end is not ended yet)."""
+    policy = chronic_policy_on(registration.valid_from)
+    parameters = policy.parameters if policy is not None else {}
+    others = _overlapping(
+        ChronicRegistration.objects.filter(member_id=registration.member_id, status=ChronicRegistration.Status.APPROVED)
+        .exclude(pk=registration.pk).select_related("disease"),
+        registration.valid_from, registration.valid_to,
+    )
+    others = list(others)
+    decision = chronic_calc.exclusion(
+        parameters, new_group=registration.disease.group, held_groups={other.disease.group for other in others}
+    )
+    if decision.refused_by_group is not None:
+        raise RegistrationRefused(
+            _("The region's policy does not allow this registration together with the member's {group} registration: the benefits may not be enjoyed twice.").format(
+                group=Disease.Group(decision.refused_by_group).label),
+            code="registration_excluded",
+            details={"field": "disease", "held_group": decision.refused_by_group},
+        )
+    if pending:
+        return []
+    return [other for other in others if other.disease.group in decision.ends_groups]
+
+
+def _end_excluded(*, registration: ChronicRegistration, ended: list[ChronicRegistration], user) -> None:
+    """Ziyang 第九条: a special-disease registration ends the member's 两病 one on the day before
+    it starts (revoked when it would not have started by then)."""
+    last_day = registration.valid_from - timedelta(days=1)
+    for other in ended:
+        other.ended_by = registration
+        if other.valid_from > last_day:
+            other.status = ChronicRegistration.Status.REVOKED
+            other.revoked_by = user if getattr(user, "pk", None) else None
+            other.revoked_at = timezone.now()
+            other.revoke_reason = f"superseded by registration {registration.pk} ({registration.disease.code})"[:300]
+            other.save(update_fields=["ended_by", "status", "revoked_by", "revoked_at", "revoke_reason"])
+        else:
+            other.valid_to = last_day
+            other.save(update_fields=["ended_by", "valid_to"])
+        audit(actor=user, action="chronic_registration.end", target=other, label=str(other),
+              ended_by=registration.pk, valid_to=str(other.valid_to), status=other.status)
+
+
+@transaction.atomic
+def registration_propose(
+    *, user, member, disease: Disease, valid_from: date, valid_to: date | None = None,
+    certified_by=None, designated_provider=None,
+) -> ChronicRegistration:
+    """A case worker proposes a registration; another approves it."""
+    _check_dates(valid_from, valid_to)
+    same = _overlapping(
+        ChronicRegistration.objects.filter(member=member, disease=disease).exclude(status=ChronicRegistration.Status.REVOKED),
+        valid_from, valid_to,
+    )
+    if same.exists():
+        raise RegistrationRefused(
+            _("The member already has a registration for this disease in these dates."),
+            code="registration_overlaps", details={"field": "valid_from"},
+        )
+    registration = ChronicRegistration(
+        member=member, disease=disease, valid_from=valid_from, valid_to=valid_to, certified_by=certified_by,
+        designated_provider=designated_provider, status=ChronicRegistration.Status.PROPOSED,
+        proposed_by=user, proposed_at=timezone.now(),
+    )
+    registration_exclusion(registration=registration, pending=True)
+    registration.save()
+    audit(actor=user, action="chronic_registration.propose", target=registration, label=str(registration),
+          disease=disease.code, valid_from=str(valid_from), valid_to=str(valid_to))
+    return registration
+
+
+@transaction.atomic
+def registration_approve(*, user, registration: ChronicRegistration) -> ChronicRegistration:
+    """Another case worker approves (never the proposer: Ziyang 第十九条, separated duties)."""
+    registration = ChronicRegistration.objects.select_for_update(of=("self",)).select_related("disease", "member").get(pk=registration.pk)
+    if registration.status != ChronicRegistration.Status.PROPOSED:
+        raise RegistrationRefused(
+            _("Only a proposed registration can be approved."), code="invalid_state", details={"status": registration.status}
+        )
+    ensure_separated(proposer=registration.proposed_by, approver=user)
+    ended = registration_exclusion(registration=registration, pending=False)
+    registration.status = ChronicRegistration.Status.APPROVED
+    registration.approved_by = user
+    registration.approved_at = timezone.now()
+    registration.save(update_fields=["status", "approved_by", "approved_at"])
+    _end_excluded(registration=registration, ended=ended, user=user)
+    audit(actor=user, action="chronic_registration.approve", target=registration, label=str(registration),
+          ended=[other.pk for other in ended])
+    return registration
+
+
+@transaction.atomic
+def registration_revoke(*, user, registration: ChronicRegistration, reason: str) -> ChronicRegistration:
+    """Revoke with a reason: the registration no longer covers any day."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise RegistrationRefused(_("Give the reason for revoking."), code="reason_required", details={"field": "reason"})
+    registration = ChronicRegistration.objects.select_for_update(of=("self",)).get(pk=registration.pk)
+    if registration.status == ChronicRegistration.Status.REVOKED:
+        raise RegistrationRefused(_("The registration is already revoked."), code="invalid_state", details={"status": registration.status})
+    registration.status = ChronicRegistration.Status.REVOKED
+    registration.revoked_by = user
+    registration.revoked_at = timezone.now()
+    registration.revoke_reason = reason[:300]
+    registration.save(update_fields=["status", "revoked_by", "revoked_at", "revoke_reason"])
+    audit(actor=user, action="chronic_registration.revoke", target=registration, label=str(registration), reason=reason[:300])
+    return registration
+
+
+def member_registrations(*, user, id_number: str) -> dict:
+    """The member's chronic and special disease registrations (like the national 5301). Every
+    read is logged with who asked."""
+    from members.models import Member
+
+    id_number = normalize_id_number(id_number)
+    member = Member.objects.filter(id_number=id_number).first()
+    audit(actor=user, action="member.registrations.read", target=member, label=mask_id_number(id_number))
+    if member is None:
+        raise NotFound(_("No member has this ID number."), code="member_not_found", details={"id_number": mask_id_number(id_number)})
+    today = timezone.localdate()
+    rows = (
+        ChronicRegistration.objects.filter(member=member)
+        .exclude(status=ChronicRegistration.Status.PROPOSED)
+        .select_related("disease", "certified_by", "designated_provider")
+        .order_by("-valid_from", "-pk")
+    )
+    return {
+        "id_number": mask_id_number(member.id_number),
+        "registrations": [
+            {
+                "disease_code": row.disease.code,
+                "disease_name": row.disease.name,
+                "group": row.disease.group,
+                "valid_from": row.valid_from.isoformat(),
+                "valid_to": row.valid_to.isoformat() if row.valid_to else None,
+                "status": row.status,
+                "valid_today": row.covers(today),
+                "certified_by_code": row.certified_by.code if row.certified_by else None,
+                "designated_provider_code": row.designated_provider.code if row.designated_provider else None,
+                "designated_provider_name": row.designated_provider.name if row.designated_provider else None,
+            }
+            for row in rows
+        ],
+    }
+
+
+# ---------------------------------------------------------------------------------------
+# Settlement (benefit "chronic_special"): preview, settle, and the reversal's part
+
+
+@dataclass
+class ChronicPrepared:
+    submitter: str
+    provider: object | None
+    provider_kind: str
+    provider_level: str
+    member: object
+    payer: object | None
+    paying_account_id: int | None
+    policy: PolicyVersion
+    disease: Disease
+    registration: ChronicRegistration
+    terms: chronic_calc.ChronicTerms
+    situation: calc.MemberSituation
+    lines: tuple
+    items: list
+    large_expense: tuple | None  # (threshold, ratio or None): Jinan (七)
+
+
+def _caller(*, user, request):
+    """The caller's checks, as for pooling; a chronic benefit does not need the provider to be in
+    ordinary outpatient pooling (its designation for the disease is the registration's)."""
+    link = staff_link(user)
+    if link is None:
+        raise Forbidden()
+    provider = link.provider
+    if provider is not None:
+        if provider.status != Provider.Status.ACTIVE:
+            _refuse("provider_suspended", _("The provider's agreement is suspended or terminated."), provider=provider.code, status=provider.status)
+        if request.visit_place != calc.LOCAL:
+            _refuse("visit_place_invalid", _("A local provider settles local visits only."), field="visit_place")
+        return provider.code, provider, provider.kind, provider.policy_level
+    # Ziyang 第十三条, Jinan (九): chronic and special diseases settle across regions too.
+    if request.visit_place == calc.LOCAL:
+        _refuse("visit_place_invalid", _("The cross-region platform settles visits outside the region only."), field="visit_place")
+    missing = [name for name in ("remote_provider_code", "remote_provider_name", "provider_level") if not getattr(request, name)]
+    if missing:
+        _refuse("remote_provider_required", _("A visit outside the region names the remote provider and its level."), fields=missing)
+    if request.provider_level not in REMOTE_LEVELS:
+        _refuse("provider_level_invalid", _("The provider level is not known."), field="provider_level", allowed=sorted(REMOTE_LEVELS))
+    kind = calc.PHARMACY if request.provider_level == calc.PHARMACY else calc.INSTITUTION
+    return CROSS_REGION_SUBMITTER, None, kind, ("" if kind == calc.PHARMACY else request.provider_level)
+
+
+def _items(request) -> dict:
+    problems = []
+    catalog = queries.catalog_items({item.code for item in request.items})
+    for index, item in enumerate(request.items):
+        known = catalog.get(item.code)
+        if known is None:
+            problems.append({"index": index, "code": item.code, "field": "code", "error": "unknown_item"})
+        if item.quantity is None or item.quantity <= 0:
+            problems.append({"index": index, "code": item.code, "field": "quantity", "error": "quantity_not_positive"})
+        if item.unit_price is not None and item.unit_price <= 0:
+            problems.append({"index": index, "code": item.code, "field": "unit_price", "error": "unit_price_not_positive"})
+        if item.unit_price is None and known is not None and not known.list_price:
+            problems.append({"index": index, "code": item.code, "field": "unit_price", "error": "unit_price_required"})
+    if problems:
+        messages = {
+            "unknown_item": _("Item {index} ({code}) is not in the catalog."),
+            "quantity_not_positive": _("Item {index} ({code}): the quantity must be a positive amount."),
+            "unit_price_not_positive": _("Item {index} ({code}): the unit price must be a positive amount."),
+            "unit_price_required": _("Item {index} ({code}) has no listed price: send its unit price."),
+        }
+        first = problems[0]
+        _refuse(first["error"], str(messages[first["error"]]).format(**first), items=problems)
+    return catalog
+
+
+def _parameter_missing(missing: calc.CalculationRefused, policy: PolicyVersion):
+    return SettlementRefused(
+        _("The region's policy leaves a parameter empty that this settlement needs: {parameter}. A case worker must set it.").format(parameter=missing.parameter),
+        code="policy_parameter_missing",
+        details={"parameter": missing.parameter, "policy_version": policy.pk},
+    )
+
+
+def _prepare(*, user, request) -> ChronicPrepared:
+    submitter, provider, provider_kind, provider_level = _caller(user=user, request=request)
+    id_number = _valid_id_number(request.member_id_number, "member_id_number")
+    if request.visit_date > timezone.localdate():
+        _refuse("visit_date_in_future", _("The visit date is in the future."), field="visit_date")
+    if not request.disease_code:
+        _refuse("disease_code_required", _("A chronic or special disease settlement names the disease (disease_code)."), field="disease_code")
+    disease = Disease.objects.filter(region=settings.REGION, code=request.disease_code).first()
+    if disease is None:
+        _refuse("unknown_disease", _("The disease is not in the region's list."), field="disease_code", disease_code=request.disease_code)
+    catalog = _items(request)
+    member = queries.member_on(id_number, request.visit_date)
+    if member is None:
+        raise NotFound(_("No member has this ID number."), code="member_not_found", details={"member_id_number": mask_id_number(id_number)})
+    if member.enrollment_from is None:
+        _refuse("not_enrolled", _("The member was not enrolled on the visit date."), field="visit_date")
+
+    # CONTRACT.md: the registration is checked before any parameter.
+    registration = (
+        ChronicRegistration.objects.valid_on(request.visit_date).filter(member=member, disease=disease)
+        .order_by("-valid_from").first()
+    )
+    if registration is None:
+        _refuse("not_registered_for_disease", _("The member has no registration for this disease valid on the visit date."),
+                field="disease_code", disease_code=disease.code, visit_date=request.visit_date.isoformat())
+    if registration.designated_provider_id is not None and (provider is None or provider.pk != registration.designated_provider_id):
+        _refuse("designated_provider_required", _("The member's registration for this disease names another provider: settle it there."),
+                field="disease_code", designated_provider_code=registration.designated_provider.code)
+
+    payer = None
+    paying_account_id = None
+    if request.payer_id_number:
+        payer_id = _valid_id_number(request.payer_id_number, "payer_id_number")
+        payer = Member.objects.select_related("account").filter(id_number=payer_id).first()
+        # 家庭共济: only the member's spouse, parents and children may pay from their account.
+        if payer is None or payer.pk == member.pk or not FamilyLink.objects.filter(member=member, relative=payer).exists():
+            _refuse("payer_not_relative", _("The payer is not a linked spouse, parent or child of the member."), field="payer_id_number")
+        account = getattr(payer, "account", None) if hasattr(payer, "account") else None
+        if account is None or account.status != PersonalAccount.Status.OPEN:
+            _refuse("payer_has_no_account", _("The payer has no open personal account."), field="payer_id_number")
+        paying_account_id = account.pk
+    elif request.use_account:
+        account = member.account if hasattr(member, "account") else None
+        if account is not None and account.status == PersonalAccount.Status.OPEN:
+            paying_account_id = account.pk
+
+    policy = chronic_policy_on(request.visit_date)
+    if policy is None:
+        _refuse("policy_version_missing", _("No chronic and special disease policy is in force on the visit date."),
+                region=settings.REGION, visit_date=request.visit_date.isoformat())
+    deceased = member.died_on is not None and request.visit_date > member.died_on
+    situation = calc.MemberSituation(
+        employment_status=member.enrollment_status,
+        scheme=member.enrollment_scheme,
+        pre_1949_veteran=member.enrollment_veteran,
+        active=member.status == Member.Status.ACTIVE or (member.status == Member.Status.DECEASED and not deceased),
+        deceased=deceased,
+    )
+    level = calc.PHARMACY if provider_kind == calc.PHARMACY else provider_level
+    reference = reference_for(policy.parameters)
+    try:
+        terms = chronic_calc.terms_for(
+            policy.parameters, code=disease.code, group=disease.group, level=level, member=situation, reference=reference
+        )
+    except calc.CalculationRefused as missing:
+        raise _parameter_missing(missing, policy) from None
+
+    large_expense = None
+    if policy.parameters.get("counts_toward_large_expense_subsidy"):
+        # Jinan (七): the threshold and ratio are the pooling policy's (大额医疗费用补助).
+        pooling = policy_version_on(request.visit_date)
+        rule = (pooling.parameters.get("large_expense_subsidy") if pooling is not None else None) or {}
+        if pooling is None or not rule:
+            _refuse("policy_version_missing", _("No outpatient pooling policy is in force on the visit date."),
+                    region=settings.REGION, visit_date=request.visit_date.isoformat())
+        try:
+            threshold = calc.resolve_money(rule.get("threshold"), "large_expense_subsidy.threshold", situation, reference_for(pooling.parameters))
+        except calc.CalculationRefused as missing:
+            raise _parameter_missing(missing, pooling) from None
+        ratio = rule.get("ratio_percent")
+        large_expense = (threshold, Decimal(str(ratio)) if ratio is not None else None, pooling)
+
+    lines = tuple(
+        calc.LineInput(
+            item=calc.CatalogFacts(
+                code=catalog[item.code].code,
+                item_class=catalog[item.code].item_class,
+                prepay_percent=catalog[item.code].prepay_percent,
+                payment_standard=catalog[item.code].payment_standard,
+            ),
+            quantity=item.quantity,
+            unit_price=item.unit_price if item.unit_price is not None else catalog[item.code].list_price,
+        )
+        for item in request.items
+    )
+    return ChronicPrepared(
+        submitter=submitter, provider=provider, provider_kind=provider_kind, provider_level=provider_level,
+        member=member, payer=payer, paying_account_id=paying_account_id, policy=policy, disease=disease,
+        registration=registration, terms=terms, situation=situation, lines=lines,
+        items=[catalog[item.code] for item in request.items], large_expense=large_expense,
+    )
+
+
+def _compute(prepared: ChronicPrepared, request, tally: ChronicYear | None, year: MemberYear | None, balance) -> chronic_calc.ChronicResult:
+    large_expense = None
+    if prepared.large_expense is not None:
+        threshold, ratio, _pooling = prepared.large_expense
+        large_expense = chronic_calc.LargeExpense(
+            burden_so_far=year.large_expense_burden if year else ZERO,
+            inpatient_burden=year.inpatient_compliant_burden if year else ZERO,
+            threshold=threshold, ratio=ratio,
+        )
+    try:
+        return chronic_calc.settle_chronic(
+            prepared.lines, prepared.situation, prepared.terms,
+            chronic_calc.TallySoFar(deductible_met=tally.deductible_met, fund_paid=tally.fund_paid) if tally else chronic_calc.TallySoFar(),
+            large_expense=large_expense,
+            use_account=request.use_account,
+            family_payer=prepared.payer is not None,
+            account_balance=balance,
+        )
+    except calc.CalculationRefused as missing:
+        raise _parameter_missing(missing, prepared.large_expense[2] if prepared.large_expense else prepared.policy) from None
+
+
+def _money(value):
+    return None if value is None else f"{value:.2f}"
+
+
+def _tally_output(prepared_or_claim_tally: str, disease_code: str, tally: chronic_calc.TallySoFar, limit, year_burden, year_subsidy) -> dict:
+    return {
+        "tally": prepared_or_claim_tally,
+        "disease_code": disease_code,
+        "deductible_met": _money(tally.deductible_met),
+        "fund_paid": _money(tally.fund_paid),
+        "cap": _money(limit),
+        "cap_remaining": _money(max(ZERO, limit - tally.fund_paid) if limit is not None else None),
+        "large_expense_burden": _money(year_burden),
+        "large_expense_subsidy_paid": _money(year_subsidy),
+    }
+
+
+def _render(prepared: ChronicPrepared, result: chronic_calc.ChronicResult, request, year: MemberYear | None) -> dict:
+    burden = (year.large_expense_burden if year else ZERO) + result.large_expense_burden_added
+    subsidy = (year.large_expense_subsidy_paid if year else ZERO) + result.large_expense_subsidy
+    return {
+        "benefit": "chronic_special",
+        "disease_code": prepared.disease.code,
+        "total": _money(result.total),
+        "fully_self_paid": _money(result.fully_self_paid),
+        "over_limit": _money(result.over_limit),
+        "class_b_prepay": _money(result.class_b_prepay),
+        "policy_scope": _money(result.policy_scope),
+        "outside_disease_scope": _money(result.out_of_scope),
+        "temporary_visit_prepay": "0.00",
+        "deductible": _money(result.deductible),
+        "ratio": _money(result.ratio),
+        "fund": _money(result.fund),
+        "large_expense_subsidy": _money(result.large_expense_subsidy),
+        "personal_burden": _money(result.personal_burden),
+        "account": _money(result.account),
+        "family_account": _money(result.family_account),
+        "cash": _money(result.cash),
+        "balance_after": _money(result.balance_after),
+        "denied_reason": result.denied_reason,
+        "year": _tally_output(prepared.terms.tally, prepared.disease.code, result.tally, result.limit, burden, subsidy),
+        "lines": [
+            {
+                "code": line.line.code,
+                "quantity": str(line.line.quantity),
+                "unit_price": _money(line.line.unit_price),
+                "amount": _money(line.line.amount),
+                "fully_self_paid": _money(line.line.fully_self_paid),
+                "over_limit": _money(line.line.over_limit),
+                "class_b_prepay": _money(line.line.class_b_prepay),
+                "policy_scope": _money(line.line.policy_scope if line.in_scope else ZERO),
+                "in_disease_scope": line.in_scope,
+                "reason": line.reason,
+            }
+            for line in result.lines
+        ],
+        "policy_version": prepared.policy.pk,
+        "warnings": _warnings(prepared, result, request),
+    }
+
+
+def _warnings(prepared: ChronicPrepared, result: chronic_calc.ChronicResult, request) -> list[dict]:
+    return visit_warnings(
+        request=request, caller_provider=prepared.provider, provider_kind=prepared.provider_kind,
+        age=prepared.member.age_on(request.visit_date), sex=prepared.member.sex,
+        lines=[line.line for line in result.lines], items=prepared.items,
+    )
+
+
+def chronic_preview(*, user, request) -> dict:
+    """预结算 of a chronic visit: computes as settlement would, writes and locks nothing."""
+    prepared = _prepare(user=user, request=request)
+    tally = ChronicYear.objects.filter(member=prepared.member, year=request.visit_date.year, tally=prepared.terms.tally).first()
+    year = MemberYear.objects.filter(member=prepared.member, year=request.visit_date.year).first()
+    balance = None
+    if prepared.paying_account_id is not None:
+        balance = PersonalAccount.objects.filter(pk=prepared.paying_account_id).values_list("balance", flat=True).first()
+    return _render(prepared, _compute(prepared, request, tally, year, balance), request, year)
+
+
+def _lock_tally(member_id: int, year: int, tally: str) -> ChronicYear:
+    def locked():
+        return ChronicYear.objects.select_for_update(of=("self",)).filter(member_id=member_id, year=year, tally=tally).first()
+
+    row = locked()
+    if row is None:
+        # First chronic settlement of the year on this tally: no race with a concurrent creator.
+        ChronicYear.objects.bulk_create([ChronicYear(member_id=member_id, year=year, tally=tally)], ignore_conflicts=True)
+        row = locked()
+    return row
+
+
+@transaction.atomic
+def chronic_settle(*, user, request, fingerprint: str) -> dict:
+    """结算 of a chronic visit, inside the caller's (durable) transaction. Lock order as in
+    pooling, with the tally in between: the member's benefit year, the disease's tally, then the
+    paying account. A refusal raises before anything is written."""
+    from .services import _lock_year
+
+    prepared = _prepare(user=user, request=request)
+    year = _lock_year(prepared.member.pk, request.visit_date.year)
+    tally = _lock_tally(prepared.member.pk, request.visit_date.year, prepared.terms.tally)
+    account = None
+    if prepared.paying_account_id is not None:
+        account = account_lock(account_ids=[prepared.paying_account_id])[prepared.paying_account_id]
+    result = _compute(prepared, request, tally, year, account.balance if account is not None else None)
+    response = _render(prepared, result, request, year)
+
+    claim = Claim(
+        submitter=prepared.submitter,
+        external_ref=request.external_ref,
+        request_hash=fingerprint,
+        provider=prepared.provider,
+        remote_provider_code=request.remote_provider_code or "",
+        remote_provider_name=request.remote_provider_name or "",
+        provider_level=prepared.provider_level or prepared.provider_kind,
+        member=prepared.member,
+        payer=prepared.payer,
+        visit_date=request.visit_date,
+        year=request.visit_date.year,
+        benefit=Claim.Benefit.CHRONIC_SPECIAL,
+        visit_place=request.visit_place,
+        temporary_visit=False,
+        use_account=request.use_account,
+        policy_version=prepared.policy,
+        total=result.total,
+        fully_self_paid=result.fully_self_paid,
+        over_limit=result.over_limit,
+        class_b_prepay=result.class_b_prepay,
+        policy_scope=result.policy_scope,
+        temporary_visit_prepay=ZERO,
+        deductible=result.deductible,
+        pay_ratio_percent=result.ratio,
+        fund=result.fund,
+        large_expense_subsidy=result.large_expense_subsidy,
+        large_expense_burden_added=result.large_expense_burden_added,
+        personal_burden=result.personal_burden,
+        account=result.account,
+        family_account=result.family_account,
+        cash=result.cash,
+        balance_after=result.balance_after,
+        denied_reason=result.denied_reason or "",
+        counts_toward_annual_fund_maximum=None,
+        settled_by=user,
+        response=response,
+    )
+    claim.save()
+    ClaimLine.objects.bulk_create([
+        ClaimLine(
+            claim=claim, position=index, catalog_item=item, quantity=line.line.quantity, unit_price=line.line.unit_price,
+            amount=line.line.amount, fully_self_paid=line.line.fully_self_paid, over_limit=line.line.over_limit,
+            class_b_prepay=line.line.class_b_prepay, policy_scope=line.line.policy_scope if line.in_scope else ZERO,
+        )
+        for index, (line, item) in enumerate(zip(result.lines, prepared.items, strict=True))
+    ])
+    ChronicClaim.objects.create(
+        claim=claim, disease=prepared.disease, registration=prepared.registration, tally=tally, out_of_scope=result.out_of_scope
+    )
+    paid = result.account + result.family_account
+    if paid > 0:
+        account_post_entry(
+            account=account,
+            kind=LedgerEntry.Kind.FAMILY_SHARING_PAYMENT if result.family_account else LedgerEntry.Kind.SETTLEMENT_PAYMENT,
+            amount=-paid,
+            reference=claim.ledger_reference,
+            memo=f"{prepared.submitter}/{request.external_ref}"[:200],
+            user=user,
+        )
+    tally.deductible_met = result.tally.deductible_met
+    tally.fund_paid = result.tally.fund_paid
+    tally.limit = result.limit
+    tally.save(update_fields=["deductible_met", "fund_paid", "limit", "updated_at"])
+    if result.large_expense_burden_added or result.large_expense_subsidy:
+        year.large_expense_burden += result.large_expense_burden_added
+        year.large_expense_subsidy_paid += result.large_expense_subsidy
+        year.save(update_fields=["large_expense_burden", "large_expense_subsidy_paid", "updated_at"])
+    audit(
+        actor=user,
+        action="claim.settle",
+        target=claim,
+        label=f"{prepared.submitter}/{request.external_ref}",
+        member=prepared.member.masked_id_number,
+        benefit=Claim.Benefit.CHRONIC_SPECIAL.value,
+        disease=prepared.disease.code,
+        fund=response["fund"],
+        account=response["account"],
+        family_account=response["family_account"],
+    )
+    return {"settlement_id": claim.pk, **response}
+
+
+def chronic_tally_lock(claim: Claim) -> ChronicYear:
+    """The reversal's lock on the claim's tally (after the member's year, before accounts)."""
+    return ChronicYear.objects.select_for_update(of=("self",)).get(pk=claim.chronic.tally_id)
+
+
+def chronic_tally_give_back(tally: ChronicYear, claim: Claim) -> dict:
+    """撤销: the deductible and fund the claim used come back to its tally (the limit with them)."""
+    tally.deductible_met = max(ZERO, tally.deductible_met - claim.deductible)
+    tally.fund_paid = max(ZERO, tally.fund_paid - claim.fund)
+    tally.save(update_fields=["deductible_met", "fund_paid", "updated_at"])
+    return {
+        "tally": tally.tally,
+        "disease_code": claim.chronic.disease.code,
+        "deductible_met": _money(tally.deductible_met),
+        "fund_paid": _money(tally.fund_paid),
+        "cap": _money(tally.limit),
+        "cap_remaining": _money(tally.limit_remaining),
+    }

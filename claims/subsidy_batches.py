@@ -1,0 +1,114 @@
+"""Pending large-amount second payments (Jinan (七)), paid in one approved batch.
+
+Jinan (七) fixes the second payment's threshold but not its ratio, which ships empty. A
+settlement above the threshold still settles the fund's share and holds the burden above the
+threshold as pending (`Claim.large_expense_pending_base`, `MemberYear.large_expense_pending_base`).
+Once the agency has set the ratio in the version (an open parameter may be set on a used
+version), one case worker proposes a batch and another approves it: each pending claim gets
+its second payment, base × ratio, rounded to the fen (calculator R8), added to the member's
+year. Services join the caller's transaction (plain `atomic`); the admin action is the entry.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from core.audit import audit
+from core.errors import Conflict, DomainError, NotFound
+from core.money import to_fen
+from core.roles import ensure_separated
+
+from .models import Claim, MemberYear, PolicyVersion, SubsidyBatch, SubsidyPayment
+
+HUNDRED = Decimal(100)
+
+
+class SubsidyBatchRefused(DomainError):
+    code = "subsidy_batch_refused"
+
+
+def pending_claims(policy_version: PolicyVersion):
+    """Settled claims of the version whose second payment is pending and in no batch yet."""
+    return (
+        Claim.objects.filter(policy_version=policy_version, status=Claim.Status.SETTLED, large_expense_pending_base__gt=0)
+        .filter(subsidy_payment__isnull=True)
+        .order_by("pk")
+    )
+
+
+@transaction.atomic
+def subsidy_batch_propose(*, user, policy_version_id: int) -> SubsidyBatch:
+    """Propose paying every pending second payment of a version, at the ratio now set."""
+    version = PolicyVersion.objects.select_for_update().filter(pk=policy_version_id).first()
+    if version is None:
+        raise NotFound(_("No such policy version."), details={"policy_version": policy_version_id})
+    rule = (version.parameters or {}).get("large_expense_subsidy") or {}
+    ratio = rule.get("ratio_percent")
+    if ratio is None:
+        raise SubsidyBatchRefused(
+            _("The version's second-payment ratio is still empty: set large_expense_subsidy.ratio_percent first."),
+            code="policy_parameter_missing",
+            details={"parameter": "large_expense_subsidy.ratio_percent", "policy_version": version.pk},
+        )
+    if SubsidyBatch.objects.filter(policy_version=version, status=SubsidyBatch.Status.PROPOSED).exists():
+        raise Conflict(_("A batch of this version is already waiting for approval."), code="subsidy_batch_open", details={"policy_version": version.pk})
+    claims = list(pending_claims(version).only("pk", "member_id", "large_expense_pending_base"))
+    if not claims:
+        raise SubsidyBatchRefused(_("No second payment of this version is pending."), code="nothing_pending", details={"policy_version": version.pk})
+    ratio = Decimal(str(ratio))
+    batch = SubsidyBatch.objects.create(policy_version=version, ratio_percent=ratio, proposed_by=user)
+    payments = [
+        SubsidyPayment(
+            batch=batch, claim_id=claim.pk, member_id=claim.member_id, base=claim.large_expense_pending_base,
+            amount=to_fen(claim.large_expense_pending_base * ratio / HUNDRED),  # R8
+        )
+        for claim in claims
+    ]
+    SubsidyPayment.objects.bulk_create(payments)
+    batch.payment_count = len(payments)
+    batch.total = sum((payment.amount for payment in payments), Decimal("0.00"))
+    batch.save(update_fields=["payment_count", "total"])
+    audit(actor=user, action="subsidy_batch.propose", target=batch, label=str(version), payments=batch.payment_count, total=f"{batch.total:.2f}", ratio_percent=str(ratio))
+    return batch
+
+
+@transaction.atomic
+def subsidy_batch_approve(*, user, batch_id: int) -> SubsidyBatch:
+    """Approve a proposed batch (never by its proposer): the second payments are paid into the
+    members' years; a claim reversed since the proposal is dropped from the batch."""
+    batch = SubsidyBatch.objects.select_for_update().filter(pk=batch_id).first()
+    if batch is None:
+        raise NotFound(_("No such batch."), details={"batch": batch_id})
+    if batch.status != SubsidyBatch.Status.PROPOSED:
+        raise Conflict(_("This batch was already approved."), code="subsidy_batch_approved", details={"batch": batch.pk})
+    ensure_separated(proposer=batch.proposed_by, approver=user)
+    payments = list(batch.payments.select_related("claim").order_by("pk"))
+    dropped = [payment for payment in payments if payment.claim.status != Claim.Status.SETTLED]
+    if dropped:
+        SubsidyPayment.objects.filter(pk__in=[payment.pk for payment in dropped]).delete()
+    kept = [payment for payment in payments if payment.claim.status == Claim.Status.SETTLED]
+    # Lock order: the members' year rows by pk (as settlement locks one year row).
+    keys = {(payment.member_id, payment.claim.year) for payment in kept}
+    years = {
+        (row.member_id, row.year): row
+        for row in MemberYear.objects.select_for_update().filter(member_id__in={member for member, _ in keys}).order_by("pk")
+        if (row.member_id, row.year) in keys
+    }
+    for payment in kept:
+        year = years[(payment.member_id, payment.claim.year)]
+        year.large_expense_subsidy_paid += payment.amount
+        year.large_expense_pending_base = max(Decimal(0), year.large_expense_pending_base - payment.base)
+    for year in years.values():
+        year.save(update_fields=["large_expense_subsidy_paid", "large_expense_pending_base", "updated_at"])
+    batch.status = SubsidyBatch.Status.APPROVED
+    batch.approved_by = user
+    batch.approved_at = timezone.now()
+    batch.payment_count = len(kept)
+    batch.total = sum((payment.amount for payment in kept), Decimal("0.00"))
+    batch.save(update_fields=["status", "approved_by", "approved_at", "payment_count", "total"])
+    audit(actor=user, action="subsidy_batch.approve", target=batch, label=str(batch), payments=batch.payment_count, total=f"{batch.total:.2f}", dropped=len(dropped))
+    return batch
