@@ -6,7 +6,7 @@ from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.forms import PasswordResetForm, UserChangeForm
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.db.models import Q
 from rest_framework.authtoken.admin import TokenAdmin
 from rest_framework.authtoken.models import TokenProxy
@@ -91,6 +91,16 @@ if admin.site.is_registered(User):
     admin.site.unregister(User)
 
 
+def _has_provider_link(user) -> bool:
+    # The provider staff link (pharmacies.ProviderStaff, a one-to-one reverse accessor): core
+    # imports no app (README, Layout).
+    try:
+        user.provider_staff
+    except ObjectDoesNotExist:
+        return False
+    return True
+
+
 class StaffUserChangeForm(UserChangeForm):
     def clean(self):
         # Ziyang 第十九条 (不相容岗位分离): incompatible roles are refused on one person, and a
@@ -98,10 +108,8 @@ class StaffUserChangeForm(UserChangeForm):
         cleaned = super().clean()
         groups = cleaned.get("groups")
         if groups is not None and self.instance.pk:
-            from pharmacies.models import ProviderStaff
-
             names = {group.name for group in groups}
-            if ProviderStaff.objects.filter(user_id=self.instance.pk).exists():
+            if _has_provider_link(self.instance):
                 names.add(Role.PROVIDER.value)
             conflicts = role_conflicts(names)
             if conflicts:
