@@ -112,6 +112,10 @@ class VisitInput:
     provider_level: str = ""
     prescriber_level: str | None = None  # external prescription filled at a pharmacy
     visit_place: str = LOCAL
+    # Henan 第三章: whether the institution has inpatient beds (住院资格); a remote one is taken to.
+    provider_inpatient_beds: bool = True
+    # Jinan (五): the six-digit division code of the place of treatment (cross-region platform).
+    treatment_division_code: str = ""
     use_account: bool = False
     family_payer: bool = False  # the account that pays is a linked relative's (家庭共济)
 
@@ -127,8 +131,11 @@ class MemberSituation:
     deceased: bool = False
     # Kinds of the episodes covering the visit date (inpatient_stay, ltc_medical_care, ...).
     episode_kinds: tuple[str, ...] = ()
-    # Places of the long-term-residence registrations valid on the visit date.
+    # Places of the long-term-residence registrations valid on the visit date that name no
+    # division (anywhere in that place counts as the place of residence).
     registered_places: tuple[str, ...] = ()
+    # (place, six-digit division code) of those that name one (Jinan (五): 在长期居住地).
+    registered_divisions: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -316,6 +323,29 @@ def annual_cap(policy: PolicyInput, member: MemberSituation, year: int) -> Decim
     return cap
 
 
+def division_within(code: str, area: str) -> bool:
+    """Whether division `code` lies in `area` (GB/T 2260: 440000 a province, 440300 a city,
+    440305 a district; trailing pairs of zeros widen the area)."""
+    if not code or not area:
+        return False
+    prefix = area
+    while prefix.endswith("00") and len(prefix) > 2:
+        prefix = prefix[:-2]
+    return code.startswith(prefix)
+
+
+def registered_for(visit: VisitInput, member: MemberSituation) -> bool:
+    """Zaozhuang 第六条, Jinan (五): a visit outside the region is settled as local only in the
+    place of the member's long-term-residence registration (在长期居住地); a registration that
+    names its division covers visits whose place of treatment lies within it."""
+    if visit.visit_place in member.registered_places:
+        return True
+    return any(
+        place == visit.visit_place and division_within(visit.treatment_division_code, code)
+        for place, code in member.registered_divisions
+    )
+
+
 def denial_reason(member: MemberSituation) -> str | None:
     if member.deceased:
         return DENIED_MEMBER_DECEASED
@@ -348,6 +378,14 @@ def _policy_level(policy: PolicyInput, visit: VisitInput) -> tuple[str, str | No
     covered = _optional(parameters, "covered_levels")
     if covered is not None and level != PHARMACY and level not in covered:
         # Henan 第三章: only the listed classes of institution are in outpatient pooling.
+        return level, DENIED_PROVIDER_NOT_COVERED
+    rule = _optional(parameters, "covered_institutions")
+    if (
+        rule is not None and visit.provider_kind == INSTITUTION and rule.get("inpatient_beds_required")
+        and not visit.provider_inpatient_beds and level not in (rule.get("without_beds_levels") or [])
+    ):
+        # Henan 第三章: 有住院资格的定点医疗机构和乡镇卫生院、社区卫生服务中心 — an institution without
+        # inpatient beds is covered only if it is a township or community health centre.
         return level, DENIED_PROVIDER_NOT_COVERED
     return level, None
 
@@ -428,7 +466,7 @@ def settle(
 
     # Zaozhuang 第六条, Jinan (五): a registered long-term resident elsewhere (异地长期居住备案)
     # is settled as local; any other visit outside the region is a temporary visit.
-    temporary = visit.visit_place != LOCAL and visit.visit_place not in member.registered_places
+    temporary = visit.visit_place != LOCAL and not registered_for(visit, member)
 
     cap = annual_cap(policy, member, visit.visit_date.year)
     temporary_prepay = deductible = fund = subsidy = subsidy_pending = ZERO

@@ -29,7 +29,7 @@ REQUIRED_KEYS = (
     "counts_toward_annual_fund_maximum",
     "large_expense_subsidy",
 )
-OPTIONAL_KEYS = ("other", "settlement_window_days")
+OPTIONAL_KEYS = ("other", "settlement_window_days", "covered_institutions")
 
 
 def _number(value) -> Decimal | None:
@@ -189,6 +189,17 @@ def validate_parameters(parameters) -> list[tuple[str, str]]:
         else:
             check.money_cell("large_expense_subsidy.threshold", subsidy["threshold"])
             check.percent("large_expense_subsidy.ratio_percent", subsidy["ratio_percent"])
+
+    institutions = parameters.get("covered_institutions")
+    if institutions is not None:
+        if (
+            not isinstance(institutions, Mapping)
+            or set(institutions) - {"inpatient_beds_required", "without_beds_levels"}
+            or not isinstance(institutions.get("inpatient_beds_required"), bool)
+        ):
+            check.fail("covered_institutions", "must be null or {\"inpatient_beds_required\": true|false, \"without_beds_levels\": [levels]}")
+        else:
+            check.levels("covered_institutions.without_beds_levels", institutions.get("without_beds_levels", []))
 
     other = parameters.get("other")
     if other is not None and not isinstance(other, Mapping):

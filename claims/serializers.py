@@ -30,6 +30,8 @@ class SettlementInput(serializers.Serializer):
     other_insurance_paid = serializers.DecimalField(max_digits=14, decimal_places=2, min_value=0, required=False, allow_null=True)
     # Zaozhuang 第十八条: true when the member died in emergency care (settled as one inpatient stay).
     died_in_emergency_care = serializers.BooleanField(required=False, default=False)
+    # Jinan (五): the cross-region platform names the place of treatment (six-digit division code).
+    treatment_division_code = serializers.RegexField(r"^\d{6}$", required=False, allow_null=True, allow_blank=True)
     disease_code = serializers.CharField(
         max_length=32, required=False, allow_null=True, allow_blank=True,
         help_text='benefit "chronic_special": the disease settled (病种编码)')

@@ -82,11 +82,13 @@ class SettlementRequest:
     other_insurance_paid: Decimal | None = None
     # Zaozhuang 第十八条: the member died in emergency care (门急诊抢救无效死亡) on this visit.
     died_in_emergency_care: bool = False
+    # Jinan (五): the six-digit division code of the place of treatment (cross-region platform).
+    treatment_division_code: str = ""
     # benefit "chronic_special": the disease settled (claims/chronic.py).
     disease_code: str | None = None
 
     # Fields added after the first release (append new request fields here, with a default).
-    LATER_FIELDS: ClassVar[frozenset[str]] = frozenset({"other_insurance_paid", "died_in_emergency_care", "disease_code"})
+    LATER_FIELDS: ClassVar[frozenset[str]] = frozenset({"other_insurance_paid", "died_in_emergency_care", "disease_code", "treatment_division_code"})
 
     @classmethod
     def from_data(cls, data: dict) -> SettlementRequest:
@@ -213,6 +215,9 @@ def prepare_caller(*, user, request: SettlementRequest, pooling: bool = True) ->
     provider = link.provider
     if provider is not None:
         submitter = provider.code
+        if provider.status == Provider.Status.EXPIRED:
+            # Its agreement ended and no renewal is in force (pharmacies.agreements_expire_due).
+            _refuse("agreement_expired", _("The provider's agreement has expired."), provider=provider.code, status=provider.status)
         if provider.status != Provider.Status.ACTIVE:
             _refuse("provider_suspended", _("The provider's agreement is suspended or terminated."), provider=provider.code, status=provider.status)
         if pooling and not provider.outpatient_pooling:
@@ -333,6 +338,16 @@ def _prepare(*, user, request: SettlementRequest) -> Prepared:
         raise NotFound(_("No member has this ID number."), code="member_not_found", details={"member_id_number": mask_id_number(id_number)})
     if member.enrollment_from is None:
         _refuse("not_enrolled", _("The member was not enrolled on the visit date."), field="visit_date")
+    if member.enrollment_benefits_from is not None and request.visit_date < member.enrollment_benefits_from:
+        # Ziyang 第八条(二): 补足缴费，次月起享受医保待遇，之前的医保待遇不再补办 — enrolled, but
+        # benefits start only on the first day of the month after the arrears were paid.
+        _refuse(
+            "benefits_not_started",
+            _("The member's benefits start on {date} (the month after the arrears were paid); earlier visits are not covered.").format(
+                date=member.enrollment_benefits_from.isoformat()
+            ),
+            field="visit_date", benefits_from=member.enrollment_benefits_from.isoformat(), article="资阳 第八条(二)",
+        )
 
     prescriber = None
     prescriber_level = None
@@ -384,11 +399,13 @@ def _prepare(*, user, request: SettlementRequest) -> Prepared:
 
     episodes = tuple(kind for kind in Episode.SUSPENDS_OUTPATIENT_POOLING if getattr(member, f"in_{kind}"))
     # Registrations matter only for a visit outside the region (one query less on the hot path).
-    places = () if request.visit_place == calc.LOCAL else tuple(
+    registrations = () if request.visit_place == calc.LOCAL else tuple(
         Registration.objects.filter(member=member, kind=Registration.Kind.LONG_TERM_RESIDENCE, valid_from__lte=request.visit_date)
         .filter(Q(valid_to__isnull=True) | Q(valid_to__gte=request.visit_date))
-        .values_list("place", flat=True)
+        .values_list("place", "division_code")
     )
+    places = tuple(place for place, code in registrations if not code)
+    divisions = tuple((place, code) for place, code in registrations if code)
     deceased = member.died_on is not None and request.visit_date > member.died_on
     situation = calc.MemberSituation(
         employment_status=member.enrollment_status,
@@ -398,6 +415,7 @@ def _prepare(*, user, request: SettlementRequest) -> Prepared:
         deceased=deceased,
         episode_kinds=episodes,
         registered_places=places,
+        registered_divisions=divisions,
     )
     lines = line_inputs(request, catalog)
     visit = calc.VisitInput(
@@ -407,6 +425,8 @@ def _prepare(*, user, request: SettlementRequest) -> Prepared:
         provider_level=provider_level,
         prescriber_level=prescriber_level,
         visit_place=request.visit_place,
+        provider_inpatient_beds=provider.has_inpatient_beds if provider is not None else True,
+        treatment_division_code=request.treatment_division_code or "",
         use_account=request.use_account,
         family_payer=payer is not None,
     )

@@ -93,7 +93,7 @@ _CATALOG_FIELDS = tuple(fields(CatalogItem))
 
 # --- the member on the visit date ------------------------------------------------------------
 
-SPELL_FIELDS = ("effective_from", "employment_status", "scheme", "pre_1949_veteran")
+SPELL_FIELDS = ("effective_from", "employment_status", "scheme", "pre_1949_veteran", "benefits_from")
 _SPELL = [Enrollment._meta.get_field(name) for name in SPELL_FIELDS]
 _SUSPENDING = tuple(Episode.SUSPENDS_OUTPATIENT_POOLING)
 # Zaozhuang 第十八条: outpatient and emergency costs before admission are paid by outpatient
@@ -122,7 +122,8 @@ _MEMBER = Statement(
 
 def member_on(id_number: str, day: date) -> Member | None:
     """The member with their account, the enrollment spell in force on `day` (as
-    `enrollment_from`, `enrollment_status`, `enrollment_scheme`, `enrollment_veteran`, None
+    `enrollment_from`, `enrollment_status`, `enrollment_scheme`, `enrollment_veteran`,
+    `enrollment_benefits_from`, None
     when not enrolled) and, for each episode kind that switches outpatient pooling off,
     `in_<kind>`: whether one covers `day`."""
     params = []
@@ -140,7 +141,7 @@ def member_on(id_number: str, day: date) -> Member | None:
         member.account = account
     start += _width(PersonalAccount)
     (member.enrollment_from, member.enrollment_status, member.enrollment_scheme,
-     member.enrollment_veteran) = row[start:start + len(_SPELL)]
+     member.enrollment_veteran, member.enrollment_benefits_from) = row[start:start + len(_SPELL)]
     for offset, kind in enumerate(_SUSPENDING):
         setattr(member, f"in_{kind}", row[start + len(_SPELL) + offset])
     return member

@@ -89,13 +89,21 @@ def _members_and_providers(providers: int, members: int) -> tuple[list[str], lis
     return tokens, ids
 
 
-def settlement_body(members: list[str], n: int, k: int, external_ref: str) -> dict:
+# The benefit a load settles: outpatient pooling with the account paying the rest, or an
+# account-only sale (CONTRACT.md "Account-only settlement"). The JSON fields that differ.
+MIX_FIELDS = {
+    "pooling": {"use_account": True},
+    "account": {"benefit": "personal_account"},
+}
+
+
+def settlement_body(members: list[str], n: int, k: int, external_ref: str, mix: str = "pooling") -> dict:
     """The n-th visit of client k: spread over the members and over 2023's first 300 days."""
     return {
+        **MIX_FIELDS[mix],
         "member_id_number": members[(n * 7919 + k) % len(members)],
         "visit_date": (FIRST_VISIT + timedelta(days=n % 300)).isoformat(),
         "external_ref": external_ref,
-        "use_account": True,
         "items": [{"code": "A-DRUG", "quantity": "3"}, {"code": "B-DRUG", "quantity": "1"}],
     }
 

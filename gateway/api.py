@@ -122,12 +122,20 @@ class NhsaGatewayView(APIView):
         if not isinstance(msgid, str) or len(msgid) > 30 or not isinstance(infno, str | int) or len(str(infno)) > 6:
             return _refuse(_("msgid (at most 30 characters) or infno is not valid."), received)
         infno = str(infno)
-        try:
-            with transaction.atomic(durable=True):
-                answer = services.message_receive(user=request.user, provider=provider, envelope=envelope, msgid=msgid, infno=infno)
-        except IntegrityError:
-            # The same msgid arrived twice at once: the other one's answer is the answer.
-            answer = services.message_replay(provider=provider, msgid=msgid)
-            if answer is None:
-                raise
+        # Everything a cashier reads is Chinese, whatever language the HIS's client asks for.
+        with translation.override("zh-hans"):
+            try:
+                try:
+                    with transaction.atomic(durable=True):
+                        answer = services.message_receive(
+                            user=request.user, provider=provider, envelope=envelope, msgid=msgid, infno=infno)
+                except services.Refused as refusal:
+                    # The refused message's transaction rolled back; its log entry is written alone.
+                    with transaction.atomic(durable=True):
+                        answer = services.message_log_refusal(refusal)
+            except IntegrityError:
+                # This msgid was answered before (or is being answered now): that answer again.
+                answer = services.message_replay(provider=provider, msgid=msgid)
+                if answer is None:
+                    raise
         return _envelope(answer, received)

@@ -56,6 +56,10 @@ class Visit(models.Model):
     settle_msgid = models.CharField(_("settling message"), max_length=30, blank=True)
     settlements = models.PositiveIntegerField(_("settlements"), default=0)
     use_account_flag = models.BooleanField(_("account used"), default=False)
+    settled_at = models.DateTimeField(_("settled at"), null=True, blank=True)
+    # The person's type (psn_type) and civil-servant flag on the visit date, read when it opens.
+    psn_type = models.CharField(_("person type"), max_length=6, blank=True)
+    cvlserv_flag = models.CharField(_("civil-servant subsidy"), max_length=1, blank=True)
     opened_by_msgid = models.CharField(_("opening message"), max_length=30)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 

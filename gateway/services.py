@@ -15,7 +15,6 @@ import secrets
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db import transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
@@ -23,12 +22,14 @@ from claims import services as claims
 from claims.models import CatalogItem, Claim
 from claims.statements.services import reconciliation_submit
 from core.audit import audit
+from core.sql import insert, update
 from core.errors import DomainError
 from core.idnumber import normalize_id_number
 from core.money import to_fen
 from members.models import Member
 from pharmacies.models import Provider
 
+from . import queries
 from . import setlinfo as mapping
 from .models import FeeLine, Message, SignIn, Visit
 from .wire import GatewayError, amount, day, dumps, fmt_time, loads, masked, moment, node, text, unmask_certno
@@ -57,7 +58,7 @@ class Context:
     infno: str
     # What the message did, kept in the log (and what 2601 undoes).
     visit: Visit | None = None
-    claim: Claim | None = None
+    claim_id: int | None = None
     member: Member | None = None
     effect: str = ""
     extra: dict = field(default_factory=dict)
@@ -84,47 +85,61 @@ def message_replay(*, provider: Provider, msgid: str) -> Answer | None:
     if message is None:
         return None
     output = message.output or "{}"
-    member_id = message.member_id
-    if member_id and '"certno"' in output:
-        id_number = Member.objects.filter(pk=member_id).values_list("id_number", flat=True).first()
+    if message.member_id and '"certno"' in output:
+        id_number = Member.objects.filter(pk=message.member_id).values_list("id_number", flat=True).first()
         if id_number:
             output = dumps(unmask_certno(loads(output), id_number))
     return Answer(int(message.infcode), message.err_msg or None, output)
 
 
+class Refused(Exception):
+    """A message refused: its transaction rolls back, then `message_log_refusal` logs it."""
+
+    def __init__(self, err_msg: str, ctx: Context):
+        self.err_msg = err_msg
+        self.ctx = ctx
+        super().__init__(err_msg)
+
+
 def message_receive(*, user, provider: Provider, envelope: dict, msgid: str, infno: str) -> Answer:
-    """Answer one message: the first answer again to a repeat of its msgid; otherwise run the
-    transaction in a savepoint (a refusal leaves nothing behind) and log message and answer."""
-    replay = message_replay(provider=provider, msgid=msgid)
-    if replay is not None:
-        return replay
+    """Run one message and log it with its answer, in the caller's transaction. A refusal
+    raises `Refused` (the caller rolls back, so nothing is left, and logs it with
+    `message_log_refusal`). A msgid already answered makes the log's unique constraint refuse
+    the entry (IntegrityError): the caller rolls back and answers with `message_replay`, the
+    first answer (a repeat is rare: looking first would cost every message a query)."""
     ctx = Context(user=user, provider=provider, envelope=envelope, msgid=msgid, infno=ALIASES.get(infno, infno))
     try:
-        with transaction.atomic():
-            output = _dispatch(ctx)
-        infcode, err_msg = 0, None
+        output = _dispatch(ctx)
     except GatewayError as error:
-        output, infcode, err_msg = {}, -1, _in_chinese(error.text)
-        ctx.visit = ctx.claim = None
-        ctx.effect = ""
+        raise Refused(error.text(), ctx) from None
     except DomainError as error:
-        output, infcode, err_msg = {}, -1, _in_chinese(lambda: _explain(error, ctx))
-        ctx.visit = ctx.claim = None
-        ctx.effect = ""
+        raise Refused(_explain(error, ctx)[:500], ctx) from None
     answer_text = dumps(output)
-    Message.objects.create(
-        provider=provider, msgid=msgid, infno=infno[:6], inf_refmsgid=_new_ref(),
+    _log(ctx, infcode=0, err_msg="", answer_text=answer_text, output=output)
+    return Answer(0, None, answer_text)
+
+
+def message_log_refusal(refusal: Refused) -> Answer:
+    """Log a refused message (in its own transaction, after the refused one rolled back)."""
+    ctx = refusal.ctx
+    ctx.visit, ctx.claim_id, ctx.effect = None, None, ""
+    if ctx.member is not None and ctx.member.pk is None:
+        ctx.member = None
+    _log(ctx, infcode=-1, err_msg=refusal.err_msg, answer_text="{}", output={})
+    return Answer(-1, refusal.err_msg, "{}")
+
+
+def _log(ctx: Context, *, infcode: int, err_msg: str, answer_text: str, output: dict) -> None:
+    envelope = ctx.envelope
+    # ID numbers are masked in the log; a repeat's answer puts the member's back (message_replay).
+    stored = dumps(masked(output, decimals_as_text=False)) if '"certno"' in answer_text else answer_text
+    insert([Message(
+        provider=ctx.provider, msgid=ctx.msgid, infno=str(envelope.get("infno"))[:6], inf_refmsgid=_new_ref(),
         opter=str(envelope.get("opter") or "")[:30], opter_name=str(envelope.get("opter_name") or "")[:50],
-        user=user, infcode=str(infcode), err_msg=err_msg or "", request=masked(envelope),
-        output=dumps(masked(output, decimals_as_text=False)) if '"certno"' in answer_text else answer_text,
-        visit=ctx.visit, claim=ctx.claim, member=ctx.member, effect=ctx.effect,
-    )
-    return Answer(infcode, err_msg, answer_text)
-
-
-def _in_chinese(render) -> str:
-    with translation.override("zh-hans"):
-        return render()[:500]
+        user=ctx.user, infcode=str(infcode), err_msg=err_msg, request=masked(envelope), output=stored,
+        visit_id=ctx.visit.pk if ctx.visit is not None else None, claim_id=ctx.claim_id,
+        member_id=ctx.member.pk if ctx.member is not None else None, effect=ctx.effect,
+    )])
 
 
 ITEM_REASONS = {
@@ -169,26 +184,42 @@ def _dispatch(ctx: Context) -> dict:
     return handler(ctx, data)
 
 
+# The sign-ins this process has seen valid, with their day: a sign-in is never changed once
+# made, so a sign_no valid today stays valid today (one query less on every 2xxx and 3xxx).
+_SIGNED_IN: dict[tuple[int, str], object] = {}
+
+
 def _check_sign_in(ctx: Context) -> None:
     sign_no = ctx.envelope.get("sign_no")
     if not sign_no or not isinstance(sign_no, str):
         raise GatewayError(_("Sign in first (9001) and send the day's sign_no."))
-    if not SignIn.objects.filter(provider=ctx.provider, sign_no=sign_no, day=timezone.localdate()).exists():
+    today = timezone.localdate()
+    key = (ctx.provider.pk, sign_no)
+    if _SIGNED_IN.get(key) == today:
+        return
+    if not SignIn.objects.filter(provider=ctx.provider, sign_no=sign_no, day=today).exists():
         raise GatewayError(_("The sign_no is not today's sign-in of this provider: sign in again (9001)."))
+    if len(_SIGNED_IN) > 10_000:
+        _SIGNED_IN.clear()
+    _SIGNED_IN[key] = today
 
 
 def _member(ctx: Context, data: dict, where: str) -> Member:
     psn_no = text(data, "psn_no", max_length=30, where=where)
-    if not ctx.envelope.get("insuplc_admdvs"):
-        raise GatewayError(_("Send insuplc_admdvs, the division of the place of insurance (from 1101)."))
-    if str(ctx.envelope["insuplc_admdvs"]) != mapping.division_code():
-        raise GatewayError(_("The person is not insured in this region ({code}): settle with the place of insurance."),
-                           code=mapping.division_code())
+    _check_insured_here(ctx)
     member = Member.objects.filter(pk=int(psn_no)).first() if psn_no.isdigit() and len(psn_no) < 19 else None
     if member is None:
         raise GatewayError(_("No insured person has psn_no {psn_no}: read the person again (1101)."), psn_no=psn_no)
     ctx.member = member
     return member
+
+
+def _check_insured_here(ctx: Context) -> None:
+    if not ctx.envelope.get("insuplc_admdvs"):
+        raise GatewayError(_("Send insuplc_admdvs, the division of the place of insurance (from 1101)."))
+    if str(ctx.envelope["insuplc_admdvs"]) != mapping.division_code():
+        raise GatewayError(_("The person is not insured in this region ({code}): settle with the place of insurance."),
+                           code=mapping.division_code())
 
 
 def _certificate(data: dict, member: Member | None, where: str, *, required: bool = True) -> str:
@@ -210,16 +241,15 @@ def _insutype(data: dict, where: str, *, required: bool = True) -> None:
         raise GatewayError(_("Insurance type {value} is not settled here: only 310 (employee basic medical insurance)."), value=value)
 
 
-def _visit(ctx: Context, data: dict, member: Member, where: str, *, lock: bool = True) -> Visit:
+def _visit(ctx: Context, data: dict, where: str, *, lock: bool = True) -> Visit:
+    """The visit `mdtrt_id` of person `psn_no` at this provider, with its member (one query)."""
+    psn_no = text(data, "psn_no", max_length=30, where=where)
+    _check_insured_here(ctx)
     mdtrt_id = text(data, "mdtrt_id", max_length=30, where=where)
-    queryset = Visit.objects.select_related("claim")
-    if lock:
-        queryset = Visit.objects.select_for_update(of=("self",)).select_related("claim")
-    visit = queryset.filter(pk=int(mdtrt_id)).first() if mdtrt_id.isdigit() and len(mdtrt_id) < 19 else None
-    if visit is None or visit.provider_id != ctx.provider.pk or visit.member_id != member.pk:
+    visit = queries.visit(int(mdtrt_id), lock=lock) if mdtrt_id.isdigit() and len(mdtrt_id) < 19 else None
+    if visit is None or visit.provider_id != ctx.provider.pk or str(visit.member_id) != psn_no:
         raise GatewayError(_("No visit {mdtrt_id} of this person at this provider: register the visit first (2201)."), mdtrt_id=mdtrt_id)
-    visit.member = member
-    ctx.visit = visit
+    ctx.visit, ctx.member = visit, visit.member
     return visit
 
 
@@ -271,7 +301,8 @@ def person(ctx: Context, data: dict) -> dict:
     today = timezone.localdate()
     enrollment = member.enrollment_on(today)
     first = member.enrollments.order_by("effective_from").values_list("effective_from", flat=True).first()
-    person_facts = mapping.identities(member=member, enrollment=enrollment, on=today)
+    person_facts = mapping.identities(member=member, psn_type=mapping.psn_type(enrollment), on=today,
+                                      cvlserv_flag="1" if enrollment is not None and enrollment.civil_servant else "0")
     return {
         "baseinfo": {key: person_facts[key] for key in ("psn_no", "psn_cert_type", "certno", "psn_name", "gend", "naty", "brdy", "age")},
         "insuinfo": [{
@@ -305,6 +336,8 @@ def register(ctx: Context, data: dict) -> dict:
         begntime=moment(info, "begntime", where="data."), mdtrt_cert_type=cert_type, med_type="11",
         opened_by_msgid=ctx.msgid,
     )
+    _person_type(visit)
+    visit.save(update_fields=["psn_type", "cvlserv_flag"])
     ctx.visit = visit
     audit(actor=ctx.user, action="gateway.visit.register", target=visit, label=f"{ctx.provider.code}/{visit.pk}")
     return {"data": {"mdtrt_id": visit.mdtrt_id, "psn_no": str(member.pk), "ipt_otp_no": visit.ipt_otp_no}}
@@ -312,8 +345,8 @@ def register(ctx: Context, data: dict) -> dict:
 
 def unregister(ctx: Context, data: dict) -> dict:
     info = node(data, "data")
-    member = _member(ctx, info, "data.")
-    visit = _visit(ctx, info, member, "data.")
+    visit = _visit(ctx, info, "data.")
+    member = visit.member
     if visit.claim_id is not None:
         raise GatewayError(_("Visit {mdtrt_id} is settled (setl_id {setl_id}): cancel the settlement first (2208)."),
                            mdtrt_id=visit.mdtrt_id, setl_id=visit.claim_id)
@@ -327,8 +360,8 @@ def unregister(ctx: Context, data: dict) -> dict:
 
 def visit_info(ctx: Context, data: dict) -> dict:
     info = node(data, "mdtrtinfo")
-    member = _member(ctx, info, "mdtrtinfo.")
-    visit = _visit(ctx, info, member, "mdtrtinfo.")
+    visit = _visit(ctx, info, "mdtrtinfo.")
+    member = visit.member
     _open_unsettled(visit)
     med_type = text(info, "med_type", max_length=6, where="mdtrtinfo.")
     if med_type not in POOLING_MED_TYPES | CHRONIC_MED_TYPES:
@@ -390,12 +423,15 @@ def _read_lines(rows, *, visit: Visit | None, ctx: Context, where: str, member: 
     return lines
 
 
-def _benefit(visit_med_type: str, *, pharmacy: bool, circulated: bool) -> str:
-    """Which REST benefit a med_type settles as (nhsa.md, Codes)."""
+def _benefit(visit_med_type: str, *, pharmacy: bool, circulated: bool, use_account: bool) -> str:
+    """Which REST benefit a med_type settles as (nhsa.md, Codes): at a pharmacy (41), outpatient
+    pooling on a circulated prescription, otherwise the personal account only."""
     if pharmacy:
         if circulated:
             return claims.OUTPATIENT_POOLING
-        raise GatewayError(_("Account-only purchases (med_type 41 without a circulated prescription) are not settled yet."))
+        if not use_account:
+            raise GatewayError(_("Without a circulated prescription only the personal account pays: send acct_used_flag 1, or sell for cash."))
+        return claims.PERSONAL_ACCOUNT
     if visit_med_type in POOLING_MED_TYPES:
         return claims.OUTPATIENT_POOLING
     raise GatewayError(_("Chronic and special disease visits (med_type 14) are not settled yet."))
@@ -409,8 +445,8 @@ def _request(*, visit: Visit, lines: list[FeeLine], use_account: bool, external_
         visit_date=timezone.localtime(visit.begntime).date(),
         items=tuple(claims.ItemRequest(code=line.med_list_codg, quantity=line.cnt, unit_price=line.pric) for line in lines),
         external_ref=external_ref,
-        benefit=_benefit(visit.med_type, pharmacy=pharmacy, circulated=circulated),
-        prescribed_by_code=visit.prescribed_by_code or None,
+        benefit=_benefit(visit.med_type, pharmacy=pharmacy, circulated=circulated, use_account=use_account),
+        prescribed_by_code=(visit.prescribed_by_code or None) if circulated else None,
         use_account=use_account,
     )
 
@@ -426,8 +462,8 @@ def _result_lines(body: dict, lines: list[FeeLine]) -> list[dict]:
 def fees(ctx: Context, data: dict) -> dict:
     rows = data.get("feedetail")
     first = rows[0] if isinstance(rows, list) and rows and isinstance(rows[0], dict) else {}
-    member = _member(ctx, first, "feedetail.")
-    visit = _visit(ctx, first, member, "feedetail.")
+    visit = _visit(ctx, first, "feedetail.")
+    member = visit.member
     _open_unsettled(visit)
     new = _read_lines(rows, visit=visit, ctx=ctx, where="feedetail.", member=member)
     existing = list(visit.lines.filter(status=FeeLine.Status.UPLOADED).order_by("pk"))
@@ -446,8 +482,8 @@ def fees(ctx: Context, data: dict) -> dict:
 
 def fees_cancel(ctx: Context, data: dict) -> dict:
     info = node(data, "data")
-    member = _member(ctx, info, "data.")
-    visit = _visit(ctx, info, member, "data.")
+    visit = _visit(ctx, info, "data.")
+    member = visit.member
     _open_unsettled(visit)
     batch = text(info, "chrg_bchno", max_length=30, where="data.")
     lines = visit.lines.filter(status=FeeLine.Status.UPLOADED)
@@ -474,7 +510,7 @@ def _settle_input(ctx: Context, info: dict, member: Member, where: str) -> tuple
 
 
 def _uploaded(visit: Visit, medfee_sumamt: Decimal) -> list[FeeLine]:
-    lines = list(visit.lines.filter(status=FeeLine.Status.UPLOADED).order_by("pk"))
+    lines = queries.uploaded_lines(visit.pk)
     if not lines:
         raise GatewayError(_("Visit {mdtrt_id} has no fee lines: upload them first (2204)."), mdtrt_id=visit.mdtrt_id)
     uploaded = sum((line.det_item_fee_sumamt for line in lines), Decimal("0.00"))
@@ -490,28 +526,37 @@ def _check_med_type(info: dict, visit: Visit, where: str) -> None:
         raise GatewayError(_("med_type {sent} is not the visit's ({uploaded}, from 2203)."), sent=med_type, uploaded=visit.med_type)
 
 
-def _info(ctx: Context, *, body: dict, visit: Visit, claim: Claim | None, settle_msgid: str, clr_type: str) -> dict:
+def _person_type(visit: Visit) -> None:
+    """The person's type and civil-servant flag on the visit date, kept on the visit (read once
+    at 2201 or 2102, not again at every settlement message)."""
     enrollment = visit.member.enrollment_on(timezone.localtime(visit.begntime).date())
-    person_facts = mapping.identities(member=visit.member, enrollment=enrollment, on=timezone.localtime(visit.begntime).date())
+    visit.psn_type = mapping.psn_type(enrollment)
+    visit.cvlserv_flag = "1" if enrollment is not None and enrollment.civil_servant else "0"
+
+
+def _info(ctx: Context, *, body: dict, visit: Visit, setl_id: str, setl_time, settle_msgid: str, clr_type: str) -> dict:
+    if not visit.psn_type:
+        _person_type(visit)
+    person_facts = mapping.identities(member=visit.member, psn_type=visit.psn_type, cvlserv_flag=visit.cvlserv_flag,
+                                      on=timezone.localtime(visit.begntime).date())
     return mapping.setlinfo(
         body=body, person=person_facts, mdtrt_id=visit.mdtrt_id if visit.pk else "",
-        setl_id=str(claim.pk) if claim is not None else "",
-        setl_time=fmt_time(claim.settled_at if claim is not None else timezone.now()),
+        setl_id=setl_id, setl_time=fmt_time(setl_time),
         mdtrt_cert_type=visit.mdtrt_cert_type, med_type=visit.med_type, medins_setl_id=settle_msgid, clr_type=clr_type,
     )
 
 
 def preview(ctx: Context, data: dict) -> dict:
     info = node(data, "data")
-    member = _member(ctx, info, "data.")
-    visit = _visit(ctx, info, member, "data.", lock=False)
+    visit = _visit(ctx, info, "data.", lock=False)
+    member = visit.member
     _open_unsettled(visit)
     use_account, medfee = _settle_input(ctx, info, member, "data.")
     _check_med_type(info, visit, "data.")
     lines = _uploaded(visit, medfee)
     ctx.extra["sns"] = [line.feedetl_sn for line in lines]
     body = claims.claim_preview(user=ctx.user, request=_request(visit=visit, lines=lines, use_account=use_account))
-    return {"setlinfo": _info(ctx, body=body, visit=visit, claim=None, settle_msgid=ctx.msgid, clr_type=mapping.CLR_TYPE_OUTPATIENT),
+    return {"setlinfo": _info(ctx, body=body, visit=visit, setl_id="", setl_time=timezone.now(), settle_msgid=ctx.msgid, clr_type=mapping.CLR_TYPE_OUTPATIENT),
             "setldetail": mapping.setldetail(body)}
 
 
@@ -529,37 +574,39 @@ def _settle_visit(ctx: Context, *, visit: Visit, lines: list[FeeLine], use_accou
     the settlement's refuse it (the savepoint rolls the settlement back: nothing written)."""
     ref = f"NHSA-{visit.pk}-{visit.settlements + 1}"
     ctx.extra["sns"] = [line.feedetl_sn for line in lines]
-    with transaction.atomic():
-        body, _created = claims.claim_settle(
-            user=ctx.user, request=_request(visit=visit, lines=lines, use_account=use_account, external_ref=ref, pharmacy=pharmacy))
-        claim = Claim.objects.get(pk=body["settlement_id"])
-        info = _info(ctx, body=body, visit=visit, claim=claim, settle_msgid=ctx.msgid,
-                     clr_type=mapping.CLR_TYPE_PHARMACY if pharmacy else mapping.CLR_TYPE_OUTPATIENT)
-        for sent_field, field_name in SUBTOTALS:
-            if sent is not None and sent.get(sent_field) is not None and sent[sent_field] != info[field_name]:
-                raise GatewayError(
-                    _("{field} {sent} disagrees with the uploaded fee lines ({computed}): upload the lines again (2205, 2204)."),
-                    field=sent_field, sent=f"{sent[sent_field]:.2f}", computed=f"{info[field_name]:.2f}")
-    visit.claim = claim
+    # A refusal below (the subtotals) raises: the message's transaction rolls the settlement back.
+    body, _created = claims.claim_settle(
+        user=ctx.user, request=_request(visit=visit, lines=lines, use_account=use_account, external_ref=ref, pharmacy=pharmacy))
+    ctx.extra["body"] = body
+    visit.settled_at = timezone.now()
+    info = _info(ctx, body=body, visit=visit, setl_id=str(body["settlement_id"]), setl_time=visit.settled_at,
+                 settle_msgid=ctx.msgid, clr_type=mapping.CLR_TYPE_PHARMACY if pharmacy else mapping.CLR_TYPE_OUTPATIENT)
+    for sent_field, field_name in SUBTOTALS:
+        if sent is not None and sent.get(sent_field) is not None and sent[sent_field] != info[field_name]:
+            raise GatewayError(
+                _("{field} {sent} disagrees with the uploaded fee lines ({computed}): upload the lines again (2205, 2204)."),
+                field=sent_field, sent=f"{sent[sent_field]:.2f}", computed=f"{info[field_name]:.2f}")
+    visit.claim_id = body["settlement_id"]
     visit.settlements += 1
     visit.settle_msgid = ctx.msgid
     visit.use_account_flag = use_account
-    visit.save(update_fields=["claim", "settlements", "settle_msgid", "use_account_flag"])
-    ctx.claim, ctx.effect = claim, "settled"
+    update(visit, ["claim", "settlements", "settle_msgid", "use_account_flag", "settled_at", "psn_type", "cvlserv_flag"])
+    ctx.claim_id, ctx.effect = visit.claim_id, "settled"
     return {"setlinfo": info, "setldetail": mapping.setldetail(body)}
 
 
 def _settled_answer(ctx: Context, visit: Visit, clr_type: str) -> dict:
     claim = visit.claim
     body = claim.response
-    return {"setlinfo": _info(ctx, body=body, visit=visit, claim=claim, settle_msgid=visit.settle_msgid, clr_type=clr_type),
+    return {"setlinfo": _info(ctx, body=body, visit=visit, setl_id=str(claim.pk), setl_time=visit.settled_at or claim.settled_at,
+                              settle_msgid=visit.settle_msgid, clr_type=clr_type),
             "setldetail": mapping.setldetail(body)}
 
 
 def settle(ctx: Context, data: dict) -> dict:
     info = node(data, "data")
-    member = _member(ctx, info, "data.")
-    visit = _visit(ctx, info, member, "data.")
+    visit = _visit(ctx, info, "data.")
+    member = visit.member
     if visit.claim_id is not None:
         # A 2207 for a visit already settled pays nothing more: the settlement in force again.
         return _settled_answer(ctx, visit, mapping.CLR_TYPE_OUTPATIENT)
@@ -583,8 +630,9 @@ def _cancellation(ctx: Context, *, visit: Visit, claim: Claim, clr_type: str, re
     if visit.claim_id == claim.pk:
         visit.claim = None
         visit.save(update_fields=["claim"])
-    ctx.claim, ctx.effect = claim, "cancelled"
-    original = _info(ctx, body=claim.response, visit=visit, claim=claim, settle_msgid=visit.settle_msgid, clr_type=clr_type)
+    ctx.claim_id, ctx.effect = claim.pk, "cancelled"
+    original = _info(ctx, body=claim.response, visit=visit, setl_id=str(claim.pk), setl_time=claim.settled_at,
+                     settle_msgid=visit.settle_msgid, clr_type=clr_type)
     balc = Decimal(reversal["balance_after"]) if reversal.get("balance_after") is not None else original["balc"]
     out = mapping.negated(original, setl_id=_cancel_ref(claim), setl_time=fmt_time(claim.reversed_at), balc=balc)
     if pharmacy:
@@ -605,8 +653,8 @@ def _claim_of(ctx: Context, visit: Visit, setl_id: str) -> Claim:
 
 def cancel(ctx: Context, data: dict) -> dict:
     info = node(data, "data")
-    member = _member(ctx, info, "data.")
-    visit = _visit(ctx, info, member, "data.")
+    visit = _visit(ctx, info, "data.")
+    member = visit.member
     claim = _claim_of(ctx, visit, text(info, "setl_id", max_length=30, where="data."))
     return _cancellation(ctx, visit=visit, claim=claim, clr_type=mapping.CLR_TYPE_OUTPATIENT, reason=f"2208 {ctx.msgid}", pharmacy=False)
 
@@ -652,26 +700,27 @@ def _pharmacy_visit(ctx: Context, data: dict) -> tuple[Visit, list[FeeLine], boo
 def pharmacy_preview(ctx: Context, data: dict) -> dict:
     visit, lines, use_account, _m = _pharmacy_visit(ctx, data)
     body = claims.claim_preview(user=ctx.user, request=_request(visit=visit, lines=lines, use_account=use_account, pharmacy=True))
-    return {"setlinfo": _info(ctx, body=body, visit=visit, claim=None, settle_msgid=ctx.msgid, clr_type=mapping.CLR_TYPE_PHARMACY),
+    return {"setlinfo": _info(ctx, body=body, visit=visit, setl_id="", setl_time=timezone.now(), settle_msgid=ctx.msgid, clr_type=mapping.CLR_TYPE_PHARMACY),
             "setldetail": mapping.setldetail(body), "detlcutinfo": _result_lines(body, lines)}
 
 
 def pharmacy_settle(ctx: Context, data: dict) -> dict:
     visit, lines, use_account, _m = _pharmacy_visit(ctx, data)
+    _person_type(visit)
     visit.save()
     for line in lines:
         line.visit = visit
     FeeLine.objects.bulk_create(lines)
     ctx.visit = visit
     answer = _settle_visit(ctx, visit=visit, lines=lines, use_account=use_account, pharmacy=True)
-    answer["detlcutinfo"] = _result_lines(visit.claim.response, lines)
+    answer["detlcutinfo"] = _result_lines(ctx.extra["body"], lines)
     return answer
 
 
 def pharmacy_cancel(ctx: Context, data: dict) -> dict:
     info = node(data, "data")
-    member = _member(ctx, info, "data.")
-    visit = _visit(ctx, info, member, "data.")
+    visit = _visit(ctx, info, "data.")
+    member = visit.member
     claim = _claim_of(ctx, visit, text(info, "setl_id", max_length=30, where="data."))
     return _cancellation(ctx, visit=visit, claim=claim, clr_type=mapping.CLR_TYPE_PHARMACY, reason=f"2103 {ctx.msgid}", pharmacy=True)
 
@@ -698,7 +747,7 @@ def reversal(ctx: Context, data: dict) -> dict:
         return {}
     if original.infno != oinfno:
         raise GatewayError(_("Message {omsgid} was a {infno}, not a {oinfno}."), omsgid=omsgid, infno=original.infno, oinfno=oinfno)
-    if original.visit is None or original.visit.member_id != member.pk:
+    if original.visit_id is None or original.member_id != member.pk:
         raise GatewayError(_("Message {omsgid} is not about this person (psn_no)."), omsgid=omsgid)
     visit = Visit.objects.select_for_update(of=("self",)).select_related("claim", "member").get(pk=original.visit_id)
     ctx.visit = visit

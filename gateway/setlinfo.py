@@ -47,7 +47,7 @@ def psn_type(enrollment) -> str:
     return PSN_TYPE.get((enrollment.employment_status, enrollment.category), "1101")
 
 
-def identities(*, member, enrollment, on: date) -> dict:
+def identities(*, member, psn_type: str, cvlserv_flag: str, on: date) -> dict:
     return {
         "psn_no": str(member.pk),
         "psn_name": member.name,
@@ -58,8 +58,8 @@ def identities(*, member, enrollment, on: date) -> dict:
         "brdy": member.birth_date.isoformat(),
         "age": member.age_on(on),
         "insutype": INSUTYPE_EMPLOYEE,
-        "psn_type": psn_type(enrollment),
-        "cvlserv_flag": "1" if enrollment is not None and enrollment.civil_servant else "0",
+        "psn_type": psn_type,
+        "cvlserv_flag": cvlserv_flag,
     }
 
 
@@ -134,9 +134,16 @@ def negated(info: dict, *, setl_id: str, setl_time: str, balc) -> dict:
     return out
 
 
+def process_text(body: dict) -> str:
+    """setl_proc_info: the settlement's own explanation (claims.explanation), one line a step."""
+    steps = body.get("explanation") or []
+    return "\n".join(f"{step['text']}（{step['article']}）" if step.get("article") else step["text"] for step in steps)[:2000]
+
+
 def setldetail(body: dict) -> list[dict]:
     """One row per fund that paid (310100 pooled fund, 330100 large-amount subsidy)."""
     rows = []
+    info = process_text(body)
     year = body.get("year") or {}
     fund = _d(body["fund"])
     if fund > 0:
@@ -146,7 +153,7 @@ def setldetail(body: dict) -> list[dict]:
             "inscp_scp_amt": _d(body["policy_scope"]),
             "crt_payb_lmt_amt": _d(year["cap_remaining"]) if year.get("cap_remaining") is not None else None,
             "fund_payamt": fund,
-            "setl_proc_info": "",
+            "setl_proc_info": info,
         })
     subsidy = _d(body.get("large_expense_subsidy"))
     if subsidy > 0:
@@ -156,7 +163,7 @@ def setldetail(body: dict) -> list[dict]:
             "inscp_scp_amt": _d(body["policy_scope"]),
             "crt_payb_lmt_amt": None,
             "fund_payamt": subsidy,
-            "setl_proc_info": "",
+            "setl_proc_info": info,
         })
     return rows
 

@@ -120,7 +120,7 @@ class EnrollmentInline(AddOnlyInlineMixin, admin.TabularInline):
     fields = [
         "effective_from", "employment_status", "retired_on", "scheme", "category", "sector",
         "civil_servant", "civil_servant_regularized", "pre_1949_veteran", "employer_name", "employer_credit_code",
-        "contribution_base", "monthly_pension", "recorded_at", "recorded_by",
+        "contribution_base", "monthly_pension", "benefits_from", "recorded_at", "recorded_by",
     ]
     readonly_fields = ["recorded_at", "recorded_by"]
     ordering = ["effective_from"]
@@ -201,7 +201,7 @@ class FamilyLinkInline(admin.TabularInline):
 
 class RegistrationInline(admin.TabularInline):
     model = Registration
-    fields = ["kind", "place", "valid_from", "valid_to"]
+    fields = ["kind", "place", "division_code", "valid_from", "valid_to"]
     extra = 0
 
 
@@ -289,7 +289,7 @@ class EnrollmentForm(forms.ModelForm):
         fields = [
             "member", "effective_from", "employment_status", "retired_on", "scheme", "category", "sector",
             "civil_servant", "civil_servant_regularized", "pre_1949_veteran", "employer_name", "employer_credit_code",
-            "contribution_base", "monthly_pension",
+            "contribution_base", "monthly_pension", "benefits_from",
         ]
 
     def clean(self):

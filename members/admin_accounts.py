@@ -5,13 +5,14 @@ actions here call. Imported at the end of members/admin.py."""
 import json
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from core.admin_actions import apply_to_selected
 from core.errors import DomainError
 from core.formats import duration_label, month_label
 
@@ -241,15 +242,7 @@ class AccountDecisionAdmin(admin.ModelAdmin):
         return False
 
     def _decide(self, request, queryset, decide, done_message):
-        done = 0
-        for decision in queryset.order_by("pk"):
-            try:
-                decide(decision)
-                done += 1
-            except DomainError as error:
-                self.message_user(request, f"{decision}: {error.message} ({error.code})", messages.ERROR)
-        if done:
-            self.message_user(request, done_message % {"count": done}, messages.SUCCESS)
+        apply_to_selected(self, request, queryset.order_by("pk"), decide, done_message=done_message)
 
     @admin.action(description=_("Approve and execute the selected proposals"))
     def approve(self, request, queryset):

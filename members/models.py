@@ -4,6 +4,7 @@ reference data and personal accounts with their immutable ledger."""
 from datetime import date
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Right
@@ -132,6 +133,9 @@ class Enrollment(models.Model):
         _("starts at the civil servant's regularization (转正定级)"), default=False, db_default=False,
     )
     pre_1949_veteran = models.BooleanField(_("pre-1949 veteran worker"), default=False)
+    # Ziyang 第八条(二): a retired pooled-only member who pays the arrears enjoys benefits from the
+    # month after paying; a visit before this day is refused (benefits_not_started).
+    benefits_from = models.DateField(_("benefits from"), null=True, blank=True)
     employer_name = models.CharField(_("employer"), max_length=200, blank=True)
     employer_credit_code = models.CharField(_("employer unified social credit code"), max_length=18, blank=True)
     contribution_base = MoneyField(_("monthly contribution base"), null=True, blank=True)
@@ -229,6 +233,13 @@ class Registration(models.Model):
     member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.PROTECT, related_name="registrations")
     kind = models.CharField(_("kind"), max_length=24, choices=Kind.choices, default=Kind.LONG_TERM_RESIDENCE)
     place = models.CharField(_("place"), max_length=16, choices=Place.choices)
+    # Jinan (五): the local ratio applies 在长期居住地 — in that place only. The six-digit
+    # administrative division code (GB/T 2260) of the place: a province (440000), a city
+    # (440300) or a district (440305); a visit is in the place when its code falls within it.
+    division_code = models.CharField(
+        _("division code of the place"), max_length=6, blank=True, default="", db_default="",
+        validators=[RegexValidator(r"^\d{6}$", _("Six digits: the administrative division code of the place."))],
+    )
     valid_from = models.DateField(_("valid from"))
     valid_to = models.DateField(_("valid to"), null=True, blank=True)
 

@@ -7,7 +7,7 @@ calls a service of `pharmacies/services.py`; the role and separated-duty checks 
 import copy
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import FileResponse
@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from core.admin_actions import apply_to_selected
 from core.errors import DomainError
 
 from . import services
@@ -35,20 +36,10 @@ from .services.applications import validate_particulars
 
 def _run(modeladmin, request, objects, call, **values) -> None:
     """Call a service once per selected object; report each refusal with its reason."""
-    done = 0
-    for obj in objects:
-        try:
-            call(obj, actor=request.user, **values)
-        except DomainError as exc:
-            modeladmin.message_user(request, f"{obj}: {exc.message}", messages.ERROR)
-        else:
-            done += 1
-    if done:
-        modeladmin.message_user(
-            request,
-            ngettext("%(count)d record done.", "%(count)d records done.", done) % {"count": done},
-            messages.SUCCESS,
-        )
+    apply_to_selected(
+        modeladmin, request, objects, lambda obj: call(obj, actor=request.user, **values),
+        done_message=lambda done: ngettext("%(count)d record done.", "%(count)d records done.", done) % {"count": done},
+    )
 
 
 def workflow_action(*, description, call, form_class=None):

@@ -38,6 +38,9 @@ class Provider(models.Model):
         ACTIVE = "active", _("active")
         SUSPENDED = "suspended", _("suspended")
         TERMINATED = "terminated", _("terminated")
+        # Its agreement ended and none replaced it (agreements_expire_due, the daily task): it
+        # can no longer settle until a renewal comes into force.
+        EXPIRED = "expired", _("agreement expired")
 
     code = models.CharField(_("national code"), max_length=12, unique=True, validators=[provider_code_validator])
     name = models.CharField(_("name"), max_length=200, db_index=True)
@@ -49,6 +52,10 @@ class Provider(models.Model):
         related_name="internet_hospitals",
     )
     outpatient_pooling = models.BooleanField(_("in outpatient pooling"), default=True)
+    # Henan 第三章: outpatient pooling covers institutions 具有住院资格 (with inpatient beds) and
+    # township and community health centres. Existing rows are taken to have beds; the agency
+    # clears it for clinics without them.
+    inpatient_beds = models.BooleanField(_("has inpatient beds (inpatient qualification)"), default=True, db_default=True)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.ACTIVE)
     district = models.CharField(_("district"), max_length=64, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
@@ -72,6 +79,13 @@ class Provider(models.Model):
 
     def __str__(self):
         return f"{self.name} ({self.code})"
+
+    @property
+    def has_inpatient_beds(self) -> bool:
+        """An internet hospital takes its physical institution's inpatient qualification."""
+        if self.level == self.Level.INTERNET_HOSPITAL and self.parent_id:
+            return self.parent.inpatient_beds
+        return self.inpatient_beds
 
     @property
     def policy_level(self) -> str:
@@ -316,6 +330,7 @@ class Agreement(models.Model):
         SUSPENDED = "suspended", _("suspended")
         TERMINATED = "terminated", _("terminated")
         RENEWED = "renewed", _("renewed (replaced by a later agreement)")
+        EXPIRED = "expired", _("expired (its period ended)")
 
     provider = models.ForeignKey(
         Provider, verbose_name=_("designated provider"), null=True, blank=True, on_delete=models.PROTECT,
@@ -375,8 +390,10 @@ class WorkflowTransition(models.Model):
     action = models.CharField(_("action"), max_length=32)
     from_status = models.CharField(_("from state"), max_length=16, blank=True)
     to_status = models.CharField(_("to state"), max_length=16)
+    # None: the system (a scheduled task, e.g. an agreement expiring at the end of its period).
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("done by"), on_delete=models.PROTECT, related_name="+",
+        settings.AUTH_USER_MODEL, verbose_name=_("done by"), null=True, blank=True, on_delete=models.PROTECT,
+        related_name="+",
     )
     reason = models.TextField(_("reason"), blank=True)
     at = models.DateTimeField(_("at"), auto_now_add=True)

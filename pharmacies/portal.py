@@ -15,6 +15,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse_lazy
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 from rest_framework.authtoken.models import Token
@@ -112,6 +113,7 @@ def _own_application(request, pk) -> Application:
 @portal_view(any_status=True)
 def home(request):
     provider = request.provider
+    expiring = services.agreements_expiring().filter(provider=provider).first()
     return render_portal(
         request,
         "portal/home.html",
@@ -121,6 +123,9 @@ def home(request):
             ).first(),
             "open_applications": provider.applications.filter(status__in=Application.OPEN_STATUSES),
             "notifications": Notification.objects.for_provider(provider)[:5],
+            # What is about to expire: the agreement in force ends soon and is not renewed yet.
+            "expiring": expiring,
+            "days_left": (expiring.period_to - timezone.localdate()).days if expiring else None,
         },
     )
 

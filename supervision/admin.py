@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core.admin import LargeTableMixin
+from core.admin_actions import apply_to_selected
 from core.errors import DomainError
 from pharmacies.models import Provider
 
@@ -153,15 +154,7 @@ class FlagTransitionInline(admin.TabularInline):
 
 
 def _each(modeladmin, request, queryset, step, done_message):
-    done = 0
-    for flag in queryset.order_by("pk"):
-        try:
-            step(flag)
-            done += 1
-        except DomainError as error:
-            modeladmin.message_user(request, f"{flag}: {error.message}", messages.ERROR)
-    if done:
-        modeladmin.message_user(request, done_message % {"count": done}, messages.SUCCESS)
+    apply_to_selected(modeladmin, request, queryset.order_by("pk"), step, done_message=done_message)
 
 
 @admin.register(Flag)

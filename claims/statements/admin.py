@@ -10,6 +10,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from core.admin import LargeTableMixin
+from core.admin_actions import apply_to_selected
 from core.errors import DomainError
 
 from ..funds import FUND_FIELDS
@@ -110,16 +111,9 @@ class ProviderStatementAdmin(LargeTableMixin, admin.ModelAdmin):
 
     @admin.action(description=_("Approve the selected statements"))
     def approve_selected(self, request, queryset):
-        approved = 0
-        for pk in queryset.order_by("pk").values_list("pk", flat=True):
-            try:
-                statement_approve(statement_id=pk, user=request.user)
-            except DomainError as error:
-                self.message_user(request, f"{pk}: {error.message}", messages.ERROR)
-            else:
-                approved += 1
-        if approved:
-            self.message_user(request, _("%(count)d statements approved.") % {"count": approved}, messages.SUCCESS)
+        apply_to_selected(self, request, queryset.order_by("pk"),
+                          lambda statement: statement_approve(statement_id=statement.pk, user=request.user),
+                          done_message=_("%(count)d statements approved."))
 
     @admin.action(description=_("Export the selected statements (XLSX)"))
     def export_xlsx(self, request, queryset):

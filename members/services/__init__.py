@@ -33,3 +33,4 @@ from .withdrawals import (  # noqa: F401
     account_withdrawal_propose,
     account_withdrawal_reject,
 )
+from .scheme_change import SchemeChangeRefused, enrollment_change_scheme  # noqa: F401

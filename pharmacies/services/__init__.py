@@ -26,7 +26,14 @@ an audit event, and tells the provider (portal notification + e-mail after commi
 Like every service, each joins the caller's transaction (README "Transactions").
 """
 
-from .agreements import agreement_activate, agreement_renew, agreement_sign  # noqa: F401
+from .agreements import (  # noqa: F401
+    agreement_activate,
+    agreement_renew,
+    agreement_sign,
+    agreements_expire_due,
+    agreements_expiring,
+    provider_credit,
+)
 from .applications import (  # noqa: F401
     application_add_document,
     application_answer_condition,

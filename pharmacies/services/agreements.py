@@ -5,6 +5,7 @@ from datetime import date, timedelta
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone, translation
+from django.utils.module_loading import import_string
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -97,6 +98,42 @@ def agreement_sign(
         values=values,
     )
     return agreement
+
+
+# --- credit and renewal (Ziyang 第二十一条(二)) -----------------------------------------------
+
+
+def provider_credit(provider: Provider):
+    """The provider's latest credit score, or None: read through settings.PROVIDER_CREDIT_READER
+    (a dotted path to a function of the provider returning an object with year, score and grade),
+    because the scores live in supervision, which pharmacies may not import (README, Layout)."""
+    path = getattr(settings, "PROVIDER_CREDIT_READER", "")
+    if not path:
+        return None
+    return import_string(path)(provider)
+
+
+def _renewal_credit_check(provider: Provider):
+    """Ziyang 第二十一条(二): the use of the fund is part of credit management and the assessment
+    results are tied to the renewal of the agreement. A provider whose latest credit grade is one
+    of settings.AGREEMENT_RENEWAL_REFUSED_GRADES (the agency's choice; the text fixes none) is
+    not renewed; any other grade is recorded with the renewal."""
+    credit = provider_credit(provider)
+    if credit is not None and credit.grade in getattr(settings, "AGREEMENT_RENEWAL_REFUSED_GRADES", ()):
+        raise DomainError(
+            _("The provider's credit grade does not allow renewing its agreement."),
+            code="credit_grade_refuses_renewal",
+            details={"provider": provider.code, "year": credit.year, "score": credit.score, "grade": credit.grade},
+        )
+    return credit
+
+
+def _with_credit(reason: str, credit) -> str:
+    if credit is None:
+        return reason
+    return f"{reason} " + gettext("(credit %(year)s: %(score)s, grade %(grade)s)") % {
+        "year": credit.year, "score": credit.score, "grade": credit.grade,
+    }
 
 
 def _lock_agreement(agreement: Agreement) -> Agreement:
@@ -226,6 +263,7 @@ def agreement_renew(
     _check_agreement_terms(
         period_from=period_from, period_to=period_to, payment_method=payment_method
     )
+    credit = _renewal_credit_check(agreement.provider)
     if period_from <= agreement.period_from:
         raise DomainError(
             _("A renewal starts after the agreement it renews."),
@@ -254,7 +292,7 @@ def agreement_renew(
         action="renew",
         from_status="",
         to_status=renewal.status,
-        reason=reason,
+        reason=_with_credit(reason, credit),
         agreement=renewal,
         provider=agreement.provider,
     )
@@ -272,3 +310,61 @@ def agreement_renew(
 # --- sanctions on a provider in force ---------------------------------------------------
 
 
+
+
+# --- expiry ---------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def agreements_expire_due(*, today: date | None = None) -> list[int]:
+    """Agreements in force whose period ended before today expire (the daily beat task,
+    pharmacies.expire_agreements). A provider left with no agreement in force becomes
+    `expired`: settlement refuses it (code agreement_expired) until a renewal is activated.
+    Safe to run again: an expired agreement is not in force any more. The ids expired."""
+    today = today or timezone.localdate()
+    due = list(
+        Agreement.objects.filter(
+            status__in=[Agreement.Status.ACTIVE, Agreement.Status.SUSPENDED], period_to__lt=today,
+        ).order_by("pk").values_list("pk", "provider_id")
+    )
+    expired = []
+    for agreement_id, provider_id in due:
+        # Sanctions' lock order: the provider, then its agreement; state re-read after the locks.
+        provider = Provider.objects.select_for_update(of=("self",)).filter(pk=provider_id).first()
+        agreement = Agreement.objects.select_for_update(of=("self",)).get(pk=agreement_id)
+        if agreement.status not in (Agreement.Status.ACTIVE, Agreement.Status.SUSPENDED) or agreement.period_to >= today:
+            continue
+        before = agreement.status
+        agreement.status = Agreement.Status.EXPIRED
+        agreement.status_reason = gettext("its period ended on %(date)s") % {"date": agreement.period_to.isoformat()}
+        agreement.save(update_fields=["status", "status_reason"])
+        _record(actor=None, action="expire", from_status=before, to_status=agreement.status,
+                reason=agreement.status_reason, agreement=agreement, provider=provider)
+        expired.append(agreement.pk)
+        if provider is None:
+            continue
+        # A suspended provider stays suspended (the sanction is lifted by an auditor); an active
+        # one can no longer settle.
+        if provider.status == Provider.Status.ACTIVE:
+            provider.status = Provider.Status.EXPIRED
+            provider.save(update_fields=["status"])
+            _record(actor=None, action="expire_provider", from_status=Provider.Status.ACTIVE,
+                    to_status=provider.status, reason=agreement.status_reason, provider=provider)
+        _notify(provider=provider, message="expired", values={
+            "name": provider.name, "code": provider.code, "period_to": agreement.period_to.isoformat(),
+        })
+    return expired
+
+
+def agreements_expiring(*, within_days: int | None = None, today: date | None = None):
+    """Agreements in force ending within the warning window (settings.AGREEMENT_EXPIRY_WARNING_DAYS)
+    and not yet renewed: the portal and the workbench show them."""
+    today = today or timezone.localdate()
+    days = getattr(settings, "AGREEMENT_EXPIRY_WARNING_DAYS", 90) if within_days is None else within_days
+    return (
+        Agreement.objects.filter(
+            status__in=[Agreement.Status.ACTIVE, Agreement.Status.SUSPENDED],
+            period_to__gte=today, period_to__lte=today + timedelta(days=days), renewal__isnull=True,
+        )
+        .select_related("provider").order_by("period_to", "pk")
+    )

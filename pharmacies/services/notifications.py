@@ -61,6 +61,13 @@ MESSAGES = {
             "The agreement of %(name)s (%(code)s) is in force from %(period_from)s to %(period_to)s."
         ),
     ),
+    "expired": (
+        gettext_noop("Agreement of %(name)s expired"),
+        gettext_noop(
+            "The agreement of %(name)s (%(code)s) ended on %(period_to)s and no renewal is in force: "
+            "settlements are refused until a renewed agreement comes into force."
+        ),
+    ),
     "renewed": (
         gettext_noop("Agreement of %(name)s renewed"),
         gettext_noop(

@@ -301,3 +301,26 @@ def test_a_request_field_added_later_keeps_stored_fingerprints():
     assert request.fingerprint() == OLD_FINGERPRINT
     assert SettlementRequest(**{**request.__dict__, "other_insurance_paid": Decimal("1.00")}).fingerprint() != OLD_FINGERPRINT
 OLD_FINGERPRINT = "65bd42da79abcd40177a8937f5a558be6f51bc0b1393856e00727540ddbea9c3"
+
+
+def test_an_account_only_sale_takes_fewer_queries_than_a_pooling_settlement(zaozhuang, api, django_assert_num_queries):
+    """Pinned (pooling takes 15 in tests/claims/test_settlement_api.py): token with provider,
+    catalog, member with account, account lock, claim, lines, balance UPDATE … RETURNING,
+    ledger entry, audit, the knowledge base's version token, plus SAVEPOINT/RELEASE; no policy,
+    no year row."""
+    member = make_member(balance="500.00")
+    api.post(URL, body(member, external_ref="warm-up"), format="json")
+    with django_assert_num_queries(12):
+        response = api.post(URL, body(member, external_ref="POS-2", visit_date="2023-02-02"), format="json")
+    assert response.status_code == 201
+
+
+def test_the_benchmarks_account_only_body_settles_as_an_account_only_sale(zaozhuang, api):
+    """devtools bench_settlement --mix account sends these bodies."""
+    from devtools.loadtest import settlement_body
+
+    member = make_member(balance="500.00")
+    response = api.post(URL, settlement_body([member.id_number], 0, 0, "BENCH-1", "account"), format="json")
+    assert response.status_code == 201, response.json()
+    assert (response.json()["fund"], response.json()["account"], response.json()["total"]) == ("0.00", "80.00", "80.00")
+    assert Claim.objects.get().benefit == Claim.Benefit.PERSONAL_ACCOUNT

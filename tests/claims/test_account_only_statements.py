@@ -73,3 +73,18 @@ def test_the_members_account_statement_shows_the_uses(sold, client, settings):
     text = page.content.decode()
     assert page.status_code == 200
     assert "本人就医购药" in text and "家属使用（家庭共济）" in text
+
+
+def test_the_pharmacy_reconciles_its_account_only_sales(sold, provider_client):
+    """对账: the two sales still settled in March, their account part counted as account."""
+    pharmacy, _member = sold
+    api = provider_client(pharmacy)
+    claims = list(Claim.objects.filter(status=Claim.Status.SETTLED).order_by("pk"))
+    lines = [{"external_ref": c.external_ref, "total": str(c.total), "fund": "0.00",
+              "account": str(c.account + c.family_account), "cash": str(c.cash)} for c in claims]
+    body = {"period_from": "2026-03-01", "period_to": "2026-03-31", "count": 2, "total": "50.00", "fund": "0.00",
+            "account": "50.00", "cash": "0.00", "settlements": lines}
+    response = api.post("/api/v1/reconciliations", body, format="json")
+    assert response.status_code == 201, response.json()
+    assert response.json()["result"] == "match"
+    assert response.json()["agency"] == {"count": "2", "total": "50.00", "fund": "0.00", "account": "50.00", "cash": "0.00"}

@@ -341,3 +341,101 @@ def test_member_page_shows_the_pending_second_payment_article_7(region, catalog,
     page = client.get(f"/admin/members/member/{member.pk}/change/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
     assert "large_expense_pending_base" in page and "20.00" in page
     assert Member.objects.count() == 1
+
+
+# --- Henan 第三章: institutions with inpatient beds, and township and community centres ----------
+
+
+def _henan_visit(level, *, beds):
+    from claims import calculator as calc
+
+    line = calc.LineInput(calc.CatalogFacts("A-DRUG", "A"), Decimal(10), Decimal("10.00"))
+    return calc.VisitInput(visit_date=date(2023, 5, 1), lines=(line,), provider_level=level, provider_inpatient_beds=beds)
+
+
+@pytest.mark.parametrize("level, beds, covered", [
+    ("level_1", True, True),
+    ("level_1", False, False),  # a clinic without beds
+    ("level_2", False, False),
+    ("township_health_centre", False, True),
+    ("community_health_centre", False, True),
+])
+def test_henan_covers_institutions_with_inpatient_beds_and_health_centres_chapter_3(level, beds, covered):
+    """Henan 第三章: 普通门诊统筹 covers 有住院资格的定点医疗机构和乡镇卫生院、社区卫生服务中心."""
+    from claims import calculator as calc
+
+    policy = calc.PolicyInput("henan", preset("henan")["versions"][0]["parameters"])
+    situation = calc.MemberSituation(employment_status="in_service", scheme="combined")
+    result = calc.settle(_henan_visit(level, beds=beds), situation, calc.YearSoFar(), policy)
+    assert (result.denied_reason is None) is covered
+    if not covered:
+        assert result.denied_reason == "provider_not_covered" and result.fund == 0
+
+
+def test_other_regions_ignore_inpatient_beds():
+    """Only Henan's text ties coverage to inpatient qualification."""
+    from claims import calculator as calc
+
+    policy = calc.PolicyInput("zaozhuang", preset("zaozhuang")["versions"][0]["parameters"])
+    situation = calc.MemberSituation(employment_status="in_service", scheme="combined")
+    assert calc.settle(_henan_visit("level_1", beds=False), situation, calc.YearSoFar(), policy).denied_reason is None
+
+
+def test_henan_clinic_without_beds_is_denied_through_the_api_chapter_3(region, catalog, provider_client):
+    """Henan 第三章: the provider's recorded inpatient qualification decides."""
+    region("henan")
+    member = make_member()
+    clinic = ProviderFactory(kind="institution", level="level_1", inpatient_beds=False)
+    body = _post(provider_client(clinic), member, "2023-05-01", "H-1").json()
+    assert (body["denied_reason"], body["fund"]) == ("provider_not_covered", "0.00")
+    hospital = ProviderFactory(kind="institution", level="level_1")
+    body = _post(provider_client(hospital), member, "2023-05-01", "H-2").json()
+    assert body["denied_reason"] is None and body["fund"] != "0.00"
+
+
+# --- Jinan (五): the local ratio 在长期居住地 — in that place only ---------------------------
+
+
+def test_division_within():
+    from claims.calculator import division_within
+
+    assert division_within("440305", "440300") and division_within("440305", "440000") and division_within("440305", "440305")
+    assert not division_within("440106", "440300") and not division_within("", "440300")
+
+
+def _remote(platform_client, member, ref, code=None):
+    data = {"member_id_number": member.id_number, "visit_date": "2024-06-01", "external_ref": ref,
+            "visit_place": "out_of_province", "remote_provider_code": "H44030500001", "remote_provider_name": "深圳某医院",
+            "provider_level": "level_2", "items": [{"code": "A-DRUG", "quantity": "100"}]}
+    if code is not None:
+        data["treatment_division_code"] = code
+    return platform_client.post("/api/v1/settlements", data, format="json")
+
+
+def test_registered_residence_gets_the_local_ratio_only_in_that_place_article_5(region, catalog, platform_client):
+    """Jinan (五): 异地长期居住人员在长期居住地 … 执行本市规定 — the registration names the place (a
+    six-digit division code); a visit elsewhere out of province is a temporary visit (−10 points)."""
+    from members.models import Registration
+
+    region("jinan", deductible_annual="0.00")
+    member = make_member()
+    Registration.objects.create(member=member, place="out_of_province", division_code="440300", valid_from=date(2024, 1, 1))
+    there = _remote(platform_client, member, "R-1", "440305")
+    assert there.status_code == 201, there.content
+    assert (there.json()["ratio"], there.json()["fund"]) == ("70.00", "700.00")
+    elsewhere = _remote(platform_client, member, "R-2", "440106").json()  # Guangzhou, not Shenzhen
+    assert (elsewhere["ratio"], elsewhere["fund"]) == ("60.00", "600.00")
+    unnamed = _remote(platform_client, member, "R-3").json()  # the place of treatment not sent
+    assert unnamed["ratio"] == "60.00"
+    bad = _remote(platform_client, member, "R-4", "4403")
+    assert bad.status_code == 400 and Claim.objects.count() == 3
+
+
+def test_a_registration_without_a_division_still_covers_its_whole_place_article_5(region, catalog, platform_client):
+    """Registrations recorded before division codes keep their meaning (anywhere in the place)."""
+    from members.models import Registration
+
+    region("jinan", deductible_annual="0.00")
+    member = make_member()
+    Registration.objects.create(member=member, place="out_of_province", valid_from=date(2024, 1, 1))
+    assert _remote(platform_client, member, "R-1", "440106").json()["ratio"] == "70.00"

@@ -108,6 +108,12 @@ def test_the_institution_sequence_settles_as_the_rest_api_does_field_by_field(za
     assert info["mdtrt_id"] == mdtrt_id and info["psn_no"] == str(member.pk) and info["certno"] == member.id_number
     assert info["medins_setl_id"] == hospital.last_msgid
     assert (info["clr_type"], info["clr_optins"], info["insutype"], info["med_type"]) == ("11", "370400", "310", "11")
+    # setl_proc_info is the settlement's own explanation, step by step.
+    detail = hospital.ok("2207", settle_data(member, mdtrt_id))["setldetail"]
+    assert detail[0]["fund_pay_type"] == "310100" and detail[0]["fund_payamt"] == Decimal(rest["fund"])
+    assert detail[0]["setl_proc_info"] == "\n".join(
+        f"{step['text']}（{step['article']}）" if step["article"] else step["text"] for step in claim.response["explanation"])
+    assert "起付" in detail[0]["setl_proc_info"]
     # The amounts were really paid: the ledger and the year moved once.
     assert PersonalAccount.objects.get(member=member).balance == Decimal(rest["balance_after"])
 

@@ -7,6 +7,7 @@ import pytest
 from claims.models import Claim
 from core.models import AuditEvent
 from gateway.models import FeeLine, Message, SignIn, Visit
+from gateway.services import _SIGNED_IN
 from members.models import PersonalAccount
 from tests.claims.conftest import make_member
 
@@ -194,6 +195,7 @@ def test_without_todays_sign_in_no_2xxx_is_served(member, hospital, visit_id):
     assert "9001" in hospital.fails("2207", settle_data(member, visit_id), sign_no=None)
     assert "9001" in hospital.fails("2207", settle_data(member, visit_id), sign_no="20230101000000abcdef")
     SignIn.objects.update(day="2023-01-01")
+    _SIGNED_IN.clear()  # the process's cache of sign-ins seen valid (a sign-in never changes in use)
     assert "9001" in hospital.fails("2207", settle_data(member, visit_id))
     assert written() == before
 

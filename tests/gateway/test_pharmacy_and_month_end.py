@@ -60,6 +60,23 @@ def test_the_pharmacy_sequence_settles_a_circulated_prescription_as_the_rest_api
     assert FeeLine.objects.filter(visit_id=int(info["mdtrt_id"])).count() == 2
 
 
+def test_without_a_circulated_prescription_the_personal_account_alone_pays_as_the_rest_api_does(member, pharmacy, prescriber, provider_client):
+    twin = make_member(balance="100.00")
+    info = pharmacy.ok("2102", purchase(member, prescriber, circulated=False))["setlinfo"]
+    rest = provider_client(pharmacy.provider).post("/api/v1/settlements", {
+        "member_id_number": twin.id_number, "visit_date": "2023-02-01", "external_ref": "REST-P2", "benefit": "personal_account",
+        "items": [{"code": "A-DRUG", "quantity": "10", "unit_price": "10.00"}, {"code": "B-DRUG", "quantity": "1", "unit_price": "30.00"}],
+    }, format="json").json()
+    for field, value in expected_setlinfo(rest).items():
+        assert info[field] == value, field
+    assert_identities(info)
+    # nhsa.md: an account-only settlement has hifp_pay 0 and pool_prop_selfpay 0.
+    assert (info["hifp_pay"], info["pool_prop_selfpay"], info["acct_pay"]) == (Decimal("0.00"), Decimal("0.0000"), Decimal("100.00"))
+    assert info["psn_cash_pay"] == Decimal("30.00")
+    claim = Claim.objects.get(pk=int(info["setl_id"]))
+    assert claim.benefit == Claim.Benefit.PERSONAL_ACCOUNT and claim.prescribed_by is None
+
+
 def test_2103_cancels_with_negated_amounts_naming_the_personal_and_cash_parts(member, pharmacy, prescriber):
     info = pharmacy.ok("2102", purchase(member, prescriber))["setlinfo"]
     data = {"data": {"setl_id": info["setl_id"], "mdtrt_id": info["mdtrt_id"], "psn_no": str(member.pk), "exp_content": ""}}
@@ -82,7 +99,7 @@ def test_2601_reverses_a_pharmacy_settlement(member, pharmacy, prescriber):
     ({"exp_content": ""}, ["prsc_fixmedins_code"]),
     ({"med_type": "11"}, ["41"]),
     ({"mdtrt_cert_type": "03"}, ["02"]),
-    ({"circulated": False}, ["41"]),
+    ({"circulated": False, "acct": "0"}, ["acct_used_flag"]),
 ])
 def test_pharmacy_refusals_write_nothing(member, pharmacy, prescriber, change, words):
     before = written()

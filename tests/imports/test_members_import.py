@@ -291,6 +291,7 @@ def test_progress_bar_goes_to_stderr_and_summary_to_stdout(tmp_path):
 
 
 def test_bench_import_runs_through_the_import_members_code():
+    call_command("bench_database", "--mark", stdout=io.StringIO())  # devtools.guard
     out = io.StringIO()
     call_command("bench_import", "--rows", "300", "--prefix", "530300", "--reimport", stdout=out,
                  stderr=io.StringIO())

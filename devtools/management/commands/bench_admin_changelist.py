@@ -18,6 +18,7 @@ from django.test.utils import CaptureQueriesContext, setup_test_environment
 from django.utils import timezone
 
 from core.idnumber import make_id_number
+from devtools.guard import require_bench_database
 from members.models import Member
 
 BENCH_PREFIX = "379901"  # an unused region code: the generated members are easy to find and remove
@@ -41,6 +42,7 @@ class Command(BaseCommand):
         parser.add_argument("--keep", action="store_true", help="keep the generated members")
 
     def handle(self, *args, members, keep, **options):
+        require_bench_database()
         if connection.vendor != "postgresql":
             raise CommandError("run it on PostgreSQL: set DATABASE_URL")
         created = self._load(members)

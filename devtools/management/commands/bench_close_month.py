@@ -23,6 +23,7 @@ from django.db import connection, transaction
 from claims.models import Claim, Deduction, PolicyVersion, ProviderStatement
 from claims.statements.services import local_bounds, month_end, parse_month, statement_close_month
 from core.idnumber import make_id_number
+from devtools.guard import require_bench_database
 from members.models import Member
 from pharmacies.models import Provider
 
@@ -42,6 +43,7 @@ class Command(BaseCommand):
         parser.add_argument("--keep", action="store_true", help="keep the generated data")
 
     def handle(self, *args, claims, providers, members, month, keep, **options):
+        require_bench_database()
         if connection.vendor != "postgresql":
             raise CommandError("bench_close_month runs on PostgreSQL (set DATABASE_URL)")
         first = parse_month(month)

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 
+from devtools.guard import require_bench_database
 from members.models import CreditPolicy, CreditRun, Enrollment, LedgerEntry, Member, PersonalAccount, ReferenceValue
 from members.services import credit_month, credit_policy_load
 
@@ -43,6 +44,7 @@ class Command(BaseCommand):
                             help="chunks credited at once, as several Celery workers would (default 1: sequential)")
 
     def handle(self, *args, **options):
+        require_bench_database()
         if connection.vendor != "postgresql":
             raise CommandError("bench_credits runs on PostgreSQL (set DATABASE_URL)")
         count, region = options["members"], options["region"]

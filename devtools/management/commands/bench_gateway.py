@@ -17,6 +17,7 @@ import json
 import statistics
 import time
 import uuid
+from datetime import timedelta
 from decimal import Decimal
 
 from django.core.management.base import BaseCommand
@@ -63,7 +64,8 @@ class Command(BaseCommand):
             return answer["output"]
 
         sign_no = nhsa("9001", {"signIn": {"opter_no": "bench", "mac": "", "ip": "127.0.0.1"}})["signinoutb"]["sign_no"]
-        day = "2023-03-01 09:00:00"
+        # Yesterday: a visit must fall in the settlement window (and the policy in force).
+        day = (timezone.localdate() - timedelta(days=1)).strftime("%Y-%m-%d 09:00:00")
         lines = [("A-DRUG", "3", "10.00"), ("B-DRUG", "1", "50.00")]
         gateway_members, rest_members = members[:total], members[total:2 * total]
         opened = []

@@ -19,6 +19,7 @@ from django.db import connection
 
 from core.idnumber import make_id_number
 from core.imports.pipeline import import_file, tqdm_progress_factory
+from devtools.guard import require_bench_database
 from members.importers import MemberImporter
 
 HEADER = ["id_number", "name", "employment_status", "scheme", "category", "sector", "civil_servant",
@@ -63,6 +64,7 @@ class Command(BaseCommand):
         parser.add_argument("--reimport", action="store_true", help="also time importing the same file again")
 
     def handle(self, *args, rows, prefix, reimport, **options):
+        require_bench_database()
         if rows > 150 * 365 * 1000:
             raise CommandError("too many rows for distinct generated ID numbers")
         with tempfile.TemporaryDirectory() as folder:

@@ -11,6 +11,7 @@ from datetime import date
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 
+from devtools.guard import require_bench_database
 from supervision.monitoring import monitoring_run
 
 
@@ -29,6 +30,7 @@ class Command(BaseCommand):
         parser.add_argument("--keep", action="store_true", help="commit the generated data instead of rolling back")
 
     def handle(self, *args, **options):
+        require_bench_database()
         if connection.vendor != "postgresql":
             raise CommandError("bench_monitoring runs on PostgreSQL (set DATABASE_URL).")
         try:

@@ -9,6 +9,13 @@ little of the machine, else with Python threads. Then it runs pgbench's standard
 (`pgbench -i` on a scratch database, then `pgbench -c 8 -j 2 -T 10`) and prints settlements/s,
 p50 and p99 latency, pgbench's tps, and the ratio. Goal: ≥ 25% of pgbench tps, p99 < 50 ms.
 
+`--mix account` settles account-only sales (`benefit: personal_account`) instead of pooling
+visits; `--mix both` measures pooling and then account-only sales in the same run (same data,
+server and length) and prints the account-only rate as a share of the pooling rate (issue 13:
+at least 100%). `--rounds N` splits the measured time into N rounds that alternate the mixes
+(pooling, account, pooling, …), so that a machine whose speed drifts favours neither; the
+latencies printed are then the slowest round's.
+
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/gongji python manage.py bench_settlement
 """
 
@@ -30,16 +37,18 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
+from config.gunicorn import default_workers
+from devtools.guard import require_bench_database
 from devtools.loadtest import (
     FIRST_VISIT,
     LOAD_PROVIDER_PREFIX,
+    MIX_FIELDS,
     database_url,
     gunicorn_start,
     gunicorn_wait_ready,
     load_data_prepare,
     settlement_body,
 )
-from config.gunicorn import default_workers
 
 
 @dataclass(frozen=True)
@@ -58,6 +67,7 @@ WRK_SCRIPT = r"""
 local tokens = { $TOKENS }
 local members = { $MEMBERS }
 local run = $RUN
+local head = $HEAD
 local threads = {}
 local counter = 0
 
@@ -79,9 +89,9 @@ function request()
   local member = members[((n * 7919 + id) % #members) + 1]
   local visit = os.date("!%Y-%m-%d", day0 + (n % 300) * 86400)
   local body = string.format(
-    '{"member_id_number":"%s","visit_date":"%s","external_ref":"%s-%d-%d","use_account":true,' ..
+    '{%s"member_id_number":"%s","visit_date":"%s","external_ref":"%s-%d-%d",' ..
     '"items":[{"code":"A-DRUG","quantity":"3"},{"code":"B-DRUG","quantity":"1"}]}',
-    member, visit, run, id, n)
+    head, member, visit, run, id, n)
   local headers = {
     ["Authorization"] = "Token " .. tokens[((n + id) % #tokens) + 1],
     ["Content-Type"] = "application/json",
@@ -132,10 +142,14 @@ class Command(BaseCommand):
         parser.add_argument("--pgbench-seconds", type=int, default=10)
         parser.add_argument("--skip-pgbench", action="store_true")
         parser.add_argument("--python-client", action="store_true", help="use the Python client even if wrk is installed")
+        parser.add_argument("--mix", choices=["pooling", "account", "both"], default="pooling",
+                            help="pooling visits, account-only sales, or both one after the other")
+        parser.add_argument("--rounds", type=int, default=1, help="alternate the mixes in this many rounds")
         parser.add_argument("--prepare-only", action="store_true",
                             help="prepare the data, print {\"tokens\": [...], \"members\": [...]} as JSON on the last line, and stop")
 
     def handle(self, *args, **opts):
+        require_bench_database()
         if connection.vendor != "postgresql":
             raise CommandError("bench_settlement runs on PostgreSQL: set DATABASE_URL=postgres://…")
         if opts["clients"] < 1 or opts["seconds"] < 1:
@@ -157,33 +171,51 @@ class Command(BaseCommand):
             except (RuntimeError, TimeoutError) as error:
                 raise CommandError(f"{error} (see {self.server_log})") from error
             run = str(int(time.time()))
-            self.stdout.write(f"warm-up: {opts['warmup_seconds']} s")
-            load(port, tokens, members, opts["warmup_seconds"], f"W{run}", opts["clients"])
-            self.stdout.write(
-                f"measuring: {opts['seconds']} s, {opts['clients']} clients ({'wrk' if wrk else 'Python threads'}), "
-                f"{workers} gunicorn workers, production settings"
-            )
-            result = load(port, tokens, members, opts["seconds"], f"M{run}", opts["clients"])
+            mixes = ["pooling", "account"] if opts["mix"] == "both" else [opts["mix"]]
+            results = {}
+            for mix in mixes:
+                self.stdout.write(f"warm-up ({mix}): {opts['warmup_seconds']} s")
+                load(port, tokens, members, opts["warmup_seconds"], f"W{run}{mix[0]}", opts["clients"], mix)
+            rounds = max(1, opts["rounds"])
+            slice_seconds = max(1, opts["seconds"] // rounds)
+            for round_number in range(rounds):
+                for mix in mixes:
+                    self.stdout.write(
+                        f"measuring ({mix}, round {round_number + 1}/{rounds}): {slice_seconds} s, {opts['clients']} clients "
+                        f"({'wrk' if wrk else 'Python threads'}), {workers} gunicorn workers, production settings"
+                    )
+                    got = load(port, tokens, members, slice_seconds, f"M{run}{mix[0]}{round_number}", opts["clients"], mix)
+                    before = results.get(mix)
+                    results[mix] = got if before is None else LoadResult(
+                        before.ok + got.ok, before.failed + got.failed, before.elapsed + got.elapsed,
+                        max(before.p50_ms, got.p50_ms), max(before.p99_ms, got.p99_ms))
         finally:
             os.killpg(server.pid, 15)
             server.wait(timeout=30)
-        settled = self.settled_with_prefix(f"M{run}-")
-        rate = result.ok / result.elapsed
         tps = None if opts["skip_pgbench"] else self.pgbench(opts["pgbench_seconds"])
-        self.stdout.write("")
-        self.stdout.write(f"settlements          {result.ok} ok, {result.failed} failed, {result.elapsed:.2f} s ({settled} claims written)")
-        self.stdout.write(f"settlements/s        {rate:.1f}")
-        self.stdout.write(f"latency p50          {result.p50_ms:.1f} ms")
-        self.stdout.write(f"latency p99          {result.p99_ms:.1f} ms")
-        if tps:
-            self.stdout.write(f"pgbench tps (TPC-B)  {tps:.1f}  (pgbench -c 8 -j 2 -T {opts['pgbench_seconds']}, scale 1)")
-            self.stdout.write(f"ratio                {100 * rate / tps:.1f}% of pgbench tps (goal ≥ 25%)")
-        self.stdout.write(f"p99 goal (< 50 ms)   {'met' if result.p99_ms < 50 else 'NOT met'}")
-        if result.failed:
-            raise CommandError(f"{result.failed} settlements failed")
-        # A request still in flight when the load stops is settled but never counted.
-        if not result.ok <= settled <= result.ok + opts["clients"]:
-            raise CommandError(f"{result.ok} settlements answered 201 but {settled} claims were written")
+        rates = {}
+        for mix, result in results.items():
+            settled = self.settled_with_prefix(f"M{run}{mix[0]}")
+            rate = rates[mix] = result.ok / result.elapsed
+            label = "settlements" if mix == "pooling" else "account-only"
+            self.stdout.write("")
+            self.stdout.write(f"{label:<20} {result.ok} ok, {result.failed} failed, {result.elapsed:.2f} s ({settled} claims written)")
+            self.stdout.write(f"{label + '/s':<20} {rate:.1f}")
+            self.stdout.write(f"latency p50          {result.p50_ms:.1f} ms")
+            self.stdout.write(f"latency p99          {result.p99_ms:.1f} ms")
+            if tps:
+                self.stdout.write(f"pgbench tps (TPC-B)  {tps:.1f}  (pgbench -c 8 -j 2 -T {opts['pgbench_seconds']}, scale 1)")
+                self.stdout.write(f"ratio                {100 * rate / tps:.1f}% of pgbench tps (goal ≥ 25%)")
+            self.stdout.write(f"p99 goal (< 50 ms)   {'met' if result.p99_ms < 50 else 'NOT met'}")
+            if result.failed:
+                raise CommandError(f"{result.failed} {label} failed")
+            # A request still in flight when the load stops is settled but never counted.
+            if not result.ok <= settled <= result.ok + opts["clients"]:
+                raise CommandError(f"{result.ok} {label} answered 201 but {settled} claims were written")
+        if len(rates) == 2:
+            share = 100 * rates["account"] / rates["pooling"]
+            self.stdout.write("")
+            self.stdout.write(f"account-only/pooling {share:.1f}% (goal ≥ 100%: {'met' if share >= 100 else 'NOT met'})")
 
     def settled_with_prefix(self, prefix: str) -> int:
         from claims.models import Claim
@@ -215,11 +247,12 @@ class Command(BaseCommand):
 
     # --- load ----------------------------------------------------------------------------
 
-    def load_wrk(self, port, tokens, members, seconds, run, clients) -> LoadResult:
+    def load_wrk(self, port, tokens, members, seconds, run, clients, mix="pooling") -> LoadResult:
         """wrk with a Lua script: each request a new visit; non-201 answers are counted."""
         script = WRK_SCRIPT.replace("$TOKENS", ", ".join(json.dumps(t) for t in tokens)).replace(
             "$MEMBERS", ", ".join(json.dumps(m) for m in members)
-        ).replace("$RUN", json.dumps(run)).replace("$FROM", json.dumps(FIRST_VISIT.isoformat()))
+        ).replace("$RUN", json.dumps(run)).replace("$FROM", json.dumps(FIRST_VISIT.isoformat())).replace(
+            "$HEAD", json.dumps(json.dumps(MIX_FIELDS[mix])[1:-1] + ","))
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "settle.lua"
             path.write_text(script, encoding="utf-8")
@@ -235,7 +268,7 @@ class Command(BaseCommand):
         ok, failed, elapsed_us, p50_us, p99_us = (float(value) for value in match.groups())
         return LoadResult(int(ok), int(failed), elapsed_us / 1e6, p50_us / 1000, p99_us / 1000)
 
-    def load_python(self, port, tokens, members, seconds, run, clients) -> LoadResult:
+    def load_python(self, port, tokens, members, seconds, run, clients, mix="pooling") -> LoadResult:
         """The fallback without wrk: one thread per client (the client then shares the
         machine's cores with the server, and its own cost lowers the figure)."""
         latencies, failures, lock = [], [0], threading.Lock()
@@ -246,7 +279,7 @@ class Command(BaseCommand):
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
             mine, n = [], 0
             while time.perf_counter() < deadline:
-                body = json.dumps(settlement_body(members, n, k, f"{run}-{k}-{n}"))
+                body = json.dumps(settlement_body(members, n, k, f"{run}-{k}-{n}", mix))
                 n += 1
                 started = time.perf_counter()
                 try:

@@ -1,0 +1,31 @@
+"""The admin's "apply a service to each selected row" loop, in one place."""
+
+from collections.abc import Callable, Iterable
+
+from django.contrib import messages
+from django.utils.translation import gettext as _
+
+from .errors import DomainError
+
+
+def apply_to_selected(modeladmin, request, objects: Iterable, call: Callable, *,
+                      done_message: str | Callable[[int], str]) -> int:
+    """Call `call(obj)` for each selected object (in the admin request's transaction, each call
+    a savepoint of its own: a refusal undoes only that object). Reports every refusal with the
+    object and its reason, success only for what was done, and says so when nothing was.
+    Returns how many were done."""
+    done = refused = 0
+    for obj in objects:
+        try:
+            call(obj)
+        except DomainError as error:
+            refused += 1
+            modeladmin.message_user(request, f"{obj}: {error.message}", messages.ERROR)
+        else:
+            done += 1
+    if done:
+        text = done_message(done) if callable(done_message) else done_message % {"count": done}
+        modeladmin.message_user(request, text, messages.SUCCESS)
+    elif not refused:
+        modeladmin.message_user(request, _("Nothing was changed."), messages.WARNING)
+    return done

@@ -1,0 +1,48 @@
+"""core.admin_actions.apply_to_selected: the one "apply a service to each selected row" loop
+of the admin reports what happened, and never success when nothing did."""
+
+from django.contrib import messages
+from django.utils import translation
+
+from core.admin_actions import apply_to_selected
+from core.errors import Conflict
+
+
+class Recorder:
+    def __init__(self):
+        self.messages = []
+
+    def message_user(self, request, text, level):
+        self.messages.append((level, str(text)))
+
+
+def refuse_odd(number):
+    if number % 2:
+        raise Conflict("odd refused", code="odd")
+
+
+def test_each_refusal_is_named_and_success_counts_only_what_was_done():
+    admin = Recorder()
+    done = apply_to_selected(admin, None, [1, 2, 3, 4], refuse_odd, done_message="%(count)d done")
+    assert done == 2
+    assert admin.messages == [(messages.ERROR, "1: odd refused"), (messages.ERROR, "3: odd refused"),
+                              (messages.SUCCESS, "2 done")]
+
+
+def test_no_success_message_when_everything_was_refused():
+    admin = Recorder()
+    assert apply_to_selected(admin, None, [1, 3], refuse_odd, done_message="%(count)d done") == 0
+    assert [level for level, _text in admin.messages] == [messages.ERROR, messages.ERROR]
+
+
+def test_nothing_to_do_says_nothing_was_changed():
+    admin = Recorder()
+    with translation.override("zh-hans"):
+        assert apply_to_selected(admin, None, [], refuse_odd, done_message="%(count)d done") == 0
+    assert admin.messages == [(messages.WARNING, "未作任何更改。")]
+
+
+def test_the_done_message_may_depend_on_the_count():
+    admin = Recorder()
+    apply_to_selected(admin, None, [2], refuse_odd, done_message=lambda n: f"{n} record" + ("s" if n > 1 else ""))
+    assert admin.messages == [(messages.SUCCESS, "1 record")]
