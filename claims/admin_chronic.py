@@ -10,6 +10,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from core.admin import LargeTableMixin
 from core.errors import DomainError
+from core.regions import region_label
 from members.admin import MemberAdmin, MemberSearchMixin, member_masked_id_number
 from pharmacies.admin_workflow import ReasonForm, workflow_action
 
@@ -19,9 +20,13 @@ from .models import ChronicRegistration, ChronicYear, Disease
 
 @admin.register(Disease)
 class DiseaseAdmin(SimpleHistoryAdmin):
-    list_display = ["code", "name", "group", "region"]
-    list_filter = ["region", "group"]
+    list_display = ["code", "name", "group", "region_name"]
+    list_filter = ["group"]
     search_fields = ["code", "name"]
+
+    @admin.display(description=_("region"), ordering="region")
+    def region_name(self, obj):
+        return region_label(obj.region)
 
 
 class RegistrationProposalForm(forms.ModelForm):

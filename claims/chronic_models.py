@@ -14,6 +14,7 @@ from simple_history.models import HistoricalRecords
 
 from core.idnumber import mask_id_number
 from core.money import MoneyField
+from core.regions import Region
 
 
 class Disease(models.Model):
@@ -25,7 +26,7 @@ class Disease(models.Model):
         SPECIAL = "special", _("special disease")
         TWO_DISEASES = "two_diseases", _("hypertension and diabetes (two diseases)")
 
-    region = models.CharField(_("region"), max_length=16)
+    region = models.CharField(_("region"), max_length=16, choices=Region.choices)
     code = models.CharField(_("disease code"), max_length=32)
     name = models.CharField(_("name"), max_length=200)
     group = models.CharField(_("group"), max_length=16, choices=Group.choices)

@@ -106,6 +106,9 @@ class SettlementOutput(serializers.Serializer):
     policy_version = serializers.IntegerField(allow_null=True, help_text="null for an account-only settlement")
     warnings = WarningOutput(many=True)
     explanation = ExplanationStep(many=True, help_text="why the settlement paid this: the calculation step by step")
+    status = serializers.CharField(required=False, help_text="only on a repeat of a settlement since reversed: reversed")
+    reversed_at = serializers.DateTimeField(required=False, help_text="only on a repeat of a reversed settlement (+08:00)")
+    message = serializers.CharField(required=False, help_text="only on a repeat of a reversed settlement: what to do")
 
 
 class ReversalOutput(serializers.Serializer):

@@ -603,7 +603,14 @@ def _replay(claim: Claim, fingerprint: str) -> dict:
             code="external_ref_conflict",
             details={"external_ref": claim.external_ref, "settlement_id": claim.pk},
         )
-    return {"settlement_id": claim.pk, **claim.response}
+    answer = {"settlement_id": claim.pk, **claim.response}
+    if claim.status == Claim.Status.REVERSED:
+        # A repeat of a settlement since reversed says so: the HIS must not treat it as paid.
+        reversed_at = timezone.localtime(claim.reversed_at)
+        answer.update(status=claim.status, reversed_at=reversed_at.isoformat(), message=str(_(
+            "This settlement was reversed on %(when)s; to settle the visit again, send it with a new transaction number."
+        ) % {"when": reversed_at.strftime("%Y-%m-%d %H:%M")}))
+    return answer
 
 
 def claim_settle(*, user, request: SettlementRequest) -> tuple[dict, bool]:
@@ -802,7 +809,7 @@ def claim_reverse(*, user, settlement_id: int, reason: str = "") -> dict:
     claim.reversal_response = {
         "settlement_id": claim.pk,
         "status": Claim.Status.REVERSED.value,
-        "reversed_at": claim.reversed_at.isoformat(),
+        "reversed_at": timezone.localtime(claim.reversed_at).isoformat(),  # one zone in answers: +08:00
         "fund": _money(-claim.fund),
         "account_refund": _money(claim.account),
         "family_account_refund": _money(claim.family_account),

@@ -6,19 +6,23 @@ Actions call the services; refusals come back as messages. The dashboard is serv
 
 from django import forms
 from django.contrib import admin, messages
-from django.shortcuts import redirect
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from core.admin import LargeTableMixin
 from core.admin_actions import apply_to_selected
+from core.audit_labels import action_label
 from core.errors import DomainError
 from pharmacies.models import Provider
 
 from . import services
 from .dashboard import dashboard_data
+from .flag_steps import STEP_FORMS
 from .models import (
     Flag,
     FlagTransition,
@@ -143,14 +147,33 @@ class MonitoringRunAdmin(ReadOnlyAdmin):
 
 
 class FlagTransitionInline(admin.TabularInline):
+    """The case's history: when, which step, from and to which state, who, and their words."""
+
     model = FlagTransition
     extra = 0
     can_delete = False
-    fields = ["at", "action", "from_status", "to_status", "actor", "note"]
+    fields = ["at", "step", "from_state", "to_state", "actor", "note"]
     readonly_fields = fields
+    verbose_name_plural = _("history of the case")
+
+    @admin.display(description=_("step"))
+    def step(self, obj):
+        return _("raised by monitoring") if obj.action == "raise" else action_label(f"supervision.flag.{obj.action}")
+
+    @admin.display(description=_("from"))
+    def from_state(self, obj):
+        return _status_label(obj.from_status)
+
+    @admin.display(description=_("to"))
+    def to_state(self, obj):
+        return _status_label(obj.to_status)
 
     def has_add_permission(self, request, obj=None):
         return False
+
+
+def _status_label(status: str) -> str:
+    return str(Flag.Status(status).label) if status in Flag.Status.values else (status or "-")
 
 
 def _each(modeladmin, request, queryset, step, done_message):
@@ -166,11 +189,59 @@ class FlagAdmin(LargeTableMixin, admin.ModelAdmin):
     search_fields = ["item_key", "provider__code"]
     inlines = [FlagTransitionInline]
     readonly_fields = [
-        "rule", "item_key", "day", "provider", "member", "claim", "message", "evidence", "amount_at_stake", "status", "run",
-        "created_at", "first_reviewer", "first_opinion", "second_reviewer", "confirmed_amount", "confirmed_on",
-        "appeal_deadline", "appeal_reason", "appeal_decided_by", "appeal_decision", "deduction_reference",
+        "rule", "rule_description", "day", "provider", "member", "message", "evidence_settlements", "amount_at_stake",
+        "status", "run", "created_at", "first_reviewer", "first_opinion", "second_reviewer", "confirmed_amount",
+        "confirmed_on", "appeal_deadline", "appeal_reason", "appeal_decided_by", "appeal_decision", "deduction_reference",
+        "evidence",
     ]
-    actions = ["first_review", "confirm", "dismiss", "uphold_appeal", "reject_appeal", "deduct"]
+    # The review steps are taken one flag at a time on its own page (each with the auditor's
+    # opinion and amount, supervision.flag_steps); only the deduction of cases decided is bulk.
+    actions = ["deduct"]
+
+    @admin.display(description=_("rule"))
+    def rule_description(self, obj):
+        return obj.rule.description
+
+    @admin.display(description=_("evidence: settlements"))
+    def evidence_settlements(self, obj):
+        from claims.models import Claim
+
+        ids = [pk for pk in (obj.evidence or {}).get("claims", []) if isinstance(pk, int)] or (
+            [obj.claim_id] if obj.claim_id else [])
+        claims = Claim.objects.filter(pk__in=ids).select_related("provider").order_by("visit_date", "pk")
+        return format_html_join(format_html("<br>"), '<a href="{}">{} · {} · {} · {}</a>', (
+            (reverse("admin:claims_claim_change", args=[c.pk]), c.visit_date, c.provider.name if c.provider_id else "",
+             c.external_ref, c.total) for c in claims
+        )) or "-"
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        flag = self.get_object(request, object_id)
+        step = STEP_FORMS.get(flag.status) if flag else None
+        extra_context = {**(extra_context or {}), "step_title": step.title if step else None}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def step_view(self, request, pk):
+        """The next step of one flag, with its own form (opinion, amount, reasons)."""
+        flag = get_object_or_404(Flag.objects.select_related("rule", "provider", "member"), pk=pk)
+        if not self.has_change_permission(request, flag):
+            raise PermissionDenied
+        change_url = reverse("admin:supervision_flag_change", args=[flag.pk])
+        form_class = STEP_FORMS.get(flag.status)
+        if form_class is None:
+            self.message_user(request, _("This flag has no review step waiting."), messages.WARNING)
+            return redirect(change_url)
+        form = form_class(request.POST or None, flag=flag)
+        if request.method == "POST" and form.is_valid():
+            try:
+                done = form.apply(request.user)
+            except DomainError as error:
+                form.add_error(error.details.get("field") if error.details.get("field") in form.fields else None, error.message)
+            else:
+                self.message_user(request, done, messages.SUCCESS)
+                return redirect(change_url)
+        context = {**self.admin_site.each_context(request), "title": form_class.title, "flag": flag, "form": form,
+                   "opts": self.model._meta, "evidence": self.evidence_settlements(flag), "change_url": change_url}
+        return TemplateResponse(request, "admin/supervision/flag/step.html", context)
 
     def has_add_permission(self, request):
         return False
@@ -180,7 +251,9 @@ class FlagAdmin(LargeTableMixin, admin.ModelAdmin):
 
     def get_urls(self):
         view = self.admin_site.admin_view(self.dashboard_view)
-        return [path("dashboard/", view, name="supervision_dashboard"), *super().get_urls()]
+        step = self.admin_site.admin_view(self.step_view)
+        return [path("dashboard/", view, name="supervision_dashboard"),
+                path("<int:pk>/step/", step, name="supervision_flag_step"), *super().get_urls()]
 
     def dashboard_view(self, request):
         if not request.user.has_perm("supervision.view_flag"):
@@ -193,31 +266,6 @@ class FlagAdmin(LargeTableMixin, admin.ModelAdmin):
         context = {**self.admin_site.each_context(request), "title": _("Supervision dashboard"), "year": year,
                    "data": dashboard_data(year), "opts": self.model._meta}
         return TemplateResponse(request, "admin/supervision/dashboard.html", context)
-
-    @admin.action(description=_("First review (初审): mark the selected flags reviewed"), permissions=["change"])
-    def first_review(self, request, queryset):
-        _each(self, request, queryset, lambda f: services.flag_first_review(
-            flag=f, user=request.user, opinion=str(_("Reviewed in the admin."))), _("%(count)s flags first-reviewed."))
-
-    @admin.action(description=_("Second review (复审): confirm with the amount at stake"), permissions=["change"])
-    def confirm(self, request, queryset):
-        _each(self, request, queryset, lambda f: services.flag_confirm(flag=f, user=request.user, amount=f.amount_at_stake),
-              _("%(count)s flags confirmed."))
-
-    @admin.action(description=_("Second review (复审): dismiss"), permissions=["change"])
-    def dismiss(self, request, queryset):
-        _each(self, request, queryset, lambda f: services.flag_dismiss(flag=f, user=request.user),
-              _("%(count)s flags dismissed."))
-
-    @admin.action(description=_("Appeal: uphold (dismiss the flag)"), permissions=["change"])
-    def uphold_appeal(self, request, queryset):
-        _each(self, request, queryset, lambda f: services.flag_decide_appeal(flag=f, user=request.user, upheld=True),
-              _("%(count)s appeals upheld."))
-
-    @admin.action(description=_("Appeal: reject (the violation stands)"), permissions=["change"])
-    def reject_appeal(self, request, queryset):
-        _each(self, request, queryset, lambda f: services.flag_decide_appeal(flag=f, user=request.user, upheld=False),
-              _("%(count)s appeals rejected."))
 
     @admin.action(description=_("Deduct confirmed amounts on the providers' next statements"), permissions=["change"])
     def deduct(self, request, queryset):

@@ -318,7 +318,8 @@ class FlagTransition(models.Model):
         ordering = ["flag", "pk"]
 
     def __str__(self):
-        return f"{self.flag_id} {self.from_status}→{self.to_status}"
+        labels = dict(Flag.Status.choices)
+        return f"{self.flag_id} {labels.get(self.from_status, self.from_status or '-')}→{labels.get(self.to_status, self.to_status)}"
 
 
 class MemberCreditRecord(models.Model):

@@ -107,10 +107,20 @@ def _amount(value) -> Decimal:
     return amount
 
 
+def _opinion(text: str, field: str) -> str:
+    """Each step of a flag carries the person's own words: never empty, never a stock phrase."""
+    text = (text or "").strip()
+    if not text:
+        raise DomainError(_("Write the opinion or reason for this step."), code="opinion_required",
+                          details={"field": field})
+    return text
+
+
 @transaction.atomic
 def flag_first_review(*, flag: Flag, user, opinion: str) -> Flag:
     """初审: an auditor examines the evidence and writes an opinion."""
     require_role(user, Role.AUDITOR)
+    opinion = _opinion(opinion, "opinion")
     flag = _locked(flag)
     _expect(flag, Flag.Status.NEW)
     flag.first_reviewer, flag.first_opinion = user, opinion
@@ -129,6 +139,7 @@ def _second_review(flag: Flag, user) -> Flag:
 
 
 def _confirm(flag: Flag, user, amount, note: str, today: date | None) -> Flag:
+    note = _opinion(note, "note")
     flag = _second_review(flag, user)
     today = today or timezone.localdate()
     flag.confirmed_amount = _amount(amount)
@@ -140,6 +151,7 @@ def _confirm(flag: Flag, user, amount, note: str, today: date | None) -> Flag:
 
 
 def _dismiss(flag: Flag, user, note: str) -> Flag:
+    note = _opinion(note, "note")
     flag = _second_review(flag, user)
     return _step(flag, action="dismiss", to=Flag.Status.DISMISSED, user=user, note=note, fields=["second_reviewer"])
 
@@ -190,8 +202,12 @@ def flag_decide_appeal(*, flag: Flag, user, upheld: bool, amount=None, note: str
     """An auditor other than the one who confirmed decides the appeal: upheld (dismissed) or
     rejected (confirmed, possibly with a lower amount)."""
     require_role(user, Role.AUDITOR)
+    note = _opinion(note, "note")
     flag = _locked(flag)
     _expect(flag, Flag.Status.APPEALED)
+    # Neither the first nor the second reviewer decides the appeal against their own finding
+    # (Ziyang 第十九条: incompatible duties).
+    ensure_separated(proposer=flag.first_reviewer, approver=user)
     ensure_separated(proposer=flag.second_reviewer, approver=user)
     flag.appeal_decided_by, flag.appeal_decision = user, note
     fields = ["appeal_decided_by", "appeal_decision"]

@@ -1,13 +1,20 @@
 """Template filters for what people read: capital numerals, people's names, months."""
 
+import re
+from datetime import datetime
+
 from django import template
 from django.core.exceptions import FieldDoesNotExist
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 from core.money import to_capital
 from core.people import person_name
 
 register = template.Library()
+
+ISO_DATETIME = re.compile(r"^\d{4}-\d\d-\d\d[ T]\d\d:\d\d")
 
 
 @register.filter
@@ -44,10 +51,14 @@ def field_value(opts, name: str):
     choices = dict(field.flatchoices) if field is not None and field.choices else {}
 
     def render(value):
-        if value in (None, ""):
+        if value in (None, "", "None") or (isinstance(value, str) and "(pk=None)" in value):
             return "—"
         if isinstance(value, bool):
             return _("yes") if value else _("no")
+        if isinstance(value, str) and ISO_DATETIME.match(value):
+            value = parse_datetime(value) or value
+        if isinstance(value, datetime):
+            return timezone.localtime(value).strftime("%Y-%m-%d %H:%M") if timezone.is_aware(value) else value.strftime("%Y-%m-%d %H:%M")
         return str(choices.get(value, value))
 
     return render

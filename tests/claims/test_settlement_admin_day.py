@@ -181,3 +181,21 @@ def test_the_portal_shows_a_settlements_explanation_to_its_own_provider_only(day
     theirs = Client()
     theirs.force_login(ProviderStaffFactory(provider=day["other"]).user)
     assert theirs.get(url).status_code == 404
+
+
+def test_resending_a_reversed_settlement_says_it_was_reversed_in_beijing_time(day, provider_client):
+    """A HIS that retries after a reversal must not book the visit as paid."""
+    claim = Claim.objects.get(external_ref="HIS-1")
+    api = provider_client(day["level1"])
+    reversal = api.post(f"/api/v1/settlements/{claim.pk}/reverse", {"reason": "退费"}, format="json").json()
+    assert reversal["reversed_at"].endswith("+08:00")
+    entries = LedgerEntry.objects.count()
+    again = api.post("/api/v1/settlements", {
+        "member_id_number": day["member"].id_number, "visit_date": "2023-02-01", "external_ref": "HIS-1",
+        "visit_place": "local", "use_account": True, "items": [{"code": "A-DRUG", "quantity": "30", "unit_price": "10.00"}],
+    }, format="json")
+    assert again.status_code == 200
+    body = again.json()
+    assert body["status"] == "reversed" and body["reversed_at"] == reversal["reversed_at"]
+    assert "撤销" in body["message"] and "新的交易流水号" in body["message"]
+    assert LedgerEntry.objects.count() == entries  # nothing paid again

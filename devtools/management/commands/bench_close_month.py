@@ -3,7 +3,9 @@
     python manage.py bench_close_month [--claims 1000000] [--providers 2000] [--month 2001-01] [--keep]
 
 Generates the settlements in the database (INSERT … SELECT generate_series: no Python loop
-over claims), 2% of them reversed, a deduction for one provider in ten; then times
+over claims), 2% of them reversed, one in seven with a large-amount subsidy (every fund of
+claims.funds is on the statement), one in a hundred from the cross-region platform (no local
+provider: the 省内/省外 clearing statements), a deduction for one provider in ten; then times
 close_month (first run: statements created) and its rerun (drafts replaced), checks that the
 statements add up to the settlements, and removes the generated data unless --keep. Writes into
 the configured database: run it on a scratch PostgreSQL database.
@@ -101,7 +103,8 @@ class Command(BaseCommand):
         start, end = local_bounds(first, month_end(first))
         seconds = int((end - start).total_seconds())
         with transaction.atomic(), connection.cursor() as cursor:
-            # Amounts vary to the fen; total = fund + account + family_account + cash.
+            # Amounts vary to the fen; total = fund + large-amount subsidy + account + family_account
+            # + cash. One in a hundred comes from the cross-region platform (provider NULL).
             cursor.execute(
                 """
                 INSERT INTO claims_claim (
@@ -110,21 +113,27 @@ class Command(BaseCommand):
                     policy_version_id, total, fully_self_paid, over_limit, class_b_prepay, policy_scope,
                     temporary_visit_prepay, deductible, pay_ratio_percent, fund, large_expense_subsidy,
                     large_expense_burden_added, personal_burden, account, family_account, cash, denied_reason,
-                    status, settled_at, settled_by_id, response, reversed_at, reversal_reason)
-                SELECT %(submitter)s, 'BENCH-' || g, '', (%(providers)s::bigint[])[1 + g %% %(np)s], '', '',
+                    status, settled_at, settled_by_id, response, reversed_at, reversal_reason, benefit)
+                SELECT CASE WHEN cr THEN 'cross_region' ELSE %(submitter)s END,
+                       CASE WHEN cr THEN 'BENCH-CR-' ELSE 'BENCH-' END || g, '',
+                       CASE WHEN cr THEN NULL ELSE (%(providers)s::bigint[])[1 + g %% %(np)s] END, '', '',
                        'level_1', (%(members)s::bigint[])[1 + g %% %(nm)s], (%(start)s::timestamptz + s)::date,
-                       %(year)s, 'local', false, true, %(policy)s,
-                       f + a + fa + c, 0, 0, 0, f + a + fa + c, 0, 0, 70, f, 0, 0, a + fa + c, a, fa, c, '',
+                       %(year)s,
+                       CASE WHEN NOT cr THEN 'local' WHEN g %% 200 = 1 THEN 'out_of_province' ELSE 'in_province' END,
+                       false, true, %(policy)s,
+                       f + sb + a + fa + c, 0, 0, 0, f + sb + a + fa + c, 0, 0, 70, f, sb, 0, a + fa + c, a, fa, c, '',
                        CASE WHEN g %% 50 = 0 THEN 'reversed' ELSE 'settled' END,
                        %(start)s::timestamptz + s, %(user)s, '{}'::jsonb,
-                       CASE WHEN g %% 50 = 0 THEN %(start)s::timestamptz + s + interval '2 hours' END, ''
+                       CASE WHEN g %% 50 = 0 THEN %(start)s::timestamptz + s + interval '2 hours' END, '', 'outpatient_pooling'
                 FROM (
                     SELECT g,
                            ((g::bigint * 7919) %% %(seconds)s) * interval '1 second' AS s,
                            ((g %% 99991) / 100.0)::numeric(14, 2) AS f,
                            ((g %% 331) / 100.0)::numeric(14, 2) AS a,
                            (CASE WHEN g %% 10 = 0 THEN 1.01 ELSE 0 END)::numeric(14, 2) AS fa,
-                           ((g %% 577) / 100.0)::numeric(14, 2) AS c
+                           ((g %% 577) / 100.0)::numeric(14, 2) AS c,
+                           (CASE WHEN g %% 7 = 0 THEN (g %% 2003) / 100.0 ELSE 0 END)::numeric(14, 2) AS sb,
+                           (g %% 100 = 1) AS cr
                     FROM generate_series(1, %(n)s) AS g
                 ) AS rows
                 """,
@@ -143,23 +152,25 @@ class Command(BaseCommand):
     def _check(self, first: date):
         start, end = local_bounds(first, month_end(first))
         with connection.cursor() as cursor:
+            # Providers' and clearing statements together, every fund.
             cursor.execute(
-                "SELECT count(*), sum(fund), sum(account + family_account) FROM claims_claim "
-                "WHERE provider_id IS NOT NULL AND settled_at >= %s AND settled_at < %s",
+                "SELECT count(*), sum(fund), sum(large_expense_subsidy), sum(account + family_account) FROM claims_claim "
+                "WHERE (provider_id IS NOT NULL OR submitter = 'cross_region') AND settled_at >= %s AND settled_at < %s",
                 [start, end],
             )
-            count, fund, account = cursor.fetchone()
+            count, fund, subsidy, account = cursor.fetchone()
             cursor.execute(
-                "SELECT sum(settlement_count), sum(fund), sum(account + family_account) "
-                "FROM claims_providerstatement WHERE month = %s",
+                "SELECT sum(settlement_count), sum(fund), sum(large_expense_subsidy), sum(account + family_account), "
+                "count(*) FILTER (WHERE provider_id IS NULL) FROM claims_providerstatement WHERE month = %s",
                 [first],
             )
-            totals = cursor.fetchone()
-        ok = (count, fund, account) == totals
+            *totals, clearing_statements = cursor.fetchone()
+        ok = (count, fund, subsidy, account) == tuple(totals)
         self.stdout.write(f"check: statements add up to the settlements: {'yes' if ok else 'NO'} "
-                          f"({count:,} settlements, fund {fund}, accounts {account})")
+                          f"({count:,} settlements, fund {fund}, large-amount subsidy {subsidy}, accounts {account}, "
+                          f"{clearing_statements} cross-region clearing statements)")
         if not ok:
-            raise CommandError(f"statements {totals} != settlements {(count, fund, account)}")
+            raise CommandError(f"statements {totals} != settlements {(count, fund, subsidy, account)}")
 
     def _cleanup(self, first: date):
         with transaction.atomic():
@@ -168,4 +179,6 @@ class Command(BaseCommand):
             # Raw delete: the bench's statements are drafts (the model guard protects approved ones).
             ProviderStatement.objects.filter(month=first, provider__code__startswith=PROVIDER_PREFIX,
                                              status=ProviderStatement.Status.DRAFT).delete()
+            ProviderStatement.objects.filter(month=first, provider__isnull=True, status=ProviderStatement.Status.DRAFT).delete()
             Claim.objects.filter(submitter=SUBMITTER)._raw_delete(Claim.objects.db)
+            Claim.objects.filter(submitter="cross_region", external_ref__startswith="BENCH-CR-")._raw_delete(Claim.objects.db)
