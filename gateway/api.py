@@ -5,6 +5,7 @@ call one service inside the durable transaction, render the answer envelope."""
 from __future__ import annotations
 
 import json
+import re
 
 from django.db import IntegrityError, transaction
 from django.http import HttpResponse
@@ -80,6 +81,9 @@ def _refuse(message, received, **params) -> HttpResponse:
 
 
 REQUIRED = ("infno", "msgid", "fixmedins_code", "input")
+# Text the database cannot hold: NUL (\u0000) and UTF-16 surrogate escapes (checked further).
+NUL = re.compile(rb"\\u0000", re.IGNORECASE)
+SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 class NhsaGatewayView(APIView):
@@ -107,10 +111,16 @@ class NhsaGatewayView(APIView):
         provider = provider_of(request.user)
         if provider is None:
             raise Forbidden(_("Only a designated provider's system may call the national interface."), code="provider_only")
+        body = request.body or b""
         try:
-            envelope = loads(request.body or b"")
-        except (ValueError, UnicodeDecodeError):
+            envelope = loads(body)
+            if SURROGATE.search(body):
+                # A lone surrogate decodes but cannot be stored (nor a pair be unpaired): check.
+                json.dumps(envelope, ensure_ascii=False, default=str).encode("utf-8")
+        except (ValueError, UnicodeError):
             return _refuse(_("The message is not valid JSON."), received)
+        if NUL.search(body):
+            return _refuse(_("The message contains a NUL character."), received)
         if not isinstance(envelope, dict):
             return _refuse(_("The message must be one JSON object (the envelope)."), received)
         missing = [name for name in REQUIRED if envelope.get(name) in (None, "")]

@@ -45,12 +45,34 @@ def visit(pk: int, *, lock: bool) -> Visit | None:
     return result
 
 
-_LINES = Statement(
-    f"""SELECT {columns(FeeLine, "l")} FROM {_table(FeeLine)} l
-         WHERE l."visit_id" = %s AND l."status" = %s ORDER BY l."id" """,
-    fields(FeeLine),
-)
+_VISIT_LINES_SQL = f"""SELECT {columns(Visit, "v")}, {columns(Member, "m")}, {columns(Claim, "c")}, {columns(FeeLine, "l")}
+      FROM {_table(Visit)} v
+      JOIN {_table(Member)} m ON m."id" = v."member_id"
+      LEFT JOIN {_table(Claim)} c ON c."id" = v."claim_id"
+      LEFT JOIN {_table(FeeLine)} l ON l."visit_id" = v."id" AND l."status" = %s
+     WHERE v."id" = %s
+     ORDER BY l."id"
+"""
+_VISIT_LINES_FIELDS = _VISIT_FIELDS + fields(FeeLine)
+_VISIT_LINES = Statement(_VISIT_LINES_SQL, _VISIT_LINES_FIELDS)
+_VISIT_LINES_LOCKED = None
 
 
-def uploaded_lines(visit_id: int) -> list[FeeLine]:
-    return [instance(FeeLine, row) for row in _LINES.rows([visit_id, FeeLine.Status.UPLOADED])]
+def visit_with_lines(pk: int, *, lock: bool) -> tuple[Visit | None, list[FeeLine]]:
+    """The visit (as `visit`) and its uploaded lines in one statement: the settlement path."""
+    global _VISIT_LINES_LOCKED
+    query = _VISIT_LINES
+    if lock and for_update():
+        if _VISIT_LINES_LOCKED is None:
+            _VISIT_LINES_LOCKED = Statement(_VISIT_LINES_SQL + " FOR UPDATE OF v", _VISIT_LINES_FIELDS)
+        query = _VISIT_LINES_LOCKED
+    rows = query.rows([FeeLine.Status.UPLOADED, pk])
+    if not rows:
+        return None, []
+    visit_width, member_width = len(Visit._meta.concrete_fields), len(Member._meta.concrete_fields)
+    head = visit_width + member_width + len(Claim._meta.concrete_fields)
+    result = instance(Visit, rows[0][:visit_width])
+    result.member = instance(Member, rows[0][visit_width:visit_width + member_width])
+    result.claim = instance(Claim, rows[0][visit_width + member_width:head])
+    lines = [line for line in (instance(FeeLine, row[head:]) for row in rows) if line is not None]
+    return result, lines

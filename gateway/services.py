@@ -241,12 +241,18 @@ def _insutype(data: dict, where: str, *, required: bool = True) -> None:
         raise GatewayError(_("Insurance type {value} is not settled here: only 310 (employee basic medical insurance)."), value=value)
 
 
-def _visit(ctx: Context, data: dict, where: str, *, lock: bool = True) -> Visit:
-    """The visit `mdtrt_id` of person `psn_no` at this provider, with its member (one query)."""
+def _visit(ctx: Context, data: dict, where: str, *, lock: bool = True, with_lines: bool = False) -> Visit:
+    """The visit `mdtrt_id` of person `psn_no` at this provider, with its member (one query;
+    `with_lines`: its uploaded lines too, as `ctx.extra["lines"]`, in the same query)."""
     psn_no = text(data, "psn_no", max_length=30, where=where)
     _check_insured_here(ctx)
     mdtrt_id = text(data, "mdtrt_id", max_length=30, where=where)
-    visit = queries.visit(int(mdtrt_id), lock=lock) if mdtrt_id.isdigit() and len(mdtrt_id) < 19 else None
+    visit = None
+    if mdtrt_id.isdigit() and len(mdtrt_id) < 19:
+        if with_lines:
+            visit, ctx.extra["lines"] = queries.visit_with_lines(int(mdtrt_id), lock=lock)
+        else:
+            visit = queries.visit(int(mdtrt_id), lock=lock)
     if visit is None or visit.provider_id != ctx.provider.pk or str(visit.member_id) != psn_no:
         raise GatewayError(_("No visit {mdtrt_id} of this person at this provider: register the visit first (2201)."), mdtrt_id=mdtrt_id)
     ctx.visit, ctx.member = visit, visit.member
@@ -509,8 +515,7 @@ def _settle_input(ctx: Context, info: dict, member: Member, where: str) -> tuple
     return _flag(info, "acct_used_flag", where), amount(info, "medfee_sumamt", where=where)
 
 
-def _uploaded(visit: Visit, medfee_sumamt: Decimal) -> list[FeeLine]:
-    lines = queries.uploaded_lines(visit.pk)
+def _uploaded(visit: Visit, medfee_sumamt: Decimal, lines: list[FeeLine]) -> list[FeeLine]:
     if not lines:
         raise GatewayError(_("Visit {mdtrt_id} has no fee lines: upload them first (2204)."), mdtrt_id=visit.mdtrt_id)
     uploaded = sum((line.det_item_fee_sumamt for line in lines), Decimal("0.00"))
@@ -548,12 +553,12 @@ def _info(ctx: Context, *, body: dict, visit: Visit, setl_id: str, setl_time, se
 
 def preview(ctx: Context, data: dict) -> dict:
     info = node(data, "data")
-    visit = _visit(ctx, info, "data.", lock=False)
+    visit = _visit(ctx, info, "data.", lock=False, with_lines=True)
     member = visit.member
     _open_unsettled(visit)
     use_account, medfee = _settle_input(ctx, info, member, "data.")
     _check_med_type(info, visit, "data.")
-    lines = _uploaded(visit, medfee)
+    lines = _uploaded(visit, medfee, ctx.extra["lines"])
     ctx.extra["sns"] = [line.feedetl_sn for line in lines]
     body = claims.claim_preview(user=ctx.user, request=_request(visit=visit, lines=lines, use_account=use_account))
     return {"setlinfo": _info(ctx, body=body, visit=visit, setl_id="", setl_time=timezone.now(), settle_msgid=ctx.msgid, clr_type=mapping.CLR_TYPE_OUTPATIENT),
@@ -605,7 +610,7 @@ def _settled_answer(ctx: Context, visit: Visit, clr_type: str) -> dict:
 
 def settle(ctx: Context, data: dict) -> dict:
     info = node(data, "data")
-    visit = _visit(ctx, info, "data.")
+    visit = _visit(ctx, info, "data.", with_lines=True)
     member = visit.member
     if visit.claim_id is not None:
         # A 2207 for a visit already settled pays nothing more: the settlement in force again.
@@ -614,7 +619,7 @@ def settle(ctx: Context, data: dict) -> dict:
     use_account, medfee = _settle_input(ctx, info, member, "data.")
     _check_med_type(info, visit, "data.")
     sent = {name: amount(info, name, required=False) for name, _f in SUBTOTALS}
-    lines = _uploaded(visit, medfee)
+    lines = _uploaded(visit, medfee, ctx.extra["lines"])
     return _settle_visit(ctx, visit=visit, lines=lines, use_account=use_account, pharmacy=False, sent=sent)
 
 

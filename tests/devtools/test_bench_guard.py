@@ -12,7 +12,7 @@ from members.models import Member
 from tests.factories import MemberFactory
 
 BENCHMARKS = ["bench_import", "bench_credits", "bench_settlement", "bench_close_month", "bench_monitoring",
-              "bench_admin_changelist"]
+              "bench_admin_changelist", "bench_gateway"]
 
 
 def _run(name, *args):

@@ -1,5 +1,6 @@
 """Repeats, cancellations, reversals and every refusal of the institution transactions."""
 
+import json
 from decimal import Decimal
 
 import pytest
@@ -258,7 +259,9 @@ def test_settlement_by_quota_and_unknown_transactions_are_refused(member, hospit
 
 
 def test_a_body_that_is_not_an_envelope_is_answered_with_infcode_minus_one(hospital):
-    for body in (b"{not json", b"[1, 2]", b'{"infno": "1101"}'):
+    nul = json.dumps(hospital.envelope("9001", {"signIn": {"opter_no": "\u0000"}})).encode()
+    lone = json.dumps(hospital.envelope("9001", {"signIn": {"opter_no": "\ud800"}})).encode()
+    for body in (b"{not json", b"[1, 2]", b'{"infno": "1101"}', nul, lone):
         response = hospital.client.post("/api/nhsa/", data=body, content_type="application/json")
         assert response.status_code == 200
         assert response.json()["infcode"] == -1 and response.json()["err_msg"]

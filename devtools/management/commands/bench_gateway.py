@@ -10,7 +10,8 @@ REST settlements and VISITS 2207s, alternating one and the other so that both se
 machine, each visit of its own member and the same two lines (3 × A-DRUG, 1 × B-DRUG), and
 prints the mean and the median of each and their ratio.
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/gongji python manage.py bench_gateway --visits 300
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/gongji_bench python manage.py bench_gateway --visits 300
+(on a database marked with `bench_database --mark`, as every benchmark).
 """
 
 import json
@@ -24,6 +25,7 @@ from django.core.management.base import BaseCommand
 from django.test import Client
 from django.utils import timezone
 
+from devtools.guard import require_bench_database
 from devtools.loadtest import load_data_prepare
 
 
@@ -35,6 +37,7 @@ class Command(BaseCommand):
         parser.add_argument("--warmup", type=int, default=20)
 
     def handle(self, *args, visits: int, warmup: int, **options):
+        require_bench_database()
         total = visits + warmup
         tokens, members = load_data_prepare(providers=1, members=2 * total)
         token = tokens[0]
