@@ -2,9 +2,8 @@
 
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
-from simple_history.admin import SimpleHistoryAdmin
 
-from core.admin import LargeTableMixin
+from core.admin import HistoryAdmin, LargeTableMixin
 from core.imports.admin import ImportExportMixin  # within the import limits
 
 from .models import CatalogItem
@@ -12,7 +11,7 @@ from .resources import CatalogItemResource
 
 
 @admin.register(CatalogItem)
-class CatalogItemAdmin(ImportExportMixin, LargeTableMixin, SimpleHistoryAdmin):
+class CatalogItemAdmin(ImportExportMixin, LargeTableMixin, HistoryAdmin):
     resource_classes = [CatalogItemResource]
     list_display = ["code", "name", "kind", "item_class", "prepay_percent", "payment_standard",
                     "list_price", "sex", "min_age", "max_age", "account_payable"]

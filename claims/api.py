@@ -10,7 +10,9 @@ from rest_framework.authentication import SessionAuthentication, TokenAuthentica
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api import flatten_errors
 from core.errors import DomainError
+from core.params import year_param
 from pharmacies.access import IsProviderOrAgencyStaff, IsSettlingProvider
 
 from . import services
@@ -41,9 +43,41 @@ class ProviderTokenAuthentication(TokenAuthentication):
 AUTHENTICATION = [ProviderTokenAuthentication, SessionAuthentication]
 
 
+def item_problems(errors, data) -> list[dict] | None:
+    """The serializer's errors of `items` in the one shape of an item problem (as the service's
+    refusals): index from 0, position from 1, the item's code, the field, the error code and
+    the message. None when the errors are not per item (e.g. too many items)."""
+    if isinstance(errors, list):
+        per_item = dict(enumerate(errors))
+    elif isinstance(errors, dict) and errors and all(str(key).isdigit() for key in errors):
+        per_item = {int(key): value for key, value in errors.items()}
+    else:
+        return None
+    items = data.get("items") if isinstance(data, dict) else None
+    problems = []
+    for index, fields in sorted(per_item.items()):
+        if not fields:
+            continue
+        item = items[index] if isinstance(items, list) and index < len(items) else None
+        code = item.get("code") if isinstance(item, dict) and isinstance(item.get("code"), str) else ""
+        for field, details in (fields.items() if isinstance(fields, dict) else [("item", fields)]):
+            for detail in details if isinstance(details, list) else [details]:
+                problems.append({
+                    "index": index, "position": index + 1, "code": code[:64], "field": field,
+                    "error": getattr(detail, "code", None) or "invalid", "message": str(detail),
+                })
+    return problems
+
+
 def _request(data) -> services.SettlementRequest:
     serializer = SettlementInput(data=data)
-    serializer.is_valid(raise_exception=True)
+    if not serializer.is_valid():
+        errors = dict(serializer.errors)
+        problems = item_problems(errors.get("items"), data) if "items" in errors else None
+        if problems is None:
+            raise exceptions.ValidationError(errors)
+        details = {key: flatten_errors(value) for key, value in errors.items() if key != "items"}
+        raise DomainError(_("The request is not valid."), code="invalid", details={**details, "items": problems})
     return services.SettlementRequest.from_data(serializer.validated_data)
 
 
@@ -95,10 +129,8 @@ class MemberBenefitsView(APIView):
     @extend_schema(summary="The member's outpatient-pooling year (like 1101)", tags=["members"],
                    parameters=[OpenApiParameter("year", int, required=False)], responses=BenefitsOutput)
     def get(self, request, id_number: str):
-        raw = request.query_params.get("year") or str(timezone.localdate().year)
-        if not raw.isdigit() or not 1900 < int(raw) < 2200:
-            raise DomainError(_("The year is not valid."), code="invalid", details={"year": raw})
-        return Response(services.member_benefits(user=request.user, id_number=id_number, year=int(raw)))
+        year = year_param(request.query_params.get("year"), default=timezone.localdate().year)
+        return Response(services.member_benefits(user=request.user, id_number=id_number, year=year))
 
 
 class MemberRegistrationsView(APIView):

@@ -147,6 +147,8 @@ class YearSoFar:
     # Jinan (七): the inpatient system's compliant burden of the year (imported); it counts
     # toward the threshold, but the outpatient subsidy pays only on outpatient burden.
     inpatient_burden: Decimal = ZERO
+    # Ziyang 第十一条: what the inpatient system paid from the pooled fund this year (imported).
+    inpatient_fund_paid: Decimal = ZERO
 
 
 @dataclass(frozen=True)
@@ -346,6 +348,17 @@ def registered_for(visit: VisitInput, member: MemberSituation) -> bool:
     )
 
 
+def fund_maximum_left(policy: PolicyInput, member: MemberSituation, year: YearSoFar) -> Decimal | None:
+    """What is left of the pooled fund's yearly maximum (统筹基金最高支付限额) when outpatient
+    pooling counts toward it and the agency has set it (`annual_fund_maximum`); else None."""
+    parameters = policy.parameters
+    cell = _optional(parameters, "annual_fund_maximum")
+    if cell is None or not _optional(parameters, "counts_toward_annual_fund_maximum", False):
+        return None
+    maximum = resolve_money(cell, "annual_fund_maximum", member, policy.reference)
+    return max(ZERO, maximum - year.inpatient_fund_paid - year.fund_paid)
+
+
 def denial_reason(member: MemberSituation) -> str | None:
     if member.deceased:
         return DENIED_MEMBER_DECEASED
@@ -485,6 +498,11 @@ def settle(
         # Zaozhuang 第五条(三), Ziyang 第八条(一), Henan 第三章, Yangzhou 二(一)2(3), Jinan (三):
         # the fund pays at most the annual cap in a year.
         fund = max(ZERO, min(fund, cap - year.fund_paid))
+        maximum = fund_maximum_left(policy, member, year)
+        if maximum is not None:
+            # Ziyang 第十一条: 职工门诊自然年度支付总金额计入职工医保年度统筹基金最高支付限额 — with what
+            # the inpatient system paid, a settlement never takes the member past the maximum.
+            fund = min(fund, maximum)
 
         subsidy_rule = _optional(parameters, "large_expense_subsidy")
         if subsidy_rule is not None:

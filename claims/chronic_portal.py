@@ -3,6 +3,7 @@
 
 from django.db.models import Q
 
+from core.params import page_or_default
 from pharmacies.portal import portal_view, render_portal
 
 from .models import ChronicRegistration
@@ -21,7 +22,7 @@ def registrations_for_provider(provider):
 
 @portal_view
 def chronic_registrations(request):
-    page_number = max(int(request.GET.get("page", "1")) if request.GET.get("page", "1").isdigit() else 1, 1)
+    page_number = page_or_default(request.GET.get("page"))
     per_page = 50
     rows = list(registrations_for_provider(request.provider)[(page_number - 1) * per_page: page_number * per_page + 1])
     return render_portal(request, "portal/chronic_registrations.html", {

@@ -11,8 +11,9 @@ from rest_framework.views import APIView
 
 from core.api import ERROR_RESPONSES
 from core.audit import audit
-from core.errors import DomainError, NotFound
+from core.errors import NotFound
 from core.idnumber import mask_id_number, normalize_id_number
+from core.params import year_param
 from members.models import Member, PersonalAccount
 from members.serializers import AccountOutput, MemberOutput
 from pharmacies.access import IsProviderOrAgencyStaff, staff_link
@@ -47,6 +48,7 @@ class MemberAccountView(APIView):
     permission_classes = [IsProviderOrAgencyStaff]
 
     def get(self, request, id_number: str):
+        year = year_param(request.query_params.get("year"))
         id_number = normalize_id_number(id_number)
         account = PersonalAccount.objects.select_related("member").filter(member__id_number=id_number).first()
         # Every read of an account by a provider or staff is logged with who asked.
@@ -55,11 +57,8 @@ class MemberAccountView(APIView):
             raise NotFound(_("The member has no personal account."), code="no_account",
                            details={"id_number": mask_id_number(id_number)})
         entries = account.entries.order_by("-pk")
-        year = request.query_params.get("year")
         if year:
-            if not year.isdigit():
-                raise DomainError(_("year must be a number."), code="invalid", details={"year": year})
-            entries = entries.filter(created_at__year=int(year))
+            entries = entries.filter(created_at__year=year)
         else:
             entries = entries[:100]
         data = {

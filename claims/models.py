@@ -6,6 +6,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
+from core.exports import refuse_formula_names
 from core.money import MoneyField, PercentField
 from core.regions import Region
 
@@ -65,6 +66,9 @@ class CatalogItem(models.Model):
 
     def __str__(self):
         return f"{self.code} {self.name}"
+
+    def clean(self):
+        refuse_formula_names(self, "name")
 
 
 # Top-level parameters whose null means "does not apply" (FORMAT.md), not "left open".

@@ -29,7 +29,7 @@ REQUIRED_KEYS = (
     "counts_toward_annual_fund_maximum",
     "large_expense_subsidy",
 )
-OPTIONAL_KEYS = ("other", "settlement_window_days", "covered_institutions")
+OPTIONAL_KEYS = ("other", "settlement_window_days", "covered_institutions", "annual_fund_maximum")
 
 
 def _number(value) -> Decimal | None:
@@ -159,6 +159,7 @@ def validate_parameters(parameters) -> list[tuple[str, str]]:
         check.levels("covered_levels", parameters["covered_levels"])
 
     check.money_cell("annual_cap", parameters.get("annual_cap"))
+    check.money_cell("annual_fund_maximum", parameters.get("annual_fund_maximum"))
     first_year = parameters.get("first_year")
     if first_year is not None:
         if not isinstance(first_year, Mapping) or not isinstance(first_year.get("year"), int):

@@ -2,6 +2,8 @@
 
 from rest_framework import serializers
 
+from core.params import bounded_date_serializer_field
+
 from .calculator import IN_PROVINCE, LOCAL, OUT_OF_PROVINCE
 
 
@@ -16,7 +18,7 @@ class ItemInput(serializers.Serializer):
 
 class SettlementInput(serializers.Serializer):
     member_id_number = serializers.CharField(max_length=32)
-    visit_date = serializers.DateField()
+    visit_date = bounded_date_serializer_field()
     external_ref = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
     benefit = serializers.CharField(max_length=32, required=False, default="outpatient_pooling")
     visit_place = serializers.ChoiceField(choices=[LOCAL, IN_PROVINCE, OUT_OF_PROVINCE], required=False, default=LOCAL)
@@ -131,6 +133,9 @@ class BenefitsOutput(serializers.Serializer):
     cap_remaining = serializers.CharField(allow_null=True)
     large_expense_burden = serializers.CharField()
     large_expense_subsidy_pending = serializers.CharField(required=False, help_text="Jinan (七): second payment held for a batch (burden above the threshold)")
+    annual_fund_maximum_remaining = serializers.CharField(
+        required=False, allow_null=True, help_text="Ziyang 第十一条: left of the pooled fund's yearly maximum (null: not set or not counted)"
+    )
     account_balance = serializers.CharField(allow_null=True)
     status = serializers.CharField()
     employment_status = serializers.CharField(allow_null=True)

@@ -36,7 +36,7 @@ from members.models import (
     ReferenceValue,
     Registration,
 )
-from members.services import account_lock, account_post_entry, account_reverse_entry
+from members.services import account_late_refund_record, account_lock, account_post_entry, account_reverse_entry
 from pharmacies.access import is_agency_staff, staff_link
 from pharmacies.models import Provider
 
@@ -265,7 +265,7 @@ def prepare_items(request: SettlementRequest) -> dict[str, CatalogItem]:
     visit_total = Decimal(0)
 
     def problem(index, item, field, error):
-        problems.append({"index": index, "position": index + 1, "code": item.code, "field": field, "error": error})
+        problems.append({"index": index, "position": index + 1, "code": item.code, "field": field, "error": error, "message": ""})
 
     for index, item in enumerate(request.items):
         known = catalog.get(item.code)
@@ -299,8 +299,9 @@ def prepare_items(request: SettlementRequest) -> dict[str, CatalogItem]:
             "line_amount_too_large": _("Item {position} ({code}): the line amount is above the most one line may have ({limit})."),
         }
         limits = {"quantity_too_large": max_quantity, "unit_price_too_large": max_price, "line_amount_too_large": max_line}
-        first = problems[0]
-        _refuse(first["error"], str(messages[first["error"]]).format(limit=limits.get(first["error"], ""), **first), items=problems)
+        for entry in problems:
+            entry["message"] = str(messages[entry["error"]]).format(limit=limits.get(entry["error"], ""), **entry)
+        _refuse(problems[0]["error"], problems[0]["message"], items=problems)
     if visit_total > max_total:
         _refuse("visit_total_too_large", _("The visit's total is above the most one visit may have ({limit}).").format(limit=max_total),
                 field="items", total=f"{visit_total:.2f}", limit=f"{max_total:.2f}")
@@ -454,6 +455,7 @@ def _compute(prepared: Prepared, year: MemberYear | None, balance: Decimal | Non
         large_expense_burden=year.large_expense_burden,
         large_expense_subsidy_paid=year.large_expense_subsidy_paid,
         inpatient_burden=year.inpatient_compliant_burden,
+        inpatient_fund_paid=year.inpatient_fund_paid,
     ) if year is not None else calc.YearSoFar()
     policy = calc.PolicyInput(
         region=prepared.policy.region, parameters=prepared.policy.parameters, reference=prepared.reference
@@ -789,6 +791,9 @@ def claim_reverse(*, user, settlement_id: int, reason: str = "") -> dict:
         for entry in entries:
             entry.account = locked[entry.account_id]
             refund = account_reverse_entry(entry=entry, reference=claim.ledger_reference, memo=reason[:200], user=user)
+            # A withdrawal closed the account since: the refund waits for an approved payout
+            # (listed in the admin), never stranded in the closed account.
+            account_late_refund_record(account=entry.account, entry=refund, user=user)
             balance_after = refund.balance_after
     if year is not None:
         if chronic_tally is None:
@@ -858,7 +863,21 @@ def member_benefits(*, user, id_number: str, year: int) -> dict:
                 cap = None
     fund_paid = row.fund_paid if row else Decimal("0.00")
     account = member.account if hasattr(member, "account") else None
+    # Ziyang 第十一条: what is left of the pooled fund's yearly maximum (outpatient and inpatient).
+    maximum_left = None
+    if enrollment is not None:
+        in_force = policy_version_on(day)
+        if in_force is not None:
+            try:
+                maximum_left = calc.fund_maximum_left(
+                    calc.PolicyInput(in_force.region, in_force.parameters, reference_for(in_force.parameters)),
+                    calc.MemberSituation(employment_status=enrollment.employment_status, scheme=enrollment.scheme),
+                    calc.YearSoFar(fund_paid=fund_paid, inpatient_fund_paid=row.inpatient_fund_paid if row else Decimal("0.00")),
+                )
+            except calc.CalculationRefused:
+                maximum_left = None
     return {
+        "annual_fund_maximum_remaining": _money(maximum_left),
         "id_number": mask_id_number(member.id_number),
         "year": year,
         "deductible_met": _money(row.deductible_met if row else Decimal("0.00")),

@@ -31,5 +31,7 @@ urlpatterns = [
 ]
 
 # Unknown API addresses and defects answer in the API's one error shape (core.api).
+handler400 = "core.api.bad_request"
+handler403 = "core.api.permission_denied"
 handler404 = "core.api.not_found"
 handler500 = "core.api.server_error"

@@ -6,8 +6,10 @@ from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.forms import PasswordResetForm, UserChangeForm
-from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
 from django.db.models import Q
+from django.http import Http404
+from simple_history.admin import SimpleHistoryAdmin
 from rest_framework.authtoken.admin import TokenAdmin
 from rest_framework.authtoken.models import TokenProxy
 from django.utils.translation import gettext_lazy as _
@@ -17,6 +19,41 @@ from .audit_labels import action_label, target_type_label
 from .models import AuditEvent
 from .paginator import LargeTablePaginator
 from .roles import Role, role_conflicts
+
+
+def _valid_object_id(model, object_id) -> bool:
+    try:
+        model._meta.pk.to_python(unquote(object_id))
+    except (ValidationError, ValueError, TypeError):
+        return False
+    return True
+
+
+_history_view = SimpleHistoryAdmin.history_view
+_history_form_view = SimpleHistoryAdmin.history_form_view
+
+
+def _guarded_history_view(self, request, object_id, extra_context=None):
+    if not _valid_object_id(self.model, object_id):
+        raise Http404
+    return _history_view(self, request, object_id, extra_context=extra_context)
+
+
+def _guarded_history_form_view(self, request, object_id, version_id, extra_context=None):
+    if not _valid_object_id(self.model, object_id) or not str(version_id).isdigit() or len(str(version_id)) > 18:
+        raise Http404
+    return _history_form_view(self, request, object_id, version_id, extra_context=extra_context)
+
+
+# django-simple-history's admin passes the id from the address to the database as it is: a
+# crafted `../../x/history/` reached an integer key as a string (a 500). Every history admin,
+# ours and any added later, refuses an id that is not one with a 404.
+SimpleHistoryAdmin.history_view = _guarded_history_view
+SimpleHistoryAdmin.history_form_view = _guarded_history_form_view
+
+
+class HistoryAdmin(SimpleHistoryAdmin):
+    """django-simple-history's admin (its history views guarded above)."""
 
 
 class LargeTableMixin:

@@ -11,6 +11,7 @@ from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpResponse, JsonResponse
 from django.utils import translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.views import defaults
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
@@ -87,11 +88,12 @@ def error_response(code: str, message, details=None, http_status=400) -> Respons
     )
 
 
-def _flatten(detail):
+def flatten_errors(detail):
+    """DRF's error details as plain strings, lists and dicts."""
     if isinstance(detail, dict):
-        return {key: _flatten(value) for key, value in detail.items()}
+        return {key: flatten_errors(value) for key, value in detail.items()}
     if isinstance(detail, list):
-        return [_flatten(value) for value in detail]
+        return [flatten_errors(value) for value in detail]
     return str(detail)
 
 
@@ -114,7 +116,7 @@ def exception_handler(exc, context):
         return None
     if isinstance(exc, exceptions.ValidationError):
         code, message = "invalid", _("The request is not valid.")
-        details = _flatten(exc.detail)
+        details = flatten_errors(exc.detail)
         if not isinstance(details, dict):
             details = {"non_field_errors": details}
     else:
@@ -150,14 +152,42 @@ def _wants_api_error(request) -> bool:
     return request.path.startswith("/api/")
 
 
+def _api_error(request, code: str, message, status_code: int, details=None) -> JsonResponse:
+    """The error shape for handlers that may run before LocaleMiddleware chose the language."""
+    language = translation.get_language_from_request(request) or settings.LANGUAGE_CODE
+    with translation.override(language):
+        text = str(message)
+    return JsonResponse({"code": code, "message": text, "details": details or {}}, status=status_code)
+
+
 def not_found(request, exception=None):
     """handler404: an unknown API address answers in the error shape; the rest as Django does."""
     if _wants_api_error(request):
-        return JsonResponse(
-            {"code": "not_found", "message": str(_("Not found.")), "details": {"path": request.path}},
-            status=404,
-        )
+        return _api_error(request, "not_found", _lazy("Not found."), 404, {"path": request.path[:200]})
     return defaults.page_not_found(request, exception)
+
+
+def bad_request(request, exception=None):
+    """handler400: a request Django itself refused (a body over DATA_UPLOAD_MAX_MEMORY_SIZE, too
+    many fields, a bad Host, a broken multipart body). Under /api/ in the error shape: 413 for a
+    body too large, 400 otherwise."""
+    from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
+
+    if isinstance(exception, RequestDataTooBig):
+        if _wants_api_error(request):
+            return _api_error(request, "request_too_large", _lazy("The request body is larger than the API accepts."), 413)
+        return HttpResponse(str(_("The request body is too large.")), status=413, content_type="text/plain; charset=utf-8")
+    if _wants_api_error(request):
+        code = "too_many_fields" if isinstance(exception, TooManyFieldsSent) else "bad_request"
+        return _api_error(request, code, _lazy("The request is not valid."), 400)
+    return defaults.bad_request(request, exception)
+
+
+def permission_denied(request, exception=None):
+    """handler403: under /api/ in the error shape; the rest as Django does."""
+    if _wants_api_error(request):
+        return _api_error(request, "permission_denied", _lazy("You may not do this."), 403)
+    return defaults.permission_denied(request, exception)
 
 
 def server_error(request):
@@ -177,8 +207,5 @@ def server_error(request):
             response[name] = value
         return response
     if _wants_api_error(request):
-        return JsonResponse(
-            {"code": "server_error", "message": str(_("Internal error; it has been logged.")), "details": {}},
-            status=500,
-        )
+        return _api_error(request, "server_error", _lazy("Internal error; it has been logged."), 500)
     return defaults.server_error(request)

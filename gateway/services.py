@@ -207,7 +207,7 @@ def _check_sign_in(ctx: Context) -> None:
 def _member(ctx: Context, data: dict, where: str) -> Member:
     psn_no = text(data, "psn_no", max_length=30, where=where)
     _check_insured_here(ctx)
-    member = Member.objects.filter(pk=int(psn_no)).first() if psn_no.isdigit() and len(psn_no) < 19 else None
+    member = Member.objects.filter(pk=int(psn_no)).first() if psn_no.isascii() and psn_no.isdigit() and len(psn_no) < 19 else None
     if member is None:
         raise GatewayError(_("No insured person has psn_no {psn_no}: read the person again (1101)."), psn_no=psn_no)
     ctx.member = member
@@ -248,7 +248,7 @@ def _visit(ctx: Context, data: dict, where: str, *, lock: bool = True, with_line
     _check_insured_here(ctx)
     mdtrt_id = text(data, "mdtrt_id", max_length=30, where=where)
     visit = None
-    if mdtrt_id.isdigit() and len(mdtrt_id) < 19:
+    if mdtrt_id.isascii() and mdtrt_id.isdigit() and len(mdtrt_id) < 19:
         if with_lines:
             visit, ctx.extra["lines"] = queries.visit_with_lines(int(mdtrt_id), lock=lock)
         else:
@@ -648,7 +648,7 @@ def _cancellation(ctx: Context, *, visit: Visit, claim: Claim, clr_type: str, re
 
 def _claim_of(ctx: Context, visit: Visit, setl_id: str) -> Claim:
     claim = None
-    if setl_id.isdigit() and len(setl_id) < 19:
+    if setl_id.isascii() and setl_id.isdigit() and len(setl_id) < 19:
         claim = Claim.objects.filter(pk=int(setl_id), submitter=ctx.provider.code,
                                      external_ref__startswith=f"NHSA-{visit.pk}-").first()
     if claim is None:
@@ -781,7 +781,7 @@ def reconcile(ctx: Context, data: dict) -> dict:
     fund = amount(info, "fund_pay_sumamt", where="data.")
     account = amount(info, "acct_pay", where="data.")
     count_text = text(info, "fixmedins_setl_cnt", max_length=10, where="data.")
-    if not count_text.isdigit():
+    if not (count_text.isascii() and count_text.isdigit()):
         raise GatewayError(_("{where}{field} is not a number."), field="fixmedins_setl_cnt", where="data.")
     if end < begin:
         raise GatewayError(_("stmt_enddate is before stmt_begndate."))

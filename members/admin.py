@@ -8,9 +8,8 @@ from django.db.models import QuerySet
 from django.db.models.functions import Right
 from django.forms.models import BaseInlineFormSet
 from django.utils.translation import gettext_lazy as _
-from simple_history.admin import SimpleHistoryAdmin
 
-from core.admin import AddOnlyInlineMixin, LargeTableMixin
+from core.admin import AddOnlyInlineMixin, HistoryAdmin, LargeTableMixin
 from core.errors import DomainError
 from core.idnumber import mask_id_number, normalize_id_number
 from core.imports.admin import ImportExportMixin, ImportMixin  # within the import limits
@@ -234,7 +233,7 @@ class MemberForm(forms.ModelForm):
 
 
 @admin.register(Member)
-class MemberAdmin(ImportMixin, LargeTableMixin, SimpleHistoryAdmin):
+class MemberAdmin(ImportMixin, LargeTableMixin, HistoryAdmin):
     # Import with preview (django-import-export); no export: a list of full ID numbers
     # must not leave the system from a changelist.
     resource_classes = [MemberResource]
@@ -360,7 +359,7 @@ class FamilyLinkAddForm(forms.ModelForm):
 
 
 @admin.register(FamilyLink)
-class FamilyLinkAdmin(ImportMixin, MemberSearchMixin, LargeTableMixin, SimpleHistoryAdmin):
+class FamilyLinkAdmin(ImportMixin, MemberSearchMixin, LargeTableMixin, HistoryAdmin):
     resource_classes = [FamilyLinkResource]
     form = FamilyLinkAddForm
     list_display = ["member", "relation", family_link_relative, "created_at"]
@@ -388,7 +387,7 @@ class FamilyLinkAdmin(ImportMixin, MemberSearchMixin, LargeTableMixin, SimpleHis
 
 
 @admin.register(Registration)
-class RegistrationAdmin(ImportMixin, MemberSearchMixin, LargeTableMixin, SimpleHistoryAdmin):
+class RegistrationAdmin(ImportMixin, MemberSearchMixin, LargeTableMixin, HistoryAdmin):
     resource_classes = [RegistrationResource]
     list_display = ["member", "kind", "place", "valid_from", "valid_to"]
     list_select_related = ["member"]
@@ -397,7 +396,7 @@ class RegistrationAdmin(ImportMixin, MemberSearchMixin, LargeTableMixin, SimpleH
 
 
 @admin.register(Episode)
-class EpisodeAdmin(ImportMixin, MemberSearchMixin, LargeTableMixin, SimpleHistoryAdmin):
+class EpisodeAdmin(ImportMixin, MemberSearchMixin, LargeTableMixin, HistoryAdmin):
     resource_classes = [EpisodeResource]
     list_display = ["member", "kind", "start_date", "end_date"]
     list_select_related = ["member"]
@@ -406,7 +405,7 @@ class EpisodeAdmin(ImportMixin, MemberSearchMixin, LargeTableMixin, SimpleHistor
 
 
 @admin.register(ReferenceValue)
-class ReferenceValueAdmin(ImportExportMixin, SimpleHistoryAdmin):
+class ReferenceValueAdmin(ImportExportMixin, HistoryAdmin):
     resource_classes = [ReferenceValueResource]
     list_display = ["kind", "year", "sector", "value"]
     list_filter = ["kind", "year", "sector"]

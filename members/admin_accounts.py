@@ -5,7 +5,7 @@ actions here call. Imported at the end of members/admin.py."""
 import json
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
@@ -18,7 +18,7 @@ from core.formats import duration_label, month_label
 
 from . import services
 from .labels import reference_label, skip_reason_label
-from .models import AccountDecision, CreditPolicy, CreditRule, CreditRun, LedgerEntry, PersonalAccount
+from .models import AccountDecision, CreditPolicy, CreditRule, CreditRun, LateRefund, LedgerEntry, PersonalAccount
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -257,3 +257,39 @@ class AccountDecisionAdmin(admin.ModelAdmin):
                                                          user=request.user),
             _("%(count)d proposals rejected."),
         )
+
+
+@admin.register(LateRefund)
+class LateRefundAdmin(admin.ModelAdmin):
+    """Refunds that reached an account after a withdrawal closed it, awaiting a case worker's
+    approval to be paid out as the closing decision paid the balance."""
+
+    list_display = ["account", "amount", "status", "decision", "created_at", "created_by", "decided_by", "decided_at"]
+    list_select_related = ["account__member", "decision", "created_by", "decided_by"]
+    list_filter = ["status"]
+    search_fields = ["=account__member__id_number", "account__member__name"]
+    actions = ["approve"]
+    fields = ["account", "amount", "status", "decision", "entry", "created_at", "created_by", "decided_by", "decided_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        # The list action approves; nothing is edited.
+        return obj is None and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description=_("Approve and pay out the selected refunds"), permissions=["change"])
+    def approve(self, request, queryset):
+        done = 0
+        for refund in queryset.order_by("pk"):
+            try:
+                services.account_late_refund_approve(refund=refund, user=request.user)
+                done += 1
+            except DomainError as error:
+                self.message_user(request, f"{refund}: {error.message} ({error.code})", messages.ERROR)
+        if done:
+            self.message_user(request, _("%(count)d refunds paid out.") % {"count": done}, messages.SUCCESS)

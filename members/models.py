@@ -11,6 +11,7 @@ from django.db.models.functions import Right
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
+from core.exports import refuse_formula_names
 from core.idnumber import mask_id_number, parse_id_number
 from core.formats import month_label
 from core.money import MoneyField, PercentField
@@ -77,6 +78,7 @@ class Member(models.Model):
         super().save(*args, **kwargs)
 
     def clean(self):
+        refuse_formula_names(self, "name")
         from django.core.exceptions import ValidationError
 
         try:
@@ -641,3 +643,51 @@ class AccountDecision(models.Model):
     @property
     def reference(self) -> str:
         return f"decision:{self.pk}"
+
+
+class LateRefund(models.Model):
+    """Money refunded to an account after a withdrawal closed it (账户关闭后退款): a settlement
+    paid from the account and reversed later. It is never left in the closed account: it waits
+    here, listed for the agency, until a case worker approves paying it out the way the closing
+    decision paid the balance (to its destination, or to the heirs by their shares)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("awaiting approval")
+        PAID = "paid", _("approved and paid out")
+
+    account = models.ForeignKey(PersonalAccount, verbose_name=_("account"), on_delete=models.PROTECT, related_name="late_refunds")
+    # The executed decision that closed the account (None: closed without one, e.g. imported).
+    decision = models.ForeignKey(
+        AccountDecision, verbose_name=_("closing decision"), null=True, blank=True, on_delete=models.PROTECT, related_name="late_refunds",
+    )
+    # The refund entry that brought the money (one late refund per entry: recording is idempotent).
+    entry = models.OneToOneField(LedgerEntry, verbose_name=_("refund entry"), on_delete=models.PROTECT, related_name="late_refund")
+    amount = MoneyField(_("amount"))
+    status = models.CharField(_("status"), max_length=8, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("reversed by"), null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("approved by"), null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+    )
+    decided_at = models.DateTimeField(_("approved at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("refund to a closed account")
+        verbose_name_plural = _("refunds to closed accounts")
+        ordering = ["status", "-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="late_refund_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(status="pending") | Q(decided_by__isnull=False, decided_at__isnull=False),
+                name="late_refund_paid_has_approver",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.account_id} {self.amount} {self.get_status_display()}"
+
+    @property
+    def reference(self) -> str:
+        return f"late-refund:{self.pk}"

@@ -4,9 +4,8 @@ import re
 
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
-from simple_history.admin import SimpleHistoryAdmin
 
-from core.admin import LargeTableMixin
+from core.admin import HistoryAdmin, LargeTableMixin
 from core.imports.admin import ImportExportMixin  # within the import limits
 
 from .models import Provider, ProviderStaff
@@ -26,7 +25,7 @@ def search_providers(queryset, term: str, prefix: str = ""):
 
 
 @admin.register(Provider)
-class ProviderAdmin(ImportExportMixin, LargeTableMixin, SimpleHistoryAdmin):
+class ProviderAdmin(ImportExportMixin, LargeTableMixin, HistoryAdmin):
     resource_classes = [ProviderResource]
     list_display = ["code", "name", "kind", "level", "parent", "outpatient_pooling", "status", "district"]
     list_select_related = ["parent"]

@@ -8,6 +8,8 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
+from core.exports import refuse_formula_names
+
 # National codes: institutions H + 11 digits, pharmacies P + 11 digits.
 provider_code_validator = RegexValidator(
     r"^[HP]\d{11}$", _("A provider code is H or P followed by 11 digits."), code="provider_code"
@@ -79,6 +81,9 @@ class Provider(models.Model):
 
     def __str__(self):
         return f"{self.name} ({self.code})"
+
+    def clean(self):
+        refuse_formula_names(self, "name")
 
     @property
     def has_inpatient_beds(self) -> bool:

@@ -18,6 +18,7 @@ from core.admin import LargeTableMixin
 from core.admin_actions import apply_to_selected
 from core.audit_labels import action_label
 from core.errors import DomainError
+from core.params import year_or_default
 from pharmacies.models import Provider
 
 from . import services
@@ -259,10 +260,7 @@ class FlagAdmin(LargeTableMixin, admin.ModelAdmin):
         if not request.user.has_perm("supervision.view_flag"):
             messages.error(request, _("You may not do this."))
             return redirect("admin:index")
-        try:
-            year = int(request.GET.get("year") or timezone.localdate().year)
-        except ValueError:
-            year = timezone.localdate().year
+        year = year_or_default(request.GET.get("year"), timezone.localdate().year)
         context = {**self.admin_site.each_context(request), "title": _("Supervision dashboard"), "year": year,
                    "data": dashboard_data(year), "opts": self.model._meta}
         return TemplateResponse(request, "admin/supervision/dashboard.html", context)

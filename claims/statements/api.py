@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.errors import Forbidden, NotFound
+from core.params import bounded_date_serializer_field
 from pharmacies.access import IsProviderUser, staff_link
 
 from ..models import Reconciliation
@@ -33,8 +34,8 @@ class ReconciliationLineInput(serializers.Serializer):
 
 
 class ReconciliationInput(serializers.Serializer):
-    period_from = serializers.DateField()
-    period_to = serializers.DateField()
+    period_from = bounded_date_serializer_field()
+    period_to = bounded_date_serializer_field()
     count = serializers.IntegerField(min_value=0)
     total = _money()
     fund = _money()
@@ -58,8 +59,8 @@ class TotalsOutput(serializers.Serializer):
 class ReconciliationOutput(serializers.Serializer):
     reconciliation_id = serializers.IntegerField()
     result = serializers.ChoiceField(choices=["match", "mismatch"])
-    period_from = serializers.DateField()
-    period_to = serializers.DateField()
+    period_from = bounded_date_serializer_field()
+    period_to = bounded_date_serializer_field()
     provider = TotalsOutput()
     agency = TotalsOutput()
     differences = serializers.DictField()

@@ -8,6 +8,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from openpyxl import Workbook
 
+from core.exports import safe_row
 from core.idnumber import mask_id_number
 from core.money import to_capital
 from core.people import person_name
@@ -76,15 +77,15 @@ def statements_xlsx(statements, filename: str, settlements=None) -> HttpResponse
     sheet.title = _("Statements")[:31]
     statements = list(statements)
     if statements:
-        sheet.append([label for label, _value in statement_rows(statements[0])])
+        sheet.append(safe_row([label for label, _value in statement_rows(statements[0])]))
     for statement in statements:
-        sheet.append([value for _label, value in statement_rows(statement)])
+        sheet.append(safe_row([value for _label, value in statement_rows(statement)]))
     deductions = workbook.create_sheet(_("Deductions")[:31])
     deductions.append([_("Provider"), _("Month"), _("Amount"), _("Reason"), _("Source reference"), _("Decided on")])
     for statement in statements:
         for deduction in statement.deductions.all():
-            deductions.append([statement.file_key, f"{statement.month:%Y-%m}", deduction.amount, deduction.reason,
-                               deduction.source_reference, deduction.decided_on])
+            deductions.append(safe_row([statement.file_key, f"{statement.month:%Y-%m}", deduction.amount,
+                                        deduction.reason, deduction.source_reference, deduction.decided_on]))
     if settlements is not None:
         listing = workbook.create_sheet(_("Settlements")[:31])
         listing.append([str(heading) for heading in settlement_headings()] + [_("Counted in this statement as")])
@@ -92,7 +93,7 @@ def statements_xlsx(statements, filename: str, settlements=None) -> HttpResponse
         for claim in settlements.iterator(chunk_size=2000):
             counted = [_("settled") if start <= claim.settled_at < end else None,
                        _("reversed") if claim.reversed_at and start <= claim.reversed_at < end else None]
-            listing.append(_settlement_values(claim) + ["、".join(str(c) for c in counted if c)])
+            listing.append(safe_row(_settlement_values(claim) + ["、".join(str(c) for c in counted if c)]))
     for worksheet in workbook.worksheets:
         for row in worksheet.iter_rows():
             for cell in row:
@@ -150,7 +151,7 @@ def settlements_csv(claims, filename: str) -> StreamingHttpResponse:
         yield "\ufeff"  # BOM: Excel opens UTF-8 CSV with Chinese correctly
         yield writer.writerow(SETTLEMENT_COLUMNS)
         for claim in claims.iterator(chunk_size=2000):
-            yield writer.writerow(_settlement_values(claim))
+            yield writer.writerow(safe_row(_settlement_values(claim)))
 
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
@@ -164,5 +165,5 @@ def settlements_xlsx(claims, filename: str, headings: bool = False) -> HttpRespo
     sheet = workbook.create_sheet(_("Settlements")[:31])
     sheet.append([str(h) for h in settlement_headings()] if headings else list(SETTLEMENT_COLUMNS))
     for claim in claims.iterator(chunk_size=2000):
-        sheet.append(_settlement_values(claim))
+        sheet.append(safe_row(_settlement_values(claim)))
     return _xlsx_response(workbook, filename)

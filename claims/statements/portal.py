@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from core.errors import DomainError
 from core.idnumber import normalize_id_number
+from core.params import bounded_date_form_field, page_or_default
 from pharmacies.portal import portal_view, render_portal
 
 from ..models import Claim, ProviderStatement, Reconciliation
@@ -22,8 +23,8 @@ from .services import reconciliation_submit, statement_settlements
 
 
 class SettlementSearchForm(forms.Form):
-    settled_from = forms.DateField(label=_("settled from"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    settled_to = forms.DateField(label=_("settled to"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    settled_from = bounded_date_form_field(label=_("settled from"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    settled_to = bounded_date_form_field(label=_("settled to"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
     member = forms.CharField(
         label=_("member ID number"), required=False, max_length=32,
         help_text=_("The full ID number, or its masked form (370402********1234)."),
@@ -72,7 +73,7 @@ def settlements(request):
     if export == "xlsx":
         return exports.settlements_xlsx(claims, f"settlements-{request.provider.code}-{stamp}.xlsx")
     # No COUNT(*) of a large table on every page: the paginator only looks one page ahead.
-    page_number = max(int(request.GET.get("page", "1")) if request.GET.get("page", "1").isdigit() else 1, 1)
+    page_number = page_or_default(request.GET.get("page"))
     per_page = 50
     rows = list(claims[(page_number - 1) * per_page: page_number * per_page + 1])
     query = request.GET.copy()
@@ -132,8 +133,8 @@ def statement_xlsx(request, pk):
 
 
 class ReconciliationForm(forms.Form):
-    period_from = forms.DateField(label=_("from"), widget=forms.DateInput(attrs={"type": "date"}))
-    period_to = forms.DateField(label=_("to"), widget=forms.DateInput(attrs={"type": "date"}))
+    period_from = bounded_date_form_field(label=_("from"), widget=forms.DateInput(attrs={"type": "date"}))
+    period_to = bounded_date_form_field(label=_("to"), widget=forms.DateInput(attrs={"type": "date"}))
     count = forms.IntegerField(label=_("number of settlements"), min_value=0)
     total = forms.DecimalField(label=_("total medical cost"), max_digits=14, decimal_places=2)
     fund = forms.DecimalField(label=_("fund paid"), max_digits=14, decimal_places=2)
@@ -146,24 +147,51 @@ class ReconciliationForm(forms.Form):
 
 
 def _read_list(upload):
+    """The provider's settlement list: CSV in UTF-8, UTF-16 or GBK (as Chinese Excel saves it);
+    anything else, and any amount that is not a finite number of yuan within a statement's
+    range (NaN, Infinity, 1e999), is refused naming the row and the column."""
     import csv
     import io
     from decimal import Decimal, InvalidOperation
 
-    from .services import SubmittedSettlement
+    from django.conf import settings
 
-    text = upload.read().decode("utf-8-sig")
+    from core.imports.pipeline import ImportRefused, decode_csv_bytes
+
+    from .services import FIGURE_LIMIT, SubmittedSettlement
+
+    if upload.size > settings.IMPORT_MAX_BYTES:
+        raise DomainError(_("The settlement list is larger than an import may be."), code="invalid",
+                          details={"file": "settlements_file", "limit": settings.IMPORT_MAX_BYTES})
+    try:
+        text = decode_csv_bytes(upload.read(), upload.name)
+    except ImportRefused as refused:
+        raise DomainError(str(refused), code="invalid", details={"file": "settlements_file"}) from None
+
+    def amount(row, number, column):
+        try:
+            value = Decimal((row.get(column) or "").strip())
+        except InvalidOperation:
+            value = None
+        if value is None or not value.is_finite() or abs(value) >= FIGURE_LIMIT or value != value.quantize(Decimal("0.01")):
+            raise DomainError(
+                _("Row %(row)s, column %(column)s: not an amount in yuan with at most two decimals.") % {"row": number, "column": column},
+                code="invalid", details={"row": number, "column": column, "value": (row.get(column) or "")[:100]},
+            )
+        return value
+
     lines = []
     for number, row in enumerate(csv.DictReader(io.StringIO(text)), start=2):
-        try:
-            lines.append(SubmittedSettlement(
-                settlement_id=int(row["settlement_id"]) if (row.get("settlement_id") or "").strip() else None,
-                external_ref=(row.get("external_ref") or "").strip(),
-                total=Decimal(row["total"]), fund=Decimal(row["fund"]), account=Decimal(row["account"]),
-                cash=Decimal(row["cash"]),
-            ))
-        except (KeyError, ValueError, TypeError, InvalidOperation):
-            raise DomainError(_("The settlement list is not valid."), code="invalid", details={"row": number}) from None
+        raw_id = (row.get("settlement_id") or "").strip()
+        if raw_id and not (raw_id.isascii() and raw_id.isdigit() and len(raw_id) <= 18):
+            raise DomainError(_("Row %(row)s, column %(column)s: not a settlement number.") % {"row": number, "column": "settlement_id"},
+                              code="invalid", details={"row": number, "column": "settlement_id", "value": raw_id[:100]})
+        lines.append(SubmittedSettlement(
+            settlement_id=int(raw_id) if raw_id else None,
+            external_ref=(row.get("external_ref") or "").strip()[:64],
+            total=amount(row, number, "total"), fund=amount(row, number, "fund"),
+            account=amount(row, number, "account"), cash=amount(row, number, "cash"),
+        ))
     return lines
 
 

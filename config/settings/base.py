@@ -50,6 +50,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "core.observability.RequestIdMiddleware",
+    # NUL bytes in the address (400) and API bodies over API_MAX_BODY_BYTES (413), before any view.
+    "core.guard.RequestGuardMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -209,10 +211,21 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "core.api.exception_handler",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
     "COERCE_DECIMAL_TO_STRING": True,
+    # JSON only, refusing deep nesting and NaN/Infinity (core.parsers); forms for the browsable
+    # session clients of the admin's own pages.
+    "DEFAULT_PARSER_CLASSES": [
+        "core.parsers.SafeJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "core.pagination.BoundedLimitOffsetPagination",
 }
+# The largest API request body (a settlement of 1,000 lines is about 100 KB) and the deepest
+# JSON nesting (the contract's requests nest 3 levels).
+API_MAX_BODY_BYTES = int(os.environ.get("API_MAX_BODY_BYTES", str(2 * 1024 * 1024)))
+API_MAX_JSON_DEPTH = int(os.environ.get("API_MAX_JSON_DEPTH", "32"))
 SPECTACULAR_SETTINGS = {
     "TITLE": "Gongji API (共济)",
     "DESCRIPTION": "Outpatient mutual-aid settlement API for designated providers.",
@@ -225,10 +238,11 @@ SPECTACULAR_SETTINGS = {
 }
 
 IMPORT_EXPORT_USE_TRANSACTIONS = True
-# Exports never start a cell with "=" (formula injection), and the admin's CSV upload detects
+# Exports write formula-leading text (=, +, -, @, tab, CR) as text (core.exports, EXPORT_FORMATS),
+# and the admin's CSV upload detects
 # UTF-8 or GBK (Chinese Excel) like the import_* commands do (core.imports.pipeline).
 IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
-from core.imports.formats import IMPORT_FORMATS  # noqa: E402,F401  (format classes only; no models)
+from core.imports.formats import EXPORT_FORMATS, IMPORT_FORMATS  # noqa: E402,F401  (format classes only; no models)
 
 IMPORT_EXPORT_SKIP_ADMIN_LOG = False
 # Every import (commands and admin) refuses a file larger than IMPORT_MAX_BYTES or with more

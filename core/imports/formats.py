@@ -46,3 +46,25 @@ class StreamingXLSX(XLSX):
 
 
 IMPORT_FORMATS = [DetectingCSV, StreamingXLSX]
+
+
+class SafeCSV(CSV):
+    """The admin's CSV export: formula-leading text escaped with core.exports (the stock
+    escaping drops a leading "=" only and turns every cell into text)."""
+
+    def _escape_formulae(self, dataset):
+        from core.exports import safe_dataset
+
+        safe_dataset(dataset)
+
+
+class SafeXLSX(XLSX):
+    """The admin's XLSX export, escaped as SafeCSV."""
+
+    def _escape_formulae(self, dataset):
+        from core.exports import safe_dataset
+
+        safe_dataset(dataset)
+
+
+EXPORT_FORMATS = [SafeCSV, SafeXLSX]

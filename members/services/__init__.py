@@ -29,6 +29,8 @@ from .family import (  # noqa: F401
 from .ledger import InsufficientBalance, account_lock, account_post_entry, account_reverse_entry  # noqa: F401
 from .uses import FORBIDDEN_USES, UseRefused, account_pay_premium  # noqa: F401
 from .withdrawals import (  # noqa: F401
+    account_late_refund_approve,
+    account_late_refund_record,
     account_withdrawal_approve,
     account_withdrawal_propose,
     account_withdrawal_reject,

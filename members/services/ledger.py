@@ -57,6 +57,7 @@ def account_post_entry(
     period: date | None = None,
     reverses: LedgerEntry | None = None,
     user=None,
+    closed_account_payout: bool = False,
 ) -> LedgerEntry:
     """Post one signed entry and update the cached balance.
 
@@ -70,7 +71,9 @@ def account_post_entry(
     amount = to_fen(amount)
     if amount == 0:
         raise ValueError("a ledger entry moves money; zero is not an entry")
-    may_move_closed = amount > 0 or kind == LedgerEntry.Kind.REVERSAL
+    # A closed account receives refunds and reversals; it is debited only to pay out an
+    # approved late refund (members.services.withdrawals.account_late_refund_approve).
+    may_move_closed = amount > 0 or kind == LedgerEntry.Kind.REVERSAL or closed_account_payout
     moved = _ACCOUNT_MOVE.first([amount, account.pk, amount, PersonalAccount.Status.OPEN, may_move_closed])
     if moved is None:
         balance, status = PersonalAccount.objects.filter(pk=account.pk).values_list("balance", "status").get()

@@ -15,6 +15,7 @@ from core.roles import Role, ensure_separated, require_role
 
 from ..models import (
     AccountDecision,
+    LateRefund,
     LedgerEntry,
     Member,
     PersonalAccount,
@@ -137,3 +138,61 @@ def account_withdrawal_reject(*, decision: AccountDecision, reason: str, user) -
     decision.save(update_fields=["status", "rejection_reason", "decided_by", "decided_at"])
     audit(actor=user, action="account.withdrawal_reject", target=decision)
     return decision
+
+
+# Refunds after closing (账户关闭后退款) ---------------------------------------------------
+
+
+@transaction.atomic
+def account_late_refund_record(*, account: PersonalAccount, entry: LedgerEntry, user=None) -> LateRefund | None:
+    """A refund `entry` has just reached `account`: if the account is closed, the money is
+    recorded as a late refund awaiting approval (never stranded). The caller holds the
+    account's lock. The same entry again returns the first record; an open account, None."""
+    if account.status != PersonalAccount.Status.CLOSED or entry.amount <= 0:
+        return None
+    decision = (AccountDecision.objects.filter(account=account, status=AccountDecision.Status.EXECUTED)
+                .order_by("-decided_at", "-pk").first())
+    refund, created = LateRefund.objects.get_or_create(
+        entry=entry,
+        defaults={"account": account, "decision": decision, "amount": entry.amount,
+                  "created_by": user if getattr(user, "pk", None) else None},
+    )
+    if created:
+        audit(actor=user, action="account.late_refund_record", target=refund, amount=str(refund.amount),
+              reference=entry.reference)
+    return refund
+
+
+@transaction.atomic
+def account_late_refund_approve(*, refund: LateRefund, user) -> LateRefund:
+    """A case worker approves paying a late refund out as the closing decision paid the balance
+    (to the heirs by their shares on death, else to its destination). Never the person who
+    reversed the settlement (separated duties); paid once."""
+    require_role(user, Role.CASE_WORKER)
+    refund = LateRefund.objects.select_for_update().select_related("decision").get(pk=refund.pk)
+    if refund.created_by_id is not None:
+        ensure_separated(proposer=refund.created_by_id, approver=user)
+    if refund.status != LateRefund.Status.PENDING:
+        raise Conflict(_("This refund has already been paid out."), code="already_decided")
+    account = account_lock(account_ids=[refund.account_id])[refund.account_id]
+    decision = refund.decision
+    kind = _PAYOUT_KIND[decision.reason] if decision is not None else LedgerEntry.Kind.WITHDRAWAL
+    if decision is not None and decision.reason == AccountDecision.Reason.DEATH and decision.heirs:
+        remaining = refund.amount
+        for index, heir in enumerate(decision.heirs):
+            last = index == len(decision.heirs) - 1
+            # As at the withdrawal: each share rounds to the fen, the last heir takes the rest.
+            share = remaining if last else to_fen(refund.amount * Decimal(heir["share_percent"]) / 100)
+            if share > 0:
+                account_post_entry(account=account, kind=kind, amount=-share, reference=refund.reference,
+                                   memo=f"{heir['name']} {mask_id_number(heir['id_number'])}", user=user,
+                                   closed_account_payout=True)
+            remaining -= share
+    else:
+        account_post_entry(account=account, kind=kind, amount=-refund.amount, reference=refund.reference,
+                           memo=(decision.destination if decision is not None else "")[:200], user=user,
+                           closed_account_payout=True)
+    refund.status, refund.decided_by, refund.decided_at = LateRefund.Status.PAID, user, timezone.now()
+    refund.save(update_fields=["status", "decided_by", "decided_at"])
+    audit(actor=user, action="account.late_refund_pay", target=refund, amount=str(refund.amount))
+    return refund

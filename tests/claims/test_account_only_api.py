@@ -255,7 +255,9 @@ def test_member_without_an_account_is_refused(zaozhuang, api):
 def test_unknown_item_is_refused_naming_it(zaozhuang, api):
     member = make_member(balance="100.00")
     payload = refused(api, body(member, items=[{"code": "NOPE", "quantity": "1", "unit_price": "5.00"}]), "unknown_item")
-    assert payload["details"]["items"][0] == {"index": 0, "position": 1, "code": "NOPE", "field": "code", "error": "unknown_item"}
+    assert payload["details"]["items"][0] == {
+        "index": 0, "position": 1, "code": "NOPE", "field": "code", "error": "unknown_item",
+        "message": "第1项（NOPE）不在医保目录中。"}
 
 
 # --- repeat and reversal -------------------------------------------------------------------

@@ -55,8 +55,10 @@ def test_a_line_above_the_documented_maxima_is_refused_on_preview_and_settle(zao
     data = body(member, items=[{"code": "A-DRUG", "quantity": "1", "unit_price": "1.00"}, item])
     for payload in refused_everywhere(api, data, code):
         problem = payload["details"]["items"][0]
+        message = problem.pop("message")
         assert problem == {"index": 1, "position": 2, "code": "A-DRUG", "field": field, "error": code}
-        assert "2" in payload["message"]
+        assert message == payload["message"]
+        assert "第2项" in message
 
 
 def test_a_visit_whose_lines_add_up_above_the_visit_maximum_is_refused(zaozhuang, api, settings):
@@ -111,3 +113,17 @@ def test_a_window_that_is_not_a_whole_number_of_days_is_refused_by_the_format(va
     parameters = preset("zaozhuang")["versions"][0]["parameters"]
     parameters["settlement_window_days"] = value
     assert [path for path, _ in validate_parameters(parameters)] == ["settlement_window_days"]
+
+
+def test_item_errors_have_one_shape_from_the_serializer_and_from_the_service(region, catalog, provider_client):
+    region("zaozhuang")
+    member = make_member(balance="10.00")
+    api = provider_client(ProviderFactory(kind="institution", level="level_1"))
+    base = {"member_id_number": member.id_number, "visit_date": "2023-02-01", "external_ref": "X"}
+    by_serializer = api.post("/api/v1/settlements/preview", {**base, "items": [
+        {"code": "A-DRUG", "quantity": "1"}, {"code": "A-DRUG", "quantity": "abc"}]}, format="json").json()
+    by_service = api.post("/api/v1/settlements/preview", {**base, "items": [
+        {"code": "A-DRUG", "quantity": "1"}, {"code": "NOPE", "quantity": "1", "unit_price": "1.00"}]}, format="json").json()
+    first, second = by_serializer["details"]["items"][0], by_service["details"]["items"][0]
+    assert set(first) == set(second) == {"index", "position", "code", "field", "error", "message"}
+    assert (first["index"], first["position"]) == (second["index"], second["position"]) == (1, 2)

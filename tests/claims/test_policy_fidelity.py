@@ -439,3 +439,38 @@ def test_a_registration_without_a_division_still_covers_its_whole_place_article_
     member = make_member()
     Registration.objects.create(member=member, place="out_of_province", valid_from=date(2024, 1, 1))
     assert _remote(platform_client, member, "R-1", "440106").json()["ratio"] == "70.00"
+
+
+# --- Ziyang 第十一条: outpatient pooling counts toward the pooled fund's yearly maximum --------
+
+
+def test_settlement_never_passes_the_pooled_funds_yearly_maximum_article_11(region, catalog, provider_client):
+    """Ziyang 第十一条: 职工门诊自然年度支付总金额计入职工医保年度统筹基金最高支付限额 — with what the
+    inpatient system paid (imported per member-year), the fund stops at the maximum."""
+    from claims.models import MemberYear
+
+    region("ziyang")
+    version = PolicyVersion.objects.get()
+    version.parameters["annual_fund_maximum"] = "100000.00"  # the agency's number, not the text's
+    version.save()
+    member = make_member()
+    MemberYear.objects.create(member=member, year=2023, deductible_met="200.00", inpatient_fund_paid="99950.00")
+    client = provider_client(ProviderFactory(kind="institution", level="level_2"))
+    before = client.get(f"/api/v1/members/{member.id_number}/benefits?year=2023").json()
+    assert before["annual_fund_maximum_remaining"] == "50.00"
+    body = _post(client, member, "2023-05-01", "M-1", items=[{"code": "A-DRUG", "quantity": "50"}]).json()
+    assert body["fund"] == "50.00"  # 500 × 60% = 300, limited to the 50 left
+    assert body["cash"] == "450.00"
+    after = client.get(f"/api/v1/members/{member.id_number}/benefits?year=2023").json()
+    assert after["annual_fund_maximum_remaining"] == "0.00"
+    assert _post(client, member, "2023-05-02", "M-2").json()["fund"] == "0.00"
+
+
+def test_without_the_agencys_maximum_nothing_is_limited_article_11(region, catalog, provider_client):
+    """Ziyang 第十一条: the maximum is the agency's figure (not in the text); unset, the benefits
+    answer says null and settlement is as before."""
+    region("ziyang")
+    member = make_member()
+    client = provider_client(ProviderFactory(kind="institution", level="level_2"))
+    assert client.get(f"/api/v1/members/{member.id_number}/benefits?year=2023").json()["annual_fund_maximum_remaining"] is None
+    assert _post(client, member, "2023-05-01", "M-1", items=[{"code": "A-DRUG", "quantity": "50"}]).json()["fund"] == "180.00"

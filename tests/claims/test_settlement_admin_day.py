@@ -102,7 +102,8 @@ def test_settlements_filter_by_provider_and_date_range(day):
 @pytest.mark.parametrize("bad", ["2023-02-30", "not-a-date", "99999-01-01", "2023-02-01\x00"])
 def test_a_bad_date_in_the_range_is_ignored_not_a_server_error(day, bad):
     response = day["admin"].get(CHANGELIST, {"visit_date__gte": bad})
-    assert response.status_code in (200, 302)
+    # A NUL byte in any parameter is refused before the view (core.guard): 400, not ignored.
+    assert response.status_code in ((400,) if "\x00" in bad else (200, 302))
 
 
 def test_reverse_from_the_settlements_own_page_with_a_reason(day):

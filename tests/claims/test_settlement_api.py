@@ -83,7 +83,9 @@ def test_unknown_item_is_refused_naming_its_index_and_code(zaozhuang, api):
     member = make_member(balance="100.00")
     data = body(member, items=[{"code": "A-DRUG", "quantity": "1"}, {"code": "NOPE", "quantity": "1", "unit_price": "5.00"}])
     payload = refused(api, data, "unknown_item")
-    assert payload["details"]["items"][0] == {"index": 1, "position": 2, "code": "NOPE", "field": "code", "error": "unknown_item"}
+    assert payload["details"]["items"][0] == {
+        "index": 1, "position": 2, "code": "NOPE", "field": "code", "error": "unknown_item",
+        "message": "第2项（NOPE）不在医保目录中。"}
 
 
 @pytest.mark.parametrize(

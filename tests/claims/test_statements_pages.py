@@ -197,3 +197,39 @@ def _finance_client():
     client = Client()
     client.force_login(UserFactory(roles=[Role.FINANCE]))
     return client
+
+
+def _upload(portal, data: bytes):
+    return portal.post(reverse("portal_claims:reconciliations"), {
+        "period_from": "2026-03-01", "period_to": "2026-03-31", "count": "2", "total": "13.50", "fund": "12.50",
+        "account": "0.00", "cash": "1.00", "settlements_file": SimpleUploadedFile("list.csv", data),
+    })
+
+
+def test_a_settlement_list_saved_by_chinese_excel_in_gbk_is_read(portal, setup):
+    csv = "external_ref,total,fund,account,cash,备注\nMINE-1,10.00,10.00,0.00,0.00,门诊\nMINE-2,3.50,2.50,0.00,1.00,复诊\n"
+    response = _upload(portal, csv.encode("gbk"))
+    assert response.status_code == 302
+    assert Reconciliation.objects.get().result == "match"
+
+
+@pytest.mark.parametrize(("value", "row", "column"), [
+    ("NaN", 2, "total"), ("Infinity", 2, "total"), ("-Infinity", 2, "total"), ("1e999", 2, "total"),
+    ("sNaN", 2, "total"), ("10.001", 2, "total"), ("99999999999999999999", 2, "total"), ("", 2, "total"),
+])
+def test_an_amount_that_is_not_finite_yuan_is_refused_naming_row_and_column(portal, setup, value, row, column):
+    csv = f"external_ref,total,fund,account,cash\nMINE-1,{value},10.00,0.00,0.00\n"
+    response = _upload(portal, csv.encode())
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert f"第{row}行 {column} 列" in page
+    assert not Reconciliation.objects.exists()
+
+
+@pytest.mark.parametrize("data", [b"\x81\x30\xff\xfe\x00\x01binary", "settlement_id,total,fund,account,cash\n99999999999999999999999,1,1,0,0\n".encode(),
+                                  "settlement_id,total,fund,account,cash\n²,1,1,0,0\n".encode()])
+def test_a_list_that_is_not_text_or_has_bad_numbers_is_refused_not_a_500(portal, setup, data):
+    portal.raise_request_exception = False
+    response = _upload(portal, data)
+    assert response.status_code == 200
+    assert not Reconciliation.objects.exists()

@@ -84,3 +84,25 @@ def test_identity_numbers_are_masked_in_log_lines():
     line = JsonFormatter().format(record)
     assert "370402199001011237" not in line
     assert "370402********1237" in line
+
+
+def test_health_probes_are_not_redirected_to_https_with_the_production_settings(tmp_path):
+    """/healthz and /readyz answer a plain-HTTP probe themselves (SECURE_REDIRECT_EXEMPT); every
+    other page still redirects to HTTPS."""
+    code = (
+        "from django.test import Client; c = Client();"
+        "print('healthz', c.get('/healthz').status_code);"
+        "print('readyz', c.get('/readyz').status_code);"
+        "print('admin', c.get('/admin/login/').status_code)"
+    )
+    result = _manage(
+        "shell", "-c", code,
+        DJANGO_SETTINGS_MODULE="config.settings.production",
+        SECRET_KEY="x" * 10 + "a-long-random-production-secret-key-for-the-test-0123456789",
+        ALLOWED_HOSTS="testserver", DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}", REDIS_URL="",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    answers = dict(line.split()[:2] for line in result.stdout.splitlines() if line.split()[:1] in (["healthz"], ["readyz"], ["admin"]))
+    assert answers["admin"] == "301"
+    assert answers["healthz"] in {"200", "503"}
+    assert answers["readyz"] in {"200", "503"}

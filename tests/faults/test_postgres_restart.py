@@ -45,6 +45,8 @@ import pytest
 
 from devtools.loadtest import OPENING_BALANCE, ROOT, gunicorn_start, gunicorn_wait_ready, settlement_body
 
+from .conftest import unavailable
+
 pytestmark = pytest.mark.faults
 
 CLIENTS = 6
@@ -89,11 +91,20 @@ except ImportError:  # pragma: no cover
     psycopg = None
 
 if PG_BIN is None:
-    pytestmark = [pytestmark, pytest.mark.skip(reason="PostgreSQL server binaries (initdb, pg_ctl) not found; set PG_BIN")]
+    MISSING = "PostgreSQL server binaries (initdb, pg_ctl) not found; set PG_BIN"
 elif _RUN_AS_PROBLEM:
-    pytestmark = [pytestmark, pytest.mark.skip(reason=_RUN_AS_PROBLEM)]
+    MISSING = _RUN_AS_PROBLEM
 elif psycopg is None or shutil.which("gunicorn", path=str(Path(sys.executable).parent)) is None:
-    pytestmark = [pytestmark, pytest.mark.skip(reason="needs psycopg and gunicorn in the virtualenv")]
+    MISSING = "needs psycopg and gunicorn in the virtualenv"
+else:
+    MISSING = None
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _required_parts():
+    """A missing part skips these tests, or fails them with FAULTS_REQUIRED=1 (conftest)."""
+    if MISSING:
+        unavailable(MISSING)
 
 
 def _free_port() -> int:

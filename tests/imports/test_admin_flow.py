@@ -1,6 +1,9 @@
 """The admin's import page (preview, then confirm) with our resource, inside
 django-import-export's real views, with the GBK-detecting CSV format."""
 
+import os
+import tempfile
+
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from members.models import Member
@@ -54,3 +57,40 @@ def test_only_roles_that_may_add_members_see_the_import_button(client, db):
         assert ("/admin/members/member/import/" in page) is expected, roles
         status = client.get("/admin/members/member/import/").status_code
         assert status == (200 if expected else 403), roles
+
+
+def test_confirmation_never_uses_a_file_name_sent_by_the_browser(staff_client, tmp_path):
+    """A case worker once made the server import and delete a file outside the import folder by
+    editing the hidden file name: the confirmation now carries a token the session maps to the
+    pending file, and a name from the browser is never opened."""
+    outside = tmp_path / "secret.csv"
+    outside.write_text(HEADER + f"{new_id_number()},李秀英,在职,统账结合,5000,2021-01-01\n", encoding="utf-8")
+    preview = upload(staff_client, HEADER + f"{new_id_number()},王芳,在职,统账结合,5000,2021-01-01\n", "utf-8")
+    initial = dict(preview.context["confirm_form"].initial)
+    assert initial["import_file_name"] not in (str(outside), "")
+    assert "/" not in initial["import_file_name"]  # a token, not a path
+    for crafted in (str(outside), "../../" + outside.name, os.path.relpath(outside, tempfile.gettempdir())):
+        done = staff_client.post("/admin/members/member/process_import/", {**initial, "import_file_name": crafted})
+        assert done.status_code == 302 and done["Location"].endswith("/admin/members/member/import/")
+        assert outside.exists(), "the file outside the import folder was deleted"
+        assert Member.objects.count() == 0
+    # The genuine token still confirms, once.
+    assert staff_client.post("/admin/members/member/process_import/", initial).status_code == 302
+    assert Member.objects.get().name == "王芳"
+    again = staff_client.post("/admin/members/member/process_import/", initial)
+    assert again["Location"].endswith("/admin/members/member/import/")
+    assert Member.objects.count() == 1
+
+
+def test_a_token_from_another_session_is_refused(staff_client):
+    from django.test import Client
+
+    preview = upload(staff_client, HEADER + f"{new_id_number()},王芳,在职,统账结合,5000,2021-01-01\n", "utf-8")
+    initial = dict(preview.context["confirm_form"].initial)
+    other = UserFactory(is_superuser=True, is_staff=True)
+    other.save()
+    client = Client()
+    client.force_login(other)
+    done = client.post("/admin/members/member/process_import/", initial)
+    assert done.status_code == 302 and done["Location"].endswith("/admin/members/member/import/")
+    assert Member.objects.count() == 0
