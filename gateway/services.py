@@ -794,9 +794,16 @@ def reconcile(ctx: Context, data: dict) -> dict:
 
 def registrations(ctx: Context, data: dict) -> dict:
     info = node(data, "data")
-    _member(ctx, info, "data.")
-    # Chronic and special disease registrations do not exist yet: an empty list.
-    return {"feedetail": []}
+    member = _member(ctx, info, "data.")
+    # The REST API's read of the member's registrations (audited), in the national fields.
+    from claims.chronic import member_registrations
+
+    rows = member_registrations(user=ctx.user, id_number=member.id_number)["registrations"]
+    return {"feedetail": [
+        {"opsp_dise_code": row["disease_code"], "opsp_dise_name": row["disease_name"],
+         "begndate": row["valid_from"], "enddate": row["valid_to"]}
+        for row in rows
+    ]}
 
 
 HANDLERS = {

@@ -130,5 +130,11 @@ def test_3201_balances_by_settlement_date_and_names_gongjis_totals(member, pharm
     assert "日期" in pharmacy.fails("3201", {"data": dict(data, stmt_enddate="2000-01-01")})
 
 
-def test_5301_answers_an_empty_list_before_chronic_registrations_exist(member, hospital):
+def test_5301_lists_the_members_chronic_registrations(member, hospital):
+    from claims.models import ChronicRegistration, Disease
+
     assert hospital.ok("5301", {"data": {"psn_no": str(member.pk)}}) == {"feedetail": []}
+    disease = Disease.objects.create(region="zaozhuang", code="I10.X00", name="高血压", group="two_diseases")
+    ChronicRegistration.objects.create(member=member, disease=disease, valid_from=date(2024, 1, 1), status="approved")
+    assert hospital.ok("5301", {"data": {"psn_no": str(member.pk)}}) == {"feedetail": [
+        {"opsp_dise_code": "I10.X00", "opsp_dise_name": "高血压", "begndate": "2024-01-01", "enddate": None}]}
