@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
-from core.admin import LargeTableMixin
+from core.admin import LargeTableMixin, ReadOnlyAdminMixin, ReadOnlyInlineMixin
 from core.errors import DomainError
 from core.regions import region_label
 from members.admin import MemberAdmin, MemberSearchMixin, member_masked_id_number
@@ -101,23 +101,14 @@ class ChronicRegistrationAdmin(MemberSearchMixin, LargeTableMixin, SimpleHistory
 
 
 @admin.register(ChronicYear)
-class ChronicYearAdmin(MemberSearchMixin, LargeTableMixin, admin.ModelAdmin):
+class ChronicYearAdmin(ReadOnlyAdminMixin, MemberSearchMixin, LargeTableMixin, admin.ModelAdmin):
     list_display = ["member", "year", "tally", "deductible_met", "fund_paid", "limit", "limit_remaining"]
     list_select_related = ["member"]
     list_filter = ["year"]
     readonly_fields = ["member", "year", "tally", "deductible_met", "fund_paid", "limit", "updated_at"]
 
-    def has_add_permission(self, request):
-        return False
 
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class ChronicRegistrationInline(admin.TabularInline):
+class ChronicRegistrationInline(ReadOnlyInlineMixin, admin.TabularInline):
     """The member page: the member's chronic and special disease registrations (read-only;
     proposals and decisions are made under 慢特病认定)."""
 
@@ -131,15 +122,6 @@ class ChronicRegistrationInline(admin.TabularInline):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("disease", "designated_provider")
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 MemberAdmin.inlines = [*MemberAdmin.inlines, ChronicRegistrationInline]

@@ -12,6 +12,7 @@ from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
+from core.admin import ReadOnlyAdminMixin
 from core.admin_filters import DateRangeFilter
 from core.errors import DomainError
 from core.idnumber import mask_id_number
@@ -105,7 +106,7 @@ class ReverseForm(forms.Form):
 
 
 @admin.register(Claim)
-class ClaimAdmin(admin.ModelAdmin):
+class ClaimAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("id", "visit_date", "provider_name", "external_ref", "member", "benefit", "total", "fund",
                     "account", "family_account", "cash", "status", "denied_reason_label")
     list_select_related = ("member", "provider")
@@ -169,15 +170,6 @@ class ClaimAdmin(admin.ModelAdmin):
                 for step in obj.explanation()
             )),
         )
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False  # computed amounts are read-only; reversal is the only change
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_reverse_permission(self, request):
         return request.user.has_perm("claims.change_claim")
@@ -251,7 +243,7 @@ class ClaimAdmin(admin.ModelAdmin):
 
 
 @admin.register(MemberYear)
-class MemberYearAdmin(admin.ModelAdmin):
+class MemberYearAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("member", "year", "deductible_met", "fund_paid", "cap", "cap_remaining", "large_expense_burden")
     list_select_related = ("member",)
     list_filter = ("year",)
@@ -262,15 +254,6 @@ class MemberYearAdmin(admin.ModelAdmin):
     @admin.display(description=_("cap remaining"))
     def cap_remaining(self, obj):
         return "-" if obj.cap_remaining is None else obj.cap_remaining
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class MemberYearInline(admin.TabularInline):

@@ -62,6 +62,37 @@ class LargeTableMixin:
     show_facets = admin.ShowFacets.NEVER
 
 
+class ReadOnlyAdminMixin:
+    """A model the admin shows but never adds, changes or deletes: its rows are written by
+    services (ledgers, audit, history, computed figures). Custom actions and views may still
+    call services; they check their own permissions."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ReadOnlyInlineMixin:
+    """An inline shown read-only on its parent's page: no rows added, changed or deleted."""
+
+    can_delete = False
+    extra = 0
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class AddOnlyInlineMixin:
     """Existing rows are shown read-only; new rows can be added; nothing is deleted.
 
@@ -80,7 +111,7 @@ class AddOnlyInlineMixin:
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(LargeTableMixin, admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdminMixin, LargeTableMixin, admin.ModelAdmin):
     """The audit trail is written by services only and never edited (staff may read it)."""
 
     list_display = ["at", "actor", "action_text", "target_kind", "target_id", "target_label"]
@@ -108,15 +139,6 @@ class AuditEventAdmin(LargeTableMixin, admin.ModelAdmin):
         if term.isdigit():
             matches |= Q(target_id=term)
         return queryset.filter(matches), False
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 User = get_user_model()

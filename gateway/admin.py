@@ -7,14 +7,14 @@ from django.contrib import admin
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from core.admin import LargeTableMixin
+from core.admin import LargeTableMixin, ReadOnlyAdminMixin
 
 from .models import Message
 from .wire import loads, masked
 
 
 @admin.register(Message)
-class MessageAdmin(LargeTableMixin, admin.ModelAdmin):
+class MessageAdmin(ReadOnlyAdminMixin, LargeTableMixin, admin.ModelAdmin):
     list_display = ["received_at", "provider", "infno", "msgid", "opter_name", "outcome", "err_msg", "claim_id", "visit_id"]
     list_filter = ["infcode"]
     list_select_related = ["provider"]
@@ -24,15 +24,6 @@ class MessageAdmin(LargeTableMixin, admin.ModelAdmin):
     fields = ["received_at", "provider", "user", "opter", "opter_name", "msgid", "infno", "inf_refmsgid", "infcode",
               "err_msg", "visit", "claim", "effect", "reversed_by_msgid", "request_masked", "output_masked"]
     readonly_fields = fields
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description=_("outcome"), ordering="infcode")
     def outcome(self, obj):

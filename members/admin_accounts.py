@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from core.admin import ReadOnlyAdminMixin, ReadOnlyInlineMixin
 from core.admin_actions import apply_to_selected
 from core.errors import DomainError
 from core.formats import duration_label, month_label
@@ -21,19 +22,10 @@ from .labels import reference_label, skip_reason_label
 from .models import AccountDecision, CreditPolicy, CreditRule, CreditRun, LateRefund, LedgerEntry, PersonalAccount
 
 
-class ReadOnlyInline(admin.TabularInline):
+class ReadOnlyInline(ReadOnlyInlineMixin, admin.TabularInline):
     extra = 0
     can_delete = False
     show_change_link = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class LedgerEntryInline(ReadOnlyInline):
@@ -69,7 +61,7 @@ def _statement_link(account):
 
 
 @admin.register(PersonalAccount)
-class PersonalAccountAdmin(admin.ModelAdmin):
+class PersonalAccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["masked_member", "balance", "status", "opened_on", "closed_on"]
     list_select_related = ["member"]
     list_filter = ["status"]
@@ -88,18 +80,9 @@ class PersonalAccountAdmin(admin.ModelAdmin):
     def statement_link(self, obj):
         return _statement_link(obj)
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(CreditRun)
-class CreditRunAdmin(admin.ModelAdmin):
+class CreditRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["month_label", "region", "status", "members_credited", "total", "civil_servant_total",
                     "accounts_opened", "skipped_summary", "chunks_progress", "started_at", "duration"]
     list_filter = ["status", "region"]
@@ -125,15 +108,6 @@ class CreditRunAdmin(admin.ModelAdmin):
     def duration(self, obj):
         return duration_label(obj.duration)
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 class CreditRuleInline(ReadOnlyInline):
     model = CreditRule
@@ -148,7 +122,7 @@ class CreditRuleInline(ReadOnlyInline):
 
 
 @admin.register(CreditPolicy)
-class CreditPolicyAdmin(admin.ModelAdmin):
+class CreditPolicyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Loaded from data files (load_policy / load_credit_policy), never typed in."""
 
     list_display = ["region", "version", "effective_from", "retiree_rates_from", "title", "loaded_at"]
@@ -157,15 +131,6 @@ class CreditPolicyAdmin(admin.ModelAdmin):
               "content_hash", "loaded_at", "loaded_by"]
     readonly_fields = fields
     inlines = [CreditRuleInline]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class DecisionProposalForm(forms.ModelForm):

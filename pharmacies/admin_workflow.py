@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from core.admin import ReadOnlyAdminMixin, ReadOnlyInlineMixin
 from core.admin_actions import apply_to_selected
 from core.errors import DomainError
 
@@ -175,7 +176,7 @@ class ConditionInline(admin.TabularInline):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
-class TransitionInline(admin.TabularInline):
+class TransitionInline(ReadOnlyInlineMixin, admin.TabularInline):
     model = WorkflowTransition
     fk_name = "application"
     extra = 0
@@ -183,17 +184,8 @@ class TransitionInline(admin.TabularInline):
     readonly_fields = fields
     verbose_name_plural = _("history")
 
-    def has_add_permission(self, request, obj=None):
-        return False
 
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class AgreementInline(admin.TabularInline):
+class AgreementInline(ReadOnlyInlineMixin, admin.TabularInline):
     model = Agreement
     fk_name = "application"
     extra = 0
@@ -207,15 +199,6 @@ class AgreementInline(admin.TabularInline):
     ]
     readonly_fields = fields
     show_change_link = True
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 PARTICULARS = [
@@ -487,18 +470,9 @@ class AgreementAdmin(admin.ModelAdmin):
 # --- history and notifications (read-only) ------------------------------------------------
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         return [field.name for field in self.model._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(WorkflowTransition)

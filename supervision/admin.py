@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from core.admin import LargeTableMixin
+from core.admin import LargeTableMixin, ReadOnlyAdminMixin
 from core.admin_actions import apply_to_selected
 from core.audit_labels import action_label
 from core.errors import DomainError
@@ -41,15 +41,8 @@ from .models import (
 from .rules import RULES, parameters_of
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Rows written by the monitoring and the services only."""
 
 
 @admin.register(Rule)

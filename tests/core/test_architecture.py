@@ -193,3 +193,21 @@ def test_supervision_registers_its_settlement_rules_with_claims():
     from supervision.realtime import run_single_visit_rules
 
     assert run_single_visit_rules in visit_facts._checks
+
+
+def test_read_only_admins_use_the_mixin():
+    """core.admin.ReadOnlyAdminMixin / ReadOnlyInlineMixin say "read-only" once; no admin class
+    writes the three has_*_permission methods returning False again."""
+    names = {"has_add_permission", "has_change_permission", "has_delete_permission"}
+    repeated = []
+    for relative, path in project_modules():
+        if relative.parts[0] == "core" and relative.name == "admin.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef):
+                refusing = {item.name for item in node.body if isinstance(item, ast.FunctionDef)
+                            and item.name in names and len(item.body) == 1 and isinstance(item.body[0], ast.Return)
+                            and isinstance(item.body[0].value, ast.Constant) and item.body[0].value.value is False}
+                if refusing == names:
+                    repeated.append(f"{relative}:{node.lineno} {node.name}")
+    assert repeated == []
