@@ -24,14 +24,14 @@ def _visible(request):
     ) | Flag.objects.filter(provider=request.provider, status=Flag.Status.DISMISSED, appeal_decided_by__isnull=False)
 
 
-@portal_view
+@portal_view(any_status=True)
 def flag_list(request):
     flags = _visible(request).select_related("rule").order_by("-day", "-pk")[:200]
     scores = ProviderCreditScore.objects.filter(provider=request.provider).order_by("-year")[:5]
     return render_portal(request, "portal/supervision/flag_list.html", {"flags": flags, "scores": scores})
 
 
-@portal_view
+@portal_view(any_status=True)
 def flag_detail(request, pk):
     flag = _visible(request).select_related("rule").filter(pk=pk).first()
     if flag is None:
@@ -43,7 +43,7 @@ def flag_detail(request, pk):
     })
 
 
-@portal_view
+@portal_view(any_status=True)
 @require_POST
 def flag_appeal(request, pk):
     flag = _visible(request).filter(pk=pk).first()
