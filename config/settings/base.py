@@ -262,7 +262,10 @@ LOGGING = {
     "filters": {"mask_id_numbers": {"()": "core.observability.MaskIdNumbersFilter"}},
     "formatters": {
         "json": {"()": "core.observability.JsonFormatter"},
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "plain": {
+            "()": "core.observability.MaskingFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s",
+        },
     },
     "handlers": {
         "console": {
