@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 from core.api import flatten_errors
 from core.errors import DomainError
 from core.params import year_param
-from pharmacies.access import IsProviderOrAgencyStaff, IsProviderUser
+from pharmacies.access import IsProviderOrAgencyStaff, IsSettlingProvider
 
 from . import services
 from .settlement_queries import token_with_provider
@@ -83,7 +83,8 @@ def _request(data) -> services.SettlementRequest:
 
 class SettlementPreviewView(APIView):
     authentication_classes = AUTHENTICATION
-    permission_classes = [IsProviderUser]
+    permission_classes = [IsSettlingProvider]
+    allow_inactive_provider = True  # the service refuses with provider_suspended
 
     @extend_schema(summary="Preview a settlement (预结算); writes nothing", tags=["settlements"],
                    request=SettlementInput, responses=SettlementOutput)
@@ -93,7 +94,8 @@ class SettlementPreviewView(APIView):
 
 class SettlementView(APIView):
     authentication_classes = AUTHENTICATION
-    permission_classes = [IsProviderUser]
+    permission_classes = [IsSettlingProvider]
+    allow_inactive_provider = True  # the service refuses with provider_suspended
 
     @extend_schema(summary="Settle (结算); a repeat of the same external_ref returns the first response",
                    tags=["settlements"], request=SettlementInput, responses={201: SettlementOutput, 200: SettlementOutput})

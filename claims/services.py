@@ -207,6 +207,10 @@ def prepare_caller(*, user, request: SettlementRequest, pooling: bool = True) ->
     pooled fund, so the provider must be in outpatient pooling (account-only sales need not)."""
     link = staff_link(user)
     if link is None:
+        if is_agency_staff(user):
+            # Agency staff never settle: settlements come from providers' systems only.
+            raise Forbidden(_("Agency staff never act as a provider: settlements come from providers' systems only."),
+                            code="agency_staff_not_provider")
         raise Forbidden()
     provider = link.provider
     if provider is not None:

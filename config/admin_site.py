@@ -9,6 +9,7 @@ from django.contrib.admin.forms import AdminAuthenticationForm
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from core.auth import BackoffLoginFormMixin
 from core.transactions import durable_on_post
 
 
@@ -29,7 +30,7 @@ def is_provider_user(user) -> bool:
     )
 
 
-class StaffOnlyAuthenticationForm(AdminAuthenticationForm):
+class StaffOnlyAuthenticationForm(BackoffLoginFormMixin, AdminAuthenticationForm):
     error_messages = {
         **AdminAuthenticationForm.error_messages,
         "provider_user": _(

@@ -1,6 +1,7 @@
 import os
 
 from celery import Celery
+from celery.signals import after_setup_logger, after_setup_task_logger
 from kombu.transport import redis as kombu_redis
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.development")
@@ -8,6 +9,16 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.development")
 app = Celery("gongji")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def _mask_id_numbers(logger, **kwargs):
+    """The worker's own log handlers (Celery configures them, not Django's LOGGING) mask
+    identity numbers too: no log line of any process holds one."""
+    from core.observability import mask_handlers
+
+    mask_handlers(logger)
 
 
 # A worker must outlive Redis going away (tests/faults/test_redis_outage.py). Celery 5.7 with

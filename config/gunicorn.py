@@ -25,3 +25,6 @@ max_requests_jitter = 500
 accesslog = "-"
 errorlog = "-"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# The access log writes request paths (/api/v1/members/<ID number>/benefits): this logger masks
+# identity numbers in every access and error line (core.observability).
+logger_class = "core.observability.MaskingGunicornLogger"

@@ -1,10 +1,12 @@
 """Admin building blocks shared by every app, and the read-only audit trail."""
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
-from django.contrib.admin.utils import unquote
-from django.core.exceptions import ValidationError
+from django.contrib.auth.forms import PasswordResetForm, UserChangeForm
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
 from django.db.models import Q
 from django.http import Http404
 from simple_history.admin import SimpleHistoryAdmin
@@ -12,9 +14,11 @@ from rest_framework.authtoken.admin import TokenAdmin
 from rest_framework.authtoken.models import TokenProxy
 from django.utils.translation import gettext_lazy as _
 
+from .audit import audit
 from .audit_labels import action_label, target_type_label
 from .models import AuditEvent
 from .paginator import LargeTablePaginator
+from .roles import Role, role_conflicts
 
 
 def _valid_object_id(model, object_id) -> bool:
@@ -146,19 +150,144 @@ if admin.site.is_registered(User):
     admin.site.unregister(User)
 
 
+def _has_provider_link(user) -> bool:
+    # The provider staff link (pharmacies.ProviderStaff, a one-to-one reverse accessor): core
+    # imports no app (README, Layout).
+    try:
+        user.provider_staff
+    except ObjectDoesNotExist:
+        return False
+    return True
+
+
+class StaffUserChangeForm(UserChangeForm):
+    def clean(self):
+        # Ziyang 第十九条 (不相容岗位分离): incompatible roles are refused on one person, and a
+        # provider's staff never hold an agency role.
+        cleaned = super().clean()
+        groups = cleaned.get("groups")
+        if groups is not None and self.instance.pk:
+            names = {group.name for group in groups}
+            if _has_provider_link(self.instance):
+                names.add(Role.PROVIDER.value)
+            conflicts = role_conflicts(names)
+            if conflicts:
+                first, second, _reason = conflicts[0]
+                self.add_error("groups", _(
+                    "The roles %(first)s and %(second)s are incompatible duties and may not be held "
+                    "by one person."
+                ) % {"first": first, "second": second})
+        return cleaned
+
+
+class StaffUserCreationForm(forms.ModelForm):
+    """A new user without a password: the person sets it through a reset link (the
+    administrator never knows anyone's password)."""
+
+    class Meta:
+        model = User
+        fields = ["username", "email"]
+
+    def save(self, commit=True):
+        user = super().save(commit=False)
+        user.set_unusable_password()
+        if commit:
+            user.save()
+        return user
+
+
+def send_password_reset(request, user) -> bool:
+    """E-mail `user` a one-time link to set their own password (Django's password reset)."""
+    if not user.email:
+        return False
+    form = PasswordResetForm({"email": user.email})
+    if not form.is_valid():
+        return False
+    # PasswordResetForm mails only active users with a usable password; a new user has none yet.
+    form.get_users = lambda email: [user]
+    form.save(request=request, use_https=request.is_secure(),
+              subject_template_name="registration/password_reset_subject.txt",
+              email_template_name="registration/password_reset_email.html")
+    return True
+
+
 @admin.register(User)
 class StaffUserAdmin(UserAdmin):
     """The system administrator (系统管理) manages users and their roles, but cannot make
-    anyone a superuser nor hand out single permissions past the roles: duties stay separated."""
+    anyone a superuser nor hand out single permissions past the roles: duties stay separated.
+
+    A non-superuser may not change a superuser, nor its own roles, nor set another person's
+    password: it sends a reset link that the person completes (their password is theirs alone).
+    """
 
     list_select_related = False
     list_filter = ["is_staff", "is_active", "groups"]
+    form = StaffUserChangeForm
+    actions = ["send_password_reset_links"]
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None and not request.user.is_superuser:
+            return ((None, {"classes": ("wide",), "fields": ("username", "email")}),)
+        return super().get_fieldsets(request, obj)
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None and not request.user.is_superuser:
+            kwargs["form"] = StaffUserCreationForm
+            return admin.ModelAdmin.get_form(self, request, obj, **kwargs)
+        return super().get_form(request, obj, **kwargs)
 
     def get_readonly_fields(self, request, obj=None):
         fields = list(super().get_readonly_fields(request, obj))
         if not request.user.is_superuser:
             fields += ["is_superuser", "user_permissions"]
+            if obj is not None and obj.pk == request.user.pk:
+                # Nobody grants themselves a role (系统管理 adding itself to 财务 and 经办).
+                fields += ["groups", "is_staff", "is_active"]
         return fields
+
+    def has_change_permission(self, request, obj=None):
+        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def user_change_password(self, request, id, form_url=""):
+        user = self.get_object(request, unquote(id))
+        if user is not None and not request.user.is_superuser and user.pk != request.user.pk:
+            audit(actor=request.user, action="user.password_set_refused", target=user,
+                  label=user.get_username())
+            raise PermissionDenied
+        return super().user_change_password(request, id, form_url)
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if not change and not request.user.is_superuser:
+            sent = send_password_reset(request, obj)
+            audit(actor=request.user, action="user.create", target=obj, label=obj.get_username(),
+                  reset_link_sent=sent)
+
+    @admin.action(description=_("Send a password reset link"), permissions=["change"])
+    def send_password_reset_links(self, request, queryset):
+        sent, skipped = [], []
+        for user in queryset:
+            if user.is_superuser and not request.user.is_superuser:
+                skipped.append(user.get_username())
+            elif send_password_reset(request, user):
+                sent.append(user.get_username())
+                audit(actor=request.user, action="user.password_reset_sent", target=user,
+                      label=user.get_username())
+            else:
+                skipped.append(user.get_username())
+        if sent:
+            self.message_user(request, _("A password reset link was sent to: %(users)s.")
+                              % {"users": ", ".join(sent)}, messages.SUCCESS)
+        if skipped:
+            self.message_user(request, _("No link was sent to (no e-mail address, or a superuser): "
+                                         "%(users)s.") % {"users": ", ".join(skipped)}, messages.WARNING)
 
 
 if admin.site.is_registered(TokenProxy):

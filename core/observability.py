@@ -38,6 +38,26 @@ class MaskIdNumbersFilter(logging.Filter):
         return True
 
 
+class MaskingFormatter(logging.Formatter):
+    """Masks identity numbers in the whole formatted line (message, arguments, traceback),
+    around another formatter or as a plain one: the last step before a line is written."""
+
+    def __init__(self, *args, inner: logging.Formatter | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.inner = inner
+
+    def format(self, record):
+        return mask_text(self.inner.format(record) if self.inner is not None else super().format(record))
+
+
+def mask_handlers(logger: logging.Logger) -> None:
+    """Every handler of `logger` masks identity numbers (for loggers configured outside Django's
+    LOGGING: Celery's worker and task loggers, gunicorn's error and access logs)."""
+    for handler in logger.handlers:
+        if not isinstance(handler.formatter, MaskingFormatter):
+            handler.setFormatter(MaskingFormatter(inner=handler.formatter or logging.Formatter()))
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record):
         payload = {
@@ -48,8 +68,8 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         if record.exc_info:
-            payload["exception"] = mask_text(self.formatException(record.exc_info))
-        return json.dumps(payload, ensure_ascii=False)
+            payload["exception"] = self.formatException(record.exc_info)
+        return mask_text(json.dumps(payload, ensure_ascii=False))
 
 
 class RequestIdMiddleware:
@@ -86,3 +106,20 @@ class RequestIdMiddleware:
         finally:
             _local.request_id = "-"
         return response
+
+
+try:
+    from gunicorn.glogging import Logger as _GunicornLogger
+except ImportError:  # pragma: no cover - gunicorn is a production dependency
+    _GunicornLogger = None
+
+if _GunicornLogger is not None:
+
+    class MaskingGunicornLogger(_GunicornLogger):
+        """gunicorn's logger (config/gunicorn.py logger_class), masking identity numbers in the
+        access log's request line and in every error-log line."""
+
+        def setup(self, cfg):
+            super().setup(cfg)
+            mask_handlers(self.error_log)
+            mask_handlers(self.access_log)

@@ -8,6 +8,8 @@ business and finance are incompatible duties and are kept apart.
 
 from enum import StrEnum
 
+from django.utils.translation import gettext_lazy as _
+
 from .errors import DutyConflict, Forbidden
 
 
@@ -29,6 +31,9 @@ ROLE_PERMISSIONS: dict[Role, list[tuple[str, str, tuple[str, ...]]]] = {
         ("members", "enrollment", ("view", "add")),
         ("members", "familylink", ("view", "add", "delete")),
         ("pharmacies", "*", ("view", "add", "change")),
+        # Provider staff links belong to 系统管理 (a case worker linking themselves to a
+        # provider could settle as it).
+        ("pharmacies", "providerstaff", ("view",)),
         ("claims", "*", ("view", "add", "change")),
         ("supervision", "*", ("view",)),
         ("core", "auditevent", ("view",)),
@@ -56,11 +61,14 @@ ROLE_PERMISSIONS: dict[Role, list[tuple[str, str, tuple[str, ...]]]] = {
     ],
     Role.ADMINISTRATOR: [
         ("auth", "*", ("view", "add", "change")),
+        # The groups are the roles, kept as data (ROLE_PERMISSIONS): never edited in the admin.
+        ("auth", "group", ("view",)),
         ("authtoken", "*", ("view", "add", "change", "delete")),
         ("django_celery_beat", "*", ("view", "add", "change", "delete")),
         ("core", "*", ("view",)),
         ("members", "*", ("view",)),
         ("pharmacies", "*", ("view",)),
+        ("pharmacies", "providerstaff", ("view", "add", "change", "delete")),
         ("claims", "*", ("view",)),
         ("supervision", "*", ("view",)),
     ],
@@ -83,7 +91,7 @@ def sync_roles(apps=None) -> None:
         Permission.objects.values_list("pk", "codename", "content_type__app_label", "content_type__model")
     )
     for role, rules in ROLE_PERMISSIONS.items():
-        group, _ = Group.objects.get_or_create(name=role.value)
+        group, _created = Group.objects.get_or_create(name=role.value)
         group.permissions.set(sorted(_permission_ids(rules, permissions)))
 
 
@@ -125,3 +133,59 @@ def ensure_separated(*, proposer, approver) -> None:
         raise DutyConflict()
     if getattr(proposer, "pk", proposer) == getattr(approver, "pk", approver):
         raise DutyConflict()
+
+
+# Ziyang 第十九条 (不相容岗位分离): handling and audit, accounting and cashier, business and
+# finance, and administering the system and doing its business are incompatible duties; a
+# provider's staff never hold an agency duty. Every pair of roles below is therefore refused on
+# one person, with the reason shown to the administrator.
+INCOMPATIBLE_ROLES: dict[frozenset[Role], str] = {
+    frozenset({Role.CASE_WORKER, Role.AUDITOR}): "handling_and_audit",
+    frozenset({Role.CASE_WORKER, Role.FINANCE}): "business_and_finance",
+    frozenset({Role.AUDITOR, Role.FINANCE}): "audit_and_finance",
+    frozenset({Role.ADMINISTRATOR, Role.CASE_WORKER}): "administration_and_business",
+    frozenset({Role.ADMINISTRATOR, Role.AUDITOR}): "administration_and_business",
+    frozenset({Role.ADMINISTRATOR, Role.FINANCE}): "administration_and_business",
+    **{
+        frozenset({Role.PROVIDER, role}): "provider_and_agency"
+        for role in STAFF_ROLES
+    },
+}
+
+
+def role_conflicts(roles) -> list[tuple[str, str, str]]:
+    """The incompatible pairs among `roles` (Role members or group names): (role, role, reason)."""
+    held = sorted({Role(str(role)) for role in roles if str(role) in Role._value2member_map_})
+    conflicts = []
+    for i, first in enumerate(held):
+        for second in held[i + 1:]:
+            reason = INCOMPATIBLE_ROLES.get(frozenset({first, second}))
+            if reason:
+                conflicts.append((first.value, second.value, reason))
+    return conflicts
+
+
+def ensure_compatible_roles(roles, *, user=None) -> None:
+    """Refuse a set of roles that one person may not hold together (Ziyang 第十九条)."""
+    conflicts = role_conflicts(roles)
+    if conflicts:
+        first, second, reason = conflicts[0]
+        raise DutyConflict(
+            _("The roles %(first)s and %(second)s are incompatible duties and may not be held by one person.")
+            % {"first": first, "second": second},
+            code="incompatible_roles",
+            details={
+                "user": getattr(user, "pk", None),
+                "roles": [first, second],
+                "reason": reason,
+            },
+        )
+
+
+def holds_agency_role(user) -> bool:
+    """Superusers, staff accounts and every holder of an agency role (经办 稽核 财务 系统管理)."""
+    if not getattr(user, "pk", None):
+        return False
+    if user.is_superuser or user.is_staff:
+        return True
+    return user.groups.filter(name__in=[role.value for role in STAFF_ROLES]).exists()

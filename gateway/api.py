@@ -89,6 +89,8 @@ SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
 class NhsaGatewayView(APIView):
     authentication_classes = [ProviderTokenAuthentication]
     permission_classes = [IsProviderUser]
+    # A suspended provider is answered in the envelope (infcode -1) by the service: README Security.
+    allow_inactive_provider = True
     parser_classes = [RawBodyParser]
 
     @extend_schema(

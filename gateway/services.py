@@ -39,6 +39,7 @@ REGISTER, UNREGISTER, VISIT_INFO, FEES, FEES_CANCEL, PREVIEW, SETTLE, CANCEL = (
     "2201", "2202", "2203", "2204", "2205", "2206", "2207", "2208")
 PHARMACY_PREVIEW, PHARMACY_SETTLE, PHARMACY_CANCEL = "2101", "2102", "2103"
 REVERSAL, RECONCILE, REGISTRATIONS = "2601", "3201", "5301"
+INACTIVE_PROVIDER_SERVED = {SIGN_IN, RECONCILE}
 ALIASES = {"2203A": VISIT_INFO}
 REVERSIBLE = {PHARMACY_SETTLE, PHARMACY_CANCEL, SETTLE, CANCEL}
 
@@ -170,6 +171,11 @@ def _dispatch(ctx: Context) -> dict:
     handler = HANDLERS.get(ctx.infno)
     if handler is None:
         raise GatewayError(_("Transaction {infno} is not served by this platform."), infno=ctx.infno)
+    if ctx.provider.status != Provider.Status.ACTIVE and ctx.infno not in INACTIVE_PROVIDER_SERVED:
+        # README Security: a suspended or terminated provider reads no members, benefits or
+        # ledgers; it signs in and reconciles its past months only.
+        raise GatewayError(_("The provider's agreement is suspended or terminated: only sign-in (9001) and "
+                             "reconciliation (3201) are served."))
     if ctx.infno[0] in "23":
         _check_sign_in(ctx)
     data = ctx.envelope.get("input")

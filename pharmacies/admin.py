@@ -52,6 +52,30 @@ class ProviderStaffAdmin(admin.ModelAdmin):
     search_fields = ["user__username", "provider__code", "provider__name"]
     autocomplete_fields = ["user", "provider"]
 
+    # Links are 系统管理's (core.roles); every change goes through the service, which refuses a
+    # user holding an agency role and revokes the user's API tokens when the provider changes.
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["user"] if obj is not None else []
+
+    def save_model(self, request, obj, form, change):
+        from .services import provider_staff_link
+
+        link = provider_staff_link(
+            actor=request.user, user=obj.user, provider=obj.provider,
+            cross_region_platform=obj.cross_region_platform,
+        )
+        obj.pk = link.pk
+
+    def delete_model(self, request, obj):
+        from .services import provider_staff_unlink
+
+        provider_staff_unlink(actor=request.user, link=obj)
+
+    def delete_queryset(self, request, queryset):
+        for link in queryset:
+            self.delete_model(request, link)
+
 
 
 # The designation workflow (applications, agreements, history); keep this import last.

@@ -14,6 +14,7 @@ from .serializers import ProviderOutput
                responses={200: ProviderOutput, **ERROR_RESPONSES})
 class ProviderSelfView(RetrieveAPIView):
     permission_classes = [IsProviderUser]
+    allow_inactive_provider = True
     serializer_class = ProviderOutput
 
     def get_object(self):

@@ -7,4 +7,5 @@ class PharmaciesConfig(AppConfig):
     verbose_name = _("Designated providers")
 
     def ready(self):
+        from . import signals  # noqa: F401
         from . import todo  # noqa: F401  (the workbench's items: core.todo)

@@ -5,11 +5,13 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from core.auth import BackoffLoginFormMixin
+
 from .access import provider_of
 from .models import AdmissionCondition, ApplicationDocument, Provider
 
 
-class PortalLoginForm(AuthenticationForm):
+class PortalLoginForm(BackoffLoginFormMixin, AuthenticationForm):
     """Only the staff of a designated provider log in to the portal."""
 
     error_messages = {

@@ -1,6 +1,7 @@
 """Designated providers (定点医药机构): institutions and retail pharmacies."""
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
@@ -107,6 +108,10 @@ class ProviderStaff(models.Model):
     # The cross-region settlement platform (异地就医结算平台) has no local provider.
     cross_region_platform = models.BooleanField(_("cross-region settlement platform"), default=False)
 
+    AGENCY_USER_MESSAGE = _(
+        "A user who holds an agency role, a staff account or a superuser may never act for a provider."
+    )
+
     class Meta:
         verbose_name = _("provider staff")
         verbose_name_plural = _("provider staff")
@@ -119,6 +124,14 @@ class ProviderStaff(models.Model):
 
     def __str__(self):
         return f"{self.user} @ {self.provider or _('cross-region platform')}"
+
+    def clean(self):
+        # Ziyang 第十九条: agency duties and a provider's are never held by one person.
+        from core.roles import holds_agency_role
+
+        super().clean()
+        if self.user_id and holds_agency_role(self.user):
+            raise ValidationError({"user": self.AGENCY_USER_MESSAGE})
 
 
 # ---------------------------------------------------------------------------

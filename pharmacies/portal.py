@@ -24,7 +24,7 @@ from core.errors import DomainError, NotFound
 from core.transactions import durable_on_post
 
 from . import services
-from .access import provider_of
+from .access import provider_is_active, staff_link
 from .forms import ConditionAnswerForm, DocumentUploadForm, PortalApplicationForm, PortalLoginForm
 from .models import AdmissionCondition, Agreement, Application, ApplicationDocument, Notification
 
@@ -47,18 +47,30 @@ def add_navigation(url_name: str, label, *, before: str = "portal:notifications"
     NAVIGATION.insert(position, (url_name, label))
 
 
-def portal_view(view):
-    """Logged-in staff of a designated provider only; sets request.provider. A writing request
-    is one outermost transaction (core.transactions.durable_on_post)."""
+def portal_view(view=None, *, any_status: bool = False):
+    """Logged-in staff of a designated provider only; sets request.provider.
+
+    A suspended or terminated provider keeps only the pages marked `any_status=True` (its home,
+    agreement, notifications, API token, monthly statements, reconciliations, flags and
+    appeals); every other page answers 403 with a page that says why. New pages are therefore
+    closed to such a provider unless they opt in.
+
+    A writing request is one outermost transaction (core.transactions.durable_on_post).
+    """
+    if view is None:
+        return lambda actual: portal_view(actual, any_status=any_status)
 
     @login_required(login_url=reverse_lazy("portal:login"))
     @durable_on_post
     @wraps(view)
     def wrapped(request, *args, **kwargs):
-        provider = provider_of(request.user)
+        link = staff_link(request.user)
+        provider = link.provider if link else None
         if provider is None:
             return render(request, "portal/not_provider.html", status=403)
         request.provider = provider
+        if not any_status and not provider_is_active(link):
+            return render_portal(request, "portal/provider_not_active.html", status=403)
         return view(request, *args, **kwargs)
 
     return wrapped
@@ -98,7 +110,7 @@ def _own_application(request, pk) -> Application:
     )
 
 
-@portal_view
+@portal_view(any_status=True)
 def home(request):
     provider = request.provider
     expiring = services.agreements_expiring().filter(provider=provider).first()
@@ -318,7 +330,7 @@ def application_submit(request, pk):
     return redirect("portal:application", pk=pk)
 
 
-@portal_view
+@portal_view(any_status=True)
 def agreements(request):
     return render_portal(
         request,
@@ -334,7 +346,7 @@ def agreements(request):
     )
 
 
-@portal_view
+@portal_view(any_status=True)
 def notifications(request):
     if request.method == "POST":
         services.notifications_mark_read(actor=request.user, provider=request.provider)
@@ -343,7 +355,7 @@ def notifications(request):
     return render_portal(request, "portal/notifications.html", {"notifications": items})
 
 
-@portal_view
+@portal_view(any_status=True)
 def token(request):
     if request.method == "POST":
         operation = request.POST.get("operation")

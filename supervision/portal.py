@@ -8,6 +8,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from core.audit_labels import action_label
 from core.errors import DomainError
 from pharmacies.portal import portal_view, render_portal
 
@@ -24,26 +25,38 @@ def _visible(request):
     ) | Flag.objects.filter(provider=request.provider, status=Flag.Status.DISMISSED, appeal_decided_by__isnull=False)
 
 
-@portal_view
+@portal_view(any_status=True)
 def flag_list(request):
     flags = _visible(request).select_related("rule").order_by("-day", "-pk")[:200]
     scores = ProviderCreditScore.objects.filter(provider=request.provider).order_by("-year")[:5]
     return render_portal(request, "portal/supervision/flag_list.html", {"flags": flags, "scores": scores})
 
 
-@portal_view
+@portal_view(any_status=True)
 def flag_detail(request, pk):
     flag = _visible(request).select_related("rule").filter(pk=pk).first()
     if flag is None:
         raise Http404
     can_appeal = (flag.status == Flag.Status.CONFIRMED and flag.appeal_decided_by_id is None
                   and timezone.localdate() <= flag.appeal_deadline)
+    from claims.models import Claim
+
+    # The provider's own transaction numbers, never the agency's ids (issue 16).
+    ids = [pk for pk in (flag.evidence or {}).get("claims", []) if isinstance(pk, int)] or (
+        [flag.claim_id] if flag.claim_id else [])
+    settlements = Claim.objects.filter(pk__in=ids, provider=request.provider).order_by("visit_date", "pk")
+    statuses = dict(Flag.Status.choices)
+    history = [
+        (t.at, _("raised by monitoring") if t.action == "raise" else action_label(f"supervision.flag.{t.action}"),
+         statuses.get(t.to_status, t.to_status))
+        for t in flag.transitions.order_by("pk")
+    ]
     return render_portal(request, "portal/supervision/flag_detail.html", {
-        "flag": flag, "can_appeal": can_appeal, "transitions": flag.transitions.order_by("pk"),
+        "flag": flag, "can_appeal": can_appeal, "history": history, "settlements": settlements,
     })
 
 
-@portal_view
+@portal_view(any_status=True)
 @require_POST
 def flag_appeal(request, pk):
     flag = _visible(request).filter(pk=pk).first()

@@ -68,6 +68,7 @@ class ReconciliationOutput(serializers.Serializer):
 
 class ReconciliationView(APIView):
     permission_classes = [IsProviderUser]
+    allow_inactive_provider = True  # a suspended provider still reconciles its past months
 
     @extend_schema(summary="Reconcile a period (对账, like 3201/3202)", tags=["reconciliation"],
                    request=ReconciliationInput, responses={201: ReconciliationOutput})
@@ -92,6 +93,7 @@ class ReconciliationView(APIView):
 
 class ReconciliationDetailView(APIView):
     permission_classes = [IsProviderUser]
+    allow_inactive_provider = True  # a suspended provider still reconciles its past months
 
     @extend_schema(summary="A reconciliation submitted earlier (own provider only)", tags=["reconciliation"],
                    responses=ReconciliationOutput)

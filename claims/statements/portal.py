@@ -94,7 +94,7 @@ def settlement_detail(request, pk):
     return render_portal(request, "portal/settlement_detail.html", {"claim": claim, "steps": claim.explanation()})
 
 
-@portal_view
+@portal_view(any_status=True)
 def statements(request):
     statements = ProviderStatement.objects.filter(provider=request.provider).order_by("-month")
     paginator = Paginator(statements, 24)
@@ -107,7 +107,7 @@ def _own_statement(request, pk) -> ProviderStatement:
     )
 
 
-@portal_view
+@portal_view(any_status=True)
 def statement_detail(request, pk):
     statement = _own_statement(request, pk)
     return render_portal(request, "portal/statement_detail.html", {
@@ -115,7 +115,7 @@ def statement_detail(request, pk):
     })
 
 
-@portal_view
+@portal_view(any_status=True)
 def statement_print(request, pk):
     statement = _own_statement(request, pk)
     return render(request, "claims/statement_print.html", {
@@ -123,7 +123,7 @@ def statement_print(request, pk):
     })
 
 
-@portal_view
+@portal_view(any_status=True)
 def statement_xlsx(request, pk):
     statement = _own_statement(request, pk)
     return exports.statements_xlsx(
@@ -195,7 +195,7 @@ def _read_list(upload):
     return lines
 
 
-@portal_view
+@portal_view(any_status=True)
 def reconciliations(request):
     form = ReconciliationForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
@@ -214,7 +214,7 @@ def reconciliations(request):
     return render_portal(request, "portal/reconciliations.html", {"form": form, "history": history})
 
 
-@portal_view
+@portal_view(any_status=True)
 def reconciliation_detail(request, pk):
     reconciliation = get_object_or_404(Reconciliation, pk=pk, provider=request.provider)
     return render_portal(request, "portal/reconciliation_detail.html", {"reconciliation": reconciliation})

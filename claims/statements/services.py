@@ -27,7 +27,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core.audit import audit
-from core.errors import Conflict, DomainError, NotFound
+from core.errors import Conflict, DomainError, DutyConflict, NotFound
 from core.money import ZERO, MoneyField, to_fen
 from core.roles import Role, ensure_separated, require_role
 from pharmacies.models import Provider
@@ -368,6 +368,13 @@ def statement_record_payment(*, statement_id: int, payment_reference: str, user)
     if statement.status != ProviderStatement.Status.APPROVED:
         raise Conflict(_("Only an approved statement can be paid."), code="statement_not_approved",
                        details={"statement_id": statement.pk, "status": statement.status})
+    # Ziyang 第十九条: accounting and cashier are incompatible duties (会计 and 出纳 differ): the
+    # finance officer who approved the statement never records its payment.
+    if statement.approved_by_id == user.pk:
+        raise DutyConflict(
+            _("The person who approved the statement may not also record its payment."),
+            details={"statement_id": statement.pk, "approved_by": statement.approved_by_id},
+        )
     statement.status = ProviderStatement.Status.PAID
     statement.paid_at = timezone.now()
     statement.paid_by = user

@@ -71,12 +71,22 @@ AUTHENTICATION_BACKENDS = [
     "core.auth.LockoutBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
-# Login protection (等保 level 3 / OWASP ASVS L2): five failures lock the username (and the client address) out for
-# 30 minutes; a success resets the count.
+# Login protection (等保 level 3 / OWASP ASVS L2). Five failures lock the pair (username, client
+# address) out for 30 minutes: an office behind one address, or the proxy, is never locked as a
+# whole, and nobody locks a colleague out from another machine. A success resets the count.
 AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
 AXES_COOLOFF_TIME = float(os.environ.get("LOGIN_LOCKOUT_HOURS", "0.5"))
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/lockout.html"
+# The client address: X-Forwarded-For as written by TRUSTED_PROXY_COUNT trusted proxies in front
+# of the site (0: no proxy, REMOTE_ADDR). core.auth.client_ip.
+TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
+AXES_CLIENT_IP_CALLABLE = "core.auth.client_ip"
+# One username guessed from many addresses: after LOGIN_BACKOFF_FREE_ATTEMPTS failures, each
+# attempt waits 2, 4, 8 … s (at most LOGIN_BACKOFF_MAX_SECONDS) after the last failure (core.auth).
+LOGIN_BACKOFF_FREE_ATTEMPTS = int(os.environ.get("LOGIN_BACKOFF_FREE_ATTEMPTS", "3"))
+LOGIN_BACKOFF_MAX_SECONDS = int(os.environ.get("LOGIN_BACKOFF_MAX_SECONDS", "60"))
 AXES_VERBOSE = False
 # Sessions expire after 30 minutes of inactivity (core.auth.SlidingSessionMiddleware
 # pushes the expiry back while the user is active).
@@ -252,7 +262,10 @@ LOGGING = {
     "filters": {"mask_id_numbers": {"()": "core.observability.MaskIdNumbersFilter"}},
     "formatters": {
         "json": {"()": "core.observability.JsonFormatter"},
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "plain": {
+            "()": "core.observability.MaskingFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s",
+        },
     },
     "handlers": {
         "console": {

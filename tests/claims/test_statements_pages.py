@@ -113,6 +113,8 @@ def test_admin_approval_by_a_second_finance_officer_print_and_payment(setup):
     assert statement.status == "approved"
     assert client.get(reverse("admin:claims_providerstatement_print", args=[statement.pk])).status_code == 200
     assert client.get(reverse("admin:claims_providerstatement_xlsx", args=[statement.pk])).status_code == 200
+    # 会计 and 出纳 differ (Ziyang 第十九条): another finance officer records the payment.
+    client.force_login(UserFactory(roles=[Role.FINANCE]))
     response = client.post(reverse("admin:claims_providerstatement_pay", args=[statement.pk]), {"payment_reference": "BANK-7"})
     assert response.status_code == 302
     statement.refresh_from_db()

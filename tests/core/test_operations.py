@@ -106,3 +106,82 @@ def test_health_probes_are_not_redirected_to_https_with_the_production_settings(
     assert answers["admin"] == "301"
     assert answers["healthz"] in {"200", "503"}
     assert answers["readyz"] in {"200", "503"}
+
+
+ID = "370402199001011237"
+MASKED = "370402********1237"
+
+
+def test_the_gunicorn_access_log_masks_identity_numbers_in_paths(capsys):
+    """The benefits endpoint's path holds the member's ID number: the access line masks it."""
+    import datetime
+    from types import SimpleNamespace
+
+    from gunicorn.config import Config
+
+    from core.observability import MaskingGunicornLogger
+
+    cfg = Config()
+    cfg.set("accesslog", "-")
+    logger = MaskingGunicornLogger(cfg)
+    response = SimpleNamespace(status="200", response_length=10, headers=(("Content-Type", "application/json"),), sent=10)
+    request = SimpleNamespace(headers=(("Referer", f"https://x/members/{ID}"),))
+    environ = {"REQUEST_METHOD": "GET", "RAW_URI": f"/api/v1/members/{ID}/benefits?year=2026",
+               "PATH_INFO": f"/api/v1/members/{ID}/benefits", "QUERY_STRING": "year=2026", "SERVER_PROTOCOL": "HTTP/1.1",
+               "REMOTE_ADDR": "127.0.0.1", "HTTP_REFERER": f"https://x/members/{ID}"}
+    logger.access(response, request, environ, datetime.timedelta(seconds=1))
+    logger.error("worker failed on /api/v1/members/%s/benefits", ID)
+    written = capsys.readouterr()
+    lines = written.out + written.err
+    assert f"/api/v1/members/{MASKED}/benefits" in lines
+    assert ID not in lines
+
+
+def test_gunicorn_uses_the_masking_logger():
+    config = (ROOT / "config" / "gunicorn.py").read_text()
+    assert 'logger_class = "core.observability.MaskingGunicornLogger"' in config
+
+
+def test_celery_worker_and_task_loggers_mask_identity_numbers():
+    import io
+
+    from config.celery import _mask_id_numbers
+
+    stream = io.StringIO()
+    logger = logging.getLogger("test.celery.masking")
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        _mask_id_numbers(logger=logger)
+        logger.warning("task failed for %s", ID)
+        try:
+            raise ValueError(f"member {ID} not found")
+        except ValueError:
+            logger.exception("task crashed")
+    finally:
+        logger.removeHandler(handler)
+    assert MASKED in stream.getvalue()
+    assert ID not in stream.getvalue()
+
+
+@pytest.mark.parametrize("formatter", ["json", "plain"])
+def test_both_log_formats_mask_identity_numbers_in_tracebacks(formatter):
+    from django.conf import settings
+
+    from django.utils.module_loading import import_string
+
+    spec = dict(settings.LOGGING["formatters"][formatter])
+    factory = import_string(spec.pop("()"))
+    fmt = factory(spec.pop("format")) if "format" in spec else factory()
+    try:
+        raise KeyError(ID)
+    except KeyError:
+        import sys
+
+        record = logging.LogRecord("gongji", logging.ERROR, __file__, 1, "lookup of %s failed", (ID,), sys.exc_info())
+    record.request_id = "-"
+    line = fmt.format(record)
+    assert ID not in line
+    assert MASKED in line

@@ -249,3 +249,20 @@ def test_the_first_reviewer_never_decides_the_appeal(raised, auditors):
     refused(lambda: flag_decide_appeal(flag=raised, user=first, upheld=True, note="维持"), "separated_duties")
     raised.refresh_from_db()
     assert raised.status == "appealed"
+
+
+def test_the_portal_shows_the_providers_own_transaction_numbers_and_a_chinese_history(raised, auditors, client):
+    """Issue 16: the provider reads its own transaction numbers (not agency ids) and the steps in words."""
+    from claims.models import Claim
+    from tests.i18n.scan import codes_in
+
+    flag_first_review(flag=raised, user=auditors[0], opinion="初审意见")
+    flag_confirm(flag=raised, user=auditors[1], amount="10.00", note="复审意见", today=date.today())
+    claim = Claim.objects.get(pk=raised.evidence["claims"][0])
+    client.force_login(ProviderStaffFactory(provider=raised.provider).user)
+    page = client.get(f"/portal/flags/{raised.pk}/").content.decode()
+    assert claim.external_ref in page and f"/portal/settlements/{claim.pk}/" in page
+    assert "疑点初审" in page and "确认违规" in page and "智能监控发现" in page
+    assert not [found for found in codes_in(page) if found[0] == "identifier"]
+    reconciliation = client.get("/portal/reconciliations/").content.decode()
+    assert "按结算日期" in reconciliation

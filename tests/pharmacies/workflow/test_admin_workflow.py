@@ -68,7 +68,8 @@ def test_inspection_and_approval_ask_for_their_inputs_then_call_the_services(
 
 def test_the_reviewer_is_refused_as_approver_in_the_admin(client, submitted):
     """Ziyang 第十九条: the refusal reaches the screen; the application stays under review."""
-    both = UserFactory(roles=[Role.CASE_WORKER, Role.AUDITOR])
+    # One person may no longer hold both roles (core.roles.INCOMPATIBLE_ROLES); a superuser does.
+    both = UserFactory(is_superuser=True, roles=[Role.AUDITOR])
     review(submitted, both)
     client.force_login(both)
     response = _action(client, "approve", [submitted], apply="1", reason="")

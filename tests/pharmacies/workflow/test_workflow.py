@@ -84,7 +84,8 @@ def test_pharmacy_joins_outpatient_pooling_each_step_by_its_role(
 
 def test_the_reviewer_may_not_approve_separated_duties(pharmacy_user, auditor):
     """Ziyang 第十九条: handling and audit are separated; one person holding both roles is refused."""
-    both = UserFactory(roles=[Role.CASE_WORKER, Role.AUDITOR])
+    # One person may no longer hold both roles (core.roles.INCOMPATIBLE_ROLES); a superuser does.
+    both = UserFactory(is_superuser=True, roles=[Role.AUDITOR])
     application = filled_pharmacy_application(pharmacy_user)
     services.application_submit(application=application, actor=pharmacy_user)
     review(application, both)
