@@ -274,14 +274,59 @@ class MemberYearInline(admin.TabularInline):
         return "-" if obj.cap_remaining is None else obj.cap_remaining
 
 
+class RecentSettlementsFormSet(forms.BaseInlineFormSet):
+    """The member's latest settlements only (a member may have thousands)."""
+
+    LIMIT = 20
+
+    def get_queryset(self):
+        return super().get_queryset().select_related("provider").order_by("-visit_date", "-pk")[: self.LIMIT]
+
+
+class MemberSettlementsInline(admin.TabularInline):
+    """The member page answers the phone call: the latest settlements, each linked to its page
+    (why it paid this, reversal). Read-only; the full list is the settlements list searched by
+    the member."""
+
+    model = Claim
+    fk_name = "member"
+    formset = RecentSettlementsFormSet
+    extra = 0
+    max_num = 0
+    can_delete = False
+    verbose_name_plural = _("latest settlements (20)")
+    fields = ("settlement_link", "visit_date", "provider_name", "benefit", "total", "fund", "account", "cash", "status")
+    readonly_fields = fields
+
+    @admin.display(description=_("settlement"))
+    def settlement_link(self, obj):
+        return format_html('<a href="{}">{}</a>', reverse("admin:claims_claim_change", args=[obj.pk]), obj.external_ref)
+
+    @admin.display(description=_("provider"))
+    def provider_name(self, obj):
+        return obj.provider.name if obj.provider_id else obj.remote_provider_name or obj.submitter
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 def _add_years_to_member_page():
-    # members never imports claims (app direction); claims adds its inline to the member page
+    # members never imports claims (app direction); claims adds its inlines to the member page
     # registered by the members app, if that app registered one.
     from members.models import Member
 
     member_admin = admin.site._registry.get(Member)
-    if member_admin is not None and MemberYearInline not in member_admin.inlines:
-        member_admin.inlines = [*member_admin.inlines, MemberYearInline]
+    if member_admin is None:
+        return
+    for inline in (MemberYearInline, MemberSettlementsInline):
+        if inline not in member_admin.inlines:
+            member_admin.inlines = [*member_admin.inlines, inline]
 
 
 _add_years_to_member_page()

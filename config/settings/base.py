@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files served by the project (closed networks)
     "django_filters",
     "import_export",
     "simple_history",
@@ -235,6 +236,11 @@ SPECTACULAR_SETTINGS = {
     # would otherwise be refused by the docs' HTML or YAML renderer, outside the one error shape.
     "SERVE_AUTHENTICATION": [],
     "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI from the project's own static files: an agency's closed network reaches no
+    # public CDN, and the files are pinned with the package's version (issue 11).
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 IMPORT_EXPORT_USE_TRANSACTIONS = True

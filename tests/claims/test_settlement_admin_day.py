@@ -200,3 +200,15 @@ def test_resending_a_reversed_settlement_says_it_was_reversed_in_beijing_time(da
     assert body["status"] == "reversed" and body["reversed_at"] == reversal["reversed_at"]
     assert "撤销" in body["message"] and "新的交易流水号" in body["message"]
     assert LedgerEntry.objects.count() == entries  # nothing paid again
+
+
+def test_the_member_page_lists_the_latest_settlements_linked(day):
+    member = day["member"]
+    page = day["admin"].get(reverse("admin:members_member_change", args=[member.pk]))
+    assert page.status_code == 200
+    html = page.content.decode()
+    for ref in ("HIS-1", "HIS-2"):
+        claim = Claim.objects.get(external_ref=ref)
+        assert reverse("admin:claims_claim_change", args=[claim.pk]) in html
+    assert "HIS-3" not in html  # another member's
+    assert "最近结算" in html

@@ -185,3 +185,11 @@ def test_both_log_formats_mask_identity_numbers_in_tracebacks(formatter):
     line = fmt.format(record)
     assert ID not in line
     assert MASKED in line
+
+
+def test_the_api_docs_load_swagger_ui_from_the_projects_own_static_files(client):
+    """Issue 11: no public CDN (an agency's closed network), files pinned with the package."""
+    page = client.get("/api/docs/").content.decode()
+    assert "swagger-ui" in page
+    assert "cdn.jsdelivr.net" not in page and "unpkg.com" not in page and "//cdn" not in page
+    assert "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in page
