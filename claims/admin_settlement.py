@@ -12,7 +12,7 @@ from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from core.admin import ReadOnlyAdminMixin
+from core.admin import ReadOnlyAdminMixin, ReadOnlyInlineMixin
 from core.admin_filters import DateRangeFilter
 from core.errors import DomainError
 from core.idnumber import mask_id_number
@@ -283,7 +283,7 @@ class RecentSettlementsFormSet(forms.BaseInlineFormSet):
         return super().get_queryset().select_related("provider").order_by("-visit_date", "-pk")[: self.LIMIT]
 
 
-class MemberSettlementsInline(admin.TabularInline):
+class MemberSettlementsInline(ReadOnlyInlineMixin, admin.TabularInline):
     """The member page answers the phone call: the latest settlements, each linked to its page
     (why it paid this, reversal). Read-only; the full list is the settlements list searched by
     the member."""
@@ -291,9 +291,7 @@ class MemberSettlementsInline(admin.TabularInline):
     model = Claim
     fk_name = "member"
     formset = RecentSettlementsFormSet
-    extra = 0
     max_num = 0
-    can_delete = False
     verbose_name_plural = _("latest settlements (20)")
     fields = ("settlement_link", "visit_date", "provider_name", "benefit", "total", "fund", "account", "cash", "status")
     readonly_fields = fields
@@ -305,15 +303,6 @@ class MemberSettlementsInline(admin.TabularInline):
     @admin.display(description=_("provider"))
     def provider_name(self, obj):
         return obj.provider.name if obj.provider_id else obj.remote_provider_name or obj.submitter
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 def _add_years_to_member_page():

@@ -169,7 +169,8 @@ def account_late_refund_approve(*, refund: LateRefund, user) -> LateRefund:
     (to the heirs by their shares on death, else to its destination). Never the person who
     reversed the settlement (separated duties); paid once."""
     require_role(user, Role.CASE_WORKER)
-    refund = LateRefund.objects.select_for_update().select_related("decision").get(pk=refund.pk)
+    # of=self: PostgreSQL locks no row of the outer-joined (nullable) decision.
+    refund = LateRefund.objects.select_for_update(of=("self",)).select_related("decision").get(pk=refund.pk)
     if refund.created_by_id is not None:
         ensure_separated(proposer=refund.created_by_id, approver=user)
     if refund.status != LateRefund.Status.PENDING:

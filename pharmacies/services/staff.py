@@ -61,7 +61,8 @@ def provider_staff_link(*, actor, user, provider: Provider | None = None,
 def provider_staff_unlink(*, actor, link: ProviderStaff) -> None:
     """Remove a provider staff link; the user's API tokens stop working at once."""
     require_role(actor, Role.ADMINISTRATOR)
-    link = ProviderStaff.objects.select_for_update().select_related("user", "provider").get(pk=link.pk)
+    # of=self: PostgreSQL locks no row of the outer-joined (nullable) provider.
+    link = ProviderStaff.objects.select_for_update(of=("self",)).select_related("user", "provider").get(pk=link.pk)
     user = link.user
     before = link.provider.code if link.provider_id else "cross_region"
     link.delete()
