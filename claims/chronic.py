@@ -399,6 +399,8 @@ def _render(prepared: ChronicPrepared, result: chronic_calc.ChronicResult, reque
         "ratio": _money(result.ratio),
         "fund": _money(result.fund),
         "large_expense_subsidy": _money(result.large_expense_subsidy),
+        # Jinan (七) with the ratio open: the burden above the threshold held for a second payment.
+        "large_expense_subsidy_pending": _money(result.large_expense_pending_base),
         "personal_burden": _money(result.personal_burden),
         "account": _money(result.account),
         "family_account": _money(result.family_account),
@@ -501,6 +503,7 @@ def chronic_settle(*, user, request, fingerprint: str) -> dict:
         fund=result.fund,
         large_expense_subsidy=result.large_expense_subsidy,
         large_expense_burden_added=result.large_expense_burden_added,
+        large_expense_pending_base=result.large_expense_pending_base,
         personal_burden=result.personal_burden,
         account=result.account,
         family_account=result.family_account,
@@ -521,7 +524,9 @@ def chronic_settle(*, user, request, fingerprint: str) -> dict:
         for index, (line, item) in enumerate(zip(result.lines, prepared.items, strict=True))
     ])
     ChronicClaim.objects.create(
-        claim=claim, disease=prepared.disease, registration=prepared.registration, tally=tally, out_of_scope=result.out_of_scope
+        claim=claim, disease=prepared.disease, registration=prepared.registration, tally=tally, out_of_scope=result.out_of_scope,
+        # Jinan (七): the pooling version whose second-payment ratio pays a pending base (its batch).
+        large_expense_policy_version=prepared.large_expense[2] if prepared.large_expense else None,
     )
     paid = result.account + result.family_account
     if paid > 0:
@@ -537,10 +542,11 @@ def chronic_settle(*, user, request, fingerprint: str) -> dict:
     tally.fund_paid = result.tally.fund_paid
     tally.limit = result.limit
     tally.save(update_fields=["deductible_met", "fund_paid", "limit", "updated_at"])
-    if result.large_expense_burden_added or result.large_expense_subsidy:
+    if result.large_expense_burden_added or result.large_expense_subsidy or result.large_expense_pending_base:
         year.large_expense_burden += result.large_expense_burden_added
         year.large_expense_subsidy_paid += result.large_expense_subsidy
-        year.save(update_fields=["large_expense_burden", "large_expense_subsidy_paid", "updated_at"])
+        year.large_expense_pending_base += result.large_expense_pending_base
+        year.save(update_fields=["large_expense_burden", "large_expense_subsidy_paid", "large_expense_pending_base", "updated_at"])
     audit(
         actor=user,
         action="claim.settle",
