@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('claims', '0012_disease_region_choices'),
+        ('claims', '0013_separately_paid_drugs'),
     ]
 
     operations = [
