@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('claims', '0013_chosen_institutions'),
+        ('claims', '0015_chosen_institutions'),
     ]
 
     operations = [

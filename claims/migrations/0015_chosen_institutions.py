@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('claims', '0012_disease_region_choices'),
+        ('claims', '0014_chronic_claim_large_expense_policy_version'),
         ('members', '0011_late_refund'),
         ('pharmacies', '0005_henan_inpatient_beds'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
