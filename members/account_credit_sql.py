@@ -1,4 +1,4 @@
-"""The month's credit plan (`members.credits`) as set-based SQL, portable between PostgreSQL
+"""The month's credit plan (`members.account_credits`) as set-based SQL, portable between PostgreSQL
 and SQLite.
 
 One query describes every member of a pk range: the enrollment in force at the end of the
@@ -24,7 +24,7 @@ from django.db import connection
 
 from core.money import to_fen
 
-from . import credits as c
+from . import account_credits as c
 from .models import Enrollment, LedgerEntry, Member, PersonalAccount
 
 M = Member._meta.db_table
