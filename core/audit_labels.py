@@ -79,6 +79,10 @@ ACTION_LABELS = {
     "import.providers": _("imported providers"),
     "import.reference": _("imported reference values"),
     "import.registrations": _("imported out-of-area registrations"),
+    "chosen_institution.register": _("registered a chosen institution"),
+    "chosen_institution.end": _("ended a chosen institution"),
+    "chosen_institution.cancel": _("cancelled a chosen institution"),
+    "import.chosen_institutions": _("imported chosen institutions"),
 }
 
 
