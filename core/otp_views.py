@@ -41,7 +41,8 @@ def _next_url(request, user) -> str:
 
 
 def _login_url(request) -> str:
-    return reverse("portal:login") if request.path_info.startswith("/portal/") else reverse("admin:login")
+    going = request.GET.get("next") or ""
+    return reverse("portal:login") if going.startswith("/portal/") else reverse("admin:login")
 
 
 def _render(request, template, context):
