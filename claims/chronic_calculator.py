@@ -72,6 +72,7 @@ class ChronicResult:
     fund: Decimal
     large_expense_subsidy: Decimal
     large_expense_burden_added: Decimal
+    large_expense_pending_base: Decimal  # Jinan (七) with the ratio open: held for a batch
     personal_burden: Decimal
     account: Decimal
     family_account: Decimal
@@ -121,6 +122,53 @@ def terms_for(
         limit=limit,
         scope=frozenset(scope) if scope is not None else None,
     )
+
+
+# ---------------------------------------------------------------------------------------
+# Ordinary pooling too? (ordinary_pooling_too)
+
+
+def ordinary_pooling_too(parameters: Mapping, *, code: str, group: str) -> bool:
+    """Whether the costs of a registered disease may ALSO be settled through ordinary outpatient
+    pooling: the disease's own key, else its group's, else the version's; absent everywhere,
+    yes (Zaozhuang 第十一条: both benefits at once; Yangzhou 二(四)1–2: chronic, special and
+    ordinary costs each settled by its own standard)."""
+    disease_terms = (parameters.get("diseases") or {}).get(code) or {}
+    group_terms = (parameters.get("groups") or {}).get(group) or {}
+    for node in (disease_terms, group_terms, parameters):
+        value = node.get("ordinary_pooling_too") if isinstance(node, Mapping) else None
+        if value is not None:
+            return bool(value)
+    return True
+
+
+@dataclass(frozen=True)
+class PoolingConflict:
+    disease_code: str
+    named: bool  # the pooling request names the disease (disease_code)
+    item_positions: tuple[int, ...]  # the visit's items (from 0) within the disease's scope
+
+
+def pooling_conflict(
+    parameters: Mapping, *, registered: list[tuple[str, str]], disease_code: str | None, item_codes: list[str]
+) -> PoolingConflict | None:
+    """A pooling settlement is "for" a registered disease whose costs may not also use ordinary
+    pooling (ordinary_pooling_too false) when it names the disease (`disease_code`, the
+    visit's diagnosis) or when one of its items is in the disease's `scope` (the drugs or
+    services the disease's benefit pays for): those costs belong to the disease's own benefit
+    (Ziyang 第九条: 不得重复享受待遇). A disease with no scope is recognised by its code only.
+    `registered`: (code, group) of the member's approved registrations covering the visit."""
+    for code, group in registered:
+        if ordinary_pooling_too(parameters, code=code, group=group):
+            continue
+        if disease_code and disease_code == code:
+            return PoolingConflict(disease_code=code, named=True, item_positions=())
+        scope = ((parameters.get("diseases") or {}).get(code) or {}).get("scope")
+        if scope:
+            positions = tuple(index for index, item in enumerate(item_codes) if item in scope)
+            if positions:
+                return PoolingConflict(disease_code=code, named=False, item_positions=positions)
+    return None
 
 
 # ---------------------------------------------------------------------------------------
@@ -193,7 +241,7 @@ def settle_chronic(
     out_of_scope = sum((c.line.amount for c in chronic_lines if not c.in_scope), ZERO)
 
     denied = calc.DENIED_MEMBER_DECEASED if member.deceased else (None if member.active else calc.DENIED_MEMBER_INACTIVE)
-    deductible = fund = subsidy = burden_added = ZERO
+    deductible = fund = subsidy = burden_added = pending = ZERO
     ratio = ZERO
     if denied is None:
         deductible = min(policy_scope, max(ZERO, terms.deductible - tally.deductible_met))
@@ -213,8 +261,12 @@ def settle_chronic(
             after = max(ZERO, counted + burden_added - large_expense.threshold)
             if after > before:
                 if large_expense.ratio is None:
-                    raise calc.PolicyParameterMissing("large_expense_subsidy.ratio_percent")
-                subsidy = to_fen((after - before) * large_expense.ratio / HUNDRED)  # C2
+                    # Jinan (七) fixes the threshold, not the ratio: as in pooling (calculator
+                    # R8), the fund's share settles and the burden above the threshold is
+                    # held as pending, paid by an approved batch once the ratio is set.
+                    pending = after - before
+                else:
+                    subsidy = to_fen((after - before) * large_expense.ratio / HUNDRED)  # C2
 
     personal_burden = total - fund - subsidy
     account = family_account = ZERO
@@ -243,6 +295,7 @@ def settle_chronic(
         fund=fund,
         large_expense_subsidy=subsidy,
         large_expense_burden_added=burden_added,
+        large_expense_pending_base=pending,
         personal_burden=personal_burden,
         account=account,
         family_account=family_account,
