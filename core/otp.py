@@ -63,9 +63,11 @@ def second_factor_pending(request) -> bool:
     cached = getattr(request, "_gongji_otp_pending", None)
     if cached is None:
         user = request.user
+        # is_verified comes from django-otp's middleware; without it, nobody is verified.
+        is_verified = getattr(user, "is_verified", None)
         cached = bool(
             getattr(user, "is_authenticated", False)
-            and not user.is_verified()
+            and not (is_verified is not None and is_verified())
             and requires_second_factor(user)
         )
         request._gongji_otp_pending = cached
