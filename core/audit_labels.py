@@ -11,6 +11,13 @@ from django.utils.translation import gettext_lazy as _
 ACTION_LABELS = {
     "auth.login": _("signed in"),
     "auth.login_failed": _("sign-in failed"),
+    "auth.otp_failed": _("one-time code refused"),
+    "auth.otp_enrol": _("enrolled a one-time code authenticator"),
+    "auth.otp_recovery_used": _("signed in with a recovery code"),
+    "auth.otp_disable": _("turned off the one-time code"),
+    "auth.otp_reset_propose": _("proposed a second factor reset"),
+    "auth.otp_reset_approve": _("approved a second factor reset"),
+    "auth.otp_reset_reject": _("rejected a second factor reset"),
     "member.read": _("viewed a member"),
     "member.benefits.read": _("viewed a member's benefits"),
     "account.read": _("viewed a personal account"),
@@ -19,6 +26,8 @@ ACTION_LABELS = {
     "account.withdrawal_propose": _("proposed an account withdrawal"),
     "account.withdrawal_approve": _("approved an account withdrawal"),
     "account.withdrawal_reject": _("rejected an account withdrawal"),
+    "enrollment.add": _("recorded an enrollment change"),
+    "enrollment.change_scheme": _("changed the enrollment scheme"),
     "family_link.create": _("linked a relative"),
     "family_link.delete": _("removed a relative's link"),
     "credit_run.start": _("started a monthly credit run"),
@@ -77,6 +86,10 @@ ACTION_LABELS = {
     "import.providers": _("imported providers"),
     "import.reference": _("imported reference values"),
     "import.registrations": _("imported out-of-area registrations"),
+    "chosen_institution.register": _("registered a chosen institution"),
+    "chosen_institution.end": _("ended a chosen institution"),
+    "chosen_institution.cancel": _("cancelled a chosen institution"),
+    "import.chosen_institutions": _("imported chosen institutions"),
 }
 
 

@@ -8,7 +8,7 @@ import dj_database_url
 from django.utils.translation import gettext_lazy as _
 
 from .database import allow_prepared_statements, prepared_statements
-from .imports import import_limits
+from .imports import import_limits, import_max_cell_chars
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -41,6 +41,10 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "axes",
     "csp",
+    # Second factor for agency staff (core.otp): time-based codes and recovery codes.
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "core",
     "members",
     "pharmacies",
@@ -64,6 +68,10 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): signed in with the second factor too (django-otp) ...
+    "django_otp.middleware.OTPMiddleware",
+    # ... and nothing but the code pages until then, for whoever needs it (core.otp).
+    "core.otp.SecondFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
@@ -92,6 +100,13 @@ AXES_CLIENT_IP_CALLABLE = "core.auth.client_ip"
 LOGIN_BACKOFF_FREE_ATTEMPTS = int(os.environ.get("LOGIN_BACKOFF_FREE_ATTEMPTS", "3"))
 LOGIN_BACKOFF_MAX_SECONDS = int(os.environ.get("LOGIN_BACKOFF_MAX_SECONDS", "60"))
 AXES_VERBOSE = False
+# Second factor (等保 2.0 level 3: two factors for those who administer the system). Every agency
+# user (staff accounts, superusers, every agency role) enrols a time-based one-time code on first
+# login and enters a code after the password from then on; provider staff may opt in (core.otp).
+# Code failures count towards the lockout and the back-off like password failures.
+STAFF_OTP_REQUIRED = os.environ.get("STAFF_OTP_REQUIRED", "true").lower() in {"1", "true", "yes", "on"}
+OTP_TOTP_ISSUER = "Gongji"
+OTP_RECOVERY_CODE_COUNT = 10
 # Sessions expire after 30 minutes of inactivity (core.auth.SlidingSessionMiddleware
 # pushes the expiry back while the user is active).
 SESSION_COOKIE_AGE = int(os.environ.get("SESSION_IDLE_MINUTES", "30")) * 60
@@ -179,7 +194,7 @@ else:
 # Agreements (pharmacies): a provider's credit is read through this function, because the
 # scores live in supervision and pharmacies may not import it (README, Layout). Ziyang
 # 第二十一条(二) ties the assessment to renewal; which grades refuse a renewal is the agency's
-# choice (supervision.credit: A ≥ 90, B ≥ 75, C ≥ 60, D below). The portal and the workbench
+# choice (supervision.credit_rating: A ≥ 90, B ≥ 75, C ≥ 60, D below). The portal and the workbench
 # show agreements ending within AGREEMENT_EXPIRY_WARNING_DAYS that are not yet renewed.
 PROVIDER_CREDIT_READER = "supervision.readers.provider_latest_credit"
 AGREEMENT_RENEWAL_REFUSED_GRADES = ("D",)
@@ -278,6 +293,9 @@ IMPORT_EXPORT_SKIP_ADMIN_LOG = False
 # Every import (commands and admin) refuses a file larger than IMPORT_MAX_BYTES or with more
 # than IMPORT_MAX_ROWS data rows before reading it whole (config/settings/imports.py).
 IMPORT_MAX_BYTES, IMPORT_MAX_ROWS = import_limits(os.environ)
+# The longest cell (characters) an import reads, streaming: a longer one refuses the file naming
+# its row and column (core.imports.pipeline), the reconciliation list and the rule library alike.
+IMPORT_MAX_CELL_CHARS = import_max_cell_chars(os.environ)
 # Importing creates and changes rows: only roles that may add (经办) see the import button.
 IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "add"
 IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"

@@ -42,14 +42,14 @@ def test_member_list_masks_id_numbers(client, case_worker):
 
 
 def test_member_changelist_runs_a_fixed_number_of_queries(client, case_worker, django_assert_num_queries):
-    """Session, user, the admin site's provider-staff check, the user's own and group
-    permissions, the count (on PostgreSQL the estimate-or-count query), and the page:
-    seven queries, for 3 members or 40."""
+    """Session, user, the authenticator that verified the session (django-otp, core.otp), the
+    admin site's provider-staff check, the user's own and group permissions, the count (on
+    PostgreSQL the estimate-or-count query), and the page: eight queries, for 3 members or 40."""
     MemberFactory.create_batch(3)
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(8):
         client.get(CHANGELIST)
     MemberFactory.create_batch(37)
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(8):
         response = client.get(CHANGELIST)
     assert len(response.context["cl"].result_list) == 40
 
@@ -129,6 +129,7 @@ READ_ONLY_INLINES = {
     "benefit_years-TOTAL_FORMS": "0", "benefit_years-INITIAL_FORMS": "0",
     "account-TOTAL_FORMS": "0", "account-INITIAL_FORMS": "0",
     "chronic_registrations-TOTAL_FORMS": "0", "chronic_registrations-INITIAL_FORMS": "0",
+    "chosen_institutions-TOTAL_FORMS": "0", "chosen_institutions-INITIAL_FORMS": "0",
     "claims-TOTAL_FORMS": "0", "claims-INITIAL_FORMS": "0",
     # The member's primary-care registrations (members, add-only; tests/members/test_primary_care.py).
     "primary_care-TOTAL_FORMS": "0", "primary_care-INITIAL_FORMS": "0",
