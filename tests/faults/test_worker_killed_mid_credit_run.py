@@ -68,7 +68,7 @@ def _enqueue_the_month(broker_port: int) -> None:
     since the tests' Celery app runs tasks in-process)."""
     client = Celery("gongji-fault-test", broker=f"redis://127.0.0.1:{broker_port}/0", set_as_current=False)
     try:
-        client.send_task("members.tasks.credit_month", kwargs={"month": f"{MONTH:%Y-%m}", "chunk_size": CHUNK_SIZE})
+        client.send_task("members.credit_month", kwargs={"month": f"{MONTH:%Y-%m}", "chunk_size": CHUNK_SIZE})
     finally:
         client.close()
 
