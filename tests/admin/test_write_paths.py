@@ -753,6 +753,7 @@ def _agreement(w=None):
 
 
 builder("pharmacies.Agreement", make=_agreement)
+builder("core.SecondFactorReset", add=lambda w: {"user": str(UserFactory(roles=[Role.AUDITOR]).pk)})
 builder("claims.ChosenInstitution", add=lambda w: {"member": str(_member().pk), "provider": str(_provider().pk)})
 builder("pharmacies.PaymentTerms", add=lambda w: {"agreement": str(_agreement().pk), "year": "2026"})
 
@@ -954,6 +955,8 @@ TEMPORARY = {
     "claims.ChronicRegistration": ["action:approve", "action:revoke", "view:process_import", "view:import"],
     "claims.ChosenInstitution": ["action:end", "action:change"],
     "claims.Deduction": ["change"],
+    "claims.MemberYear": ["view:process_import", "view:import"],
+    "core.SecondFactorReset": ["action:approve", "action:reject"],
     "claims.Disease": ["view:process_import", "view:import"],
     "claims.PolicyVersion": ["action:propose_pending_second_payments"],
     "claims.Reconciliation": ["change"],
