@@ -23,11 +23,16 @@ DEMO_USERS = [
     ("caseworker2", Role.CASE_WORKER, "经办员 李强"),
     ("auditor", Role.AUDITOR, "稽核员 王芳"),
     ("auditor2", Role.AUDITOR, "稽核员 赵磊"),
+    ("auditor3", Role.AUDITOR, "稽核科长 孙伟"),
     ("finance", Role.FINANCE, "财务 陈静"),
     ("finance2", Role.FINANCE, "财务 刘洋"),
     ("sysadmin", Role.ADMINISTRATOR, "系统管理员 周涛"),
     ("provider", Role.PROVIDER, "市立医院 信息科"),
+    ("pharmacy", Role.PROVIDER, "老百姓大药房 收银台"),
 ]
+
+# The provider each demo provider login works for (default: the city hospital).
+DEMO_PROVIDER_OF = {"pharmacy": "P37040200001"}
 
 # The demo agency users' authenticators (core.otp), fixed so that people trying the demo can add
 # them to a phone app from the README (base32 there) or print the current code with
@@ -37,6 +42,7 @@ DEMO_OTP_KEYS = {
     "caseworker2": "66641defa9116a5681b9fafaf77c30c04a103d6c",
     "auditor": "fe010e99f9402e6ac906083a2d368e2e43f4a3fb",
     "auditor2": "4dd8acc509150cc5d02fdd017c5c9943f59a42dd",
+    "auditor3": "9c1f4e2a7b3d5c8e0f6a1b2c3d4e5f60718293a4",
     "finance": "b167946a91f66a5f9d9c81d0a9e7c763feaa1000",
     "finance2": "b65ac51405b098f819a1ecc998bb8fac253e9102",
     "sysadmin": "df0e480d7d3e0f926bd89e2a379a139107c487b2",
@@ -148,7 +154,8 @@ def load_base_data() -> list[tuple[str, str, str]]:
         if username in DEMO_OTP_KEYS and not TOTPDevice.objects.filter(user=user, confirmed=True).exists():
             TOTPDevice.objects.create(user=user, name=DEMO_OTP_DEVICE_NAME, key=DEMO_OTP_KEYS[username], confirmed=True)
         if role == Role.PROVIDER:
-            ProviderStaff.objects.get_or_create(user=user, defaults={"provider": Provider.objects.get(code=PROVIDERS[0][0])})
+            ProviderStaff.objects.get_or_create(
+                user=user, defaults={"provider": Provider.objects.get(code=DEMO_PROVIDER_OF.get(username, PROVIDERS[0][0]))})
         logins.append((username, DEMO_PASSWORD, role.value))
     return logins
 
@@ -185,7 +192,15 @@ def load_demo(today: date | None = None) -> dict:
         "credits": credit_recent_months(today),
         "settlements": settle_demo_visits(today),
         "chronic": load_chronic_demo(today),
+        # The last three months' work: settlements, rule batches, flags, statements, withdrawals.
+        "operations": load_operations(today),
     }
+
+
+def load_operations(today: date) -> dict:
+    from demo.operations import load_operations as load
+
+    return load(today)
 
 
 def load_chronic_demo(today: date) -> list[str]:

@@ -18,12 +18,52 @@ def test_the_demo_loads_once_and_again_changes_nothing(settings):
     second = load_demo(today=date(2026, 11, 23))
     assert (Member.objects.count(), LedgerEntry.objects.count(), Claim.objects.count()) == counts
     assert first["settlements"] == second["settlements"]
-    # Three pooling visits and one chronic visit (example values, labelled as such).
-    assert Claim.objects.count() == 4
+    # This month: three pooling visits and one chronic visit (example values, labelled as such);
+    # the last three months: 8 pooling visits and 4 account-only sales a month.
+    assert Claim.objects.count() == 4 + 3 * (8 + 4)
     assert Claim.objects.filter(benefit="chronic_special").count() == 1
+    assert first["operations"]["months"] == {"pooling": 24, "account_only": 12, "refused": []}
+    assert second["operations"] == {**first["operations"], "rule_batches": ["1: kept", "7: kept", "8-1: kept"]}
     assert first["chronic"][-1] == second["chronic"][-1] and first["chronic"][-1].startswith("DEMO-CHRONIC-202611: fund")
     # Zaozhuang 第五条: 1000.00 at a level-3 hospital, deductible 800, 50% → the fund pays 100.00.
     assert first["settlements"][0].startswith("DEMO-202611-0001: fund 100.00")
+
+
+def test_the_demo_has_each_stage_of_the_staff_s_day(settings):
+    """Issue 16: every page a demo role opens has something true to show."""
+    from claims.models import ChronicRegistration, Deduction, ProviderStatement
+    from members.models import AccountDecision
+    from supervision.models import Flag, MonitoringRun, RulebaseImport
+
+    settings.REGION = "zaozhuang"
+    load_demo(today=date(2026, 11, 23))
+    # Settlements over August to October, settled on their visit days.
+    for month in (8, 9, 10):
+        assert Claim.objects.filter(settled_at__month=month, benefit="outpatient_pooling").count() == 8, month
+        assert Claim.objects.filter(settled_at__month=month).exclude(benefit="outpatient_pooling").count() == 4, month
+    # The national rule batches, and one monitoring run over the three months.
+    assert sorted(RulebaseImport.objects.values_list("batch", flat=True)) == ["1", "7", "8-1"]
+    run = MonitoringRun.objects.get()
+    assert (run.date_from, run.date_to) == (date(2026, 8, 1), date(2026, 10, 31))
+    # Flags at each stage: batch 7 (six visits charging 血常规 with the consultation) and
+    # batch 8-1 (one visit with two 血常规 on one day).
+    assert run.flags_raised == 7
+    stages = {status: Flag.objects.filter(status=status).count() for status in Flag.Status.values}
+    assert stages == {"new": 2, "first_reviewed": 1, "confirmed": 2, "appealed": 1, "deducted": 1, "dismissed": 0}
+    decided = Flag.objects.get(appeal_decided_by__username="auditor3")
+    assert decided.status == "confirmed" and decided.appeal_reason and decided.appeal_decision
+    deducted = Flag.objects.get(status="deducted")
+    assert Deduction.objects.get(source_reference=f"supervision.flag:{deducted.pk}").amount == deducted.confirmed_amount > 0
+    for flag in Flag.objects.exclude(status="new"):
+        assert flag.first_opinion and flag.first_reviewer.username == "auditor"
+    # October's statements: the hospital's paid (approved by finance, paid by finance2), the pharmacy's approved.
+    statements = {s.provider.code: s for s in ProviderStatement.objects.filter(month=date(2026, 10, 1))}
+    assert statements["H37040200001"].status == "paid" and statements["H37040200001"].paid_by.username == "finance2"
+    assert statements["P37040200001"].status == "approved" and statements["P37040200001"].approved_by.username == "finance"
+    assert statements["H37040200001"].payable > 0
+    # Withdrawals: one approved and executed, one waiting; chronic registrations: three approved, one proposed.
+    assert sorted(AccountDecision.objects.values_list("status", flat=True)) == ["executed", "proposed"]
+    assert sorted(ChronicRegistration.objects.values_list("status", flat=True)) == ["approved"] * 3 + ["proposed"]
 
 
 def test_the_demo_has_one_login_per_role():

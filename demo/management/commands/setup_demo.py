@@ -12,6 +12,14 @@ class Command(BaseCommand):
         self.stdout.write(f"account credits: {'; '.join(demo['credits'])}")
         for line in demo["settlements"]:
             self.stdout.write(f"demo settlement {line}")
+        operations = demo["operations"]
+        months = operations["months"]
+        self.stdout.write(f"last three months: {months['pooling']} pooling visits, {months['account_only']} account-only sales"
+                          + (f", refused: {', '.join(months['refused'])}" if months["refused"] else ""))
+        self.stdout.write(f"national rule batches: {'; '.join(operations['rule_batches'])}")
+        self.stdout.write("flags: " + ", ".join(f"{status} {count}" for status, count in sorted(operations["flags"].items())))
+        self.stdout.write(f"last month's statements: {'; '.join(operations['statements'])}")
+        self.stdout.write(f"account withdrawals: {'; '.join(operations['withdrawals'])}")
         self.stdout.write(f"demo data ready for region {region()}; logins (username / password / role):")
         for username, password, role in demo["logins"]:
             self.stdout.write(f"  {username:<12} {password:<18} {role}")
