@@ -494,6 +494,14 @@ class Deduction(models.Model):
         return f"{self.provider_id} {self.amount} {self.source_reference}"
 
 
+PAYMENT_METHOD_LABELS = (
+    ("per_item", _("per item")),
+    ("budget", _("global budget")),
+    ("capitation", _("capitation")),
+    ("per_disease", _("per disease")),
+)
+
+
 class ProviderStatement(models.Model):
     """A provider's monthly statement (月度清算单). Figures are computed by close_month in the
     database; once approved, nothing on it changes (model guard in save/delete)."""
@@ -514,6 +522,13 @@ class ProviderStatement(models.Model):
         "settlement_count", "total", "fund", "large_expense_subsidy", "account", "family_account", "cash",
         "reversal_count", "reversed_total", "reversed_fund", "reversed_large_expense_subsidy", "reversed_account",
         "reversed_family_account", "reversed_cash", "deductions_total", "payable",
+    )
+    # The agreement's payment methods (claims/statements/payment_methods.py); all zero and
+    # payment_methods "" for a provider paid per item. Frozen with the figures.
+    METHOD_FIGURES = (
+        "payment_methods", "per_item_fund", "budget_actual", "budget_share", "budget_paid", "deposit_withheld",
+        "capitation_members", "capitation_amount", "per_disease_cases", "per_disease_amount", "per_disease_detail",
+        "separately_paid",
     )
 
     # A provider's statement; or, with no provider, the cross-region clearing statement (below).
@@ -548,6 +563,21 @@ class ProviderStatement(models.Model):
     reversed_family_account = MoneyField(_("family-sharing account reversed"), default=0)
     reversed_cash = MoneyField(_("cash reversed"), default=0)
     deductions_total = MoneyField(_("deductions"), default=0)
+    # Payment methods (Zaozhuang 第十六条, Ziyang 第二十二条, Yangzhou 三(二), Jinan (十六)): the
+    # funds as the agreement's terms for the year pay them; "" (per item) leaves them all zero.
+    payment_methods = models.CharField(_("payment methods"), max_length=64, blank=True, default="", db_default="")
+    per_item_fund = MoneyField(_("funds paid per item"), default=0, db_default=0)
+    budget_actual = MoneyField(_("funds counted against the budget"), default=0, db_default=0)
+    budget_share = MoneyField(_("month's share of the budget"), default=0, db_default=0)
+    budget_paid = MoneyField(_("paid within the budget"), default=0, db_default=0)
+    deposit_withheld = MoneyField(_("quality deposit withheld"), default=0, db_default=0)
+    capitation_members = models.PositiveIntegerField(_("registered members"), default=0, db_default=0)
+    capitation_amount = MoneyField(_("capitation"), default=0, db_default=0)
+    per_disease_cases = models.IntegerField(_("per-disease cases"), default=0, db_default=0)
+    per_disease_amount = MoneyField(_("per-disease payment"), default=0, db_default=0)
+    per_disease_detail = models.JSONField(_("per-disease payment by disease"), default=dict, blank=True)
+    # Jinan (十六), Yangzhou 三(三): negotiated drugs paid separately, outside the budget.
+    separately_paid = MoneyField(_("separately paid drugs"), default=0, db_default=0)
     payable = MoneyField(_("amount payable"), default=0)
 
     generated_at = models.DateTimeField(_("generated at"))
@@ -638,6 +668,12 @@ class ProviderStatement(models.Model):
         return self.cash - self.reversed_cash
 
     @property
+    def method_labels(self) -> str:
+        """The payment methods as people read them (per item when none)."""
+        labels = dict(PAYMENT_METHOD_LABELS)
+        return "、".join(str(labels[name]) for name in (self.payment_methods or "per_item").split(",") if name in labels)
+
+    @property
     def is_frozen(self) -> bool:
         return self.status != self.Status.DRAFT
 
@@ -646,9 +682,10 @@ class ProviderStatement(models.Model):
         # code path; only its payment may be recorded.
         if self.pk is not None:
             stored = (ProviderStatement.objects.filter(pk=self.pk)
-                      .values("status", "provider_id", "clearing", "month", *self.FIGURES).first())
+                      .values("status", "provider_id", "clearing", "month", *self.FIGURES, *self.METHOD_FIGURES).first())
             if stored and stored["status"] != self.Status.DRAFT:
-                changed = [key for key in ("provider_id", "clearing", "month", *self.FIGURES) if stored[key] != getattr(self, key)]
+                changed = [key for key in ("provider_id", "clearing", "month", *self.FIGURES, *self.METHOD_FIGURES)
+                           if stored[key] != getattr(self, key)]
                 if changed or self.status == self.Status.DRAFT:
                     from core.errors import Conflict
 

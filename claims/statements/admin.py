@@ -38,7 +38,8 @@ class ProviderStatementAdmin(LargeTableMixin, admin.ModelAdmin):
     list_select_related = ["provider"]
     search_fields = ["provider__code", "provider__name"]
     date_hierarchy = "month"
-    readonly_fields = ["provider", "clearing", "month", "status", *ProviderStatement.FIGURES, "generated_at", "generated_by",
+    readonly_fields = ["provider", "clearing", "month", "status", *ProviderStatement.FIGURES,
+                       *ProviderStatement.METHOD_FIGURES, "generated_at", "generated_by",
                        "approved_at", "approved_by", "paid_at", "paid_by", "payment_reference", "links"]
     fields = readonly_fields
     inlines = [DeductionInline]

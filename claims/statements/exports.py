@@ -18,9 +18,33 @@ from ..funds import FUND_FIELDS, FUNDS
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-def statement_rows(statement) -> list[tuple[str, object]]:
-    """(label, value) lines of a statement, in the order printed and exported."""
-    return _statement_rows(statement) + _benefit_rows(statement)
+def statement_rows(statement, methods: bool | None = None) -> list[tuple[str, object]]:
+    """(label, value) lines of a statement, in the order printed and exported. The payment
+    methods' lines are there for a statement paid by any method but per item (or with
+    `methods`, for an export of several statements sharing one header row)."""
+    rows = _statement_rows(statement)
+    if statement.payment_methods if methods is None else methods:
+        at = next(index for index, (label, _value) in enumerate(rows) if label == _("Deductions"))
+        rows[at:at] = _method_rows(statement)
+    return rows + _benefit_rows(statement)
+
+
+def _method_rows(statement) -> list[tuple[str, object]]:
+    """Zaozhuang 第十六条, Ziyang 第二十二条, Yangzhou 三(二), Jinan (十六): the funds as the
+    agreement's terms pay them (claims/statements/payment_methods.py)."""
+    return [
+        (_("Payment methods"), statement.method_labels),
+        (_("Funds paid per item"), statement.per_item_fund),
+        (_("Funds counted against the budget"), statement.budget_actual),
+        (_("Month's share of the budget"), statement.budget_share),
+        (_("Paid within the budget"), statement.budget_paid),
+        (_("Quality deposit withheld"), -statement.deposit_withheld),
+        (_("Registered members (capitation)"), statement.capitation_members),
+        (_("Capitation"), statement.capitation_amount),
+        (_("Per-disease cases"), statement.per_disease_cases),
+        (_("Per-disease payment"), statement.per_disease_amount),
+        (_("Separately paid drugs"), statement.separately_paid),
+    ]
 
 
 def _benefit_rows(statement) -> list[tuple[str, object]]:
@@ -76,10 +100,12 @@ def statements_xlsx(statements, filename: str, settlements=None) -> HttpResponse
     sheet = workbook.active
     sheet.title = _("Statements")[:31]
     statements = list(statements)
+    # One header row: the methods' columns when any statement of the export has them.
+    methods = any(statement.payment_methods for statement in statements)
     if statements:
-        sheet.append(safe_row([label for label, _value in statement_rows(statements[0])]))
+        sheet.append(safe_row([label for label, _value in statement_rows(statements[0], methods)]))
     for statement in statements:
-        sheet.append(safe_row([value for _label, value in statement_rows(statement)]))
+        sheet.append(safe_row([value for _label, value in statement_rows(statement, methods)]))
     deductions = workbook.create_sheet(_("Deductions")[:31])
     deductions.append([_("Provider"), _("Month"), _("Amount"), _("Reason"), _("Source reference"), _("Decided on")])
     for statement in statements:
