@@ -703,6 +703,97 @@ class ProviderStatement(models.Model):
         return super().delete(*args, **kwargs)
 
 
+class YearEndSettlement(models.Model):
+    """A provider's year-end settlement (年度清算) of a year paid against a budget: the budget
+    against the actual funds, the overrun's and underrun's shares as the terms say, and the
+    quality deposit returned by the provider's credit grade and the agreement's assessment
+    (Ziyang 第二十一条(二)). Prepared from the year's approved monthly statements
+    (claims/statements/year_end.py), approved and paid by finance like a monthly statement;
+    frozen once approved."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("draft")
+        APPROVED = "approved", _("approved")
+        PAID = "paid", _("paid")
+
+    FIGURES = (
+        "months", "budget", "budget_actual", "overrun", "overrun_agency", "underrun", "underrun_retained",
+        "recognised", "budget_paid", "budget_balance", "deposit_withheld", "credit_year", "credit_score",
+        "credit_grade", "assessment_percent", "deposit_return_percent", "deposit_returned", "deposit_forfeited",
+        "payable",
+    )
+
+    provider = models.ForeignKey("pharmacies.Provider", verbose_name=_("provider"), on_delete=models.PROTECT,
+                                 related_name="year_end_settlements")
+    year = models.PositiveSmallIntegerField(_("year"))
+    terms = models.ForeignKey("pharmacies.PaymentTerms", verbose_name=_("payment terms"), on_delete=models.PROTECT,
+                              related_name="+")
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.DRAFT)
+    months = models.PositiveSmallIntegerField(_("monthly statements"), default=0)
+    budget = MoneyField(_("yearly budget"), default=0)
+    budget_actual = MoneyField(_("funds counted against the budget"), default=0)
+    overrun = MoneyField(_("overrun"), default=0)
+    overrun_agency = MoneyField(_("overrun paid by the agency"), default=0)
+    underrun = MoneyField(_("underrun"), default=0)
+    underrun_retained = MoneyField(_("underrun kept by the provider"), default=0)
+    recognised = MoneyField(_("paid by the budget for the year"), default=0)
+    budget_paid = MoneyField(_("paid monthly within the budget"), default=0)
+    budget_balance = MoneyField(_("budget balance due"), default=0)
+    deposit_withheld = MoneyField(_("quality deposit withheld"), default=0)
+    credit_year = models.PositiveSmallIntegerField(_("credit score year"), null=True, blank=True)
+    credit_score = models.PositiveSmallIntegerField(_("credit score"), null=True, blank=True)
+    credit_grade = models.CharField(_("credit grade"), max_length=2, blank=True)
+    assessment_percent = PercentField(_("assessment result (%)"), default=100)
+    deposit_return_percent = PercentField(_("deposit returned (%)"), default=0)
+    deposit_returned = MoneyField(_("deposit returned"), default=0)
+    deposit_forfeited = MoneyField(_("deposit forfeited"), default=0)
+    payable = MoneyField(_("amount payable"), default=0)
+    prepared_at = models.DateTimeField(_("prepared at"))
+    # None: prepared by the scheduled task (the system).
+    prepared_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("prepared by"), null=True, blank=True,
+                                    on_delete=models.PROTECT, related_name="+")
+    approved_at = models.DateTimeField(_("approved at"), null=True, blank=True)
+    approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("approved by"), null=True, blank=True,
+                                    on_delete=models.PROTECT, related_name="+")
+    paid_at = models.DateTimeField(_("paid at"), null=True, blank=True)
+    paid_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("payment recorded by"), null=True, blank=True,
+                                on_delete=models.PROTECT, related_name="+")
+    payment_reference = models.CharField(_("payment reference"), max_length=100, blank=True)
+
+    class Meta:
+        verbose_name = _("year-end settlement")
+        verbose_name_plural = _("year-end settlements")
+        ordering = ["-year", "provider_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "year"], name="year_end_unique_provider_year"),
+            models.CheckConstraint(
+                condition=Q(status="draft") | Q(approved_by__isnull=False, approved_at__isnull=False),
+                name="year_end_approved_has_approver",
+            ),
+            models.CheckConstraint(condition=~Q(status="paid") | ~Q(payment_reference=""), name="year_end_paid_has_reference"),
+        ]
+
+    def __str__(self):
+        return f"{self.provider_id} {self.year}"
+
+    @property
+    def file_key(self) -> str:
+        return self.provider.code
+
+    def save(self, *args, **kwargs):
+        # Model guard: an approved (or paid) year-end settlement's figures never change.
+        if self.pk is not None:
+            stored = YearEndSettlement.objects.filter(pk=self.pk).values("status", *self.FIGURES).first()
+            if stored and stored["status"] != self.Status.DRAFT:
+                changed = [key for key in self.FIGURES if stored[key] != getattr(self, key)]
+                if changed or self.status == self.Status.DRAFT:
+                    from core.errors import Conflict
+
+                    raise Conflict(_("An approved year-end settlement never changes."), code="year_end_frozen",
+                                   details={"year_end_id": self.pk, "fields": changed or ["status"]})
+        super().save(*args, **kwargs)
+
+
 class Reconciliation(models.Model):
     """对账 (like the national 3201/3202): a provider's own totals for a period, compared with
     the agency's; on a mismatch, the settlements that differ."""

@@ -193,3 +193,51 @@ def settlements_xlsx(claims, filename: str, headings: bool = False) -> HttpRespo
     for claim in claims.iterator(chunk_size=2000):
         sheet.append(safe_row(_settlement_values(claim)))
     return _xlsx_response(workbook, filename)
+
+
+def year_end_rows(settlement) -> list[tuple[str, object]]:
+    """(label, value) lines of a year-end settlement (年度清算), in the order printed and exported."""
+    return [
+        (_("Provider"), f"{settlement.provider.code} {settlement.provider.name}"),
+        (_("Year"), settlement.year),
+        (_("Status"), str(settlement.get_status_display())),
+        (_("Monthly statements"), settlement.months),
+        (_("Yearly budget"), settlement.budget),
+        (_("Funds counted against the budget"), settlement.budget_actual),
+        (_("Overrun"), settlement.overrun),
+        (_("Overrun paid by the agency"), settlement.overrun_agency),
+        (_("Underrun"), settlement.underrun),
+        (_("Underrun kept by the provider"), settlement.underrun_retained),
+        (_("Paid by the budget for the year"), settlement.recognised),
+        (_("Paid monthly within the budget"), -settlement.budget_paid),
+        (_("Budget balance due"), settlement.budget_balance),
+        (_("Quality deposit withheld"), settlement.deposit_withheld),
+        (_("Credit grade"), settlement.credit_grade or "—"),
+        (_("Credit score"), settlement.credit_score if settlement.credit_score is not None else "—"),
+        (_("Assessment result (%)"), settlement.assessment_percent),
+        (_("Deposit returned (%)"), settlement.deposit_return_percent),
+        (_("Deposit returned"), settlement.deposit_returned),
+        (_("Deposit forfeited"), settlement.deposit_forfeited),
+        (_("Amount payable (budget balance + deposit returned)"), settlement.payable),
+        (_("Amount payable (in capitals)"), to_capital(settlement.payable)),
+        (_("Prepared by"), person_name(settlement.prepared_by)),
+        (_("Approved by"), person_name(settlement.approved_by) if settlement.approved_by_id else ""),
+        (_("Payment recorded by"), person_name(settlement.paid_by) if settlement.paid_by_id else ""),
+        (_("Payment reference"), settlement.payment_reference),
+    ]
+
+
+def year_end_xlsx(settlements, filename: str) -> HttpResponse:
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = _("Year-end settlements")[:31]
+    settlements = list(settlements)
+    if settlements:
+        sheet.append(safe_row([label for label, _value in year_end_rows(settlements[0])]))
+    for settlement in settlements:
+        sheet.append(safe_row([value for _label, value in year_end_rows(settlement)]))
+    for row in sheet.iter_rows():
+        for cell in row:
+            if hasattr(cell.value, "as_tuple"):
+                cell.number_format = "#,##0.00"
+    return _xlsx_response(workbook, filename)
