@@ -350,6 +350,14 @@ def _prepare(*, user, request: SettlementRequest) -> Prepared:
             field="visit_date", benefits_from=member.enrollment_benefits_from.isoformat(), article="资阳 第八条(二)",
         )
 
+    if member.has_chronic_registration:
+        # A registered chronic/special disease whose costs may not also use ordinary pooling
+        # (chronic policy `ordinary_pooling_too` false) refuses a visit naming the disease or
+        # buying within its scope (claims/chronic.py; read only for registered members).
+        from .chronic import ordinary_pooling_check
+
+        ordinary_pooling_check(member=member, request=request)
+
     prescriber = None
     prescriber_level = None
     if request.prescribed_by_code:
