@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('claims', '0014_chronic_claim_large_expense_policy_version'),
+        ('claims', '0016_deductible_by_institution'),
     ]
 
     operations = [
