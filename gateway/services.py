@@ -149,6 +149,10 @@ ITEM_REASONS = {
     "quantity_not_positive": _("the quantity must be positive"),
     "unit_price_not_positive": _("the unit price must be positive"),
     "unit_price_required": _("the item has no listed price: send its unit price"),
+    # The documented maxima of one line (claims.services.prepare_items; README, Bounds of one settlement).
+    "quantity_too_large": _("the quantity is above the most one line may have"),
+    "unit_price_too_large": _("the unit price is above the most one line may have"),
+    "line_amount_too_large": _("the line amount is above the most one line may have"),
 }
 
 
@@ -478,9 +482,11 @@ def fees(ctx: Context, data: dict) -> dict:
     taken = {line.feedetl_sn for line in existing} & {line.feedetl_sn for line in new}
     if taken:
         raise GatewayError(_("Fee line {sn} is already uploaded: cancel it first (2205)."), sn=sorted(taken)[0])
-    FeeLine.objects.bulk_create(new)
     everything = existing + new
     ctx.extra["sns"] = [line.feedetl_sn for line in everything]
+    # The bounds of one settlement (window, line and visit maxima) before a line is stored.
+    claims.check_bounds(_request(visit=visit, lines=everything, use_account=False))
+    FeeLine.objects.bulk_create(new)
     # The classification is the settlement's own, computed by the REST preview of the visit.
     body = claims.claim_preview(user=ctx.user, request=_request(visit=visit, lines=everything, use_account=False))
     result = _result_lines(body, everything)[len(existing):]
@@ -714,6 +720,8 @@ def pharmacy_preview(ctx: Context, data: dict) -> dict:
 def pharmacy_settle(ctx: Context, data: dict) -> dict:
     visit, lines, use_account, _m = _pharmacy_visit(ctx, data)
     _person_type(visit)
+    # The bounds of one settlement (window, line and visit maxima) before the visit is stored.
+    claims.check_bounds(_request(visit=visit, lines=lines, use_account=use_account, pharmacy=True))
     visit.save()
     for line in lines:
         line.visit = visit
