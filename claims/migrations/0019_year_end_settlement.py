@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('claims', '0017_statement_payment_methods'),
+        ('claims', '0018_statement_payment_methods'),
         ('pharmacies', '0006_payment_terms'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('claims', '0016_deductible_by_institution'),
+        ('claims', '0017_chronic_fund_paid'),
     ]
 
     operations = [
