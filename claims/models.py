@@ -500,7 +500,17 @@ class Deduction(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.provider_id} {self.amount} {self.source_reference}"
+        return f"{self.source_label()} {self.amount}"
+
+    def source_label(self) -> str:
+        """What the deduction comes from, in words: supervision's references are
+        'supervision.flag:<id>' (a code; never shown as such)."""
+        prefix, _sep, number = self.source_reference.partition(":")
+        if prefix == "supervision.flag" and number:
+            return _("monitoring flag no. %(number)s") % {"number": number}
+        return _("deduction no. %(number)s") % {"number": self.pk}
+
+    source_label.short_description = _("source")
 
 
 PAYMENT_METHOD_LABELS = (

@@ -247,7 +247,8 @@ def flag_deduct(*, flag: Flag, user, today: date | None = None) -> Flag:
 
         deduction = deduction_record(
             provider=flag.provider, amount=flag.confirmed_amount,
-            reason=_("Confirmed violation: %(rule)s") % {"rule": flag.rule.code},
+            # The rule's Chinese description (its code is never shown to people).
+            reason=(_("Confirmed violation: %(rule)s") % {"rule": flag.rule.description})[:500],
             source_reference=f"supervision.flag:{flag.pk}", user=user,
         )
         reference = str(getattr(deduction, "pk", deduction) or "")[:64]

@@ -126,10 +126,11 @@ class ProviderStatementAdmin(LargeTableMixin, admin.ModelAdmin):
 
 @admin.register(Deduction)
 class DeductionAdmin(LargeTableMixin, admin.ModelAdmin):
-    list_display = ["provider", "amount", "decided_on", "source_reference", "reason", "statement"]
+    list_display = ["provider", "amount", "decided_on", "source_label", "reason", "statement"]
     list_select_related = ["provider", "statement"]
     search_fields = ["provider__code", "source_reference"]
-    readonly_fields = ["provider", "amount", "reason", "source_reference", "decided_by", "decided_on", "statement", "created_at"]
+    exclude = ["source_reference"]  # a code; shown in words as source_label
+    readonly_fields = ["provider", "amount", "reason", "source_label", "decided_by", "decided_on", "statement", "created_at"]
 
     def has_add_permission(self, request):
         # Recorded by supervision's confirmed violations through claims.statements.services.deduction_record.
