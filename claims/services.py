@@ -855,7 +855,13 @@ def claim_reverse(*, user, settlement_id: int, reason: str = "") -> dict:
             year.chronic_fund_paid = max(Decimal(0), year.chronic_fund_paid - claim.fund)
         year.large_expense_burden = max(Decimal(0), year.large_expense_burden - claim.large_expense_burden_added)
         year.large_expense_subsidy_paid = max(Decimal(0), year.large_expense_subsidy_paid - claim.large_expense_subsidy)
-        if claim.large_expense_pending_base and not SubsidyPayment.objects.filter(claim=claim, batch__status=SubsidyBatch.Status.APPROVED).exists():
+        if claim.large_expense_pending_base and SubsidyPayment.objects.filter(claim=claim, batch__status=SubsidyBatch.Status.APPROVED).exists():
+            # Jinan (七): its second payment was already paid: a negative entry takes it back in
+            # the version's next batch (the paid one is never edited).
+            from .subsidy_batches import subsidy_take_back_record
+
+            subsidy_take_back_record(user=user, claim=claim)
+        elif claim.large_expense_pending_base:
             # Jinan (七): a second payment still pending is simply no longer due (an unapproved
             # batch drops the claim when it is approved).
             year.large_expense_pending_base = max(Decimal(0), year.large_expense_pending_base - claim.large_expense_pending_base)

@@ -83,6 +83,7 @@ ACTION_LABELS = {
     "chosen_institution.end": _("ended a chosen institution"),
     "chosen_institution.cancel": _("cancelled a chosen institution"),
     "import.chosen_institutions": _("imported chosen institutions"),
+    "subsidy_payment.take_back": _("recorded a second payment's take-back"),
 }
 
 
