@@ -10,13 +10,11 @@ from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, Validat
 from django.db.models import Q
 from django.http import Http404
 from simple_history.admin import SimpleHistoryAdmin
-from rest_framework.authtoken.admin import TokenAdmin
-from rest_framework.authtoken.models import TokenProxy
 from django.utils.translation import gettext_lazy as _
 
 from .audit import audit
 from .audit_labels import action_label, target_type_label
-from .models import AuditEvent
+from .models import ApiToken, AuditEvent
 from .paginator import LargeTablePaginator
 from .roles import Role, role_conflicts
 
@@ -290,18 +288,28 @@ class StaffUserAdmin(UserAdmin):
                                          "%(users)s.") % {"users": ", ".join(skipped)}, messages.WARNING)
 
 
-if admin.site.is_registered(TokenProxy):
-    admin.site.unregister(TokenProxy)
+@admin.register(ApiToken)
+class ApiTokenAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """API tokens (系统管理): never their keys, which are not stored (core.tokens)."""
 
+    list_display = ["prefix_label", "user", "provider_label", "created_at", "expires_at", "last_used_at", "status_label"]
+    list_select_related = ["user__provider_staff__provider"]
+    search_fields = ["prefix", "user__username"]
+    fields = ["prefix", "user", "created_at", "created_by", "expires_at", "last_used_at", "replaced_by",
+              "revoked_at", "revoked_by", "revoke_reason"]
 
-@admin.register(TokenProxy)
-class MaskedTokenAdmin(TokenAdmin):
-    """API tokens are passwords: the list shows their first characters only. A provider's
-    token is printed once, by `create_provider_user`."""
+    @admin.display(description=_("token prefix"), ordering="prefix")
+    def prefix_label(self, token) -> str:
+        return f"{token.prefix}…"
 
-    list_display = ["masked_key", "user", "created"]
-    list_select_related = ["user"]
+    @admin.display(description=_("provider"))
+    def provider_label(self, token) -> str:
+        try:
+            link = token.user.provider_staff
+        except ObjectDoesNotExist:
+            return "—"
+        return str(link.provider) if link.provider_id else str(_("cross-region platform"))
 
-    @admin.display(description=_("key"))
-    def masked_key(self, token) -> str:
-        return f"{token.key[:4]}…"
+    @admin.display(description=_("status"))
+    def status_label(self, token) -> str:
+        return str(token.status().label)

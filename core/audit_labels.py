@@ -36,6 +36,7 @@ ACTION_LABELS = {
     "provider_user.create": _("created a provider user"),
     "api_token_create": _("created an API token"),
     "api_token_rotate": _("rotated an API token"),
+    "api_token_revoke": _("revoked an API token"),
     "suspend_provider": _("suspended a provider"),
     "terminate_provider": _("terminated a provider"),
     "reinstate_provider": _("reinstated a provider"),

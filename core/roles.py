@@ -63,7 +63,8 @@ ROLE_PERMISSIONS: dict[Role, list[tuple[str, str, tuple[str, ...]]]] = {
         ("auth", "*", ("view", "add", "change")),
         # The groups are the roles, kept as data (ROLE_PERMISSIONS): never edited in the admin.
         ("auth", "group", ("view",)),
-        ("authtoken", "*", ("view", "add", "change", "delete")),
+        # API tokens: issued, rotated and revoked through core.tokens (the admin's own views).
+        ("core", "apitoken", ("view", "add", "change")),
         ("django_celery_beat", "*", ("view", "add", "change", "delete")),
         ("core", "*", ("view",)),
         ("members", "*", ("view",)),

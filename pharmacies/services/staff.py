@@ -20,10 +20,10 @@ from ..access import roles_of
 from ..models import Provider, ProviderStaff
 
 
-def _revoke_tokens(user) -> int:
+def _revoke_tokens(user, actor) -> int:
     from core.tokens import api_tokens_revoke
 
-    return api_tokens_revoke(user=user)
+    return api_tokens_revoke(user=user, actor=actor)
 
 
 @transaction.atomic
@@ -51,7 +51,7 @@ def provider_staff_link(*, actor, user, provider: Provider | None = None,
         return link
     link.save()
     user.groups.add(Group.objects.get(name=Role.PROVIDER.value))
-    revoked = _revoke_tokens(user) if before is not None else 0
+    revoked = _revoke_tokens(user, actor) if before is not None else 0
     audit(actor=actor, action="provider_staff.link", target=user, label=user.get_username(),
           provider=after, previous=before, tokens_revoked=revoked)
     return link
@@ -67,6 +67,6 @@ def provider_staff_unlink(*, actor, link: ProviderStaff) -> None:
     before = link.provider.code if link.provider_id else "cross_region"
     link.delete()
     user.groups.remove(*Group.objects.filter(name=Role.PROVIDER.value))
-    revoked = _revoke_tokens(user)
+    revoked = _revoke_tokens(user, actor)
     audit(actor=actor, action="provider_staff.unlink", target=user, label=user.get_username(),
           previous=before, tokens_revoked=revoked)
