@@ -37,6 +37,7 @@ ACTION_LABELS = {
     "api_token_create": _("created an API token"),
     "api_token_rotate": _("rotated an API token"),
     "api_token_revoke": _("revoked an API token"),
+    "user.email_change": _("changed a user's e-mail address"),
     "suspend_provider": _("suspended a provider"),
     "terminate_provider": _("terminated a provider"),
     "reinstate_provider": _("reinstated a provider"),

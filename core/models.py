@@ -71,7 +71,7 @@ class ApiToken(models.Model):
         ordering = ["-created_at", "-pk"]
 
     class Status(models.TextChoices):
-        ACTIVE = "active", _("active")
+        ACTIVE = "active", _("valid")
         EXPIRING = "expiring", _("expiring soon")
         EXPIRED = "expired", _("expired")
         REVOKED = "revoked", _("revoked")
