@@ -14,8 +14,8 @@ from .resources import CatalogItemResource
 class CatalogItemAdmin(ImportExportMixin, LargeTableMixin, HistoryAdmin):
     resource_classes = [CatalogItemResource]
     list_display = ["code", "name", "kind", "item_class", "prepay_percent", "payment_standard",
-                    "list_price", "sex", "min_age", "max_age", "account_payable"]
-    list_filter = ["kind", "item_class", "sex", "account_payable"]
+                    "list_price", "sex", "min_age", "max_age", "account_payable", "separately_paid"]
+    list_filter = ["kind", "item_class", "sex", "account_payable", "separately_paid"]
     search_fields = ["code", "name"]  # see get_search_results
     search_help_text = _("National code (or its beginning) or part of the name.")
 

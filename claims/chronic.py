@@ -18,26 +18,26 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core.audit import audit
-from core.errors import DomainError, Forbidden, NotFound
+from core.errors import DomainError, NotFound
 from core.idnumber import mask_id_number, normalize_id_number
 from core.money import ZERO
 from core.roles import ensure_separated
 from members.models import FamilyLink, LedgerEntry, Member, PersonalAccount
 from members.services import account_lock, account_post_entry
-from pharmacies.access import staff_link
-from pharmacies.models import Provider
 
 from . import calculator as calc
 from . import chronic_calculator as chronic_calc
 from . import settlement_queries as queries
 from .models import ChronicClaim, ChronicRegistration, ChronicYear, Claim, ClaimLine, Disease, MemberYear, PolicyVersion
 from .services import (
-    CROSS_REGION_SUBMITTER,
-    REMOTE_LEVELS,
     SettlementRefused,
     _refuse,
     _valid_id_number,
+    line_inputs,
     policy_version_on,
+    prepare_caller,
+    prepare_items,
+    prepare_visit,
     reference_for,
     visit_warnings,
 )
@@ -241,56 +241,6 @@ class ChronicPrepared:
     large_expense: tuple | None  # (threshold, ratio or None): Jinan (七)
 
 
-def _caller(*, user, request):
-    """The caller's checks, as for pooling; a chronic benefit does not need the provider to be in
-    ordinary outpatient pooling (its designation for the disease is the registration's)."""
-    link = staff_link(user)
-    if link is None:
-        raise Forbidden()
-    provider = link.provider
-    if provider is not None:
-        if provider.status != Provider.Status.ACTIVE:
-            _refuse("provider_suspended", _("The provider's agreement is suspended or terminated."), provider=provider.code, status=provider.status)
-        if request.visit_place != calc.LOCAL:
-            _refuse("visit_place_invalid", _("A local provider settles local visits only."), field="visit_place")
-        return provider.code, provider, provider.kind, provider.policy_level
-    # Ziyang 第十三条, Jinan (九): chronic and special diseases settle across regions too.
-    if request.visit_place == calc.LOCAL:
-        _refuse("visit_place_invalid", _("The cross-region platform settles visits outside the region only."), field="visit_place")
-    missing = [name for name in ("remote_provider_code", "remote_provider_name", "provider_level") if not getattr(request, name)]
-    if missing:
-        _refuse("remote_provider_required", _("A visit outside the region names the remote provider and its level."), fields=missing)
-    if request.provider_level not in REMOTE_LEVELS:
-        _refuse("provider_level_invalid", _("The provider level is not known."), field="provider_level", allowed=sorted(REMOTE_LEVELS))
-    kind = calc.PHARMACY if request.provider_level == calc.PHARMACY else calc.INSTITUTION
-    return CROSS_REGION_SUBMITTER, None, kind, ("" if kind == calc.PHARMACY else request.provider_level)
-
-
-def _items(request) -> dict:
-    problems = []
-    catalog = queries.catalog_items({item.code for item in request.items})
-    for index, item in enumerate(request.items):
-        known = catalog.get(item.code)
-        if known is None:
-            problems.append({"index": index, "code": item.code, "field": "code", "error": "unknown_item"})
-        if item.quantity is None or item.quantity <= 0:
-            problems.append({"index": index, "code": item.code, "field": "quantity", "error": "quantity_not_positive"})
-        if item.unit_price is not None and item.unit_price <= 0:
-            problems.append({"index": index, "code": item.code, "field": "unit_price", "error": "unit_price_not_positive"})
-        if item.unit_price is None and known is not None and not known.list_price:
-            problems.append({"index": index, "code": item.code, "field": "unit_price", "error": "unit_price_required"})
-    if problems:
-        messages = {
-            "unknown_item": _("Item {index} ({code}) is not in the catalog."),
-            "quantity_not_positive": _("Item {index} ({code}): the quantity must be a positive amount."),
-            "unit_price_not_positive": _("Item {index} ({code}): the unit price must be a positive amount."),
-            "unit_price_required": _("Item {index} ({code}) has no listed price: send its unit price."),
-        }
-        first = problems[0]
-        _refuse(first["error"], str(messages[first["error"]]).format(**first), items=problems)
-    return catalog
-
-
 def _parameter_missing(missing: calc.CalculationRefused, policy: PolicyVersion):
     return SettlementRefused(
         _("The region's policy leaves a parameter empty that this settlement needs: {parameter}. A case worker must set it.").format(parameter=missing.parameter),
@@ -300,16 +250,19 @@ def _parameter_missing(missing: calc.CalculationRefused, policy: PolicyVersion):
 
 
 def _prepare(*, user, request) -> ChronicPrepared:
-    submitter, provider, provider_kind, provider_level = _caller(user=user, request=request)
-    id_number = _valid_id_number(request.member_id_number, "member_id_number")
-    if request.visit_date > timezone.localdate():
-        _refuse("visit_date_in_future", _("The visit date is in the future."), field="visit_date")
+    # The caller's and the visit's checks are pooling's (claims/services.py), except that a
+    # chronic benefit does not need the provider to be in ordinary outpatient pooling: its
+    # designation for the disease is the registration's. Ziyang 第十三条, Jinan (九): the
+    # cross-region platform settles chronic and special diseases too.
+    caller = prepare_caller(user=user, request=request, pooling=False)
+    submitter, provider, provider_kind, provider_level = caller.submitter, caller.provider, caller.provider_kind, caller.provider_level
+    id_number = prepare_visit(request)
     if not request.disease_code:
         _refuse("disease_code_required", _("A chronic or special disease settlement names the disease (disease_code)."), field="disease_code")
     disease = Disease.objects.filter(region=settings.REGION, code=request.disease_code).first()
     if disease is None:
         _refuse("unknown_disease", _("The disease is not in the region's list."), field="disease_code", disease_code=request.disease_code)
-    catalog = _items(request)
+    catalog = prepare_items(request)
     member = queries.member_on(id_number, request.visit_date)
     if member is None:
         raise NotFound(_("No member has this ID number."), code="member_not_found", details={"member_id_number": mask_id_number(id_number)})
@@ -381,19 +334,7 @@ def _prepare(*, user, request) -> ChronicPrepared:
         ratio = rule.get("ratio_percent")
         large_expense = (threshold, Decimal(str(ratio)) if ratio is not None else None, pooling)
 
-    lines = tuple(
-        calc.LineInput(
-            item=calc.CatalogFacts(
-                code=catalog[item.code].code,
-                item_class=catalog[item.code].item_class,
-                prepay_percent=catalog[item.code].prepay_percent,
-                payment_standard=catalog[item.code].payment_standard,
-            ),
-            quantity=item.quantity,
-            unit_price=item.unit_price if item.unit_price is not None else catalog[item.code].list_price,
-        )
-        for item in request.items
-    )
+    lines = line_inputs(request, catalog)
     return ChronicPrepared(
         submitter=submitter, provider=provider, provider_kind=provider_kind, provider_level=provider_level,
         member=member, payer=payer, paying_account_id=paying_account_id, policy=policy, disease=disease,
@@ -458,6 +399,8 @@ def _render(prepared: ChronicPrepared, result: chronic_calc.ChronicResult, reque
         "ratio": _money(result.ratio),
         "fund": _money(result.fund),
         "large_expense_subsidy": _money(result.large_expense_subsidy),
+        # Jinan (七) with the ratio open: the burden above the threshold held for a second payment.
+        "large_expense_subsidy_pending": _money(result.large_expense_pending_base),
         "personal_burden": _money(result.personal_burden),
         "account": _money(result.account),
         "family_account": _money(result.family_account),
@@ -560,6 +503,7 @@ def chronic_settle(*, user, request, fingerprint: str) -> dict:
         fund=result.fund,
         large_expense_subsidy=result.large_expense_subsidy,
         large_expense_burden_added=result.large_expense_burden_added,
+        large_expense_pending_base=result.large_expense_pending_base,
         personal_burden=result.personal_burden,
         account=result.account,
         family_account=result.family_account,
@@ -580,7 +524,9 @@ def chronic_settle(*, user, request, fingerprint: str) -> dict:
         for index, (line, item) in enumerate(zip(result.lines, prepared.items, strict=True))
     ])
     ChronicClaim.objects.create(
-        claim=claim, disease=prepared.disease, registration=prepared.registration, tally=tally, out_of_scope=result.out_of_scope
+        claim=claim, disease=prepared.disease, registration=prepared.registration, tally=tally, out_of_scope=result.out_of_scope,
+        # Jinan (七): the pooling version whose second-payment ratio pays a pending base (its batch).
+        large_expense_policy_version=prepared.large_expense[2] if prepared.large_expense else None,
     )
     paid = result.account + result.family_account
     if paid > 0:
@@ -596,10 +542,11 @@ def chronic_settle(*, user, request, fingerprint: str) -> dict:
     tally.fund_paid = result.tally.fund_paid
     tally.limit = result.limit
     tally.save(update_fields=["deductible_met", "fund_paid", "limit", "updated_at"])
-    if result.large_expense_burden_added or result.large_expense_subsidy:
+    if result.large_expense_burden_added or result.large_expense_subsidy or result.large_expense_pending_base:
         year.large_expense_burden += result.large_expense_burden_added
         year.large_expense_subsidy_paid += result.large_expense_subsidy
-        year.save(update_fields=["large_expense_burden", "large_expense_subsidy_paid", "updated_at"])
+        year.large_expense_pending_base += result.large_expense_pending_base
+        year.save(update_fields=["large_expense_burden", "large_expense_subsidy_paid", "large_expense_pending_base", "updated_at"])
     audit(
         actor=user,
         action="claim.settle",

@@ -72,6 +72,7 @@ class ChronicResult:
     fund: Decimal
     large_expense_subsidy: Decimal
     large_expense_burden_added: Decimal
+    large_expense_pending_base: Decimal  # Jinan (七) with the ratio open: held for a batch
     personal_burden: Decimal
     account: Decimal
     family_account: Decimal
@@ -193,7 +194,7 @@ def settle_chronic(
     out_of_scope = sum((c.line.amount for c in chronic_lines if not c.in_scope), ZERO)
 
     denied = calc.DENIED_MEMBER_DECEASED if member.deceased else (None if member.active else calc.DENIED_MEMBER_INACTIVE)
-    deductible = fund = subsidy = burden_added = ZERO
+    deductible = fund = subsidy = burden_added = pending = ZERO
     ratio = ZERO
     if denied is None:
         deductible = min(policy_scope, max(ZERO, terms.deductible - tally.deductible_met))
@@ -213,8 +214,12 @@ def settle_chronic(
             after = max(ZERO, counted + burden_added - large_expense.threshold)
             if after > before:
                 if large_expense.ratio is None:
-                    raise calc.PolicyParameterMissing("large_expense_subsidy.ratio_percent")
-                subsidy = to_fen((after - before) * large_expense.ratio / HUNDRED)  # C2
+                    # Jinan (七) fixes the threshold, not the ratio: as in pooling (calculator
+                    # R8), the fund's share settles and the burden above the threshold is
+                    # held as pending, paid by an approved batch once the ratio is set.
+                    pending = after - before
+                else:
+                    subsidy = to_fen((after - before) * large_expense.ratio / HUNDRED)  # C2
 
     personal_burden = total - fund - subsidy
     account = family_account = ZERO
@@ -243,6 +248,7 @@ def settle_chronic(
         fund=fund,
         large_expense_subsidy=subsidy,
         large_expense_burden_added=burden_added,
+        large_expense_pending_base=pending,
         personal_burden=personal_burden,
         account=account,
         family_account=family_account,

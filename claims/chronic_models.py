@@ -173,6 +173,12 @@ class ChronicClaim(models.Model):
     registration = models.ForeignKey(ChronicRegistration, verbose_name=_("registration"), on_delete=models.PROTECT, related_name="claims")
     tally = models.ForeignKey(ChronicYear, verbose_name=_("tally"), on_delete=models.PROTECT, related_name="claims")
     out_of_scope = MoneyField(_("outside the disease's scope"), default=0)
+    # Jinan (七): the outpatient-pooling version whose large-amount rule (threshold, ratio) the
+    # visit used; its subsidy batch pays the claim's pending second payment.
+    large_expense_policy_version = models.ForeignKey(
+        "claims.PolicyVersion", verbose_name=_("large-amount subsidy policy version"), null=True, blank=True,
+        on_delete=models.PROTECT, related_name="+",
+    )
 
     class Meta:
         verbose_name = _("chronic disease settlement")

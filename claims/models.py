@@ -46,6 +46,10 @@ class CatalogItem(models.Model):
     # Zaozhuang 第八条, Ziyang 第六条, Yangzhou 二(三)2, Jinan (十五): the personal account may not
     # pay public-health, fitness or health-care products; such items are paid in cash.
     account_payable = models.BooleanField(_("payable by the personal account"), default=True, db_default=True)
+    # Jinan (十六), Yangzhou 三(三): a nationally negotiated drug paid separately (单独支付, 双通道):
+    # for a provider paid by budget, capitation or disease, the funds' share of its lines is a
+    # statement line of its own and never counts against the budget.
+    separately_paid = models.BooleanField(_("paid separately (negotiated drug)"), default=False, db_default=False)
 
     history = HistoricalRecords()
 

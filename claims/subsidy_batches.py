@@ -14,6 +14,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -32,9 +33,12 @@ class SubsidyBatchRefused(DomainError):
 
 
 def pending_claims(policy_version: PolicyVersion):
-    """Settled claims of the version whose second payment is pending and in no batch yet."""
+    """Settled claims of the version whose second payment is pending and in no batch yet: the
+    version's pooling claims and the chronic claims that used its large-amount rule (Jinan (七):
+    chronic/special burden counts toward the same second payment)."""
     return (
-        Claim.objects.filter(policy_version=policy_version, status=Claim.Status.SETTLED, large_expense_pending_base__gt=0)
+        Claim.objects.filter(Q(policy_version=policy_version) | Q(chronic__large_expense_policy_version=policy_version))
+        .filter(status=Claim.Status.SETTLED, large_expense_pending_base__gt=0)
         .filter(subsidy_payment__isnull=True)
         .order_by("pk")
     )

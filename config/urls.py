@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from core.views import healthz, readyz
 from gateway.api import NhsaGatewayView
@@ -18,7 +18,9 @@ urlpatterns = [
          name="password_reset_complete"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # Swagger UI's start script is served by the same view (?script) as a file, not inline: the
+    # Content-Security-Policy allows scripts from the site's own addresses only.
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("config.api_urls")),
     # The national interface's one endpoint (gateway): hospitals' and pharmacies' HIS messages.
     path("api/nhsa/", NhsaGatewayView.as_view(), name="nhsa-gateway"),

@@ -14,7 +14,7 @@ from core.errors import DomainError
 from core.idnumber import mask_id_number, normalize_id_number
 from core.imports.admin import ImportExportMixin, ImportMixin  # within the import limits
 
-from .models import Enrollment, Episode, FamilyLink, Member, ReferenceValue, Registration
+from .models import Enrollment, Episode, FamilyLink, Member, PrimaryCareRegistration, ReferenceValue, Registration
 from .resources import (
     EpisodeResource,
     FamilyLinkResource,
@@ -29,6 +29,8 @@ from .services import (
     family_link_create_outside,
     family_link_delete,
     family_link_outside_check,
+    primary_care_check,
+    primary_care_register,
 )
 
 FULL_ID_NUMBER = re.compile(r"^\d{17}[\dX]$")
@@ -204,6 +206,55 @@ class RegistrationInline(admin.TabularInline):
     extra = 0
 
 
+class PrimaryCareFormSet(BaseInlineFormSet):
+    def clean(self):
+        super().clean()
+        new = [form for form in self.extra_forms
+               if form.has_changed() and form.is_valid() and not form.cleaned_data.get("DELETE")]
+        if len(new) > 1:
+            raise forms.ValidationError(_("Register one primary-care provider at a time."))
+        for form in new:
+            provider, valid_from = form.cleaned_data.get("provider"), form.cleaned_data.get("valid_from")
+            if provider is None or valid_from is None:
+                continue
+            try:
+                primary_care_check(member=self.instance, provider=provider, valid_from=valid_from)
+            except DomainError as error:
+                form.add_error("valid_from", str(error.message))
+
+
+class PrimaryCareForm(forms.ModelForm):
+    class Meta:
+        model = PrimaryCareRegistration
+        fields = ["provider", "valid_from"]
+
+    def validate_unique(self):
+        # primary_care_check names the rule (a start after the latest registration).
+        pass
+
+
+class PrimaryCareInline(AddOnlyInlineMixin, admin.TabularInline):
+    """The member's primary-care provider and its history (capitation pays on it). A new row is
+    a registration or a change (primary_care_register ends the current one the day before)."""
+
+    model = PrimaryCareRegistration
+    form = PrimaryCareForm
+    formset = PrimaryCareFormSet
+    fields = ["provider", "valid_from", "valid_to", "registered_by", "registered_at"]
+    readonly_fields = ["valid_to", "registered_by", "registered_at"]
+    autocomplete_fields = ["provider"]
+    extra = 0
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("provider", "registered_by")
+
+
 class EpisodeInline(admin.TabularInline):
     model = Episode
     fields = ["kind", "start_date", "end_date"]
@@ -246,7 +297,7 @@ class MemberAdmin(ImportMixin, LargeTableMixin, HistoryAdmin):
     search_fields = ["id_number", "name"]  # see get_search_results
     search_help_text = SEARCH_HELP
     readonly_fields = ["sex", "birth_date", "created_at", "updated_at"]
-    inlines = [EnrollmentInline, FamilyLinkInline, RegistrationInline, EpisodeInline]
+    inlines = [EnrollmentInline, FamilyLinkInline, RegistrationInline, PrimaryCareInline, EpisodeInline]
 
     def get_fields(self, request, obj=None):
         return ["id_number", "name", "sex", "birth_date", "phone", "status", "died_on",
@@ -270,6 +321,14 @@ class MemberAdmin(ImportMixin, LargeTableMixin, HistoryAdmin):
             for link_form in formset.extra_forms:
                 if link_form.has_changed() and not link_form.cleaned_data.get("DELETE"):
                     create_family_link(form.instance, link_form.cleaned_data, request.user)
+            return
+        if formset.model is PrimaryCareRegistration:
+            formset.save(commit=False)  # the formset's bookkeeping for the change message
+            formset.new_objects = []
+            for care_form in formset.extra_forms:
+                if care_form.has_changed() and not care_form.cleaned_data.get("DELETE"):
+                    formset.new_objects.append(primary_care_register(member=form.instance, provider=care_form.cleaned_data["provider"],
+                                          valid_from=care_form.cleaned_data["valid_from"], user=request.user))
             return
         if formset.model is Enrollment:
             for spell in formset.save(commit=False):

@@ -262,6 +262,57 @@ class Registration(models.Model):
         return f"{self.get_kind_display()} · {self.get_place_display()} {self.valid_from}"
 
 
+class PrimaryCareRegistrationQuerySet(models.QuerySet):
+    def covering(self, day: date):
+        return self.filter(valid_from__lte=day).filter(Q(valid_to__isnull=True) | Q(valid_to__gte=day))
+
+
+class PrimaryCareRegistration(models.Model):
+    """The member's choice of a primary-care provider (基层首诊 / 家庭医生签约), effective-dated.
+
+    Capitation (按人头付费: Zaozhuang 第十六条, Ziyang 第二十二条, Yangzhou 三(二), Jinan (十六))
+    pays a provider per member registered with it; a member is registered with at most one
+    provider on any day. Changed only through members.services.primary_care_register, which
+    ends the current registration the day before the new one starts: the rows are the history.
+    """
+
+    member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.PROTECT, related_name="primary_care")
+    # pharmacies.Provider by name: members may not import pharmacies (README Layout).
+    provider = models.ForeignKey(
+        "pharmacies.Provider", verbose_name=_("primary-care provider"), on_delete=models.PROTECT, related_name="+",
+    )
+    valid_from = models.DateField(_("valid from"))
+    valid_to = models.DateField(_("valid to"), null=True, blank=True)
+    registered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("registered by"), null=True, blank=True, on_delete=models.PROTECT,
+        related_name="+",
+    )
+    registered_at = models.DateTimeField(_("registered at"), auto_now_add=True)
+
+    objects = PrimaryCareRegistrationQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("primary-care registration")
+        verbose_name_plural = _("primary-care registrations")
+        ordering = ["member", "-valid_from"]
+        constraints = [
+            models.UniqueConstraint(fields=["member", "valid_from"], name="primary_care_unique_start"),
+            # One open registration per member (the current one).
+            models.UniqueConstraint(fields=["member"], condition=Q(valid_to__isnull=True), name="primary_care_one_open"),
+            models.CheckConstraint(
+                condition=Q(valid_to__isnull=True) | Q(valid_to__gte=models.F("valid_from")),
+                name="primary_care_dates_ordered",
+            ),
+        ]
+        indexes = [
+            # Capitation: a provider's registered members on a day (close_month).
+            models.Index(fields=["provider", "valid_from"], name="primary_care_provider_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.member_id} → {self.provider_id} {self.valid_from}–{self.valid_to or ''}"
+
+
 class EpisodeQuerySet(models.QuerySet):
     def covering(self, day: date):
         return self.filter(start_date__lte=day).filter(Q(end_date__isnull=True) | Q(end_date__gte=day))

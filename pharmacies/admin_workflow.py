@@ -30,6 +30,7 @@ from .models import (
     Application,
     ApplicationDocument,
     Notification,
+    PaymentTerms,
     WorkflowTransition,
 )
 from .services.applications import validate_particulars
@@ -465,6 +466,56 @@ class AgreementAdmin(admin.ModelAdmin):
             provider=obj.provider, actor=actor, **v
         ),
     )
+
+
+# --- payment terms (支付方式) --------------------------------------------------------------
+
+
+class PaymentTermsForm(forms.ModelForm):
+    class Meta:
+        model = PaymentTerms
+        fields = ["agreement", "year", *services.payment_terms.TERM_FIELDS]
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        try:
+            cleaned.update(services.payment_terms_clean(cleaned))
+        except DomainError as error:
+            field = next(iter(error.details or {}), "").split(".")[0]
+            self.add_error(field if field in self.fields else None, str(error.message))
+        return cleaned
+
+    def validate_unique(self):
+        # payment_terms_set replaces the year's terms of an agreement.
+        pass
+
+
+@admin.register(PaymentTerms)
+class PaymentTermsAdmin(admin.ModelAdmin):
+    """An agreement's payment method(s) and the agency's parameters for a year. Saved through
+    payment_terms_set (checked field by field, audited)."""
+
+    form = PaymentTermsForm
+    list_display = ["agreement", "year", "budget", "capitation", "per_disease", "budget_amount", "deposit_percent",
+                    "capitation_rate"]
+    list_select_related = ["agreement__provider"]
+    list_filter = ["year", "budget", "capitation", "per_disease"]
+    search_fields = ["agreement__provider__code", "agreement__provider__name"]
+    autocomplete_fields = ["agreement"]
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        values = {name: form.cleaned_data.get(name) for name in services.payment_terms.TERM_FIELDS}
+        try:
+            saved = services.payment_terms_set(agreement=form.cleaned_data["agreement"], year=form.cleaned_data["year"],
+                                               values=values, actor=request.user)
+        except DomainError as error:
+            raise ValidationError(str(error.message)) from error
+        obj.pk = saved.pk
 
 
 # --- history and notifications (read-only) ------------------------------------------------

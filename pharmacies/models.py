@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from core.exports import refuse_formula_names
+from core.money import MoneyField, PercentField
 
 # National codes: institutions H + 11 digits, pharmacies P + 11 digits.
 provider_code_validator = RegexValidator(
@@ -375,6 +376,66 @@ class Agreement(models.Model):
 
     def __str__(self):
         return f"{self.provider or self.application} {self.period_from}–{self.period_to}"
+
+
+class PaymentTerms(models.Model):
+    """An agreement's payment method(s) for one year, with the agency's parameters.
+
+    Zaozhuang 第十六条, Ziyang 第二十二条, Yangzhou 三(二), Jinan (十六): outpatient pooling is
+    paid against a budget (门诊统筹基金总额预算), by capitation for primary care (按人头付费), by
+    disease (按病种) for suitable chronic and special diseases, and per item for what cannot be
+    bundled; Jinan (十六), Yangzhou 三(三): nationally negotiated drugs paid separately (单独支付,
+    双通道) never count against the budget. Every amount and ratio here is the agency's data: the
+    texts fix none. A provider without terms for a year is paid per item (the default). The
+    calculator is claims/statements/payment_methods.py; close_month applies it.
+    """
+
+    agreement = models.ForeignKey(Agreement, verbose_name=_("agreement"), on_delete=models.PROTECT, related_name="payment_terms")
+    year = models.PositiveSmallIntegerField(_("year"))
+    # The methods: any combination; what none of them covers is paid per item.
+    budget = models.BooleanField(_("global budget"), default=False)
+    capitation = models.BooleanField(_("capitation"), default=False)
+    per_disease = models.BooleanField(_("per disease"), default=False)
+    # Budget (总额预算): the year's amount; the month's share is a twelfth, or the schedule's.
+    budget_amount = MoneyField(_("yearly budget"), null=True, blank=True)
+    # Twelve monthly shares (strings of yuan), January first; empty: a twelfth each month.
+    budget_schedule = models.JSONField(_("monthly budget schedule"), default=list, blank=True)
+    # The share of each month's budget payment withheld as a quality deposit (质量保证金).
+    deposit_percent = PercentField(_("quality deposit withheld (%)"), default=0)
+    # Year-end (年度清算): the share of an overrun the provider bears (the agency pays the rest),
+    # and the share of an underrun the provider keeps.
+    overrun_provider_percent = PercentField(_("overrun borne by the provider (%)"), default=100)
+    underrun_retained_percent = PercentField(_("underrun kept by the provider (%)"), default=0)
+    # The deposit returned at year end by the provider's credit grade: {"A": "100", "B": "80", …}
+    # (Ziyang 第二十一条(二): assessment results tied to payment); a grade not listed gets none back.
+    deposit_return_percent = models.JSONField(_("deposit returned by credit grade (%)"), default=dict, blank=True)
+    # Capitation (按人头): per registered member and month.
+    capitation_rate = MoneyField(_("capitation rate per member and month"), null=True, blank=True)
+    # Per disease (按病种): {"disease code": "standard amount per case"}.
+    disease_standards = models.JSONField(_("per-disease standards"), default=dict, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("created by"), null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("payment terms")
+        verbose_name_plural = _("payment terms")
+        ordering = ["-year", "agreement"]
+        constraints = [
+            models.UniqueConstraint(fields=["agreement", "year"], name="payment_terms_unique_year"),
+            models.CheckConstraint(condition=Q(deposit_percent__gte=0) & Q(deposit_percent__lte=100),
+                                   name="payment_terms_deposit_percent"),
+            models.CheckConstraint(condition=Q(overrun_provider_percent__gte=0) & Q(overrun_provider_percent__lte=100),
+                                   name="payment_terms_overrun_percent"),
+            models.CheckConstraint(condition=Q(underrun_retained_percent__gte=0) & Q(underrun_retained_percent__lte=100),
+                                   name="payment_terms_underrun_percent"),
+        ]
+
+    def __str__(self):
+        return f"{self.agreement_id} {self.year}"
 
 
 class WorkflowTransition(models.Model):

@@ -44,15 +44,22 @@ def _registered():
 def test_every_admin_page_opens_for_a_superuser(client, data, model):
     client.force_login(data)
     prefix = f"admin:{model._meta.app_label}_{model._meta.model_name}"
-    assert client.get(reverse(f"{prefix}_changelist")).status_code == 200
+
+    def get(url):
+        response = client.get(url)
+        # Issue 11: every page carries the Content-Security-Policy (django-csp; tests/core/test_csp.py).
+        assert "script-src 'self'" in response.get("Content-Security-Policy", ""), url
+        return response
+
+    assert get(reverse(f"{prefix}_changelist")).status_code == 200
     model_admin = admin.site._registry[model]
     obj = model._default_manager.order_by("pk").first()
     if model._meta.label in FIXTURE_MODELS:
         assert obj is not None, "the fixture should create one of each of the base-data models"
     if obj is not None:
-        assert client.get(reverse(f"{prefix}_change", args=[obj.pk])).status_code == 200
-        assert client.get(reverse(f"{prefix}_history", args=[obj.pk])).status_code == 200
-    add_status = client.get(reverse(f"{prefix}_add")).status_code
+        assert get(reverse(f"{prefix}_change", args=[obj.pk])).status_code == 200
+        assert get(reverse(f"{prefix}_history", args=[obj.pk])).status_code == 200
+    add_status = get(reverse(f"{prefix}_add")).status_code
     assert add_status == (200 if model_admin.has_add_permission(_request_for(data)) else 403)
 
 

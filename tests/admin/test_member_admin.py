@@ -130,6 +130,8 @@ READ_ONLY_INLINES = {
     "account-TOTAL_FORMS": "0", "account-INITIAL_FORMS": "0",
     "chronic_registrations-TOTAL_FORMS": "0", "chronic_registrations-INITIAL_FORMS": "0",
     "claims-TOTAL_FORMS": "0", "claims-INITIAL_FORMS": "0",
+    # The member's primary-care registrations (members, add-only; tests/members/test_primary_care.py).
+    "primary_care-TOTAL_FORMS": "0", "primary_care-INITIAL_FORMS": "0",
 }
 
 

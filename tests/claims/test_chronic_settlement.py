@@ -16,6 +16,7 @@ import pytest
 from claims import chronic
 from claims.models import ChronicClaim, ChronicYear, Claim, Disease, MemberYear
 from claims.policy_services import policy_load
+from core.errors import DomainError
 from members.models import LedgerEntry, PersonalAccount
 from tests.factories import ProviderFactory, UserFactory
 
@@ -353,3 +354,61 @@ def test_a_pooling_request_keeps_its_fingerprint_now_that_disease_code_exists():
     assert request.fingerprint() == hashlib.sha256(json.dumps(before, sort_keys=True).encode()).hexdigest()
     chronic_request = SettlementRequest(**{**request.__dict__, "benefit": "chronic_special", "disease_code": "S1"})
     assert chronic_request.fingerprint() != request.fingerprint()
+
+
+# --- Jinan (七) with the second-payment ratio still open: held as pending, paid by a batch -----
+
+
+def test_jinan_chronic_settlement_with_the_ratio_open_holds_the_second_payment_until_a_batch_pays_it(world, tmp_path, client):
+    """Jinan (七) fixes the threshold (8000.00) but not the second payment's ratio: a chronic
+    settlement above the threshold settles the fund's share and holds the burden above the
+    threshold as pending, exactly as pooling does; once the ratio is set, one case worker
+    proposes the batch, another approves it, and the pending amount is paid once."""
+    import io
+
+    from django.core.management import call_command
+
+    from claims.models import SubsidyBatch
+    from claims.subsidy_batches import subsidy_batch_approve, subsidy_batch_propose
+    from tests.imports.helpers import write_csv
+
+    world.setup("jinan", pooling={"deductible_annual": "200.00"}, groups={"special": terms(ratio=50, limit="10000.00")})
+    member = make_member()
+    world.register(member, "S1")
+    call_command("import_inpatient_totals", str(write_csv(tmp_path / "in.csv", [
+        ["id_number", "year", "compliant_burden", "fund_paid"], [member.id_number, "2023", "7000.00", "21000.00"]])),
+        stdout=io.StringIO(), stderr=io.StringIO(), verbosity=0)
+    response = world.client.post("/api/v1/settlements", body(member, "S1", "C-1", drugs(300)), format="json")
+    data = response.json()
+    assert response.status_code == 201, data
+    # 3000.00: fund 1500.00; burden 1500.00 → 7000 + 1500 passes 8000 by 500.00, held pending.
+    assert (data["fund"], data["large_expense_subsidy"], data["large_expense_subsidy_pending"], data["personal_burden"]) == (
+        "1500.00", "0.00", "500.00", "1500.00")
+    claim = Claim.objects.get(external_ref="C-1")
+    assert claim.large_expense_pending_base == Decimal("500.00")
+    year = MemberYear.objects.get(member=member, year=2023)
+    assert (year.large_expense_burden, year.large_expense_subsidy_paid, year.large_expense_pending_base) == (
+        Decimal("1500.00"), Decimal("0.00"), Decimal("500.00"))
+    benefits = world.client.get(f"/api/v1/members/{member.id_number}/benefits?year=2023").json()
+    assert benefits["large_expense_subsidy_pending"] == "500.00"
+    client.force_login(UserFactory(roles=["经办"]))
+    page = client.get(f"/admin/members/member/{member.pk}/change/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "large_expense_pending_base" in page and "500.00" in page
+
+    pooling = chronic.policy_version_on(date(2023, 3, 1))  # the pooling version in force on the visit
+    assert claim.chronic.large_expense_policy_version == pooling
+    with pytest.raises(DomainError) as refused:
+        subsidy_batch_propose(user=UserFactory(roles=["经办"]), policy_version_id=pooling.pk)
+    assert refused.value.code == "policy_parameter_missing"  # the ratio is still open
+    pooling.parameters["large_expense_subsidy"]["ratio_percent"] = 90
+    pooling.save()
+    proposer, approver = UserFactory(roles=["经办"]), UserFactory(roles=["经办"])
+    batch = subsidy_batch_propose(user=proposer, policy_version_id=pooling.pk)
+    assert (batch.payment_count, batch.total) == (1, Decimal("450.00"))  # 500.00 × 90%
+    subsidy_batch_approve(user=approver, batch_id=batch.pk)
+    year.refresh_from_db()
+    assert (year.large_expense_subsidy_paid, year.large_expense_pending_base) == (Decimal("450.00"), Decimal("0.00"))
+    assert SubsidyBatch.objects.get().status == SubsidyBatch.Status.APPROVED
+    with pytest.raises(DomainError) as refused:
+        subsidy_batch_propose(user=proposer, policy_version_id=pooling.pk)  # paid once: nothing pending now
+    assert refused.value.code == "nothing_pending"

@@ -86,8 +86,12 @@ def browser():
 @pytest.fixture
 def new_page(browser, live_server, request):
     """new_page() -> a fresh page in its own browser context (its own cookies: one per user),
-    in Chinese, with relative URLs resolved against the live server."""
+    in Chinese, with relative URLs resolved against the live server.
+
+    Every page listens to its console: a Content-Security-Policy violation ("Refused to load /
+    execute / apply …", issue 11) fails the test at its end, naming the message."""
     contexts = []
+    refused = []
     request.node._e2e_pages = []
     for old in (*ARTIFACTS.glob(f"{screenshot_name(request.node)}.png"),
                 *ARTIFACTS.glob(f"{screenshot_name(request.node)}-*.png")):
@@ -98,12 +102,21 @@ def new_page(browser, live_server, request):
         context.set_default_timeout(TIMEOUT_MS)
         contexts.append(context)
         page = context.new_page()
+        page.on("console", lambda message: refused.append(f"{page.url}: {message.text}")
+                if csp_violation(message.text) else None)
         request.node._e2e_pages.append(page)
         return page
 
     yield make
     for context in contexts:
         context.close()
+    if refused:
+        pytest.fail("Content-Security-Policy violations:\n" + "\n".join(refused), pytrace=False)
+
+
+def csp_violation(text: str) -> bool:
+    """Chromium's console message for a blocked script, style, image, frame or form target."""
+    return text.startswith("Refused to") or "Content Security Policy" in text
 
 
 @pytest.fixture
