@@ -38,3 +38,6 @@ from . import admin_chronic  # noqa: E402, F401
 
 # Pending large-amount second payments (Jinan (七)) and their batches.
 from . import admin_subsidy  # noqa: E402, F401
+
+# Members' chosen institutions (人员定点备案, Jinan (四)).
+from . import admin_chosen  # noqa: E402, F401

@@ -77,6 +77,12 @@ class PolicyParameterMissing(CalculationRefused):
     code = "policy_parameter_missing"
 
 
+class InstitutionNotChosen(CalculationRefused):
+    """Jinan (四) until 2023-12-31: the visit is not at one of the member's chosen institutions."""
+
+    code = "institution_not_chosen"
+
+
 class PrescriptionRequired(CalculationRefused):
     """The region pays a pharmacy at the prescribing institution's ratio, and none was given."""
 
@@ -118,6 +124,11 @@ class VisitInput:
     treatment_division_code: str = ""
     use_account: bool = False
     family_payer: bool = False  # the account that pays is a linked relative's (家庭共济)
+    # Jinan (四) until 2023-12-31: the institution whose deductible this visit counts toward
+    # (the provider, a pharmacy's prescribing institution, or the remote provider), and whether
+    # it is among the member's chosen institutions on the visit date (None: not looked up).
+    deductible_institution: str = ""
+    at_chosen_institution: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -149,6 +160,8 @@ class YearSoFar:
     inpatient_burden: Decimal = ZERO
     # Ziyang 第十一条: what the inpatient system paid from the pooled fund this year (imported).
     inpatient_fund_paid: Decimal = ZERO
+    # Jinan (四) until 2023-12-31: paid toward the deductible at this visit's institution.
+    institution_deductible_met: Decimal = ZERO
 
 
 @dataclass(frozen=True)
@@ -210,6 +223,9 @@ class SettlementResult:
     # Jinan (七) with the ratio still open: the burden above the threshold whose second payment
     # is held until the ratio is set (the amount the ratio will apply to, not a payment).
     large_expense_pending_base: Decimal = ZERO
+    # Jinan (四) until 2023-12-31: the institution whose own deductible this visit paid toward
+    # ("" when the deductible is combined across institutions).
+    deductible_institution: str = ""
 
 
 # ---------------------------------------------------------------------------------------
@@ -261,6 +277,33 @@ def resolve_money(cell, name: str, member: MemberSituation, reference: Mapping) 
             return resolve_money(cell.get(status), f"{name}.{status}", member, reference)
         raise PolicyParameterMissing(name)
     return to_fen(Decimal(str(cell)))
+
+
+def chosen_institutions_rule(parameters: Mapping) -> Mapping:
+    """The version's `chosen_institutions` rule (Jinan (四)); {} when the version has none."""
+    rule = _optional(parameters, "chosen_institutions")
+    return rule if isinstance(rule, Mapping) else {}
+
+
+def chosen_institutions_required(parameters: Mapping, visit_place: str = LOCAL) -> bool:
+    """Jinan (四): until 2023-12-31 a local visit is paid only at a chosen institution. A visit
+    outside the region is not: 外出就医…不限制定点医疗机构等级和数量 (Jinan (五))."""
+    return bool(chosen_institutions_rule(parameters).get("required")) and visit_place == LOCAL
+
+
+def deductible_per_institution(parameters: Mapping) -> bool:
+    """Jinan (四): 自2024年1月起…定点医疗机构间起付标准合并计算 — before, each chosen institution
+    has its own deductible."""
+    return bool(chosen_institutions_rule(parameters).get("deductible_per_institution"))
+
+
+def most_at_once(spans: list[tuple[date, date | None]]) -> int:
+    """The most of `spans` (valid_from, valid_to or None: open) in force on any one day."""
+    most = 0
+    for day, _end in spans:
+        at = sum(1 for start, end in spans if start <= day and (end is None or end >= day))
+        most = max(most, at)
+    return most
 
 
 def _level_key(table: Mapping, level: str) -> str:
@@ -481,6 +524,12 @@ def settle(
     # is settled as local; any other visit outside the region is a temporary visit.
     temporary = visit.visit_place != LOCAL and not registered_for(visit, member)
 
+    if denied is None and chosen_institutions_required(parameters, visit.visit_place) and not visit.at_chosen_institution:
+        # Jinan (四): until 2023-12-31 outpatient pooling pays only at the member's chosen
+        # institutions (定点); a visit elsewhere is refused (nothing is settled).
+        raise InstitutionNotChosen(visit.deductible_institution)
+    per_institution = denied is None and deductible_per_institution(parameters) and bool(visit.deductible_institution)
+
     cap = annual_cap(policy, member, visit.visit_date.year)
     temporary_prepay = deductible = fund = subsidy = subsidy_pending = ZERO
     ratio = ZERO
@@ -492,7 +541,10 @@ def settle(
             prepay_percent = _percent(_optional(parameters, "temporary_visit.prepay_percent", 0))
             temporary_prepay = to_fen(policy_scope * prepay_percent / HUNDRED)  # R4
         base = policy_scope - temporary_prepay
-        deductible = min(base, deductible_due(policy, member, level, year))
+        # Jinan (四): until 2023-12-31 each chosen institution has its own deductible; from 2024
+        # 定点医疗机构间起付标准合并计算 (one per member and year).
+        met = YearSoFar(deductible_met=year.institution_deductible_met) if per_institution else year
+        deductible = min(base, deductible_due(policy, member, level, met))
         ratio = pay_ratio(policy, member, level, temporary_place=visit.visit_place if temporary else None)
         fund = to_fen((base - deductible) * ratio / HUNDRED)  # R7
         # Zaozhuang 第五条(三), Ziyang 第八条(一), Henan 第三章, Yangzhou 二(一)2(3), Jinan (三):
@@ -580,4 +632,5 @@ def settle(
         counts_toward_annual_fund_maximum=None if counts is None else bool(counts),
         year=year_after,
         large_expense_pending_base=subsidy_pending,
+        deductible_institution=visit.deductible_institution if per_institution else "",
     )

@@ -562,6 +562,36 @@ def chronic_settle(*, user, request, fingerprint: str) -> dict:
     return {"settlement_id": claim.pk, **response}
 
 
+def ordinary_pooling_check(*, member, request) -> None:
+    """Called by pooling's preparation for a member holding a chronic registration on the visit
+    date: refuses a pooling settlement "for" a registered disease whose costs may not also use
+    ordinary pooling (`ordinary_pooling_too` false: chronic_calculator.pooling_conflict). Reads
+    only; nothing is written."""
+    policy = chronic_policy_on(request.visit_date)
+    if policy is None:
+        return
+    registered = list(
+        ChronicRegistration.objects.valid_on(request.visit_date).filter(member=member)
+        .order_by("valid_from", "pk").values_list("disease__code", "disease__group", "disease__name")
+    )
+    conflict = chronic_calc.pooling_conflict(
+        policy.parameters, registered=[(code, group) for code, group, _name in registered],
+        disease_code=request.disease_code, item_codes=[item.code for item in request.items],
+    )
+    if conflict is None:
+        return
+    name = next(name for code, _group, name in registered if code == conflict.disease_code)
+    items = [{"index": index, "position": index + 1, "code": request.items[index].code} for index in conflict.item_positions]
+    if conflict.named:
+        message = _("The member is registered for {disease} and the region's policy settles its costs only under the chronic and special disease benefit, not also through ordinary outpatient pooling: settle this visit with the chronic and special disease benefit.").format(disease=name)
+    else:
+        message = _("The member is registered for {disease} and the region's policy settles its costs only under the chronic and special disease benefit: item {positions} ({codes}) is in that disease's scope. Settle it with the chronic and special disease benefit.").format(
+            disease=name, positions=", ".join(str(item["position"]) for item in items), codes=", ".join(item["code"] for item in items))
+    _refuse("chronic_costs_not_in_ordinary_pooling", message,
+            field="disease_code" if conflict.named else "items", disease_code=conflict.disease_code, items=items,
+            policy_version=policy.pk)
+
+
 def chronic_tally_lock(claim: Claim) -> ChronicYear:
     """The reversal's lock on the claim's tally (after the member's year, before accounts)."""
     return ChronicYear.objects.select_for_update(of=("self",)).get(pk=claim.chronic.tally_id)

@@ -125,6 +125,53 @@ def terms_for(
 
 
 # ---------------------------------------------------------------------------------------
+# Ordinary pooling too? (ordinary_pooling_too)
+
+
+def ordinary_pooling_too(parameters: Mapping, *, code: str, group: str) -> bool:
+    """Whether the costs of a registered disease may ALSO be settled through ordinary outpatient
+    pooling: the disease's own key, else its group's, else the version's; absent everywhere,
+    yes (Zaozhuang 第十一条: both benefits at once; Yangzhou 二(四)1–2: chronic, special and
+    ordinary costs each settled by its own standard)."""
+    disease_terms = (parameters.get("diseases") or {}).get(code) or {}
+    group_terms = (parameters.get("groups") or {}).get(group) or {}
+    for node in (disease_terms, group_terms, parameters):
+        value = node.get("ordinary_pooling_too") if isinstance(node, Mapping) else None
+        if value is not None:
+            return bool(value)
+    return True
+
+
+@dataclass(frozen=True)
+class PoolingConflict:
+    disease_code: str
+    named: bool  # the pooling request names the disease (disease_code)
+    item_positions: tuple[int, ...]  # the visit's items (from 0) within the disease's scope
+
+
+def pooling_conflict(
+    parameters: Mapping, *, registered: list[tuple[str, str]], disease_code: str | None, item_codes: list[str]
+) -> PoolingConflict | None:
+    """A pooling settlement is "for" a registered disease whose costs may not also use ordinary
+    pooling (ordinary_pooling_too false) when it names the disease (`disease_code`, the
+    visit's diagnosis) or when one of its items is in the disease's `scope` (the drugs or
+    services the disease's benefit pays for): those costs belong to the disease's own benefit
+    (Ziyang 第九条: 不得重复享受待遇). A disease with no scope is recognised by its code only.
+    `registered`: (code, group) of the member's approved registrations covering the visit."""
+    for code, group in registered:
+        if ordinary_pooling_too(parameters, code=code, group=group):
+            continue
+        if disease_code and disease_code == code:
+            return PoolingConflict(disease_code=code, named=True, item_positions=())
+        scope = ((parameters.get("diseases") or {}).get(code) or {}).get("scope")
+        if scope:
+            positions = tuple(index for index, item in enumerate(item_codes) if item in scope)
+            if positions:
+                return PoolingConflict(disease_code=code, named=False, item_positions=positions)
+    return None
+
+
+# ---------------------------------------------------------------------------------------
 # Registrations: exclusions between groups
 
 

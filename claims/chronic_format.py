@@ -13,9 +13,11 @@ Parameters of a version:
     "diseases": {"<code>": TERMS plus "scope"}         # a disease's own terms win key by key
     "exclusions": [{"group", "excluded_by", "on_new_excluded", "on_new_excluding"}]
     "counts_toward_large_expense_subsidy": bool       # Jinan (七)
-    "ordinary_pooling_too": bool                      # Zaozhuang 第十一条 (recorded)
+    "ordinary_pooling_too": bool                      # the default of every group and disease
     TERMS = {"tally": "disease"|"group", "deductible": money cell, "ratio_percent": percent or
-             {level: percent}, "retired_bonus": percent, "annual_limit": money cell}
+             {level: percent}, "retired_bonus": percent, "annual_limit": money cell,
+             "ordinary_pooling_too": bool (optional; the disease's wins over its group's, which
+             wins over the version's; absent everywhere: true)}
     "scope": null (every policy-scope item) or a list of catalog codes
 
 Money cells and percents are those of the outpatient-pooling format; null leaves a parameter
@@ -35,6 +37,7 @@ KIND = "chronic_special"
 GROUPS = ("chronic", "special", "two_diseases")
 TALLIES = ("disease", "group")
 TERM_KEYS = ("tally", "deductible", "ratio_percent", "retired_bonus", "annual_limit")
+OPTIONAL_TERM_KEYS = ("ordinary_pooling_too",)
 ON_NEW_EXCLUDED = ("refuse",)
 ON_NEW_EXCLUDING = ("end_excluded", "refuse")
 PARAMETER_KEYS = ("groups", "diseases", "exclusions", "counts_toward_large_expense_subsidy", "ordinary_pooling_too")
@@ -44,7 +47,7 @@ def _terms(check: _Checker, path: str, terms, *, disease: bool) -> None:
     if not isinstance(terms, Mapping):
         check.fail(path, "must be an object")
         return
-    allowed = set(TERM_KEYS) | ({"scope"} if disease else set())
+    allowed = set(TERM_KEYS) | set(OPTIONAL_TERM_KEYS) | ({"scope"} if disease else set())
     for key in set(terms) - allowed:
         check.fail(f"{path}.{key}", "is not a parameter of the format")
     if not disease:
@@ -53,6 +56,8 @@ def _terms(check: _Checker, path: str, terms, *, disease: bool) -> None:
                 check.fail(f"{path}.{key}", "is required (write null where the document leaves it open)")
     if "tally" in terms and terms["tally"] not in TALLIES:
         check.fail(f"{path}.tally", f"must be one of {list(TALLIES)}")
+    if terms.get("ordinary_pooling_too") is not None and not isinstance(terms["ordinary_pooling_too"], bool):
+        check.fail(f"{path}.ordinary_pooling_too", "must be true, false or null")
     check.money_cell(f"{path}.deductible", terms.get("deductible"))
     check.money_cell(f"{path}.annual_limit", terms.get("annual_limit"))
     ratio = terms.get("ratio_percent")

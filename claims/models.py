@@ -265,6 +265,9 @@ class MemberYear(models.Model):
     # Jinan (七) while the ratio is open: the burden above the threshold whose second payment is
     # held until a batch pays it (claims/subsidy_batches.py).
     large_expense_pending_base = MoneyField(_("second payment pending (burden above the threshold)"), default=0, db_default=0)
+    # Jinan (四) until 2023-12-31: paid toward each institution's own deductible this year,
+    # {institution code: "amount"} (a remote provider's code is prefixed "remote:").
+    deductible_by_institution = models.JSONField(_("deductible met by institution"), default=dict, db_default={}, blank=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
@@ -356,6 +359,9 @@ class Claim(models.Model):
     policy_scope = MoneyField(_("policy-scope amount"))
     temporary_visit_prepay = MoneyField(_("temporary-visit prepay"))
     deductible = MoneyField(_("deductible"))
+    # Jinan (四) until 2023-12-31: the institution whose own deductible this claim paid toward
+    # (MemberYear.deductible_by_institution); "" when the deductible is combined.
+    deductible_institution = models.CharField(_("deductible of institution"), max_length=40, blank=True, default="", db_default="")
     pay_ratio_percent = PercentField(_("pay ratio (%)"))
     fund = MoneyField(_("pooled fund"))
     large_expense_subsidy = MoneyField(_("large-amount subsidy"), default=0)
@@ -759,3 +765,6 @@ class SubsidyPayment(models.Model):
 
 # Outpatient chronic and special diseases (claims/chronic_models.py).
 from .chronic_models import ChronicClaim, ChronicRegistration, ChronicYear, Disease  # noqa: E402, F401
+
+# Members' chosen institutions, Jinan (四) (claims/chosen_models.py).
+from .chosen_models import ChosenInstitution  # noqa: E402, F401

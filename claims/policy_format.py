@@ -29,7 +29,7 @@ REQUIRED_KEYS = (
     "counts_toward_annual_fund_maximum",
     "large_expense_subsidy",
 )
-OPTIONAL_KEYS = ("other", "settlement_window_days", "covered_institutions", "annual_fund_maximum")
+OPTIONAL_KEYS = ("other", "settlement_window_days", "covered_institutions", "annual_fund_maximum", "chosen_institutions")
 
 
 def _number(value) -> Decimal | None:
@@ -201,6 +201,24 @@ def validate_parameters(parameters) -> list[tuple[str, str]]:
             check.fail("covered_institutions", "must be null or {\"inpatient_beds_required\": true|false, \"without_beds_levels\": [levels]}")
         else:
             check.levels("covered_institutions.without_beds_levels", institutions.get("without_beds_levels", []))
+
+    chosen = parameters.get("chosen_institutions")
+    if chosen is not None:
+        # Jinan (四): members' chosen institutions (人员定点备案), their number, the deductible.
+        if (
+            not isinstance(chosen, Mapping)
+            or set(chosen) != {"required", "max_count", "deductible_per_institution"}
+            or not isinstance(chosen.get("required"), bool)
+            or not isinstance(chosen.get("deductible_per_institution"), bool)
+        ):
+            check.fail(
+                "chosen_institutions",
+                "must be null or {\"required\": true|false, \"max_count\": N|null, \"deductible_per_institution\": true|false}",
+            )
+        else:
+            count = chosen.get("max_count")
+            if count is not None and (isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 99):
+                check.fail("chosen_institutions.max_count", "must be null or a whole number from 1 to 99")
 
     other = parameters.get("other")
     if other is not None and not isinstance(other, Mapping):

@@ -43,7 +43,7 @@ from pharmacies.models import Provider
 from . import calculator as calc
 from . import settlement_queries as queries
 from .explanation import explain
-from .models import CatalogItem, Claim, ClaimLine, MemberYear, PolicyVersion, SubsidyBatch, SubsidyPayment
+from .models import CatalogItem, ChosenInstitution, Claim, ClaimLine, MemberYear, PolicyVersion, SubsidyBatch, SubsidyPayment
 from . import visit_facts
 from .visit_facts import LineFact, VisitFacts
 
@@ -350,6 +350,14 @@ def _prepare(*, user, request: SettlementRequest) -> Prepared:
             field="visit_date", benefits_from=member.enrollment_benefits_from.isoformat(), article="资阳 第八条(二)",
         )
 
+    if member.has_chronic_registration:
+        # A registered chronic/special disease whose costs may not also use ordinary pooling
+        # (chronic policy `ordinary_pooling_too` false) refuses a visit naming the disease or
+        # buying within its scope (claims/chronic.py; read only for registered members).
+        from .chronic import ordinary_pooling_check
+
+        ordinary_pooling_check(member=member, request=request)
+
     prescriber = None
     prescriber_level = None
     if request.prescribed_by_code:
@@ -418,6 +426,22 @@ def _prepare(*, user, request: SettlementRequest) -> Prepared:
         registered_places=places,
         registered_divisions=divisions,
     )
+    # Jinan (四) until 2023-12-31: the institution whose deductible the visit counts toward and
+    # which must be among the member's chosen ones — the provider, or a pharmacy's prescribing
+    # institution (Jinan (十): the institutions' policy); a remote provider by its code.
+    if provider is None:
+        institution, institution_key = None, f"remote:{request.remote_provider_code or ''}"[:40]
+    elif provider_kind == calc.INSTITUTION:
+        institution, institution_key = provider, provider.code
+    else:
+        institution, institution_key = prescriber, prescriber.code if prescriber is not None else ""
+    at_chosen = None
+    if calc.chosen_institutions_required(policy.parameters, request.visit_place):
+        # One query, only under a version that requires chosen institutions.
+        at_chosen = institution is not None and ChosenInstitution.objects.filter(
+            Q(valid_to__isnull=True) | Q(valid_to__gte=request.visit_date), cancelled=False,
+            member_id=member.pk, provider_id=institution.pk, valid_from__lte=request.visit_date,
+        ).exists()
     lines = line_inputs(request, catalog)
     visit = calc.VisitInput(
         visit_date=request.visit_date,
@@ -430,6 +454,8 @@ def _prepare(*, user, request: SettlementRequest) -> Prepared:
         treatment_division_code=request.treatment_division_code or "",
         use_account=request.use_account,
         family_payer=payer is not None,
+        deductible_institution=institution_key,
+        at_chosen_institution=at_chosen,
     )
     return Prepared(
         submitter=submitter,
@@ -456,6 +482,7 @@ def _compute(prepared: Prepared, year: MemberYear | None, balance: Decimal | Non
         large_expense_subsidy_paid=year.large_expense_subsidy_paid,
         inpatient_burden=year.inpatient_compliant_burden,
         inpatient_fund_paid=year.inpatient_fund_paid,
+        institution_deductible_met=Decimal((year.deductible_by_institution or {}).get(prepared.visit.deductible_institution, "0")),
     ) if year is not None else calc.YearSoFar()
     policy = calc.PolicyInput(
         region=prepared.policy.region, parameters=prepared.policy.parameters, reference=prepared.reference
@@ -467,6 +494,15 @@ def _compute(prepared: Prepared, year: MemberYear | None, balance: Decimal | Non
             _("The region's policy leaves a parameter empty that this settlement needs: {parameter}. A case worker must set it.").format(parameter=missing.parameter),
             code=missing.code,
             details={"parameter": missing.parameter, "policy_version": prepared.policy.pk},
+        ) from None
+    except calc.InstitutionNotChosen as refused:
+        # Jinan (四): 2023 outpatient pooling pays only at the member's chosen institutions.
+        raise SettlementRefused(
+            _("The visit is not at one of the member's chosen institutions on the visit date: under the region's policy "
+              "outpatient pooling pays only there. Register the institution as chosen (人员定点备案) first, or settle at a chosen one."),
+            code=refused.code,
+            details={"institution": refused.parameter, "visit_date": prepared.visit.visit_date.isoformat(),
+                     "policy_version": prepared.policy.pk, "article": "济南 (四)"},
         ) from None
     except calc.PrescriptionRequired as missing:
         raise SettlementRefused(
@@ -686,6 +722,7 @@ def _claim_settle(*, user, request: SettlementRequest, fingerprint: str) -> dict
         policy_scope=result.policy_scope,
         temporary_visit_prepay=result.temporary_visit_prepay,
         deductible=result.deductible,
+        deductible_institution=result.deductible_institution,
         pay_ratio_percent=result.ratio,
         fund=result.fund,
         large_expense_subsidy=result.large_expense_subsidy,
@@ -734,7 +771,14 @@ def _claim_settle(*, user, request: SettlementRequest, fingerprint: str) -> dict
     year.large_expense_burden = result.year.large_expense_burden
     year.large_expense_subsidy_paid = result.year.large_expense_subsidy_paid
     year.large_expense_pending_base += result.large_expense_pending_base
-    update(year, ["deductible_met", "fund_paid", "cap", "large_expense_burden", "large_expense_subsidy_paid", "large_expense_pending_base", "updated_at"])
+    fields = ["deductible_met", "fund_paid", "cap", "large_expense_burden", "large_expense_subsidy_paid", "large_expense_pending_base", "updated_at"]
+    if result.deductible_institution:
+        # Jinan (四) until 2023-12-31: each institution's own deductible.
+        key = result.deductible_institution
+        met = Decimal((year.deductible_by_institution or {}).get(key, "0")) + result.deductible
+        year.deductible_by_institution = {**(year.deductible_by_institution or {}), key: f"{met:.2f}"}
+        fields.append("deductible_by_institution")
+    update(year, fields)
     audit(
         actor=user,
         action="claim.settle",
@@ -799,13 +843,19 @@ def claim_reverse(*, user, settlement_id: int, reason: str = "") -> dict:
         if chronic_tally is None:
             year.deductible_met = max(Decimal(0), year.deductible_met - claim.deductible)
             year.fund_paid = max(Decimal(0), year.fund_paid - claim.fund)
+            if claim.deductible_institution:
+                # Jinan (四): back to the institution's own deductible.
+                by_institution = dict(year.deductible_by_institution or {})
+                met = Decimal(by_institution.get(claim.deductible_institution, "0")) - claim.deductible
+                by_institution[claim.deductible_institution] = f"{max(Decimal(0), met):.2f}"
+                year.deductible_by_institution = by_institution
         year.large_expense_burden = max(Decimal(0), year.large_expense_burden - claim.large_expense_burden_added)
         year.large_expense_subsidy_paid = max(Decimal(0), year.large_expense_subsidy_paid - claim.large_expense_subsidy)
         if claim.large_expense_pending_base and not SubsidyPayment.objects.filter(claim=claim, batch__status=SubsidyBatch.Status.APPROVED).exists():
             # Jinan (七): a second payment still pending is simply no longer due (an unapproved
             # batch drops the claim when it is approved).
             year.large_expense_pending_base = max(Decimal(0), year.large_expense_pending_base - claim.large_expense_pending_base)
-        year.save(update_fields=["deductible_met", "fund_paid", "large_expense_burden", "large_expense_subsidy_paid", "large_expense_pending_base", "updated_at"])
+        year.save(update_fields=["deductible_met", "fund_paid", "large_expense_burden", "large_expense_subsidy_paid", "large_expense_pending_base", "deductible_by_institution", "updated_at"])
 
     claim.status = Claim.Status.REVERSED
     claim.reversed_at = timezone.now()

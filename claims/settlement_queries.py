@@ -19,7 +19,7 @@ from core.sql import Statement, columns, fields, for_update, instance, one_of, s
 from members.models import Enrollment, Episode, Member, PersonalAccount
 from pharmacies.models import Provider, ProviderStaff
 
-from .models import CatalogItem, MemberYear, PolicyVersion
+from .models import CatalogItem, ChronicRegistration, MemberYear, PolicyVersion
 
 User = get_user_model()
 
@@ -106,9 +106,15 @@ _episode_flag = ", ".join(
                    AND (ep."end_date" IS NULL OR ep."end_date" >= %s))"""
     for _kind in _SUSPENDING
 )
+# Whether the member holds an approved chronic/special disease registration covering the day:
+# only then does a pooling settlement read the chronic policy (its ordinary_pooling_too), so
+# the hot path keeps its statements.
+_chronic_flag = f"""EXISTS (SELECT 1 FROM {_table(ChronicRegistration)} cr
+                 WHERE cr."member_id" = m."id" AND cr."status" = '{ChronicRegistration.Status.APPROVED.value}'
+                   AND cr."valid_from" <= %s AND (cr."valid_to" IS NULL OR cr."valid_to" >= %s))"""
 _MEMBER = Statement(
     f"""SELECT {columns(Member, "m")}, {columns(PersonalAccount, "a")},
-               {", ".join(f'e."{field.column}"' for field in _SPELL)}, {_episode_flag}
+               {", ".join(f'e."{field.column}"' for field in _SPELL)}, {_episode_flag}, {_chronic_flag}
           FROM {_table(Member)} m
           LEFT JOIN {_table(PersonalAccount)} a ON a."member_id" = m."id"
           LEFT JOIN {_table(Enrollment)} e ON e."id" = (
@@ -116,7 +122,7 @@ _MEMBER = Statement(
                 WHERE e2."member_id" = m."id" AND e2."effective_from" <= %s
                 ORDER BY e2."effective_from" DESC, e2."id" DESC LIMIT 1)
          WHERE m."id_number" = %s""",
-    fields(Member) + fields(PersonalAccount) + _SPELL + [models.BooleanField() for _kind in _SUSPENDING],
+    fields(Member) + fields(PersonalAccount) + _SPELL + [models.BooleanField() for _kind in _SUSPENDING] + [models.BooleanField()],
 )
 
 
@@ -124,12 +130,13 @@ def member_on(id_number: str, day: date) -> Member | None:
     """The member with their account, the enrollment spell in force on `day` (as
     `enrollment_from`, `enrollment_status`, `enrollment_scheme`, `enrollment_veteran`,
     `enrollment_benefits_from`, None
-    when not enrolled) and, for each episode kind that switches outpatient pooling off,
-    `in_<kind>`: whether one covers `day`."""
+    when not enrolled), for each episode kind that switches outpatient pooling off,
+    `in_<kind>`: whether one covers `day`, and `has_chronic_registration`: whether an approved
+    chronic/special disease registration covers `day`."""
     params = []
     for kind in _SUSPENDING:
         params += [kind, day, day]
-    row = _MEMBER.first([*params, day, id_number])
+    row = _MEMBER.first([*params, day, day, day, id_number])
     if row is None:
         return None
     start = _width(Member)
@@ -144,6 +151,7 @@ def member_on(id_number: str, day: date) -> Member | None:
      member.enrollment_veteran, member.enrollment_benefits_from) = row[start:start + len(_SPELL)]
     for offset, kind in enumerate(_SUSPENDING):
         setattr(member, f"in_{kind}", row[start + len(_SPELL) + offset])
+    member.has_chronic_registration = bool(row[start + len(_SPELL) + len(_SUSPENDING)])
     return member
 
 

@@ -19,6 +19,8 @@ ACTION_LABELS = {
     "account.withdrawal_propose": _("proposed an account withdrawal"),
     "account.withdrawal_approve": _("approved an account withdrawal"),
     "account.withdrawal_reject": _("rejected an account withdrawal"),
+    "enrollment.add": _("recorded an enrollment change"),
+    "enrollment.change_scheme": _("changed the enrollment scheme"),
     "family_link.create": _("linked a relative"),
     "family_link.delete": _("removed a relative's link"),
     "credit_run.start": _("started a monthly credit run"),
@@ -79,6 +81,10 @@ ACTION_LABELS = {
     "import.providers": _("imported providers"),
     "import.reference": _("imported reference values"),
     "import.registrations": _("imported out-of-area registrations"),
+    "chosen_institution.register": _("registered a chosen institution"),
+    "chosen_institution.end": _("ended a chosen institution"),
+    "chosen_institution.cancel": _("cancelled a chosen institution"),
+    "import.chosen_institutions": _("imported chosen institutions"),
 }
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import secrets
 from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import Decimal
 
 from django.utils import timezone, translation
@@ -39,6 +40,7 @@ REGISTER, UNREGISTER, VISIT_INFO, FEES, FEES_CANCEL, PREVIEW, SETTLE, CANCEL = (
     "2201", "2202", "2203", "2204", "2205", "2206", "2207", "2208")
 PHARMACY_PREVIEW, PHARMACY_SETTLE, PHARMACY_CANCEL = "2101", "2102", "2103"
 REVERSAL, RECONCILE, REGISTRATIONS = "2601", "3201", "5301"
+CHOOSE_INSTITUTION, CANCEL_CHOSEN_INSTITUTION = "2505", "2506"
 INACTIVE_PROVIDER_SERVED = {SIGN_IN, RECONCILE}
 ALIASES = {"2203A": VISIT_INFO}
 REVERSIBLE = {PHARMACY_SETTLE, PHARMACY_CANCEL, SETTLE, CANCEL}
@@ -812,10 +814,62 @@ def registrations(ctx: Context, data: dict) -> dict:
     ]}
 
 
+# 2505, 2506: 人员定点备案 and its cancellation (Jinan (四): members' chosen institutions)
+
+
+def choose_institution(ctx: Context, data: dict) -> dict:
+    """人员定点备案: the member chooses the sending institution from `begndate` (to `enddate`).
+    Reading: an institution registers the member at itself only (`fixmedins_code` must be the
+    sender's own); the agent's and contact fields (tel, addr, agnter_*) are not kept."""
+    from claims.chosen_institutions import chosen_institution_register
+    from claims.models import ChosenInstitution
+
+    info = node(data, "data")
+    member = _member(ctx, info, "data.")
+    application_type = text(info, "biz_appy_type", max_length=3, where="data.")
+    begin = day(info, "begndate", where="data.")
+    end = day(info, "enddate", required=False, where="data.")
+    sort_no = text(info, "fix_srt_no", max_length=3, where="data.")
+    code = text(info, "fixmedins_code", max_length=30, where="data.")
+    text(info, "fixmedins_name", max_length=200, where="data.")
+    memo = text(info, "memo", required=False, max_length=500, where="data.")
+    if code != ctx.provider.code:
+        raise GatewayError(_("An institution registers a person's chosen institution at itself only: fixmedins_code must be {code}."),
+                           code=ctx.provider.code)
+    chosen = chosen_institution_register(
+        user=ctx.user, member=member, provider=ctx.provider, valid_from=begin, valid_to=end,
+        source=ChosenInstitution.Source.GATEWAY, sort_no=sort_no, application_type=application_type, memo=memo,
+    )
+    return {"result": {"trt_dcla_detl_sn": chosen.declaration_sn}}
+
+
+def cancel_chosen_institution(ctx: Context, data: dict) -> dict:
+    """人员定点备案撤销: the registration named by `trt_dcla_detl_sn` (from 2505) ends yesterday,
+    or is cancelled if it has not begun (reading); `memo` gives the reason (required)."""
+    from claims.chosen_institutions import chosen_institution_end
+    from claims.models import ChosenInstitution
+
+    info = node(data, "data")
+    member = _member(ctx, info, "data.")
+    serial = text(info, "trt_dcla_detl_sn", max_length=30, where="data.")
+    reason = text(info, "memo", max_length=500, where="data.")
+    digits = serial[2:] if serial.startswith("DD") else ""
+    chosen = (
+        ChosenInstitution.objects.filter(pk=int(digits), member=member, provider=ctx.provider).first()
+        if digits.isascii() and digits.isdigit() and len(digits) < 19 else None
+    )
+    if chosen is None:
+        raise GatewayError(_("No chosen-institution registration {serial} of this person at this institution."), serial=serial)
+    yesterday = timezone.localdate() - timedelta(days=1)
+    chosen_institution_end(user=ctx.user, chosen=chosen, last_day=max(yesterday, chosen.valid_from - timedelta(days=1)), reason=reason)
+    return {}
+
+
 HANDLERS = {
     SIGN_IN: sign_in, PERSON: person,
     REGISTER: register, UNREGISTER: unregister, VISIT_INFO: visit_info, FEES: fees, FEES_CANCEL: fees_cancel,
     PREVIEW: preview, SETTLE: settle, CANCEL: cancel,
     PHARMACY_PREVIEW: pharmacy_preview, PHARMACY_SETTLE: pharmacy_settle, PHARMACY_CANCEL: pharmacy_cancel,
     REVERSAL: reversal, RECONCILE: reconcile, REGISTRATIONS: registrations,
+    CHOOSE_INSTITUTION: choose_institution, CANCEL_CHOSEN_INSTITUTION: cancel_chosen_institution,
 }

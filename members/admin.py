@@ -22,8 +22,10 @@ from .resources import (
     ReferenceValueResource,
     RegistrationResource,
 )
-from .rules import scheme_goes_back
 from .services import (
+    EnrollmentRefused,
+    enrollment_add,
+    enrollment_check_schemes,
     family_link_check,
     family_link_create,
     family_link_create_outside,
@@ -106,11 +108,10 @@ class EnrollmentFormSet(BaseInlineFormSet):
         for form in self.extra_forms:
             if form.has_changed() and form.is_valid() and not form.cleaned_data.get("DELETE"):
                 spells.append((form.cleaned_data["effective_from"], form.cleaned_data["scheme"]))
-        if scheme_goes_back([scheme for _day, scheme in sorted(spells)]):
-            # Ziyang 第八条(二): pooled-only → combined once, never back.
-            raise forms.ValidationError(
-                _("A member who switched to the combined scheme cannot go back to pooled only.")
-            )
+        try:
+            enrollment_check_schemes(spells)  # Ziyang 第八条(二): pooled-only → combined once, never back
+        except EnrollmentRefused as error:
+            raise forms.ValidationError(error.message) from error
 
 
 class EnrollmentInline(AddOnlyInlineMixin, admin.TabularInline):
@@ -331,9 +332,12 @@ class MemberAdmin(ImportMixin, LargeTableMixin, HistoryAdmin):
                                           valid_from=care_form.cleaned_data["valid_from"], user=request.user))
             return
         if formset.model is Enrollment:
-            for spell in formset.save(commit=False):
-                spell.recorded_by = request.user
-                spell.save()
+            formset.save(commit=False)  # the formset's bookkeeping for the change message
+            formset.new_objects = [
+                enrollment_add(member=form.instance, user=request.user, **enrollment_facts(spell_form.cleaned_data))
+                for spell_form in formset.extra_forms
+                if spell_form.has_changed() and not spell_form.cleaned_data.get("DELETE")
+            ]
             return
         super().save_formset(request, form, formset, change)
 
@@ -355,11 +359,10 @@ class EnrollmentForm(forms.ModelForm):
         member, day, scheme = cleaned.get("member"), cleaned.get("effective_from"), cleaned.get("scheme")
         if member and day and scheme:
             spells = list(member.enrollments.values_list("effective_from", "scheme"))
-            if scheme_goes_back([s for _d, s in sorted([*spells, (day, scheme)])]):
-                # Ziyang 第八条(二): pooled-only → combined once, never back.
-                raise forms.ValidationError(
-                    _("A member who switched to the combined scheme cannot go back to pooled only.")
-                )
+            try:
+                enrollment_check_schemes([*spells, (day, scheme)])  # Ziyang 第八条(二)
+            except EnrollmentRefused as error:
+                raise forms.ValidationError(error.message) from error
         return cleaned
 
 
@@ -382,8 +385,23 @@ class EnrollmentAdmin(MemberSearchMixin, LargeTableMixin, admin.ModelAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
-        obj.recorded_by = request.user
-        super().save_model(request, obj, form, change)
+        # Added only (no change permission): through the enrollment service, audited.
+        saved = enrollment_add(member=form.cleaned_data["member"], user=request.user,
+                               **enrollment_facts(form.cleaned_data))
+        obj.pk, obj.recorded_by, obj.recorded_at = saved.pk, saved.recorded_by, saved.recorded_at
+        obj._state.adding = False
+
+
+def enrollment_facts(cleaned: dict) -> dict:
+    """The spell's facts from an enrollment form (the member, the form's bookkeeping left out)."""
+    return {name: cleaned[name] for name in ENROLLMENT_FORM_FACTS if name in cleaned}
+
+
+ENROLLMENT_FORM_FACTS = [
+    "effective_from", "employment_status", "retired_on", "scheme", "category", "sector",
+    "civil_servant", "civil_servant_regularized", "pre_1949_veteran", "employer_name", "employer_credit_code",
+    "contribution_base", "monthly_pension", "benefits_from",
+]
 
 
 def create_family_link(member, cleaned: dict, user) -> FamilyLink:

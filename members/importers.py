@@ -29,6 +29,7 @@ from core.imports.pipeline import (
 )
 from core.imports.upsert import UpsertImporter
 
+from .services.enrollment import EnrollmentRefused, enrollment_check_schemes
 from .models import (
     Enrollment,
     Episode,
@@ -193,14 +194,13 @@ class MemberImporter(Importer):
             existing = {k.id_number: k for k in map(Known._make, self.any_of(
                 Member.objects, "id_number", [r.values["id_number"] for r in chunk]).values_list(*Known._fields))}
             latest: dict[int, Enrollment] = {}
-            ever_combined: set[int] = set()
+            schemes: dict[int, list[tuple[date, str]]] = {}
             if existing:
                 spells = self.any_of(Enrollment.objects, "member", [m.pk for m in existing.values()]).order_by(
                     "member_id", "effective_from").values_list("member_id", "effective_from", *ENROLLMENT_FACTS)
                 for member_id, effective_from, *facts in spells:
                     latest[member_id] = Spell(effective_from, *facts)
-                    if latest[member_id].scheme == Enrollment.Scheme.COMBINED:
-                        ever_combined.add(member_id)
+                    schemes.setdefault(member_id, []).append((effective_from, latest[member_id].scheme))
             for row in chunk:
                 values = row.values
                 member = existing.get(values["id_number"])
@@ -228,10 +228,13 @@ class MemberImporter(Importer):
                 facts = {k: (values[k] if self._given(k) else getattr(spell, k)) for k in ENROLLMENT_FACTS}
                 if all(getattr(spell, k) == facts[k] for k in ENROLLMENT_FACTS):
                     continue
-                # Ziyang 第八条(二): pooled-only may switch to combined once, never back.
-                if facts["scheme"] == Enrollment.Scheme.POOLED_ONLY and member.pk in ever_combined:
-                    fail(row, "scheme", _("A member who was in the combined scheme cannot return to pooled-only "
-                                          "(Ziyang art. 8(2))."))
+                # Ziyang 第八条(二): pooled-only may switch to combined once, never back. The one
+                # rule of the enrollment service; the new spell follows the latest (its day is
+                # checked below), whatever day the file gives.
+                try:
+                    enrollment_check_schemes([*schemes[member.pk], (date.max, facts["scheme"])])
+                except EnrollmentRefused as error:
+                    fail(row, "scheme", str(error.message))
                     continue
                 starts = values["effective_from"]
                 if starts is None and facts["employment_status"] == "retired" and spell.employment_status != "retired":

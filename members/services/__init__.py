@@ -35,5 +35,6 @@ from .withdrawals import (  # noqa: F401
     account_withdrawal_propose,
     account_withdrawal_reject,
 )
+from .enrollment import SCHEME_GOES_BACK, EnrollmentRefused, enrollment_add, enrollment_check_schemes  # noqa: F401,E402
 from .scheme_change import SchemeChangeRefused, enrollment_change_scheme  # noqa: F401
 from .primary_care import primary_care_check, primary_care_end, primary_care_provider_on, primary_care_register  # noqa: F401,E402

@@ -7,6 +7,7 @@
   day of the next month; settlement refuses visits in between (`benefits_not_started`).
 - 变更参保方式后不得再次变更: a member whose history already has a change to combined is refused.
 
+The spell is recorded by `enrollment.record_spell` (the one check of Ziyang 第八条(二)).
 A service: plain `transaction.atomic()` (joins the caller's), locks the member, audits.
 """
 
@@ -20,6 +21,7 @@ from core.errors import DomainError
 
 from ..credits import add_months
 from ..models import Enrollment, Member
+from .enrollment import record_spell
 
 
 class SchemeChangeRefused(DomainError):
@@ -57,14 +59,14 @@ def enrollment_change_scheme(*, member: Member, applied_on: date, arrears_paid_o
             _("The member has an enrollment spell from {date} or later; record the change before it.").format(date=start.isoformat()),
             code="later_spell_exists", details={"field": "applied_on"},
         )
-    spell = Enrollment.objects.create(
-        member=member, effective_from=start, employment_status=current.employment_status, retired_on=current.retired_on,
+    spell = record_spell(member=member, user=user, facts=dict(
+        effective_from=start, employment_status=current.employment_status, retired_on=current.retired_on,
         scheme=Enrollment.Scheme.COMBINED, category=current.category, sector=current.sector,
         civil_servant=current.civil_servant, pre_1949_veteran=current.pre_1949_veteran,
         employer_name=current.employer_name, employer_credit_code=current.employer_credit_code,
         contribution_base=current.contribution_base, monthly_pension=current.monthly_pension,
-        benefits_from=benefits_from, recorded_by=user if getattr(user, "pk", None) else None,
-    )
+        benefits_from=benefits_from,
+    ))
     audit(
         actor=user, action="enrollment.change_scheme", target=member, label=member.masked_id_number,
         applied_on=applied_on.isoformat(), effective_from=start.isoformat(),

@@ -31,6 +31,18 @@ def provider_staff_link(*, actor, user, provider: Provider | None = None,
                         cross_region_platform: bool = False) -> ProviderStaff:
     """Link `user` to `provider` (or to the cross-region platform); relink an existing link."""
     require_role(actor, Role.ADMINISTRATOR)
+    return _link(actor=actor, user=user, provider=provider, cross_region_platform=cross_region_platform)
+
+
+@transaction.atomic
+def provider_staff_link_by_command(*, user, provider: Provider | None = None, cross_region_platform: bool = False,
+                                   command: str) -> ProviderStaff:
+    """The operator's command line (`create_provider_user`): the same link, with no acting user
+    (whoever runs manage.py holds the database already); the audit event names the command."""
+    return _link(actor=None, user=user, provider=provider, cross_region_platform=cross_region_platform, command=command)
+
+
+def _link(*, actor, user, provider, cross_region_platform, command=None) -> ProviderStaff:
     if (provider is None) == (not cross_region_platform):
         raise DomainError(_("Choose either a provider or the cross-region platform."),
                           code="invalid", details={"provider": getattr(provider, "code", None)})
@@ -52,8 +64,9 @@ def provider_staff_link(*, actor, user, provider: Provider | None = None,
     link.save()
     user.groups.add(Group.objects.get(name=Role.PROVIDER.value))
     revoked = _revoke_tokens(user, actor) if before is not None else 0
+    extra = {"command": command} if command else {}
     audit(actor=actor, action="provider_staff.link", target=user, label=user.get_username(),
-          provider=after, previous=before, tokens_revoked=revoked)
+          provider=after, previous=before, tokens_revoked=revoked, **extra)
     return link
 
 

@@ -129,6 +129,7 @@ READ_ONLY_INLINES = {
     "benefit_years-TOTAL_FORMS": "0", "benefit_years-INITIAL_FORMS": "0",
     "account-TOTAL_FORMS": "0", "account-INITIAL_FORMS": "0",
     "chronic_registrations-TOTAL_FORMS": "0", "chronic_registrations-INITIAL_FORMS": "0",
+    "chosen_institutions-TOTAL_FORMS": "0", "chosen_institutions-INITIAL_FORMS": "0",
     "claims-TOTAL_FORMS": "0", "claims-INITIAL_FORMS": "0",
     # The member's primary-care registrations (members, add-only; tests/members/test_primary_care.py).
     "primary_care-TOTAL_FORMS": "0", "primary_care-INITIAL_FORMS": "0",

@@ -53,6 +53,10 @@ def configure(data: dict, changes: dict) -> dict:
                 parameters["ratio"]["base"] = dict(value)
             elif key == "large_expense_subsidy_ratio":
                 parameters["large_expense_subsidy"]["ratio_percent"] = value
+            elif key == "chosen_max_count":
+                # Jinan (四): the number of chosen institutions, the agency's parameter.
+                if parameters.get("chosen_institutions"):
+                    parameters["chosen_institutions"]["max_count"] = value
             elif key == "average_wage_2021":
                 continue
             else:

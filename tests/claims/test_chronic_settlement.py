@@ -268,10 +268,14 @@ def test_jinan_second_payment_counts_chronic_and_imported_inpatient_burden(world
 
     from tests.imports.helpers import write_csv
 
-    world.setup("jinan", pooling={"deductible_annual": "200.00", "large_expense_subsidy_ratio": 90},
+    from claims.chosen_institutions import chosen_institution_register
+
+    world.setup("jinan", pooling={"deductible_annual": "200.00", "large_expense_subsidy_ratio": 90, "chosen_max_count": 2},
                 groups={"special": terms(ratio=50, limit="10000.00")})
     member = make_member()
     world.register(member, "S1")
+    # Jinan (四) 2023: the ordinary visit below is at the member's chosen institution.
+    chosen_institution_register(user=None, member=member, provider=world.hospital, valid_from=date(2023, 1, 1))
     call_command("import_inpatient_totals", str(write_csv(tmp_path / "in.csv", [
         ["id_number", "year", "compliant_burden", "fund_paid"], [member.id_number, "2023", "7000.00", "21000.00"]])),
         stdout=io.StringIO(), stderr=io.StringIO(), verbosity=0)

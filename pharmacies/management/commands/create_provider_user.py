@@ -12,9 +12,11 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from core.audit import audit
+from core.errors import DomainError
 from core.roles import Role
 from core.tokens import api_token_issue_by_command, usable_tokens
 from pharmacies.models import Provider, ProviderStaff
+from pharmacies.services import provider_staff_link_by_command
 
 
 class Command(BaseCommand):
@@ -45,11 +47,16 @@ class Command(BaseCommand):
             user.set_unusable_password()
             user.save()
         link = ProviderStaff.objects.filter(user=user).first()
-        if link is None:
-            ProviderStaff.objects.create(user=user, provider=provider, cross_region_platform=provider is None)
-        elif link.provider_id != (provider.pk if provider else None):
+        if link is not None and link.provider_id != (provider.pk if provider else None):
             raise CommandError(f"user {username} already acts for another provider")
         group, _ = Group.objects.get_or_create(name=Role.PROVIDER.value)
+        try:
+            # The one way a provider staff link is made (pharmacies.services.staff): the same
+            # checks (never a user with an agency role) and audit event as the admin's.
+            provider_staff_link_by_command(user=user, provider=provider, cross_region_platform=provider is None,
+                                           command="create_provider_user")
+        except DomainError as error:
+            raise CommandError(f"user {username}: {error.message}") from error
         user.groups.add(group)
         audit(actor=None, action="provider_user.create", target=user, provider=provider.code if provider else "cross_region")
         who = provider.code if provider else "cross-region platform"
