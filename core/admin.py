@@ -44,12 +44,19 @@ def _guarded_history_view(self, request, object_id, extra_context=None):
 def _guarded_history_form_view(self, request, object_id, version_id, extra_context=None):
     if not _valid_object_id(self.model, object_id) or not str(version_id).isdigit() or len(str(version_id)) > 18:
         raise Http404
+    if request.method not in ("GET", "HEAD") and not self.has_change_permission(
+        request, self.get_object(request, unquote(object_id))
+    ):
+        # simple-history saves a posted "revert" for anyone who may only *view* the history
+        # (it merely hides the button): a reader must not change the row through it.
+        raise PermissionDenied
     return _history_form_view(self, request, object_id, version_id, extra_context=extra_context)
 
 
 # django-simple-history's admin passes the id from the address to the database as it is: a
 # crafted `../../x/history/` reached an integer key as a string (a 500). Every history admin,
-# ours and any added later, refuses an id that is not one with a 404.
+# ours and any added later, refuses an id that is not one with a 404, and a revert posted by
+# a user who may not change the row with a 403.
 SimpleHistoryAdmin.history_view = _guarded_history_view
 SimpleHistoryAdmin.history_form_view = _guarded_history_form_view
 

@@ -43,3 +43,13 @@ class DutyConflict(Forbidden):
 
     code = "separated_duties"
     default_message = _("The person who proposed this may not also approve it.")
+
+
+# The most characters of a value a message repeats (issue 11: an error echoed a cell of megabytes).
+ECHO_CHARS = 100
+
+
+def echo(value, limit: int = ECHO_CHARS) -> str:
+    """A value as an error message shows it: at most `limit` characters, then "…"."""
+    text = str(value)
+    return text if len(text) <= limit else text[:limit] + "…"

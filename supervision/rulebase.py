@@ -18,10 +18,12 @@ from pathlib import Path
 
 from django.utils.translation import gettext as _
 
+from core.errors import echo
 from core.imports.pipeline import (
     ImportLimits,
     ImportRefused,
     cell_text,
+    check_cells,
     check_size,
     check_xlsx_archive,
 )
@@ -49,6 +51,11 @@ class Parsed:
     objects: list
 
 
+def _described(error) -> str:
+    """A refusal of the pipeline: the file's (row 0) as its reason, a cell's naming row and column."""
+    return error.reason if error.row == 0 else str(error)
+
+
 def _checked_stream(source, limits: ImportLimits):
     """The file as a binary stream, refused first (as every import is) when it is larger than
     IMPORT_MAX_BYTES or not an .xlsx that unpacks within bounds (core.imports.pipeline)."""
@@ -62,7 +69,7 @@ def _checked_stream(source, limits: ImportLimits):
     except ImportRefused as refused:
         if stream is not source:
             stream.close()
-        raise RulebaseInvalid([error.reason for error in refused.errors]) from None
+        raise RulebaseInvalid([_described(error) for error in refused.errors]) from None
     stream.seek(0)
     return stream
 
@@ -76,9 +83,11 @@ def _sheets(source) -> list[tuple[str, list[tuple]]]:
         try:
             book = openpyxl.load_workbook(stream, read_only=True, data_only=True)
         except Exception as error:  # noqa: BLE001 - any unreadable file is one refusal
-            raise RulebaseInvalid([_("The file is not a readable .xlsx spreadsheet (%(error)s).") % {"error": error}]) from None
+            raise RulebaseInvalid([_("The file is not a readable .xlsx spreadsheet (%(error)s).") % {"error": echo(error)}]) from None
         try:
             return [(sheet.title, _rows(sheet, limits)) for sheet in book.worksheets]
+        except ImportRefused as refused:  # a cell over IMPORT_MAX_CELL_CHARS
+            raise RulebaseInvalid([_described(error) for error in refused.errors]) from None
         finally:
             book.close()
     finally:
@@ -88,7 +97,8 @@ def _sheets(source) -> list[tuple[str, list[tuple]]]:
 
 def _rows(sheet, limits: ImportLimits) -> list[tuple]:
     rows = []
-    for row in sheet.iter_rows(values_only=True):
+    for number, row in enumerate(sheet.iter_rows(values_only=True), start=1):
+        check_cells(number, [cell if isinstance(cell, str) else "" for cell in row], [], limits)
         rows.append(tuple(row))
         if len(rows) > limits.max_rows + 1:  # the header, then at most IMPORT_MAX_ROWS rows
             raise RulebaseInvalid([_("Sheet %(sheet)s has more than %(limit)s data rows (IMPORT_MAX_ROWS).")
@@ -159,7 +169,7 @@ def _batch_1(sheets, errors) -> list[SexRestrictedDrug]:
         name = _required(errors, "", number, values, "药品通用名")
         sex = values.get("限定对象", "")
         if sex not in SEX:
-            _error(errors, "", number, "限定对象", _("must be 男 or 女, not %(value)r") % {"value": sex})
+            _error(errors, "", number, "限定对象", _("must be 男 or 女, not %(value)r") % {"value": echo(sex)})
             continue
         if name in drugs and drugs[name][0] != SEX[sex]:
             _error(errors, "", number, "药品通用名", _("listed before with the other sex"))
@@ -181,7 +191,7 @@ def _batch_1(sheets, errors) -> list[SexRestrictedDrug]:
             _error(errors, prefix, number, "药品通用名", _("not on the first sheet"))
             continue
         if code in seen:
-            _error(errors, prefix, number, "药品代码", _("duplicate code %(code)s") % {"code": code})
+            _error(errors, prefix, number, "药品代码", _("duplicate code %(code)s") % {"code": echo(code)})
             continue
         seen.add(code)
         sex, description = drugs[name]
@@ -198,7 +208,7 @@ def _number(errors, number, values, column, *, required=True) -> int | None:
     try:
         return int(text)
     except ValueError:
-        _error(errors, "", number, column, _("not a whole number: %(value)r") % {"value": text})
+        _error(errors, "", number, column, _("not a whole number: %(value)r") % {"value": echo(text)})
         return None
 
 
@@ -210,7 +220,7 @@ def _batch_7(sheets, errors) -> list[RepeatedChargePair]:
         serial = _number(errors, number, values, "序号", required=False)
         period = values.get("频度", "")
         if period not in periods:
-            _error(errors, "", number, "频度", _("unknown period %(value)r") % {"value": period})
+            _error(errors, "", number, "频度", _("unknown period %(value)r") % {"value": echo(period)})
         main = _required(errors, "", number, values, "主项编码")
         included = _required(errors, "", number, values, "从项编码")
         key = (main, included, period)
@@ -233,17 +243,17 @@ def _batch_8_1(sheets, errors) -> list[FrequencyLimit]:
         code = _required(errors, "", number, values, "项目编码")
         unit = values.get("数量单位", "")
         if unit not in units:
-            _error(errors, "", number, "数量单位", _("unknown unit %(value)r") % {"value": unit})
+            _error(errors, "", number, "数量单位", _("unknown unit %(value)r") % {"value": echo(unit)})
         text = values.get("限制数量", "")
         try:
             max_count = Decimal(text)
             if max_count <= 0:
                 raise InvalidOperation
         except InvalidOperation:
-            _error(errors, "", number, "限制数量", _("not a positive number: %(value)r") % {"value": text})
+            _error(errors, "", number, "限制数量", _("not a positive number: %(value)r") % {"value": echo(text)})
             max_count = None
         if code and code in seen:
-            _error(errors, "", number, "项目编码", _("duplicate code %(code)s") % {"code": code})
+            _error(errors, "", number, "项目编码", _("duplicate code %(code)s") % {"code": echo(code)})
         seen.add(code)
         objects.append(FrequencyLimit(number=serial or number - 1, item_code=code, item_name=values.get("项目名称", ""),
                                       max_count=max_count or 0, unit=unit))

@@ -150,23 +150,29 @@ def _read_list(upload):
     """The provider's settlement list: CSV in UTF-8, UTF-16 or GBK (as Chinese Excel saves it);
     anything else, and any amount that is not a finite number of yuan within a statement's
     range (NaN, Infinity, 1e999), is refused naming the row and the column."""
-    import csv
-    import io
     from decimal import Decimal, InvalidOperation
 
     from django.conf import settings
 
-    from core.imports.pipeline import ImportRefused, decode_csv_bytes
+    from core.imports.pipeline import ImportLimits, ImportRefused, csv_table, decode_csv_bytes
 
     from .services import FIGURE_LIMIT, SubmittedSettlement
 
     if upload.size > settings.IMPORT_MAX_BYTES:
         raise DomainError(_("The settlement list is larger than an import may be."), code="invalid",
                           details={"file": "settlements_file", "limit": settings.IMPORT_MAX_BYTES})
+
+    def refused_by(refused: ImportRefused) -> DomainError:
+        first = refused.errors[0]
+        return DomainError(str(refused), code="invalid", details={
+            "file": "settlements_file", **({"row": first.row, "column": first.column} if first.row else {})})
+
+    # Read as the imports read (core.imports.pipeline): rows counted within IMPORT_MAX_ROWS and
+    # every cell within IMPORT_MAX_CELL_CHARS while they stream, a refusal naming row and column.
     try:
-        text = decode_csv_bytes(upload.read(), upload.name)
+        table = csv_table(decode_csv_bytes(upload.read(), upload.name), upload.name, ImportLimits.from_settings())
     except ImportRefused as refused:
-        raise DomainError(str(refused), code="invalid", details={"file": "settlements_file"}) from None
+        raise refused_by(refused) from None
 
     def amount(row, number, column):
         try:
@@ -180,8 +186,16 @@ def _read_list(upload):
             )
         return value
 
+    def records():
+        try:
+            for number, cells in table.rows:
+                if any(cells):  # blank lines Excel leaves behind
+                    yield number, dict(zip(table.headers, cells, strict=False))
+        except ImportRefused as refused:
+            raise refused_by(refused) from None
+
     lines = []
-    for number, row in enumerate(csv.DictReader(io.StringIO(text)), start=2):
+    for number, row in records():
         raw_id = (row.get("settlement_id") or "").strip()
         if raw_id and not (raw_id.isascii() and raw_id.isdigit() and len(raw_id) <= 18):
             raise DomainError(_("Row %(row)s, column %(column)s: not a settlement number.") % {"row": number, "column": "settlement_id"},

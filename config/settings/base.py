@@ -8,7 +8,7 @@ import dj_database_url
 from django.utils.translation import gettext_lazy as _
 
 from .database import allow_prepared_statements, prepared_statements
-from .imports import import_limits
+from .imports import import_limits, import_max_cell_chars
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -282,6 +282,9 @@ IMPORT_EXPORT_SKIP_ADMIN_LOG = False
 # Every import (commands and admin) refuses a file larger than IMPORT_MAX_BYTES or with more
 # than IMPORT_MAX_ROWS data rows before reading it whole (config/settings/imports.py).
 IMPORT_MAX_BYTES, IMPORT_MAX_ROWS = import_limits(os.environ)
+# The longest cell (characters) an import reads, streaming: a longer one refuses the file naming
+# its row and column (core.imports.pipeline), the reconciliation list and the rule library alike.
+IMPORT_MAX_CELL_CHARS = import_max_cell_chars(os.environ)
 # Importing creates and changes rows: only roles that may add (经办) see the import button.
 IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "add"
 IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"

@@ -13,6 +13,9 @@ from django.core.exceptions import ImproperlyConfigured
 
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 DEFAULT_MAX_ROWS = 200_000
+# The longest cell: a name, an address or a note is far shorter; a cell of megabytes (a few KB
+# of .xlsx) is an attack on the worker's memory, refused while the file streams.
+DEFAULT_MAX_CELL_CHARS = 10_000
 
 _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 _SIZE = re.compile(r"^(\d+)\s*([kmg]?)i?b?$")
@@ -48,3 +51,8 @@ def import_limits(environ: Mapping[str, str]) -> tuple[int, int]:
     """(IMPORT_MAX_BYTES, IMPORT_MAX_ROWS)."""
     return (_size(environ, "IMPORT_MAX_BYTES", DEFAULT_MAX_BYTES),
             _count(environ, "IMPORT_MAX_ROWS", DEFAULT_MAX_ROWS))
+
+
+def import_max_cell_chars(environ: Mapping[str, str]) -> int:
+    """IMPORT_MAX_CELL_CHARS."""
+    return _count(environ, "IMPORT_MAX_CELL_CHARS", DEFAULT_MAX_CELL_CHARS)

@@ -233,3 +233,16 @@ def test_a_list_that_is_not_text_or_has_bad_numbers_is_refused_not_a_500(portal,
     response = _upload(portal, data)
     assert response.status_code == 200
     assert not Reconciliation.objects.exists()
+
+
+@pytest.mark.parametrize("size", [20_000, 5 * 1024 * 1024])
+def test_a_huge_cell_in_the_settlement_list_is_refused_naming_row_and_column(portal, setup, size):
+    """Issue 11: the list is read as every import is, each cell within IMPORT_MAX_CELL_CHARS (a
+    field over csv's own 131,072 characters too), and the page does not repeat the cell."""
+    csv = f"external_ref,total,fund,account,cash\nMINE-1,10.00,10.00,0.00,0.00\nMINE-2,3.50,2.50,{'9' * size},1.00\n"
+    response = _upload(portal, csv.encode())
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "第 3 行，account 列" in page and "IMPORT_MAX_CELL_CHARS" in page
+    assert "9" * 200 not in page and len(page) < 100_000
+    assert not Reconciliation.objects.exists()

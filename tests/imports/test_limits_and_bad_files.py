@@ -263,9 +263,12 @@ def test_a_file_with_only_a_header_imports_nothing_and_succeeds(tmp_path, writer
 
 
 def test_a_row_the_csv_reader_cannot_read_is_named(tmp_path):
+    """A field over the CSV reader's own limit (131,072 characters) is named by row and column, as
+    any cell over IMPORT_MAX_CELL_CHARS is (issue 11; tests/imports/test_cell_bound.py)."""
     path = tmp_path / "long.csv"
     path.write_text(",".join(HEADER) + "\n" + "x" * 200_000 + "\n", encoding="utf-8")
-    assert refused(path) == ["row 2: This row cannot be read as CSV (field larger than field limit (131072))."]
+    assert refused(path) == ["row 2, column 身份证号: The cell holds more than 10,000 characters "
+                             "(IMPORT_MAX_CELL_CHARS): the file is refused."]
 
 
 def test_file_level_refusals_are_translated(tmp_path, settings):
