@@ -16,6 +16,7 @@ from django.db import models
 
 from core.models import ApiToken as Token
 from core.sql import Statement, columns, fields, for_update, instance, one_of, statement
+from members.in_force import spell_in_force_id_sql
 from members.models import Enrollment, Episode, Member, PersonalAccount
 from pharmacies.models import Provider, ProviderStaff
 
@@ -117,10 +118,7 @@ _MEMBER = Statement(
                {", ".join(f'e."{field.column}"' for field in _SPELL)}, {_episode_flag}, {_chronic_flag}
           FROM {_table(Member)} m
           LEFT JOIN {_table(PersonalAccount)} a ON a."member_id" = m."id"
-          LEFT JOIN {_table(Enrollment)} e ON e."id" = (
-               SELECT e2."id" FROM {_table(Enrollment)} e2
-                WHERE e2."member_id" = m."id" AND e2."effective_from" <= %s
-                ORDER BY e2."effective_from" DESC, e2."id" DESC LIMIT 1)
+          LEFT JOIN {_table(Enrollment)} e ON e."id" = ({spell_in_force_id_sql('m."id"')})
          WHERE m."id_number" = %s""",
     fields(Member) + fields(PersonalAccount) + _SPELL + [models.BooleanField() for _kind in _SUSPENDING] + [models.BooleanField()],
 )

@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 TASK_LABELS = {
-    "members.tasks.credit_month": gettext_lazy("Credit the personal accounts for the month"),
+    "members.credit_month": gettext_lazy("Credit the personal accounts for the month"),
     "claims.close_previous_month": gettext_lazy("Generate last month's monthly statements"),
     "supervision.monitor_previous_day": gettext_lazy("Run the monitoring rules over yesterday's settlements"),
     "pharmacies.expire_agreements": gettext_lazy("Expire agreements past their end date"),

@@ -17,6 +17,8 @@ from core.formats import month_label
 from core.money import MoneyField, PercentField
 from core.regions import Region
 
+from .in_force import EnrollmentQuerySet
+
 
 class MemberQuerySet(models.QuerySet):
     def active(self):
@@ -92,15 +94,18 @@ class Member(models.Model):
         return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
 
     def enrollment_on(self, day: date) -> "Enrollment | None":
-        return self.enrollments.filter(effective_from__lte=day).order_by("-effective_from", "-pk").first()
+        """The spell in force on `day` (members.in_force: the one definition)."""
+        return self.enrollments.filter(effective_from__lte=day).latest_first().first()
 
 
 class Enrollment(models.Model):
     """One effective-dated spell of a member's enrollment facts.
 
     Never overwritten: a change is a new row from its effective date; the spell in
-    force on a day is the latest one that started on or before it.
+    force on a day is the latest one that started on or before it (members.in_force).
     """
+
+    objects = EnrollmentQuerySet.as_manager()
 
     class EmploymentStatus(models.TextChoices):
         IN_SERVICE = "in_service", _("in service")

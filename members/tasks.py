@@ -9,7 +9,7 @@ from django.utils import timezone
 from . import services
 
 
-@shared_task(name="members.tasks.credit_month")
+@shared_task(name="members.credit_month")
 def credit_month(month: str | None = None, chunk_size: int | None = None) -> int | None:
     """Credit a month (YYYY-MM; default: the current month), scheduled monthly by Celery beat.
 
@@ -34,7 +34,7 @@ def credit_month(month: str | None = None, chunk_size: int | None = None) -> int
         return run.pk
 
 
-@shared_task(name="members.tasks.credit_chunk", acks_late=True)
+@shared_task(name="members.credit_chunk", acks_late=True)
 def credit_chunk(run_id: int, low: int, high: int) -> None:
     with transaction.atomic(durable=True):
         services.credit_run_chunk(run_id=run_id, low=low, high=high)

@@ -25,7 +25,7 @@ from core.money import to_fen
 from core.roles import Role, ensure_separated, require_role
 
 from . import rulebase
-from .credit import CreditInputs, credit_score
+from .credit_rating import CreditInputs, credit_score
 from .models import (
     Flag,
     FlagTransition,
@@ -283,7 +283,7 @@ CONFIRMED = (Flag.Status.CONFIRMED, Flag.Status.DEDUCTED)
 
 @transaction.atomic
 def provider_credit_compute(*, year: int, user=None) -> int:
-    """Recompute every provider's credit score for `year` (supervision.credit explains the formula)."""
+    """Recompute every provider's credit score for `year` (supervision.credit_rating explains the formula)."""
     if user is not None:
         require_role(user, Role.AUDITOR)
     from pharmacies.models import Provider

@@ -178,7 +178,7 @@ else:
 # Agreements (pharmacies): a provider's credit is read through this function, because the
 # scores live in supervision and pharmacies may not import it (README, Layout). Ziyang
 # 第二十一条(二) ties the assessment to renewal; which grades refuse a renewal is the agency's
-# choice (supervision.credit: A ≥ 90, B ≥ 75, C ≥ 60, D below). The portal and the workbench
+# choice (supervision.credit_rating: A ≥ 90, B ≥ 75, C ≥ 60, D below). The portal and the workbench
 # show agreements ending within AGREEMENT_EXPIRY_WARNING_DAYS that are not yet renewed.
 PROVIDER_CREDIT_READER = "supervision.readers.provider_latest_credit"
 AGREEMENT_RENEWAL_REFUSED_GRADES = ("D",)

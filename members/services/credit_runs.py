@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from core.audit import audit
 from core.errors import Conflict, DomainError
 
-from .. import crediting, credits
+from .. import account_credit_sql, account_credits
 from ..models import (
     CreditPolicy,
     CreditRule,
@@ -88,7 +88,7 @@ def _rule_fields(raw: dict, index: int) -> dict:
     if percent is not None:
         try:
             percent = Decimal(str(percent))
-            credits.ratio_of_percent(percent)
+            account_credits.ratio_of_percent(percent)
         except (ArithmeticError, ValueError):
             raise InvalidPolicy(details={f"{where}.percent": "a percentage with at most two decimals"}) from None
     if basis in ("average_pension", "own_credits_of_year") and not raw.get("reference_year"):
@@ -179,18 +179,18 @@ def credit_policy_load(*, data: dict, user=None) -> CreditPolicy:
 
 def credit_policy_in_force(*, region: str, month: date) -> CreditPolicy | None:
     return (
-        CreditPolicy.objects.filter(region=region, effective_from__lte=credits.last_day(month))
+        CreditPolicy.objects.filter(region=region, effective_from__lte=account_credits.last_day(month))
         .order_by("-effective_from").prefetch_related("rules").first()
     )
 
 
-def credit_policy_as_pure(policy: CreditPolicy) -> credits.Policy:
-    return credits.Policy(
+def credit_policy_as_pure(policy: CreditPolicy) -> account_credits.Policy:
+    return account_credits.Policy(
         region=policy.region,
         version=policy.version,
         retiree_rates_from=policy.retiree_rates_from,
         rules=tuple(
-            credits.Rule(
+            account_credits.Rule(
                 cite=rule.cite, valid_from=rule.valid_from, valid_to=rule.valid_to, basis=rule.basis,
                 credit_kind=rule.credit_kind, employment_status=rule.employment_status, category=rule.category,
                 sector=rule.sector, civil_servant_only=rule.civil_servant_only, min_age=rule.min_age,
@@ -208,17 +208,17 @@ def reference_values() -> dict[tuple[str, int, str], Decimal]:
             ReferenceValue.objects.values_list("kind", "year", "sector", "value")}
 
 
-def credit_plan_for(*, region: str, month: date) -> tuple[CreditPolicy | None, credits.Plan | None, list[str]]:
+def credit_plan_for(*, region: str, month: date) -> tuple[CreditPolicy | None, account_credits.Plan | None, list[str]]:
     """The policy in force, the month's plan and what is missing to apply it."""
     policy = credit_policy_in_force(region=region, month=month)
     if policy is None:
         return None, None, [f"{region}: no account-credit policy in force in {month:%Y-%m} (load_policy)"]
-    plan = credits.credit_plan(credit_policy_as_pure(policy), month, reference_values())
+    plan = account_credits.credit_plan(credit_policy_as_pure(policy), month, reference_values())
     return policy, plan, []
 
 
 # ---------------------------------------------------------------------------------------------
-# The monthly run (set-based; see members.crediting)
+# The monthly run (set-based; see members.account_credit_sql)
 # ---------------------------------------------------------------------------------------------
 
 DEFAULT_CHUNK_SIZE = 50_000
@@ -232,7 +232,7 @@ def _credit_run_prepare(*, month: date, region: str, user, chunk_size: int) -> t
         # some member of the month actually needs.
         needed = [formula for formula in plan.formulas if formula.missing]
         if needed:
-            missing += crediting.missing_in_use(plan)
+            missing += account_credit_sql.missing_in_use(plan)
     bounds = Member.objects.aggregate(low=Min("pk"), high=Max("pk"))
     low, high = bounds["low"] or 0, bounds["high"] or -1
     chunks = 0 if high < low else (high - low) // chunk_size + 1
@@ -258,7 +258,7 @@ def _credit_run_prepare(*, month: date, region: str, user, chunk_size: int) -> t
 def credit_month_start(*, month: date, user=None, chunk_size: int = DEFAULT_CHUNK_SIZE) -> CreditRun:
     """Open a credit run for `month` (the deployment's region). Raises `MissingReferenceData`,
     naming what is missing, before anything is credited; the refused run stays on record."""
-    month = credits.month_start(month)
+    month = account_credits.month_start(month)
     run, missing = _credit_run_prepare(month=month, region=settings.REGION, user=user, chunk_size=chunk_size)
     if missing:
         raise MissingReferenceData(details={"missing": missing, "credit_run": run.pk})
@@ -282,8 +282,8 @@ def credit_run_chunk(*, run_id: int, low: int, high: int) -> dict:
     run = CreditRun.objects.select_related("policy").get(pk=run_id)
     if run.status not in (CreditRun.Status.RUNNING, CreditRun.Status.INTERRUPTED):
         raise Conflict(_("This credit run is not running."), code="credit_run_not_running", details={"run": run_id})
-    plan = credits.credit_plan(credit_policy_as_pure(run.policy), run.month, reference_values())
-    stats = crediting.credit_range(
+    plan = account_credits.credit_plan(credit_policy_as_pure(run.policy), run.month, reference_values())
+    stats = account_credit_sql.credit_range(
         plan=plan, low=low, high=high, reference=run.reference, user_id=run.started_by_id,
     )
     run = CreditRun.objects.select_for_update().get(pk=run_id)

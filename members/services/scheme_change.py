@@ -19,7 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from core.audit import audit
 from core.errors import DomainError
 
-from ..credits import add_months
+from ..account_credits import add_months
 from ..models import Enrollment, Member
 from .enrollment import record_spell
 

@@ -763,6 +763,7 @@ def _agreement(w=None):
 
 
 builder("pharmacies.Agreement", make=_agreement)
+builder("claims.ChosenInstitution", add=lambda w: {"member": str(_member().pk), "provider": str(_provider().pk)})
 builder("pharmacies.PaymentTerms", add=lambda w: {"agreement": str(_agreement().pk), "year": "2026"})
 
 # Models whose forms (if any role may write them) need nothing but what the page and the
@@ -807,6 +808,7 @@ TEMPORARY = {
     "auth.User": ["action:send_password_reset_links"],
     "claims.CatalogItem": ["view:process_import", "view:import", "view:export"],
     "claims.ChronicRegistration": ["action:approve", "action:revoke", "view:process_import", "view:import"],
+    "claims.ChosenInstitution": ["action:end", "action:change"],
     "claims.Claim": ["action:reverse_selected", "action:export_xlsx", "view:reverse"],
     "claims.Deduction": ["change"],
     "claims.Disease": ["view:process_import", "view:import"],

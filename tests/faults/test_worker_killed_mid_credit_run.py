@@ -9,7 +9,7 @@ from django.core.management import call_command
 from django.db.models import Count, Sum
 
 from core.idnumber import make_id_number, parse_id_number
-from members import credits
+from members import account_credits
 from members.models import CreditRun, Enrollment, LedgerEntry, Member, PersonalAccount
 from members.services import credit_plan_for
 from tests.members.credit_helpers import use_region
@@ -53,9 +53,9 @@ def _expected_amounts(bases: set[Decimal]) -> dict[Decimal, Decimal]:
     assert not missing
     amounts = {}
     for base in bases:
-        facts = credits.MemberFacts(birth_date=BORN, spells=(credits.Spell(
+        facts = account_credits.MemberFacts(birth_date=BORN, spells=(account_credits.Spell(
             effective_from=date(2020, 1, 1), employment_status="in_service", contribution_base=base),))
-        amounts[base] = credits.member_credits(plan, facts).credits[credits.MONTHLY_CREDIT]
+        amounts[base] = account_credits.member_credits(plan, facts).credits[account_credits.MONTHLY_CREDIT]
     return amounts
 
 
@@ -68,7 +68,7 @@ def _enqueue_the_month(broker_port: int) -> None:
     since the tests' Celery app runs tasks in-process)."""
     client = Celery("gongji-fault-test", broker=f"redis://127.0.0.1:{broker_port}/0", set_as_current=False)
     try:
-        client.send_task("members.tasks.credit_month", kwargs={"month": f"{MONTH:%Y-%m}", "chunk_size": CHUNK_SIZE})
+        client.send_task("members.credit_month", kwargs={"month": f"{MONTH:%Y-%m}", "chunk_size": CHUNK_SIZE})
     finally:
         client.close()
 

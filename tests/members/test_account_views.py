@@ -139,7 +139,7 @@ def test_the_celery_task_credits_the_month_in_chunks(db, settings, django_captur
 def test_beat_schedules_the_monthly_credit_and_the_schedule_is_editable_data(db):
     from django_celery_beat.models import PeriodicTask
 
-    task = PeriodicTask.objects.get(task="members.tasks.credit_month")
+    task = PeriodicTask.objects.get(task="members.credit_month")
     assert task.enabled and task.crontab.day_of_month == "1"
 
 

@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 
 from core.errors import DomainError
-from members import crediting, credits
+from members import account_credit_sql, account_credits
 from members.models import CreditRun, LedgerEntry, PersonalAccount, ReferenceValue
 from members.services import (
     MissingReferenceData,
@@ -81,7 +81,7 @@ def _variety():
     ("jinan", ["2024-02", "2024-03"]),
 ])
 def test_the_set_based_run_agrees_with_the_pure_calculator(db, settings, region, months):
-    """§3.1 for every region: the SQL run and `credits.member_credits` give the same amounts, to the
+    """§3.1 for every region: the SQL run and `account_credits.member_credits` give the same amounts, to the
     fen, and the same skip reasons, member by member."""
     use_region(settings, region, **REFERENCES)
     if region == "zaozhuang":  # the document leaves the pre-2024 retiree rule open (param)
@@ -91,7 +91,7 @@ def test_the_set_based_run_agrees_with_the_pure_calculator(db, settings, region,
     people = _variety()
     for text in months:
         _, plan, _ = credit_plan_for(region=region, month=month(text))
-        builder = crediting.PlanSQL(plan)
+        builder = account_credit_sql.PlanSQL(plan)
         query = builder.query()
         with connection.cursor() as cursor:
             cursor.execute(query.sql, query.params)
@@ -100,9 +100,9 @@ def test_the_set_based_run_agrees_with_the_pure_calculator(db, settings, region,
         credit_run = run(text)
         assert credit_run.status == CreditRun.Status.COMPLETED
         for person in people:
-            expected = credits.member_credits(plan, crediting.member_facts(person))
+            expected = account_credits.member_credits(plan, account_credit_sql.member_facts(person))
             row = rows[person.pk]
-            for kind in credits.CREDIT_KINDS:
+            for kind in account_credits.CREDIT_KINDS:
                 fen = row.get(f"fen_{kind}")
                 sql_amount = D(fen) / 100 if fen and fen > 0 else None
                 assert sql_amount == expected.credits.get(kind), (text, person.pk, kind)
@@ -159,13 +159,13 @@ def test_a_run_that_crashes_halfway_is_run_again_and_credits_each_member_once(db
     credit_run = credit_month_start(month=month("2024-03"), chunk_size=1)
     bounds = credit_run_chunk_bounds(credit_run)
     credit_run_chunk(run_id=credit_run.pk, low=bounds[0][0], high=bounds[0][1])
-    original = crediting.credit_range
+    original = account_credit_sql.credit_range
 
     def crash_after_inserting(**kwargs):
         original(**kwargs)
         raise RuntimeError("worker lost")
 
-    with mock.patch.object(crediting, "credit_range", crash_after_inserting), pytest.raises(RuntimeError):
+    with mock.patch.object(account_credit_sql, "credit_range", crash_after_inserting), pytest.raises(RuntimeError):
         credit_run_chunk(run_id=credit_run.pk, low=bounds[1][0], high=bounds[1][1])
     assert LedgerEntry.objects.count() == 1  # the crashed chunk left nothing behind
 

@@ -7,7 +7,7 @@ from unittest import mock
 import pytest
 from django.db import connection
 
-from members import crediting
+from members import account_credit_sql
 from members.models import CreditRun, LedgerEntry, PersonalAccount
 from members.services import credit_month_start, credit_run_chunk, credit_run_chunk_bounds
 
@@ -48,13 +48,13 @@ def test_two_concurrent_runs_of_the_same_month_credit_each_member_once(on_postgr
 def test_a_crashed_chunk_commits_nothing_and_the_rerun_completes(on_postgres, settings):
     use_region(settings, "zaozhuang")
     people = [member(contribution_base="6000.00") for _ in range(3)]
-    original = crediting.credit_range
+    original = account_credit_sql.credit_range
 
     def crash(**kwargs):
         original(**kwargs)
         raise RuntimeError("worker lost")
 
-    with mock.patch.object(crediting, "credit_range", crash), pytest.raises(RuntimeError):
+    with mock.patch.object(account_credit_sql, "credit_range", crash), pytest.raises(RuntimeError):
         run("2024-03", chunk_size=1)
     assert not LedgerEntry.objects.exists()
     assert run("2024-03").members_credited == 3

@@ -4,8 +4,8 @@ the pure plan, which must agree."""
 from datetime import date
 from decimal import Decimal
 
-from members import credits as c
-from members.crediting import member_facts
+from members import account_credits as c
+from members.account_credit_sql import member_facts
 from members.models import PersonalAccount
 
 from .credit_helpers import credits_of, member, month, run, use_region

@@ -1,5 +1,5 @@
 """The agency dashboard with its charts (Chart.js served by the project), provider credit
-scores (the formula in supervision.credit) on the provider's admin page and in the portal."""
+scores (the formula in supervision.credit_rating) on the provider's admin page and in the portal."""
 
 import json
 import re
@@ -11,7 +11,7 @@ import pytest
 from django.conf import settings
 
 from core.roles import Role
-from supervision.credit import CreditInputs, credit_score
+from supervision.credit_rating import CreditInputs, credit_score
 from supervision.models import Flag, ProviderCreditScore, Rule
 from supervision.services import provider_credit_compute
 from tests.factories import ProviderStaffFactory, UserFactory

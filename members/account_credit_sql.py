@@ -1,4 +1,4 @@
-"""The month's credit plan (`members.credits`) as set-based SQL, portable between PostgreSQL
+"""The month's credit plan (`members.account_credits`) as set-based SQL, portable between PostgreSQL
 and SQLite.
 
 One query describes every member of a pk range: the enrollment in force at the end of the
@@ -24,7 +24,8 @@ from django.db import connection
 
 from core.money import to_fen
 
-from . import credits as c
+from . import account_credits as c
+from .in_force import spells_in_force_sql
 from .models import Enrollment, LedgerEntry, Member, PersonalAccount
 
 M = Member._meta.db_table
@@ -135,9 +136,7 @@ class PlanSQL:
             f"SELECT {', '.join(columns)} FROM {M} m"
             f" LEFT JOIN {A} a ON a.member_id = m.id AND {ranges['a.member_id'][0]}"
             # The spell in force at the end of the month: the latest one started by then.
-            f" LEFT JOIN (SELECT r.* FROM (SELECT s.*, ROW_NUMBER() OVER (PARTITION BY s.member_id"
-            f" ORDER BY s.effective_from DESC) AS latest FROM {E} s"
-            f" WHERE s.effective_from <= %s AND {ranges['s.member_id'][0]}) r WHERE r.latest = 1) e"
+            f" LEFT JOIN {spells_in_force_sql(ranges['s.member_id'][0])} e"
             " ON e.member_id = m.id"
             f" WHERE {ranges['m.id'][0]}"
         )

@@ -10,7 +10,7 @@ Policy digest §3.1 (`shared/policy/rules.md`). The region's rules are data (a `
   (average pensions) is computed here, once, in Python;
 - `member_credits(plan, month, member)`: the credits of one member for that month.
 
-The monthly run (`members.crediting`) evaluates the very same plan in SQL, set-based; the
+The monthly run (`members.account_credit_sql`) evaluates the very same plan in SQL, set-based; the
 tests check that both give the same amounts and skip reasons.
 
 Rounding: once per credit, to the fen, half up (`core.money.to_fen`): a fixed amount is
