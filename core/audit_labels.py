@@ -11,6 +11,13 @@ from django.utils.translation import gettext_lazy as _
 ACTION_LABELS = {
     "auth.login": _("signed in"),
     "auth.login_failed": _("sign-in failed"),
+    "auth.otp_failed": _("one-time code refused"),
+    "auth.otp_enrol": _("enrolled a one-time code authenticator"),
+    "auth.otp_recovery_used": _("signed in with a recovery code"),
+    "auth.otp_disable": _("turned off the one-time code"),
+    "auth.otp_reset_propose": _("proposed a second factor reset"),
+    "auth.otp_reset_approve": _("approved a second factor reset"),
+    "auth.otp_reset_reject": _("rejected a second factor reset"),
     "member.read": _("viewed a member"),
     "member.benefits.read": _("viewed a member's benefits"),
     "account.read": _("viewed a personal account"),

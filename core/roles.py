@@ -67,6 +67,8 @@ ROLE_PERMISSIONS: dict[Role, list[tuple[str, str, tuple[str, ...]]]] = {
         ("core", "apitoken", ("view", "add", "change")),
         ("django_celery_beat", "*", ("view", "add", "change", "delete")),
         ("core", "*", ("view",)),
+        # Resetting a second factor: proposed by one administrator, approved by another (core.otp).
+        ("core", "secondfactorreset", ("view", "add", "change")),
         ("members", "*", ("view",)),
         ("pharmacies", "*", ("view",)),
         ("pharmacies", "providerstaff", ("view", "add", "change", "delete")),

@@ -173,12 +173,12 @@ def test_last_used_is_written_at_most_once_per_interval(provider_user, settings,
 
 
 def test_legacy_authtoken_keys_are_migrated_to_digests_and_keep_working(provider_user):
-    """core 0004: the keys DRF's authtoken table held become digests; the table is emptied."""
+    """core 0005: the keys DRF's authtoken table held become digests; the table is emptied."""
     from importlib import import_module
 
     from django.apps import apps
 
-    migration = import_module("core.migrations.0004_apitoken_from_authtoken")
+    migration = import_module("core.migrations.0005_apitoken_from_authtoken")
     legacy = "a1b2c3d4" + "e" * 32
     with connection.cursor() as cursor:
         cursor.execute('CREATE TABLE "authtoken_token" ("key" varchar(40) PRIMARY KEY, "user_id" integer, '

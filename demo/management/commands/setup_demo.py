@@ -21,3 +21,5 @@ class Command(BaseCommand):
         else:
             self.stdout.write(f"API token of {username}: {prefix}… was printed when it was issued; the portal's "
                               "API token page (/portal/token/) issues a new one")
+        self.stdout.write("agency users then enter a one-time code: manage.py demo_otp_code <username> prints it "
+                          "(or add the README's demo secrets to an authenticator app)")

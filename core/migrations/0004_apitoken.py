@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('core', '0002_roles'),
+        ('core', '0003_second_factor_reset'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -40,6 +40,6 @@ def copy_tokens(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("core", "0003_apitoken")]
+    dependencies = [("core", "0004_apitoken")]
 
     operations = [migrations.RunPython(copy_tokens, migrations.RunPython.noop)]
