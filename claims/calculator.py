@@ -162,6 +162,9 @@ class YearSoFar:
     inpatient_fund_paid: Decimal = ZERO
     # Jinan (四) until 2023-12-31: paid toward the deductible at this visit's institution.
     institution_deductible_met: Decimal = ZERO
+    # Ziyang 第十一条: what outpatient chronic and special disease benefits paid from the pooled
+    # fund this year (every disease's tally together).
+    chronic_fund_paid: Decimal = ZERO
 
 
 @dataclass(frozen=True)
@@ -399,7 +402,10 @@ def fund_maximum_left(policy: PolicyInput, member: MemberSituation, year: YearSo
     if cell is None or not _optional(parameters, "counts_toward_annual_fund_maximum", False):
         return None
     maximum = resolve_money(cell, "annual_fund_maximum", member, policy.reference)
-    return max(ZERO, maximum - year.inpatient_fund_paid - year.fund_paid)
+    # Ziyang 第十一条: 职工门诊自然年度支付总金额 — all outpatient payments of the year: ordinary
+    # pooling and, by 第十二条 (门诊共济保障方式 includes 两病 and 门诊慢特病), chronic and special
+    # disease benefits — count with the inpatient fund toward 统筹基金最高支付限额.
+    return max(ZERO, maximum - year.inpatient_fund_paid - year.fund_paid - year.chronic_fund_paid)
 
 
 def denial_reason(member: MemberSituation) -> str | None:

@@ -240,6 +240,8 @@ class ChronicPrepared:
     lines: tuple
     items: list
     large_expense: tuple | None  # (threshold, ratio or None): Jinan (七)
+    # Ziyang 第十一条: the pooling version's yearly maximum, when it has one (calc.PolicyInput).
+    fund_maximum_policy: calc.PolicyInput | None = None
 
 
 def _parameter_missing(missing: calc.CalculationRefused, policy: PolicyVersion):
@@ -335,12 +337,20 @@ def _prepare(*, user, request) -> ChronicPrepared:
         ratio = rule.get("ratio_percent")
         large_expense = (threshold, Decimal(str(ratio)) if ratio is not None else None, pooling)
 
+    # Ziyang 第十一条: the pooled fund's yearly maximum (the pooling version's
+    # annual_fund_maximum) limits chronic payments too.
+    pooling = large_expense[2] if large_expense is not None else policy_version_on(request.visit_date)
+    fund_maximum_policy = None
+    if pooling is not None and pooling.parameters.get("annual_fund_maximum") is not None:
+        fund_maximum_policy = calc.PolicyInput(pooling.region, pooling.parameters, reference_for(pooling.parameters))
+
     lines = line_inputs(request, catalog)
     return ChronicPrepared(
         submitter=submitter, provider=provider, provider_kind=provider_kind, provider_level=provider_level,
         member=member, payer=payer, paying_account_id=paying_account_id, policy=policy, disease=disease,
         registration=registration, terms=terms, situation=situation, lines=lines,
         items=[catalog[item.code] for item in request.items], large_expense=large_expense,
+        fund_maximum_policy=fund_maximum_policy,
     )
 
 
@@ -353,6 +363,16 @@ def _compute(prepared: ChronicPrepared, request, tally: ChronicYear | None, year
             inpatient_burden=year.inpatient_compliant_burden if year else ZERO,
             threshold=threshold, ratio=ratio,
         )
+    maximum_left = None
+    if prepared.fund_maximum_policy is not None:
+        try:
+            maximum_left = calc.fund_maximum_left(prepared.fund_maximum_policy, prepared.situation, calc.YearSoFar(
+                fund_paid=year.fund_paid if year else ZERO,
+                inpatient_fund_paid=year.inpatient_fund_paid if year else ZERO,
+                chronic_fund_paid=year.chronic_fund_paid if year else ZERO,
+            ))
+        except calc.CalculationRefused:
+            maximum_left = None
     try:
         return chronic_calc.settle_chronic(
             prepared.lines, prepared.situation, prepared.terms,
@@ -361,6 +381,7 @@ def _compute(prepared: ChronicPrepared, request, tally: ChronicYear | None, year
             use_account=request.use_account,
             family_payer=prepared.payer is not None,
             account_balance=balance,
+            fund_maximum_left=maximum_left,
         )
     except calc.CalculationRefused as missing:
         raise _parameter_missing(missing, prepared.large_expense[2] if prepared.large_expense else prepared.policy) from None
@@ -543,11 +564,13 @@ def chronic_settle(*, user, request, fingerprint: str) -> dict:
     tally.fund_paid = result.tally.fund_paid
     tally.limit = result.limit
     tally.save(update_fields=["deductible_met", "fund_paid", "limit", "updated_at"])
-    if result.large_expense_burden_added or result.large_expense_subsidy or result.large_expense_pending_base:
+    if result.large_expense_burden_added or result.large_expense_subsidy or result.large_expense_pending_base or result.fund:
         year.large_expense_burden += result.large_expense_burden_added
         year.large_expense_subsidy_paid += result.large_expense_subsidy
         year.large_expense_pending_base += result.large_expense_pending_base
-        year.save(update_fields=["large_expense_burden", "large_expense_subsidy_paid", "large_expense_pending_base", "updated_at"])
+        # Ziyang 第十一条: the year's chronic fund counts toward the pooled fund's yearly maximum.
+        year.chronic_fund_paid += result.fund
+        year.save(update_fields=["large_expense_burden", "large_expense_subsidy_paid", "large_expense_pending_base", "chronic_fund_paid", "updated_at"])
     audit(
         actor=user,
         action=AuditAction.CLAIM_SETTLE,

@@ -214,6 +214,7 @@ def settle_chronic(
     use_account: bool = False,
     family_payer: bool = False,
     account_balance: Decimal | None = None,
+    fund_maximum_left: Decimal | None = None,
 ) -> ChronicResult:
     """One chronic or special disease visit.
 
@@ -249,6 +250,10 @@ def settle_chronic(
         fund = to_fen((policy_scope - deductible) * ratio / HUNDRED)  # C1
         # The disease's (or group's) yearly limit is never passed.
         fund = max(ZERO, min(fund, terms.limit - tally.fund_paid))
+        if fund_maximum_left is not None:
+            # Ziyang 第十一条: chronic and special disease payments count toward the pooled
+            # fund's yearly maximum too (calculator.fund_maximum_left): never past it.
+            fund = min(fund, fund_maximum_left)
         if large_expense is not None:
             # Jinan (七): the personal burden of chronic/special costs counts, with ordinary
             # pooling's and the inpatient system's, toward the large-amount second payment

@@ -262,6 +262,9 @@ class MemberYear(models.Model):
     inpatient_compliant_burden = MoneyField(_("inpatient compliant personal burden"), default=0, db_default=0)
     inpatient_fund_paid = MoneyField(_("inpatient fund paid"), default=0, db_default=0)
     inpatient_as_of = models.DateField(_("inpatient totals as of"), null=True, blank=True)
+    # Ziyang 第十一条: the outpatient chronic and special disease fund paid this year (every
+    # tally), counted toward the pooled fund's yearly maximum with the other payments.
+    chronic_fund_paid = MoneyField(_("chronic and special disease fund paid"), default=0, db_default=0)
     # Jinan (七) while the ratio is open: the burden above the threshold whose second payment is
     # held until a batch pays it (claims/subsidy_batches.py).
     large_expense_pending_base = MoneyField(_("second payment pending (burden above the threshold)"), default=0, db_default=0)

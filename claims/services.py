@@ -484,6 +484,7 @@ def _compute(prepared: Prepared, year: MemberYear | None, balance: Decimal | Non
         inpatient_burden=year.inpatient_compliant_burden,
         inpatient_fund_paid=year.inpatient_fund_paid,
         institution_deductible_met=Decimal((year.deductible_by_institution or {}).get(prepared.visit.deductible_institution, "0")),
+        chronic_fund_paid=year.chronic_fund_paid,
     ) if year is not None else calc.YearSoFar()
     policy = calc.PolicyInput(
         region=prepared.policy.region, parameters=prepared.policy.parameters, reference=prepared.reference
@@ -850,13 +851,16 @@ def claim_reverse(*, user, settlement_id: int, reason: str = "") -> dict:
                 met = Decimal(by_institution.get(claim.deductible_institution, "0")) - claim.deductible
                 by_institution[claim.deductible_institution] = f"{max(Decimal(0), met):.2f}"
                 year.deductible_by_institution = by_institution
+        else:
+            # Ziyang 第十一条: the chronic fund given back to the pooled fund's yearly maximum.
+            year.chronic_fund_paid = max(Decimal(0), year.chronic_fund_paid - claim.fund)
         year.large_expense_burden = max(Decimal(0), year.large_expense_burden - claim.large_expense_burden_added)
         year.large_expense_subsidy_paid = max(Decimal(0), year.large_expense_subsidy_paid - claim.large_expense_subsidy)
         if claim.large_expense_pending_base and not SubsidyPayment.objects.filter(claim=claim, batch__status=SubsidyBatch.Status.APPROVED).exists():
             # Jinan (七): a second payment still pending is simply no longer due (an unapproved
             # batch drops the claim when it is approved).
             year.large_expense_pending_base = max(Decimal(0), year.large_expense_pending_base - claim.large_expense_pending_base)
-        year.save(update_fields=["deductible_met", "fund_paid", "large_expense_burden", "large_expense_subsidy_paid", "large_expense_pending_base", "deductible_by_institution", "updated_at"])
+        year.save(update_fields=["deductible_met", "fund_paid", "large_expense_burden", "large_expense_subsidy_paid", "large_expense_pending_base", "deductible_by_institution", "chronic_fund_paid", "updated_at"])
 
     claim.status = Claim.Status.REVERSED
     claim.reversed_at = timezone.now()
@@ -923,7 +927,8 @@ def member_benefits(*, user, id_number: str, year: int) -> dict:
                 maximum_left = calc.fund_maximum_left(
                     calc.PolicyInput(in_force.region, in_force.parameters, reference_for(in_force.parameters)),
                     calc.MemberSituation(employment_status=enrollment.employment_status, scheme=enrollment.scheme),
-                    calc.YearSoFar(fund_paid=fund_paid, inpatient_fund_paid=row.inpatient_fund_paid if row else Decimal("0.00")),
+                    calc.YearSoFar(fund_paid=fund_paid, inpatient_fund_paid=row.inpatient_fund_paid if row else Decimal("0.00"),
+                                   chronic_fund_paid=row.chronic_fund_paid if row else Decimal("0.00")),
                 )
             except calc.CalculationRefused:
                 maximum_left = None

@@ -313,3 +313,100 @@ class MaskedTokenAdmin(TokenAdmin):
     @admin.display(description=_("key"))
     def masked_key(self, token) -> str:
         return f"{token.key[:4]}…"
+
+
+# --- the second factor: devices are never edited in the admin; a reset takes two persons -------
+
+from django_otp.plugins.otp_static.models import StaticDevice  # noqa: E402
+from django_otp.plugins.otp_totp.models import TOTPDevice  # noqa: E402
+
+from .errors import DomainError  # noqa: E402
+from .models import SecondFactorReset  # noqa: E402
+
+# django-otp's own admin pages would show the secrets and let a superuser delete an authenticator
+# alone; the only way to remove one is the reset below (proposed by one, approved by another).
+for _device_model in (TOTPDevice, StaticDevice):
+    if admin.site.is_registered(_device_model):
+        admin.site.unregister(_device_model)
+
+
+class SecondFactorResetForm(forms.ModelForm):
+    """Adding a reset proposes it through the service (which checks who may, and for whom)."""
+
+    class Meta:
+        model = SecondFactorReset
+        fields = ["user", "reason"]
+
+    def clean(self):
+        from .otp import second_factor_reset_propose
+
+        data = super().clean()
+        if self.errors:
+            return data
+        try:
+            self.instance = second_factor_reset_propose(user=data["user"], reason=data["reason"],
+                                                        actor=self.request_user)
+        except DomainError as error:
+            raise ValidationError(error.message) from None
+        return data
+
+
+@admin.register(SecondFactorReset)
+class SecondFactorResetAdmin(admin.ModelAdmin):
+    """One 系统管理 proposes resetting a user's second factor (a lost phone), with the reason;
+    another 系统管理 or a superuser approves (the person enrols again at the next login) or
+    rejects. Nobody approves their own proposal, nor a reset of themselves."""
+
+    list_display = ["user", "reason", "status", "proposed_by", "proposed_at", "decided_by", "decided_at"]
+    list_select_related = ["user", "proposed_by", "decided_by"]
+    list_filter = ["status"]
+    search_fields = ["user__username"]
+    autocomplete_fields = ["user"]
+    actions = ["approve", "reject"]
+    readonly_fields = ["status", "proposed_by", "proposed_at", "decided_by", "decided_at"]
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None:
+            form = super().get_form(request, obj, form=SecondFactorResetForm, **kwargs)
+            form.request_user = request.user
+            return form
+        return super().get_form(request, obj, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["user", "reason"]
+        return ["user", "reason", *self.readonly_fields]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return []
+        return ["user", "reason", *self.readonly_fields]
+
+    def save_model(self, request, obj, form, change):
+        # The proposal was made by the service in the form's clean(); nothing is edited afterwards.
+        return
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description=_("Approve the selected resets (the users enrol again at their next login)"),
+                  permissions=["change"])
+    def approve(self, request, queryset):
+        from .admin_actions import apply_to_selected
+        from .otp import second_factor_reset_approve
+
+        apply_to_selected(self, request, queryset.order_by("pk"),
+                          lambda reset: second_factor_reset_approve(reset=reset, actor=request.user),
+                          done_message=_("%(count)d resets approved; those users enrol again at their next login."))
+
+    @admin.action(description=_("Reject the selected resets"), permissions=["change"])
+    def reject(self, request, queryset):
+        from .admin_actions import apply_to_selected
+        from .otp import second_factor_reset_reject
+
+        apply_to_selected(self, request, queryset.order_by("pk"),
+                          lambda reset: second_factor_reset_reject(reset=reset, actor=request.user),
+                          done_message=_("%(count)d resets rejected."))

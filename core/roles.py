@@ -66,6 +66,8 @@ ROLE_PERMISSIONS: dict[Role, list[tuple[str, str, tuple[str, ...]]]] = {
         ("authtoken", "*", ("view", "add", "change", "delete")),
         ("django_celery_beat", "*", ("view", "add", "change", "delete")),
         ("core", "*", ("view",)),
+        # Resetting a second factor: proposed by one administrator, approved by another (core.otp).
+        ("core", "secondfactorreset", ("view", "add", "change")),
         ("members", "*", ("view",)),
         ("pharmacies", "*", ("view",)),
         ("pharmacies", "providerstaff", ("view", "add", "change", "delete")),

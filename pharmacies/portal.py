@@ -35,6 +35,7 @@ NAVIGATION: list[tuple[str, object]] = [
     ("portal:agreements", _("Agreement")),
     ("portal:notifications", _("Notifications")),
     ("portal:token", _("API token")),
+    ("portal:two_factor", _("Sign-in security")),
 ]
 
 
@@ -374,3 +375,39 @@ def token(request):
     return render_portal(
         request, "portal/token.html", {"token": Token.objects.filter(user=request.user).first()}
     )
+
+
+@portal_view(any_status=True)
+def two_factor(request):
+    """Provider staff may opt in to the second factor (core.otp): enrol an authenticator with a
+    code (then the recovery codes, once), or turn it off with a code."""
+    from django_otp import login as otp_login
+
+    from core import otp
+    from core.otp_views import CodeForm, enrolment_context
+
+    user = request.user
+    enrolled = otp.has_confirmed_totp(user)
+    form = CodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        code = form.cleaned_data["code"]
+        try:
+            if enrolled:
+                otp.second_factor_disable(user=user, code=code)
+            else:
+                device = otp.enrolment_device(user)
+                codes = otp.enrol_confirm(user=user, device=device, code=code)
+        except DomainError as exc:
+            form.add_error("code", exc.message)
+        else:
+            if enrolled:
+                messages.success(request, _("The one-time code is off: the portal asks for the password only."))
+                return redirect("portal:two_factor")
+            device.refresh_from_db()
+            otp_login(request, device)
+            request.session.cycle_key()
+            return render_portal(request, "portal/two_factor.html", {"enrolled": True, "codes": codes})
+    context = {"enrolled": enrolled, "form": form}
+    if not enrolled:
+        context.update(enrolment_context(otp.enrolment_device(user)))
+    return render_portal(request, "portal/two_factor.html", context)

@@ -41,6 +41,10 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "axes",
     "csp",
+    # Second factor for agency staff (core.otp): time-based codes and recovery codes.
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "core",
     "members",
     "pharmacies",
@@ -64,6 +68,10 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): signed in with the second factor too (django-otp) ...
+    "django_otp.middleware.OTPMiddleware",
+    # ... and nothing but the code pages until then, for whoever needs it (core.otp).
+    "core.otp.SecondFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
@@ -92,6 +100,13 @@ AXES_CLIENT_IP_CALLABLE = "core.auth.client_ip"
 LOGIN_BACKOFF_FREE_ATTEMPTS = int(os.environ.get("LOGIN_BACKOFF_FREE_ATTEMPTS", "3"))
 LOGIN_BACKOFF_MAX_SECONDS = int(os.environ.get("LOGIN_BACKOFF_MAX_SECONDS", "60"))
 AXES_VERBOSE = False
+# Second factor (等保 2.0 level 3: two factors for those who administer the system). Every agency
+# user (staff accounts, superusers, every agency role) enrols a time-based one-time code on first
+# login and enters a code after the password from then on; provider staff may opt in (core.otp).
+# Code failures count towards the lockout and the back-off like password failures.
+STAFF_OTP_REQUIRED = os.environ.get("STAFF_OTP_REQUIRED", "true").lower() in {"1", "true", "yes", "on"}
+OTP_TOTP_ISSUER = "Gongji"
+OTP_RECOVERY_CODE_COUNT = 10
 # Sessions expire after 30 minutes of inactivity (core.auth.SlidingSessionMiddleware
 # pushes the expiry back while the user is active).
 SESSION_COOKIE_AGE = int(os.environ.get("SESSION_IDLE_MINUTES", "30")) * 60

@@ -60,7 +60,7 @@ def _po_entries(path: Path) -> dict[str, str]:
     """msgid → msgstr of a .po file (enough of the format for Django's makemessages output)."""
     entries, current, key = {}, {}, None
     for line in path.read_text(encoding="utf-8").splitlines() + [""]:
-        if line.startswith(("msgid ", "msgstr ", "msgstr[0] ")):
+        if line.startswith(("msgid ", "msgid_plural ", "msgstr ", "msgstr[0] ")):
             key, _space, rest = line.partition(" ")
             key = "msgstr" if key == "msgstr[0]" else key  # a plural's only Chinese form
             current[key] = rest[1:-1]

@@ -416,3 +416,40 @@ def test_jinan_chronic_settlement_with_the_ratio_open_holds_the_second_payment_u
     with pytest.raises(DomainError) as refused:
         subsidy_batch_propose(user=proposer, policy_version_id=pooling.pk)  # paid once: nothing pending now
     assert refused.value.code == "nothing_pending"
+
+
+# --- Ziyang 第十一条: chronic payments count toward the pooled fund's yearly maximum ---------------
+
+
+def test_chronic_fund_counts_toward_the_pooled_funds_yearly_maximum_article_11(world):
+    """Ziyang 第十一条: 职工门诊自然年度支付总金额计入职工医保年度统筹基金最高支付限额; by 第十二条 the
+    outpatient benefits are ordinary pooling, 两病 and 门诊慢特病 — chronic payments count too, and a
+    chronic settlement never passes the maximum either."""
+    from claims.models import PolicyVersion
+
+    world.setup("ziyang", groups={"special": terms(ratio=80, limit="10000.00")})
+    pooling = PolicyVersion.objects.get(kind="outpatient_pooling")
+    pooling.parameters["annual_fund_maximum"] = "100000.00"  # the agency's number
+    pooling.save()
+    member = make_member()
+    world.register(member, "S1")
+    MemberYear.objects.create(member=member, year=2023, inpatient_fund_paid="99000.00")
+    first = world.client.post("/api/v1/settlements", body(member, "S1", "C-1", drugs(100)), format="json").json()
+    assert first["fund"] == "800.00"  # 1000 × 80%, within the 1000 left
+    year = MemberYear.objects.get(member=member, year=2023)
+    assert year.chronic_fund_paid == Decimal("800.00")
+    benefits = world.client.get(f"/api/v1/members/{member.id_number}/benefits?year=2023").json()
+    assert benefits["annual_fund_maximum_remaining"] == "200.00"
+    second = world.client.post("/api/v1/settlements", body(member, "S1", "C-2", drugs(100), visit_date="2023-03-02"), format="json").json()
+    assert (second["fund"], second["cash"]) == ("200.00", "800.00")  # 800 limited to the 200 left
+    ordinary = world.client.post("/api/v1/settlements", {
+        "member_id_number": member.id_number, "visit_date": "2023-03-03", "external_ref": "P-1", "items": drugs(100)},
+        format="json").json()
+    assert ordinary["fund"] == "0.00"  # the maximum is reached by chronic payments
+    # Reversing the first chronic visit gives its 800.00 back to the maximum.
+    claim = Claim.objects.get(external_ref="C-1")
+    assert world.client.post(f"/api/v1/settlements/{claim.pk}/reverse", {}, format="json").status_code == 200
+    year.refresh_from_db()
+    assert year.chronic_fund_paid == Decimal("200.00")
+    benefits = world.client.get(f"/api/v1/members/{member.id_number}/benefits?year=2023").json()
+    assert benefits["annual_fund_maximum_remaining"] == "800.00"

@@ -15,3 +15,5 @@ class Command(BaseCommand):
         self.stdout.write(f"demo data ready for region {region()}; logins (username / password / role):")
         for username, password, role in demo["logins"]:
             self.stdout.write(f"  {username:<12} {password:<18} {role}")
+        self.stdout.write("agency users then enter a one-time code: manage.py demo_otp_code <username> prints it "
+                          "(or add the README's demo secrets to an authenticator app)")
