@@ -164,13 +164,9 @@ def _log_login_failed(sender, credentials, request=None, **kwargs):
     username = str(credentials.get("username", ""))[:150]
     if username:
         backoff_record_failure(username)
-<<<<<<< HEAD
-    logger.warning("login failed username=%s client=%s", username, _client(request))
-    audit(actor=None, action=AuditAction.AUTH_LOGIN_FAILED, label=username, client=_client(request))
-=======
     # A wrong one-time code after a right password (core.otp_views) counts like a wrong password.
     second_factor = bool(credentials.get("second_factor"))
     logger.warning("login failed username=%s client=%s second_factor=%s", username, _client(request), second_factor)
-    audit(actor=None, action="auth.otp_failed" if second_factor else "auth.login_failed", label=username,
+    audit(actor=None, action=AuditAction.AUTH_OTP_FAILED if second_factor else AuditAction.AUTH_LOGIN_FAILED,
+          label=username,
           client=_client(request))
->>>>>>> main

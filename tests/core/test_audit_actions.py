@@ -80,6 +80,12 @@ def test_every_audit_call_names_a_member_of_the_enumeration():
                 continue
             calls += 1
             where = f"{path.relative_to(ROOT)}:{node.lineno}"
+            arms = [action.body, action.orelse] if isinstance(action, ast.IfExp) else [action]
+            if len(arms) == 2:  # one of two members
+                if not all(isinstance(arm, ast.Attribute) and getattr(arm.value, "id", None) == "AuditAction"
+                           and arm.attr in AuditAction.names for arm in arms):
+                    problems.append(f"{where}: the action is not a member of AuditAction: {ast.unparse(action)}")
+                continue
             if isinstance(action, ast.Attribute) and isinstance(action.value, ast.Name) and action.value.id == "AuditAction":
                 if action.attr not in AuditAction.names:
                     problems.append(f"{where}: AuditAction.{action.attr} does not exist")
