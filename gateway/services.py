@@ -50,6 +50,7 @@ REVERSIBLE = {PHARMACY_SETTLE, PHARMACY_CANCEL, SETTLE, CANCEL}
 POOLING_MED_TYPES = {"11", "13"}
 CHRONIC_MED_TYPES = {"14", "1401", "1402", "1403", "140104", "140201", "9901"}
 PHARMACY_MED_TYPE = "41"
+CHRONIC_SPECIAL = "chronic_special"  # the REST benefit (claims.models.Claim.Benefit)
 
 
 @dataclass
@@ -150,6 +151,10 @@ ITEM_REASONS = {
     "quantity_not_positive": _("the quantity must be positive"),
     "unit_price_not_positive": _("the unit price must be positive"),
     "unit_price_required": _("the item has no listed price: send its unit price"),
+    # The documented maxima of one line (claims.services.prepare_items; README, Bounds of one settlement).
+    "quantity_too_large": _("the quantity is above the most one line may have"),
+    "unit_price_too_large": _("the unit price is above the most one line may have"),
+    "line_amount_too_large": _("the line amount is above the most one line may have"),
 }
 
 
@@ -443,7 +448,9 @@ def _benefit(visit_med_type: str, *, pharmacy: bool, circulated: bool, use_accou
         return claims.PERSONAL_ACCOUNT
     if visit_med_type in POOLING_MED_TYPES:
         return claims.OUTPATIENT_POOLING
-    raise GatewayError(_("Chronic and special disease visits (med_type 14) are not settled yet."))
+    # med_type 14 (门诊慢特病, and its regional sub-codes): the chronic benefit, the disease
+    # being 2203's dise_codg (nhsa.md, Codes).
+    return CHRONIC_SPECIAL
 
 
 def _request(*, visit: Visit, lines: list[FeeLine], use_account: bool, external_ref: str = "",
@@ -454,7 +461,8 @@ def _request(*, visit: Visit, lines: list[FeeLine], use_account: bool, external_
         visit_date=timezone.localtime(visit.begntime).date(),
         items=tuple(claims.ItemRequest(code=line.med_list_codg, quantity=line.cnt, unit_price=line.pric) for line in lines),
         external_ref=external_ref,
-        benefit=_benefit(visit.med_type, pharmacy=pharmacy, circulated=circulated, use_account=use_account),
+        benefit=(benefit := _benefit(visit.med_type, pharmacy=pharmacy, circulated=circulated, use_account=use_account)),
+        disease_code=(visit.dise_codg or None) if benefit == CHRONIC_SPECIAL else None,
         prescribed_by_code=(visit.prescribed_by_code or None) if circulated else None,
         use_account=use_account,
     )
@@ -479,9 +487,11 @@ def fees(ctx: Context, data: dict) -> dict:
     taken = {line.feedetl_sn for line in existing} & {line.feedetl_sn for line in new}
     if taken:
         raise GatewayError(_("Fee line {sn} is already uploaded: cancel it first (2205)."), sn=sorted(taken)[0])
-    FeeLine.objects.bulk_create(new)
     everything = existing + new
     ctx.extra["sns"] = [line.feedetl_sn for line in everything]
+    # The bounds of one settlement (window, line and visit maxima) before a line is stored.
+    claims.check_bounds(_request(visit=visit, lines=everything, use_account=False))
+    FeeLine.objects.bulk_create(new)
     # The classification is the settlement's own, computed by the REST preview of the visit.
     body = claims.claim_preview(user=ctx.user, request=_request(visit=visit, lines=everything, use_account=False))
     result = _result_lines(body, everything)[len(existing):]
@@ -715,6 +725,8 @@ def pharmacy_preview(ctx: Context, data: dict) -> dict:
 def pharmacy_settle(ctx: Context, data: dict) -> dict:
     visit, lines, use_account, _m = _pharmacy_visit(ctx, data)
     _person_type(visit)
+    # The bounds of one settlement (window, line and visit maxima) before the visit is stored.
+    claims.check_bounds(_request(visit=visit, lines=lines, use_account=use_account, pharmacy=True))
     visit.save()
     for line in lines:
         line.visit = visit
