@@ -30,6 +30,7 @@ from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
 
 from .audit import audit
+from .audit_actions import AuditAction
 from .errors import DomainError, Forbidden
 from .models import ApiToken
 from .roles import Role, has_role
@@ -114,7 +115,7 @@ def _issue(*, user, actor, now, **more) -> tuple[ApiToken, str]:
     key = new_key()
     token = token_row(user=user, key=key, created_by=actor, now=now)
     token.save()
-    audit(actor=actor, action="api_token_create", target=user, label=user.get_username(), **_details(token), **more)
+    audit(actor=actor, action=AuditAction.API_TOKEN_CREATE, target=user, label=user.get_username(), **_details(token), **more)
     return token, key
 
 
@@ -139,7 +140,7 @@ def api_token_rotate(*, token: ApiToken, actor, reason: str = "", now=None) -> t
     old.expires_at = min(old.expires_at, now + timedelta(hours=settings.API_TOKEN_ROTATION_OVERLAP_HOURS))
     old.replaced_by = new
     old.save(update_fields=["expires_at", "replaced_by"])
-    audit(actor=actor, action="api_token_rotate", target=old.user, label=old.user.get_username(),
+    audit(actor=actor, action=AuditAction.API_TOKEN_ROTATE, target=old.user, label=old.user.get_username(),
           **_details(new), previous=old.prefix, previous_expires_at=old.expires_at.isoformat(), reason=reason[:200])
     return new, key
 
@@ -156,7 +157,7 @@ def api_token_revoke(*, token: ApiToken, actor, reason: str, now=None) -> ApiTok
     token = _locked_usable(token, now)
     token.revoked_at, token.revoked_by, token.revoke_reason = now, actor, reason[:200]
     token.save(update_fields=["revoked_at", "revoked_by", "revoke_reason"])
-    audit(actor=actor, action="api_token_revoke", target=token.user, label=token.user.get_username(),
+    audit(actor=actor, action=AuditAction.API_TOKEN_REVOKE, target=token.user, label=token.user.get_username(),
           **_details(token), reason=token.revoke_reason)
     return token
 

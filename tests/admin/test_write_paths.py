@@ -796,6 +796,7 @@ for _label in (
     "claims.ProviderStatement",
     "claims.Reconciliation",
     "claims.SubsidyBatch",
+    "claims.YearEndSettlement",
     "core.AuditEvent",
     "django_celery_beat.ClockedSchedule",
     "django_celery_beat.CrontabSchedule",
@@ -988,6 +989,9 @@ TEMPORARY = {
     "claims.PolicyVersion": ["action:propose_pending_second_payments"],
     "claims.Reconciliation": ["change"],
     "claims.SubsidyBatch": ["change", "action:approve"],
+    # Submitted in tests/claims/test_year_end.py (prepare, approve, pay, print, XLSX) over a year of statements.
+    "claims.YearEndSettlement": ["change", "action:approve_selected", "action:export_xlsx", "view:print", "view:xlsx",
+                                 "view:pay", "view:prepare"],
     "members.AccountDecision": ["action:approve", "action:reject"],
     "members.Episode": ["view:process_import", "view:import"],
     "members.FamilyLink": ["view:process_import", "view:import"],

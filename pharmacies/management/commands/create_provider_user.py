@@ -11,6 +11,7 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from core.audit_actions import AuditAction
 from core.audit import audit
 from core.errors import DomainError
 from core.roles import Role
@@ -58,7 +59,7 @@ class Command(BaseCommand):
         except DomainError as error:
             raise CommandError(f"user {username}: {error.message}") from error
         user.groups.add(group)
-        audit(actor=None, action="provider_user.create", target=user, provider=provider.code if provider else "cross_region")
+        audit(actor=None, action=AuditAction.PROVIDER_USER_CREATE, target=user, provider=provider.code if provider else "cross_region")
         who = provider.code if provider else "cross-region platform"
         self.stdout.write(f"{'created' if created else 'found'} API user {username} for {who}")
         working = usable_tokens(user).first()
