@@ -56,6 +56,8 @@ ROLE_PERMISSIONS: dict[Role, list[tuple[str, str, tuple[str, ...]]]] = {
         # finance are incompatible duties).
         ("claims", "*", ("view",)),
         ("claims", "providerstatement", ("view", "change")),
+        # … and prepares, approves and pays the year-end settlements (年度清算).
+        ("claims", "yearendsettlement", ("view", "change")),
         ("supervision", "*", ("view",)),
         ("core", "auditevent", ("view",)),
     ],

@@ -49,6 +49,7 @@ REVERSIBLE = {PHARMACY_SETTLE, PHARMACY_CANCEL, SETTLE, CANCEL}
 POOLING_MED_TYPES = {"11", "13"}
 CHRONIC_MED_TYPES = {"14", "1401", "1402", "1403", "140104", "140201", "9901"}
 PHARMACY_MED_TYPE = "41"
+CHRONIC_SPECIAL = "chronic_special"  # the REST benefit (claims.models.Claim.Benefit)
 
 
 @dataclass
@@ -446,7 +447,9 @@ def _benefit(visit_med_type: str, *, pharmacy: bool, circulated: bool, use_accou
         return claims.PERSONAL_ACCOUNT
     if visit_med_type in POOLING_MED_TYPES:
         return claims.OUTPATIENT_POOLING
-    raise GatewayError(_("Chronic and special disease visits (med_type 14) are not settled yet."))
+    # med_type 14 (门诊慢特病, and its regional sub-codes): the chronic benefit, the disease
+    # being 2203's dise_codg (nhsa.md, Codes).
+    return CHRONIC_SPECIAL
 
 
 def _request(*, visit: Visit, lines: list[FeeLine], use_account: bool, external_ref: str = "",
@@ -457,7 +460,8 @@ def _request(*, visit: Visit, lines: list[FeeLine], use_account: bool, external_
         visit_date=timezone.localtime(visit.begntime).date(),
         items=tuple(claims.ItemRequest(code=line.med_list_codg, quantity=line.cnt, unit_price=line.pric) for line in lines),
         external_ref=external_ref,
-        benefit=_benefit(visit.med_type, pharmacy=pharmacy, circulated=circulated, use_account=use_account),
+        benefit=(benefit := _benefit(visit.med_type, pharmacy=pharmacy, circulated=circulated, use_account=use_account)),
+        disease_code=(visit.dise_codg or None) if benefit == CHRONIC_SPECIAL else None,
         prescribed_by_code=(visit.prescribed_by_code or None) if circulated else None,
         use_account=use_account,
     )
