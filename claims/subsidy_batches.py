@@ -18,6 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core.audit_actions import AuditAction
 from core.audit import audit
 from core.errors import Conflict, DomainError, NotFound
 from core.money import to_fen
@@ -76,7 +77,7 @@ def subsidy_batch_propose(*, user, policy_version_id: int) -> SubsidyBatch:
     batch.payment_count = len(payments)
     batch.total = sum((payment.amount for payment in payments), Decimal("0.00"))
     batch.save(update_fields=["payment_count", "total"])
-    audit(actor=user, action="subsidy_batch.propose", target=batch, label=str(version), payments=batch.payment_count, total=f"{batch.total:.2f}", ratio_percent=str(ratio))
+    audit(actor=user, action=AuditAction.SUBSIDY_BATCH_PROPOSE, target=batch, label=str(version), payments=batch.payment_count, total=f"{batch.total:.2f}", ratio_percent=str(ratio))
     return batch
 
 
@@ -114,5 +115,5 @@ def subsidy_batch_approve(*, user, batch_id: int) -> SubsidyBatch:
     batch.payment_count = len(kept)
     batch.total = sum((payment.amount for payment in kept), Decimal("0.00"))
     batch.save(update_fields=["status", "approved_by", "approved_at", "payment_count", "total"])
-    audit(actor=user, action="subsidy_batch.approve", target=batch, label=str(batch), payments=batch.payment_count, total=f"{batch.total:.2f}", dropped=len(dropped))
+    audit(actor=user, action=AuditAction.SUBSIDY_BATCH_APPROVE, target=batch, label=str(batch), payments=batch.payment_count, total=f"{batch.total:.2f}", dropped=len(dropped))
     return batch

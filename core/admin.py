@@ -14,6 +14,7 @@ from rest_framework.authtoken.admin import TokenAdmin
 from rest_framework.authtoken.models import TokenProxy
 from django.utils.translation import gettext_lazy as _
 
+from .audit_actions import AuditAction
 from .audit import audit
 from .audit_labels import action_label, target_type_label
 from .models import AuditEvent
@@ -265,7 +266,7 @@ class StaffUserAdmin(UserAdmin):
     def user_change_password(self, request, id, form_url=""):
         user = self.get_object(request, unquote(id))
         if user is not None and not request.user.is_superuser and user.pk != request.user.pk:
-            audit(actor=request.user, action="user.password_set_refused", target=user,
+            audit(actor=request.user, action=AuditAction.USER_PASSWORD_SET_REFUSED, target=user,
                   label=user.get_username())
             raise PermissionDenied
         return super().user_change_password(request, id, form_url)
@@ -274,7 +275,7 @@ class StaffUserAdmin(UserAdmin):
         super().save_model(request, obj, form, change)
         if not change and not request.user.is_superuser:
             sent = send_password_reset(request, obj)
-            audit(actor=request.user, action="user.create", target=obj, label=obj.get_username(),
+            audit(actor=request.user, action=AuditAction.USER_CREATE, target=obj, label=obj.get_username(),
                   reset_link_sent=sent)
 
     @admin.action(description=_("Send a password reset link"), permissions=["change"])
@@ -285,7 +286,7 @@ class StaffUserAdmin(UserAdmin):
                 skipped.append(user.get_username())
             elif send_password_reset(request, user):
                 sent.append(user.get_username())
-                audit(actor=request.user, action="user.password_reset_sent", target=user,
+                audit(actor=request.user, action=AuditAction.USER_PASSWORD_RESET_SENT, target=user,
                       label=user.get_username())
             else:
                 skipped.append(user.get_username())

@@ -4,6 +4,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from rest_framework.authtoken.models import Token
 
+from core.audit_actions import AuditAction
 from core.audit import audit
 from core.errors import Forbidden
 from core.roles import Role, require_role
@@ -27,7 +28,7 @@ def api_token_create(*, user, actor) -> Token:
     _check_token_owner(user=user, actor=actor)
     token, created = Token.objects.get_or_create(user=user)
     if created:
-        audit(actor=actor, action="api_token_create", target=user, label=user.get_username())
+        audit(actor=actor, action=AuditAction.API_TOKEN_CREATE, target=user, label=user.get_username())
     return token
 
 
@@ -37,5 +38,5 @@ def api_token_rotate(*, user, actor) -> Token:
     _check_token_owner(user=user, actor=actor)
     Token.objects.filter(user=user).delete()
     token = Token.objects.create(user=user)
-    audit(actor=actor, action="api_token_rotate", target=user, label=user.get_username())
+    audit(actor=actor, action=AuditAction.API_TOKEN_ROTATE, target=user, label=user.get_username())
     return token

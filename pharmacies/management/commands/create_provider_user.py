@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from rest_framework.authtoken.models import Token
 
+from core.audit_actions import AuditAction
 from core.audit import audit
 from core.errors import DomainError
 from core.roles import Role
@@ -55,7 +56,7 @@ class Command(BaseCommand):
             raise CommandError(f"user {username}: {error.message}") from error
         user.groups.add(group)
         token, _ = Token.objects.get_or_create(user=user)
-        audit(actor=None, action="provider_user.create", target=user, provider=provider.code if provider else "cross_region")
+        audit(actor=None, action=AuditAction.PROVIDER_USER_CREATE, target=user, provider=provider.code if provider else "cross_region")
         who = provider.code if provider else "cross-region platform"
         self.stdout.write(f"{'created' if created else 'found'} API user {username} for {who}")
         self.stdout.write(token.key)
