@@ -13,12 +13,14 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from core.admin import ReadOnlyAdminMixin, ReadOnlyInlineMixin
+from core.imports.admin import ImportMixin
 from core.admin_filters import DateRangeFilter
 from core.errors import DomainError
 from core.idnumber import mask_id_number
 from members.admin import search_members
 from pharmacies.models import Provider
 
+from .chronic_resources import InpatientTotalsResource
 from .explanation import DENIED_REASON_LABELS
 from .models import Claim, ClaimLine, MemberYear, PolicyVersion, open_parameters
 from .services import claim_reverse
@@ -243,7 +245,12 @@ class ClaimAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(MemberYear)
-class MemberYearAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class MemberYearAdmin(ImportMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The members' benefit years, read-only, with the import of the inpatient system's yearly
+    totals per member (住院费用导入: the same parser as `import_inpatient_totals`, preview then
+    confirm; the import changes only the inpatient columns)."""
+
+    resource_classes = [InpatientTotalsResource]
     list_display = ("member", "year", "deductible_met", "fund_paid", "cap", "cap_remaining", "large_expense_burden")
     list_select_related = ("member",)
     list_filter = ("year",)

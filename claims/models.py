@@ -503,6 +503,14 @@ class Deduction(models.Model):
         return f"{self.provider_id} {self.amount} {self.source_reference}"
 
 
+PAYMENT_METHOD_LABELS = (
+    ("per_item", _("per item")),
+    ("budget", _("global budget")),
+    ("capitation", _("capitation")),
+    ("per_disease", _("per disease")),
+)
+
+
 class ProviderStatement(models.Model):
     """A provider's monthly statement (月度清算单). Figures are computed by close_month in the
     database; once approved, nothing on it changes (model guard in save/delete)."""
@@ -523,6 +531,13 @@ class ProviderStatement(models.Model):
         "settlement_count", "total", "fund", "large_expense_subsidy", "account", "family_account", "cash",
         "reversal_count", "reversed_total", "reversed_fund", "reversed_large_expense_subsidy", "reversed_account",
         "reversed_family_account", "reversed_cash", "deductions_total", "payable",
+    )
+    # The agreement's payment methods (claims/statements/payment_methods.py); all zero and
+    # payment_methods "" for a provider paid per item. Frozen with the figures.
+    METHOD_FIGURES = (
+        "payment_methods", "per_item_fund", "budget_actual", "budget_share", "budget_paid", "deposit_withheld",
+        "capitation_members", "capitation_amount", "per_disease_cases", "per_disease_amount", "per_disease_detail",
+        "separately_paid",
     )
 
     # A provider's statement; or, with no provider, the cross-region clearing statement (below).
@@ -557,6 +572,21 @@ class ProviderStatement(models.Model):
     reversed_family_account = MoneyField(_("family-sharing account reversed"), default=0)
     reversed_cash = MoneyField(_("cash reversed"), default=0)
     deductions_total = MoneyField(_("deductions"), default=0)
+    # Payment methods (Zaozhuang 第十六条, Ziyang 第二十二条, Yangzhou 三(二), Jinan (十六)): the
+    # funds as the agreement's terms for the year pay them; "" (per item) leaves them all zero.
+    payment_methods = models.CharField(_("payment methods"), max_length=64, blank=True, default="", db_default="")
+    per_item_fund = MoneyField(_("funds paid per item"), default=0, db_default=0)
+    budget_actual = MoneyField(_("funds counted against the budget"), default=0, db_default=0)
+    budget_share = MoneyField(_("month's share of the budget"), default=0, db_default=0)
+    budget_paid = MoneyField(_("paid within the budget"), default=0, db_default=0)
+    deposit_withheld = MoneyField(_("quality deposit withheld"), default=0, db_default=0)
+    capitation_members = models.PositiveIntegerField(_("registered members"), default=0, db_default=0)
+    capitation_amount = MoneyField(_("capitation"), default=0, db_default=0)
+    per_disease_cases = models.IntegerField(_("per-disease cases"), default=0, db_default=0)
+    per_disease_amount = MoneyField(_("per-disease payment"), default=0, db_default=0)
+    per_disease_detail = models.JSONField(_("per-disease payment by disease"), default=dict, blank=True)
+    # Jinan (十六), Yangzhou 三(三): negotiated drugs paid separately, outside the budget.
+    separately_paid = MoneyField(_("separately paid drugs"), default=0, db_default=0)
     payable = MoneyField(_("amount payable"), default=0)
 
     generated_at = models.DateTimeField(_("generated at"))
@@ -647,6 +677,12 @@ class ProviderStatement(models.Model):
         return self.cash - self.reversed_cash
 
     @property
+    def method_labels(self) -> str:
+        """The payment methods as people read them (per item when none)."""
+        labels = dict(PAYMENT_METHOD_LABELS)
+        return "、".join(str(labels[name]) for name in (self.payment_methods or "per_item").split(",") if name in labels)
+
+    @property
     def is_frozen(self) -> bool:
         return self.status != self.Status.DRAFT
 
@@ -655,9 +691,10 @@ class ProviderStatement(models.Model):
         # code path; only its payment may be recorded.
         if self.pk is not None:
             stored = (ProviderStatement.objects.filter(pk=self.pk)
-                      .values("status", "provider_id", "clearing", "month", *self.FIGURES).first())
+                      .values("status", "provider_id", "clearing", "month", *self.FIGURES, *self.METHOD_FIGURES).first())
             if stored and stored["status"] != self.Status.DRAFT:
-                changed = [key for key in ("provider_id", "clearing", "month", *self.FIGURES) if stored[key] != getattr(self, key)]
+                changed = [key for key in ("provider_id", "clearing", "month", *self.FIGURES, *self.METHOD_FIGURES)
+                           if stored[key] != getattr(self, key)]
                 if changed or self.status == self.Status.DRAFT:
                     from core.errors import Conflict
 
@@ -673,6 +710,97 @@ class ProviderStatement(models.Model):
 
             raise Conflict(_("An approved statement never changes."), code="statement_frozen", details={"statement_id": self.pk})
         return super().delete(*args, **kwargs)
+
+
+class YearEndSettlement(models.Model):
+    """A provider's year-end settlement (年度清算) of a year paid against a budget: the budget
+    against the actual funds, the overrun's and underrun's shares as the terms say, and the
+    quality deposit returned by the provider's credit grade and the agreement's assessment
+    (Ziyang 第二十一条(二)). Prepared from the year's approved monthly statements
+    (claims/statements/year_end.py), approved and paid by finance like a monthly statement;
+    frozen once approved."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("draft")
+        APPROVED = "approved", _("approved")
+        PAID = "paid", _("paid")
+
+    FIGURES = (
+        "months", "budget", "budget_actual", "overrun", "overrun_agency", "underrun", "underrun_retained",
+        "recognised", "budget_paid", "budget_balance", "deposit_withheld", "credit_year", "credit_score",
+        "credit_grade", "assessment_percent", "deposit_return_percent", "deposit_returned", "deposit_forfeited",
+        "payable",
+    )
+
+    provider = models.ForeignKey("pharmacies.Provider", verbose_name=_("provider"), on_delete=models.PROTECT,
+                                 related_name="year_end_settlements")
+    year = models.PositiveSmallIntegerField(_("year"))
+    terms = models.ForeignKey("pharmacies.PaymentTerms", verbose_name=_("payment terms"), on_delete=models.PROTECT,
+                              related_name="+")
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.DRAFT)
+    months = models.PositiveSmallIntegerField(_("monthly statements"), default=0)
+    budget = MoneyField(_("yearly budget"), default=0)
+    budget_actual = MoneyField(_("funds counted against the budget"), default=0)
+    overrun = MoneyField(_("overrun"), default=0)
+    overrun_agency = MoneyField(_("overrun paid by the agency"), default=0)
+    underrun = MoneyField(_("underrun"), default=0)
+    underrun_retained = MoneyField(_("underrun kept by the provider"), default=0)
+    recognised = MoneyField(_("paid by the budget for the year"), default=0)
+    budget_paid = MoneyField(_("paid monthly within the budget"), default=0)
+    budget_balance = MoneyField(_("budget balance due"), default=0)
+    deposit_withheld = MoneyField(_("quality deposit withheld"), default=0)
+    credit_year = models.PositiveSmallIntegerField(_("credit score year"), null=True, blank=True)
+    credit_score = models.PositiveSmallIntegerField(_("credit score"), null=True, blank=True)
+    credit_grade = models.CharField(_("credit grade"), max_length=2, blank=True)
+    assessment_percent = PercentField(_("assessment result (%)"), default=100)
+    deposit_return_percent = PercentField(_("deposit returned (%)"), default=0)
+    deposit_returned = MoneyField(_("deposit returned"), default=0)
+    deposit_forfeited = MoneyField(_("deposit forfeited"), default=0)
+    payable = MoneyField(_("amount payable"), default=0)
+    prepared_at = models.DateTimeField(_("prepared at"))
+    # None: prepared by the scheduled task (the system).
+    prepared_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("prepared by"), null=True, blank=True,
+                                    on_delete=models.PROTECT, related_name="+")
+    approved_at = models.DateTimeField(_("approved at"), null=True, blank=True)
+    approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("approved by"), null=True, blank=True,
+                                    on_delete=models.PROTECT, related_name="+")
+    paid_at = models.DateTimeField(_("paid at"), null=True, blank=True)
+    paid_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("payment recorded by"), null=True, blank=True,
+                                on_delete=models.PROTECT, related_name="+")
+    payment_reference = models.CharField(_("payment reference"), max_length=100, blank=True)
+
+    class Meta:
+        verbose_name = _("year-end settlement")
+        verbose_name_plural = _("year-end settlements")
+        ordering = ["-year", "provider_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "year"], name="year_end_unique_provider_year"),
+            models.CheckConstraint(
+                condition=Q(status="draft") | Q(approved_by__isnull=False, approved_at__isnull=False),
+                name="year_end_approved_has_approver",
+            ),
+            models.CheckConstraint(condition=~Q(status="paid") | ~Q(payment_reference=""), name="year_end_paid_has_reference"),
+        ]
+
+    def __str__(self):
+        return f"{self.provider_id} {self.year}"
+
+    @property
+    def file_key(self) -> str:
+        return self.provider.code
+
+    def save(self, *args, **kwargs):
+        # Model guard: an approved (or paid) year-end settlement's figures never change.
+        if self.pk is not None:
+            stored = YearEndSettlement.objects.filter(pk=self.pk).values("status", *self.FIGURES).first()
+            if stored and stored["status"] != self.Status.DRAFT:
+                changed = [key for key in self.FIGURES if stored[key] != getattr(self, key)]
+                if changed or self.status == self.Status.DRAFT:
+                    from core.errors import Conflict
+
+                    raise Conflict(_("An approved year-end settlement never changes."), code="year_end_frozen",
+                                   details={"year_end_id": self.pk, "fields": changed or ["status"]})
+        super().save(*args, **kwargs)
 
 
 class Reconciliation(models.Model):

@@ -23,6 +23,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core.audit_actions import AuditAction
 from core.audit import audit
 from core.errors import Conflict, DomainError, Forbidden, NotFound
 from core.idnumber import mask_id_number, normalize_id_number, parse_id_number
@@ -244,19 +245,42 @@ def prepare_caller(*, user, request: SettlementRequest, pooling: bool = True) ->
     return Caller(submitter=submitter, provider=provider, provider_kind=provider_kind, provider_level=provider_level)
 
 
-def prepare_visit(request: SettlementRequest) -> str:
-    """The visit's own checks: the person's ID number (returned normalized) and the date."""
+def settlement_window_days(policy: PolicyVersion | None) -> int:
+    """The region's settlement window: its outpatient-pooling version's `settlement_window_days`
+    (the version in force on the visit date), else SETTLEMENT_WINDOW_DAYS; 0 turns it off."""
+    window = policy.parameters.get("settlement_window_days") if policy is not None else None
+    return settings.SETTLEMENT_WINDOW_DAYS if window is None else window
+
+
+_LOOK_UP = object()
+
+
+def prepare_visit(request: SettlementRequest, *, policy=_LOOK_UP) -> str:
+    """The visit's own checks, for every benefit and every way in (the API, the national
+    interface's 2204/2206/2207 and 2101-2103): the person's ID number (returned normalized), a
+    date not in the future and within the region's settlement window (README, Bounds of one
+    settlement). `policy`: the outpatient-pooling version on the visit date, when the caller has
+    read it already (the pooling hot path reads it once)."""
     id_number = _valid_id_number(request.member_id_number, "member_id_number")
-    if request.visit_date > timezone.localdate():
+    today = timezone.localdate()
+    if request.visit_date > today:
         _refuse("visit_date_in_future", _("The visit date is in the future."), field="visit_date")
+    # A back-dated visit would draw on an old year's unused cap (or an old year's account).
+    if policy is _LOOK_UP:
+        policy = policy_version_on(request.visit_date)
+    window = settlement_window_days(policy)
+    if window and request.visit_date < today - timedelta(days=window):
+        _refuse("visit_outside_settlement_window", _("The visit is older than the region's settlement window ({days} days).").format(days=window),
+                field="visit_date", window_days=window, earliest=(today - timedelta(days=window)).isoformat())
     return id_number
 
 
 
 def prepare_items(request: SettlementRequest) -> dict[str, CatalogItem]:
-    """The visit's catalog items by code. Every problem is named by the item's index (from 0,
-    its place in `items`), its position (from 1, as the messages count) and code; a line or a
-    visit above the documented maxima (README, Bounds of one settlement) is refused."""
+    """The visit's catalog items by code, for every benefit and every way in (the API, the
+    national interface). Every problem is named by the item's index (from 0, its place in
+    `items`), its position (from 1, as the messages count) and code; a line or a visit above the
+    documented maxima (README, Bounds of one settlement) is refused."""
     problems = []
     codes = {item.code for item in request.items}
     catalog = queries.catalog_items(codes)
@@ -308,6 +332,15 @@ def prepare_items(request: SettlementRequest) -> dict[str, CatalogItem]:
     return catalog
 
 
+def check_bounds(request: SettlementRequest) -> None:
+    """The bounds of one settlement alone (README, Bounds of one settlement): the visit's date and
+    window (prepare_visit) and the lines' catalog and maxima (prepare_items), the checks every
+    settlement makes. For a way in that stores what it was sent before it settles it (the national
+    interface keeps fee lines): called first, so that nothing beyond the bounds is ever written."""
+    prepare_visit(request)
+    prepare_items(request)
+
+
 def line_inputs(request: SettlementRequest, catalog: dict[str, CatalogItem]) -> tuple[calc.LineInput, ...]:
     return tuple(
         calc.LineInput(
@@ -331,7 +364,8 @@ def _prepare(*, user, request: SettlementRequest) -> Prepared:
     caller = prepare_caller(user=user, request=request)
     submitter, provider = caller.submitter, caller.provider
     provider_kind, provider_level = caller.provider_kind, caller.provider_level
-    id_number = prepare_visit(request)
+    policy = policy_version_on(request.visit_date)
+    id_number = prepare_visit(request, policy=policy)
     catalog = prepare_items(request)
 
     member = queries.member_on(id_number, request.visit_date)
@@ -394,17 +428,9 @@ def _prepare(*, user, request: SettlementRequest) -> Prepared:
             field="died_in_emergency_care", article="枣庄 第十八条",
         )
 
-    policy = policy_version_on(request.visit_date)
     if policy is None:
         _refuse("policy_version_missing", _("No outpatient pooling policy is in force on the visit date."), region=settings.REGION, visit_date=request.visit_date.isoformat())
-    # A back-dated visit would draw on an old year's unused cap: the region's window (policy
-    # parameter settlement_window_days, else SETTLEMENT_WINDOW_DAYS; FORMAT.md) bounds it.
-    window = policy.parameters.get("settlement_window_days")
-    if window is None:
-        window = settings.SETTLEMENT_WINDOW_DAYS
-    if window and request.visit_date < timezone.localdate() - timedelta(days=window):
-        _refuse("visit_outside_settlement_window", _("The visit is older than the region's settlement window ({days} days).").format(days=window),
-                field="visit_date", window_days=window, earliest=(timezone.localdate() - timedelta(days=window)).isoformat())
+    # The settlement window was checked with the visit (prepare_visit), for every benefit.
 
     episodes = tuple(kind for kind in Episode.SUSPENDS_OUTPATIENT_POOLING if getattr(member, f"in_{kind}"))
     # Registrations matter only for a visit outside the region (one query less on the hot path).
@@ -782,7 +808,7 @@ def _claim_settle(*, user, request: SettlementRequest, fingerprint: str) -> dict
     update(year, fields)
     audit(
         actor=user,
-        action="claim.settle",
+        action=AuditAction.CLAIM_SETTLE,
         target=claim,
         label=f"{prepared.submitter}/{request.external_ref}",
         member=prepared.member.masked_id_number,
@@ -891,7 +917,7 @@ def claim_reverse(*, user, settlement_id: int, reason: str = "") -> dict:
 
         claim.reversal_response["year"] = chronic_tally_give_back(chronic_tally, claim)
     claim.save(update_fields=["status", "reversed_at", "reversed_by", "reversal_reason", "reversal_response"])
-    audit(actor=user, action="claim.reverse", target=claim, label=f"{claim.submitter}/{claim.external_ref}", reason=reason[:200])
+    audit(actor=user, action=AuditAction.CLAIM_REVERSE, target=claim, label=f"{claim.submitter}/{claim.external_ref}", reason=reason[:200])
     return claim.reversal_response
 
 
@@ -900,7 +926,7 @@ def member_benefits(*, user, id_number: str, year: int) -> dict:
     Every read is logged with who asked."""
     id_number = normalize_id_number(id_number)
     member = Member.objects.select_related("account").filter(id_number=id_number).first()
-    audit(actor=user, action="member.benefits.read", target=member, label=mask_id_number(id_number), year=year)
+    audit(actor=user, action=AuditAction.MEMBER_BENEFITS_READ, target=member, label=mask_id_number(id_number), year=year)
     if member is None:
         raise NotFound(_("No member has this ID number."), code="member_not_found", details={"id_number": mask_id_number(id_number)})
     row = MemberYear.objects.filter(member=member, year=year).first()

@@ -18,6 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core.audit_actions import AuditAction
 from core.audit import audit
 from core.errors import Conflict, DomainError, NotFound
 from core.money import to_fen
@@ -64,7 +65,7 @@ def subsidy_take_back_record(*, user, claim: Claim) -> SubsidyPayment | None:
     take_back = SubsidyPayment.objects.create(
         batch=None, claim=None, member_id=paid.member_id, base=-paid.base, amount=-paid.amount, reverses=paid,
     )
-    audit(actor=user, action="subsidy_payment.take_back", target=take_back, label=f"{claim.submitter}/{claim.external_ref}",
+    audit(actor=user, action=AuditAction.SUBSIDY_PAYMENT_TAKE_BACK, target=take_back, label=f"{claim.submitter}/{claim.external_ref}",
           amount=f"{take_back.amount:.2f}", paid_in_batch=paid.batch_id)
     return take_back
 
@@ -104,7 +105,7 @@ def subsidy_batch_propose(*, user, policy_version_id: int) -> SubsidyBatch:
     batch.payment_count = len(payments) + len(take_backs)
     batch.total = sum((payment.amount for payment in payments + take_backs), Decimal("0.00"))
     batch.save(update_fields=["payment_count", "total"])
-    audit(actor=user, action="subsidy_batch.propose", target=batch, label=str(version), payments=batch.payment_count, total=f"{batch.total:.2f}", ratio_percent=str(ratio))
+    audit(actor=user, action=AuditAction.SUBSIDY_BATCH_PROPOSE, target=batch, label=str(version), payments=batch.payment_count, total=f"{batch.total:.2f}", ratio_percent=str(ratio))
     return batch
 
 
@@ -145,5 +146,5 @@ def subsidy_batch_approve(*, user, batch_id: int) -> SubsidyBatch:
     batch.payment_count = len(kept)
     batch.total = sum((payment.amount for payment in kept), Decimal("0.00"))
     batch.save(update_fields=["status", "approved_by", "approved_at", "payment_count", "total"])
-    audit(actor=user, action="subsidy_batch.approve", target=batch, label=str(batch), payments=batch.payment_count, total=f"{batch.total:.2f}", dropped=len(dropped))
+    audit(actor=user, action=AuditAction.SUBSIDY_BATCH_APPROVE, target=batch, label=str(batch), payments=batch.payment_count, total=f"{batch.total:.2f}", dropped=len(dropped))
     return batch

@@ -88,8 +88,21 @@ class GongjiAdminSite(admin.AdminSite):
         context = {**self.each_context(request), "title": _("Scheduled jobs"), "schedules": schedules()}
         return TemplateResponse(request, "admin/schedules.html", context)
 
+    def login(self, request, extra_context=None):
+        from django.conf import settings
+
+        # In the demo (DEBUG), a hint to the command that prints a demo user's one-time code.
+        extra_context = {**(extra_context or {}), "otp_demo_hint": settings.DEBUG and settings.STAFF_OTP_REQUIRED}
+        return super().login(request, extra_context)
+
     def has_permission(self, request):
         if not super().has_permission(request):
+            return False
+        # Signed in with the second factor too (core.otp; SecondFactorMiddleware sends whoever
+        # still owes it to the code page before any admin page is reached).
+        from core.otp import second_factor_pending
+
+        if second_factor_pending(request):
             return False
         # Even if someone ticks "staff status" on a provider's user, the admin stays closed.
         # One query per admin request, remembered on the request.

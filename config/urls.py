@@ -11,6 +11,8 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
     path("admin/", admin.site.urls),
+    # The second factor after the password (core.otp): the code, enrolment, recovery codes.
+    path("otp/", include("core.otp_urls")),
     # The person completes a reset the administrator sent (core.admin): nobody sets another's password.
     path("password-reset/<uidb64>/<token>/", auth_views.PasswordResetConfirmView.as_view(),
          name="password_reset_confirm"),

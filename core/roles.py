@@ -56,6 +56,8 @@ ROLE_PERMISSIONS: dict[Role, list[tuple[str, str, tuple[str, ...]]]] = {
         # finance are incompatible duties).
         ("claims", "*", ("view",)),
         ("claims", "providerstatement", ("view", "change")),
+        # … and prepares, approves and pays the year-end settlements (年度清算).
+        ("claims", "yearendsettlement", ("view", "change")),
         ("supervision", "*", ("view",)),
         ("core", "auditevent", ("view",)),
     ],
@@ -63,9 +65,12 @@ ROLE_PERMISSIONS: dict[Role, list[tuple[str, str, tuple[str, ...]]]] = {
         ("auth", "*", ("view", "add", "change")),
         # The groups are the roles, kept as data (ROLE_PERMISSIONS): never edited in the admin.
         ("auth", "group", ("view",)),
-        ("authtoken", "*", ("view", "add", "change", "delete")),
+        # API tokens: issued, rotated and revoked through core.tokens (the admin's own views).
+        ("core", "apitoken", ("view", "add", "change")),
         ("django_celery_beat", "*", ("view", "add", "change", "delete")),
         ("core", "*", ("view",)),
+        # Resetting a second factor: proposed by one administrator, approved by another (core.otp).
+        ("core", "secondfactorreset", ("view", "add", "change")),
         ("members", "*", ("view",)),
         ("pharmacies", "*", ("view",)),
         ("pharmacies", "providerstaff", ("view", "add", "change", "delete")),

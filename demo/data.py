@@ -8,6 +8,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from claims.models import CatalogItem
 from core.idnumber import make_id_number
@@ -27,6 +28,20 @@ DEMO_USERS = [
     ("sysadmin", Role.ADMINISTRATOR, "系统管理员 周涛"),
     ("provider", Role.PROVIDER, "市立医院 信息科"),
 ]
+
+# The demo agency users' authenticators (core.otp), fixed so that people trying the demo can add
+# them to a phone app from the README (base32 there) or print the current code with
+# `manage.py demo_otp_code <username>`. Demo only: real staff enrol their own on first login.
+DEMO_OTP_KEYS = {
+    "caseworker": "e5309fc1b9f7d44724271cd271ff39e1e1f542e8",
+    "caseworker2": "66641defa9116a5681b9fafaf77c30c04a103d6c",
+    "auditor": "fe010e99f9402e6ac906083a2d368e2e43f4a3fb",
+    "auditor2": "4dd8acc509150cc5d02fdd017c5c9943f59a42dd",
+    "finance": "b167946a91f66a5f9d9c81d0a9e7c763feaa1000",
+    "finance2": "b65ac51405b098f819a1ecc998bb8fac253e9102",
+    "sysadmin": "df0e480d7d3e0f926bd89e2a379a139107c487b2",
+}
+DEMO_OTP_DEVICE_NAME = "demo authenticator"
 
 PROVIDERS = [
     ("H37040200001", "枣庄市立医院", "institution", "level_3", ""),
@@ -130,10 +145,46 @@ def load_base_data() -> list[tuple[str, str, str]]:
             user.set_password(DEMO_PASSWORD)
             user.save()
             user.groups.add(Group.objects.get(name=role.value))
+        if username in DEMO_OTP_KEYS and not TOTPDevice.objects.filter(user=user, confirmed=True).exists():
+            TOTPDevice.objects.create(user=user, name=DEMO_OTP_DEVICE_NAME, key=DEMO_OTP_KEYS[username], confirmed=True)
         if role == Role.PROVIDER:
             ProviderStaff.objects.get_or_create(user=user, defaults={"provider": Provider.objects.get(code=PROVIDERS[0][0])})
         logins.append((username, DEMO_PASSWORD, role.value))
     return logins
+
+
+def demo_api_token() -> tuple[str, str | None, str]:
+    """The demo provider user's API token: (username, the key when it was issued just now, else
+    None, its prefix). The key is stored only as a digest (core.tokens), so it is printed once,
+    by the run that issues it; a later run shows the prefix and where to issue a new one."""
+    from core.tokens import api_token_issue_by_command, usable_tokens
+
+    username = next(name for name, role, _full_name in DEMO_USERS if role == Role.PROVIDER)
+    user = get_user_model().objects.get(username=username)
+    working = usable_tokens(user).first()
+    if working is not None:
+        return username, None, working.prefix
+    token, key = api_token_issue_by_command(user=user, command="setup_demo")
+    return username, key, token.prefix
+
+
+def demo_otp_code(username: str, *, at: float | None = None) -> str:
+    """The code a demo user's demo authenticator shows now; refuses anyone else (CommandError
+    in the command), and a demo user who enrolled an authenticator of their own."""
+    import time
+
+    from django_otp.oath import TOTP
+
+    if username not in DEMO_OTP_KEYS:
+        raise ValueError(f"{username!r} is not a demo agency user ({', '.join(DEMO_OTP_KEYS)})")
+    device = TOTPDevice.objects.filter(
+        user__username=username, name=DEMO_OTP_DEVICE_NAME, key=DEMO_OTP_KEYS[username], confirmed=True
+    ).first()
+    if device is None:
+        raise ValueError(f"{username!r} has no demo authenticator (run setup_demo, or it enrolled its own)")
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    totp.time = time.time() if at is None else at
+    return f"{totp.token():0{device.digits}d}"
 
 
 def load_demo(today: date | None = None) -> dict:
@@ -145,6 +196,7 @@ def load_demo(today: date | None = None) -> dict:
     logins = load_base_data()
     return {
         "logins": logins,
+        "api_token": demo_api_token(),
         "policies": load_region_presets(),
         "credits": credit_recent_months(today),
         "settlements": settle_demo_visits(today),

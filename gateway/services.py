@@ -22,6 +22,7 @@ from django.utils.translation import gettext_lazy as _
 from claims import services as claims
 from claims.models import CatalogItem, Claim
 from claims.statements.services import reconciliation_submit
+from core.audit_actions import AuditAction
 from core.audit import audit
 from core.sql import insert, update
 from core.errors import DomainError
@@ -49,6 +50,7 @@ REVERSIBLE = {PHARMACY_SETTLE, PHARMACY_CANCEL, SETTLE, CANCEL}
 POOLING_MED_TYPES = {"11", "13"}
 CHRONIC_MED_TYPES = {"14", "1401", "1402", "1403", "140104", "140201", "9901"}
 PHARMACY_MED_TYPE = "41"
+CHRONIC_SPECIAL = "chronic_special"  # the REST benefit (claims.models.Claim.Benefit)
 
 
 @dataclass
@@ -149,6 +151,10 @@ ITEM_REASONS = {
     "quantity_not_positive": _("the quantity must be positive"),
     "unit_price_not_positive": _("the unit price must be positive"),
     "unit_price_required": _("the item has no listed price: send its unit price"),
+    # The documented maxima of one line (claims.services.prepare_items; README, Bounds of one settlement).
+    "quantity_too_large": _("the quantity is above the most one line may have"),
+    "unit_price_too_large": _("the unit price is above the most one line may have"),
+    "line_amount_too_large": _("the line amount is above the most one line may have"),
 }
 
 
@@ -291,7 +297,7 @@ def sign_in(ctx: Context, data: dict) -> dict:
         ip=text(info, "ip", required=False, max_length=64, where="signIn."),
         user=ctx.user,
     )
-    audit(actor=ctx.user, action="gateway.sign_in", target=record, label=ctx.provider.code)
+    audit(actor=ctx.user, action=AuditAction.GATEWAY_SIGN_IN, target=record, label=ctx.provider.code)
     return {"signinoutb": {"sign_time": fmt_time(now), "sign_no": sign_no}}
 
 
@@ -347,7 +353,7 @@ def register(ctx: Context, data: dict) -> dict:
     _person_type(visit)
     visit.save(update_fields=["psn_type", "cvlserv_flag"])
     ctx.visit = visit
-    audit(actor=ctx.user, action="gateway.visit.register", target=visit, label=f"{ctx.provider.code}/{visit.pk}")
+    audit(actor=ctx.user, action=AuditAction.GATEWAY_VISIT_REGISTER, target=visit, label=f"{ctx.provider.code}/{visit.pk}")
     return {"data": {"mdtrt_id": visit.mdtrt_id, "psn_no": str(member.pk), "ipt_otp_no": visit.ipt_otp_no}}
 
 
@@ -362,7 +368,7 @@ def unregister(ctx: Context, data: dict) -> dict:
         visit.status = Visit.Status.CANCELLED
         visit.save(update_fields=["status"])
         visit.lines.filter(status=FeeLine.Status.UPLOADED).update(status=FeeLine.Status.CANCELLED)
-        audit(actor=ctx.user, action="gateway.visit.cancel", target=visit, label=f"{ctx.provider.code}/{visit.pk}")
+        audit(actor=ctx.user, action=AuditAction.GATEWAY_VISIT_CANCEL, target=visit, label=f"{ctx.provider.code}/{visit.pk}")
     return {}
 
 
@@ -388,7 +394,7 @@ def visit_info(ctx: Context, data: dict) -> dict:
         for row in diagnoses[:50]
     ]
     visit.save(update_fields=["med_type", "dise_codg", "dise_name", "begntime", "diagnoses"])
-    audit(actor=ctx.user, action="gateway.visit.info", target=visit, label=f"{ctx.provider.code}/{visit.pk}", med_type=med_type)
+    audit(actor=ctx.user, action=AuditAction.GATEWAY_VISIT_INFO, target=visit, label=f"{ctx.provider.code}/{visit.pk}", med_type=med_type)
     return {}
 
 
@@ -442,7 +448,9 @@ def _benefit(visit_med_type: str, *, pharmacy: bool, circulated: bool, use_accou
         return claims.PERSONAL_ACCOUNT
     if visit_med_type in POOLING_MED_TYPES:
         return claims.OUTPATIENT_POOLING
-    raise GatewayError(_("Chronic and special disease visits (med_type 14) are not settled yet."))
+    # med_type 14 (门诊慢特病, and its regional sub-codes): the chronic benefit, the disease
+    # being 2203's dise_codg (nhsa.md, Codes).
+    return CHRONIC_SPECIAL
 
 
 def _request(*, visit: Visit, lines: list[FeeLine], use_account: bool, external_ref: str = "",
@@ -453,7 +461,8 @@ def _request(*, visit: Visit, lines: list[FeeLine], use_account: bool, external_
         visit_date=timezone.localtime(visit.begntime).date(),
         items=tuple(claims.ItemRequest(code=line.med_list_codg, quantity=line.cnt, unit_price=line.pric) for line in lines),
         external_ref=external_ref,
-        benefit=_benefit(visit.med_type, pharmacy=pharmacy, circulated=circulated, use_account=use_account),
+        benefit=(benefit := _benefit(visit.med_type, pharmacy=pharmacy, circulated=circulated, use_account=use_account)),
+        disease_code=(visit.dise_codg or None) if benefit == CHRONIC_SPECIAL else None,
         prescribed_by_code=(visit.prescribed_by_code or None) if circulated else None,
         use_account=use_account,
     )
@@ -478,13 +487,15 @@ def fees(ctx: Context, data: dict) -> dict:
     taken = {line.feedetl_sn for line in existing} & {line.feedetl_sn for line in new}
     if taken:
         raise GatewayError(_("Fee line {sn} is already uploaded: cancel it first (2205)."), sn=sorted(taken)[0])
-    FeeLine.objects.bulk_create(new)
     everything = existing + new
     ctx.extra["sns"] = [line.feedetl_sn for line in everything]
+    # The bounds of one settlement (window, line and visit maxima) before a line is stored.
+    claims.check_bounds(_request(visit=visit, lines=everything, use_account=False))
+    FeeLine.objects.bulk_create(new)
     # The classification is the settlement's own, computed by the REST preview of the visit.
     body = claims.claim_preview(user=ctx.user, request=_request(visit=visit, lines=everything, use_account=False))
     result = _result_lines(body, everything)[len(existing):]
-    audit(actor=ctx.user, action="gateway.fees.upload", target=visit, label=f"{ctx.provider.code}/{visit.pk}", lines=len(new))
+    audit(actor=ctx.user, action=AuditAction.GATEWAY_FEES_UPLOAD, target=visit, label=f"{ctx.provider.code}/{visit.pk}", lines=len(new))
     return {"result": result}
 
 
@@ -500,7 +511,7 @@ def fees_cancel(ctx: Context, data: dict) -> dict:
     cancelled = lines.update(status=FeeLine.Status.CANCELLED)
     if not cancelled:
         raise GatewayError(_("Visit {mdtrt_id} has no uploaded fee lines of batch {batch}."), mdtrt_id=visit.mdtrt_id, batch=batch)
-    audit(actor=ctx.user, action="gateway.fees.cancel", target=visit, label=f"{ctx.provider.code}/{visit.pk}", batch=batch, lines=cancelled)
+    audit(actor=ctx.user, action=AuditAction.GATEWAY_FEES_CANCEL, target=visit, label=f"{ctx.provider.code}/{visit.pk}", batch=batch, lines=cancelled)
     return {}
 
 
@@ -714,6 +725,8 @@ def pharmacy_preview(ctx: Context, data: dict) -> dict:
 def pharmacy_settle(ctx: Context, data: dict) -> dict:
     visit, lines, use_account, _m = _pharmacy_visit(ctx, data)
     _person_type(visit)
+    # The bounds of one settlement (window, line and visit maxima) before the visit is stored.
+    claims.check_bounds(_request(visit=visit, lines=lines, use_account=use_account, pharmacy=True))
     visit.save()
     for line in lines:
         line.visit = visit
@@ -770,7 +783,7 @@ def reversal(ctx: Context, data: dict) -> dict:
             _settle_visit(ctx, visit=visit, lines=lines, use_account=visit.use_account_flag, pharmacy=pharmacy)
     original.reversed_by_msgid = ctx.msgid
     original.save(update_fields=["reversed_by_msgid"])
-    audit(actor=ctx.user, action="gateway.reversal", target=original, label=f"{ctx.provider.code}/{omsgid}", infno=oinfno)
+    audit(actor=ctx.user, action=AuditAction.GATEWAY_REVERSAL, target=original, label=f"{ctx.provider.code}/{omsgid}", infno=oinfno)
     return {}
 
 

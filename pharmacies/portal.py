@@ -9,6 +9,7 @@ the `portal/base.html` template and `add_navigation(...)` (e.g. in their AppConf
 
 from functools import wraps
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
@@ -18,9 +19,10 @@ from django.urls import reverse_lazy
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
-from rest_framework.authtoken.models import Token
 
 from core.errors import DomainError, NotFound
+from core.models import ApiToken
+from core import tokens as api_tokens
 from core.transactions import durable_on_post
 
 from . import services
@@ -35,6 +37,7 @@ NAVIGATION: list[tuple[str, object]] = [
     ("portal:agreements", _("Agreement")),
     ("portal:notifications", _("Notifications")),
     ("portal:token", _("API token")),
+    ("portal:two_factor", _("Sign-in security")),
 ]
 
 
@@ -355,22 +358,78 @@ def notifications(request):
     return render_portal(request, "portal/notifications.html", {"notifications": items})
 
 
+def _provider_tokens(provider):
+    return ApiToken.objects.filter(user__provider_staff__provider=provider).select_related("user", "revoked_by")
+
+
 @portal_view(any_status=True)
 def token(request):
+    """The provider's API tokens: issue one (for the signed-in user), rotate or revoke any of the
+    provider's. A new key is shown once, in the answer to the POST that issued it (never in a
+    message, the session or a log); the page says so and is not cached."""
+    new_key = None
     if request.method == "POST":
         operation = request.POST.get("operation")
         try:
-            if operation == "rotate":
-                services.api_token_rotate(user=request.user, actor=request.user)
-                messages.success(
-                    request, _("A new API token was issued; the old one no longer works.")
-                )
-            elif operation == "create":
-                services.api_token_create(user=request.user, actor=request.user)
-                messages.success(request, _("The API token was created."))
+            if operation == "issue":
+                _token, new_key = api_tokens.api_token_issue(user=request.user, actor=request.user)
+            elif operation in ("rotate", "revoke"):
+                pk = request.POST.get("token", "")
+                token = _provider_tokens(request.provider).filter(pk=pk).first() if pk.isdigit() else None
+                if token is None:
+                    raise Http404
+                reason = request.POST.get("reason", "")
+                if operation == "rotate":
+                    _token, new_key = api_tokens.api_token_rotate(token=token, actor=request.user, reason=reason)
+                else:
+                    api_tokens.api_token_revoke(token=token, actor=request.user, reason=reason)
+                    messages.success(request, _("The API token %(prefix)s… was revoked; it no longer works.")
+                                     % {"prefix": token.prefix})
         except DomainError as exc:
             _refused(request, exc)
-        return redirect("portal:token")
-    return render_portal(
-        request, "portal/token.html", {"token": Token.objects.filter(user=request.user).first()}
-    )
+        if new_key is None:
+            return redirect("portal:token")
+    now = timezone.now()
+    rows = [(token, token.status(now), token.days_left(now)) for token in _provider_tokens(request.provider)]
+    response = render_portal(request, "portal/token.html", {
+        "rows": rows, "new_key": new_key, "overlap_hours": settings.API_TOKEN_ROTATION_OVERLAP_HOURS,
+        "lifetime_days": settings.API_TOKEN_LIFETIME_DAYS, "warning_days": api_tokens.EXPIRY_WARNING_DAYS,
+    })
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@portal_view(any_status=True)
+def two_factor(request):
+    """Provider staff may opt in to the second factor (core.otp): enrol an authenticator with a
+    code (then the recovery codes, once), or turn it off with a code."""
+    from django_otp import login as otp_login
+
+    from core import otp
+    from core.otp_views import CodeForm, enrolment_context
+
+    user = request.user
+    enrolled = otp.has_confirmed_totp(user)
+    form = CodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        code = form.cleaned_data["code"]
+        try:
+            if enrolled:
+                otp.second_factor_disable(user=user, code=code)
+            else:
+                device = otp.enrolment_device(user)
+                codes = otp.enrol_confirm(user=user, device=device, code=code)
+        except DomainError as exc:
+            form.add_error("code", exc.message)
+        else:
+            if enrolled:
+                messages.success(request, _("The one-time code is off: the portal asks for the password only."))
+                return redirect("portal:two_factor")
+            device.refresh_from_db()
+            otp_login(request, device)
+            request.session.cycle_key()
+            return render_portal(request, "portal/two_factor.html", {"enrolled": True, "codes": codes})
+    context = {"enrolled": enrolled, "form": form}
+    if not enrolled:
+        context.update(enrolment_context(otp.enrolment_device(user)))
+    return render_portal(request, "portal/two_factor.html", context)

@@ -32,5 +32,6 @@ urlpatterns = [
     path("agreement/", portal.agreements, name="agreements"),
     path("notifications/", portal.notifications, name="notifications"),
     path("token/", portal.token, name="token"),
+    path("two-factor/", portal.two_factor, name="two_factor"),
     path("flags/", include("supervision.portal_urls")),
 ]

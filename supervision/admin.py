@@ -12,6 +12,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from core.admin import LargeTableMixin, ReadOnlyAdminMixin
@@ -203,7 +204,7 @@ class FlagAdmin(LargeTableMixin, admin.ModelAdmin):
         ids = [pk for pk in (obj.evidence or {}).get("claims", []) if isinstance(pk, int)] or (
             [obj.claim_id] if obj.claim_id else [])
         claims = Claim.objects.filter(pk__in=ids).select_related("provider").order_by("visit_date", "pk")
-        return format_html_join(format_html("<br>"), '<a href="{}">{} · {} · {} · {}</a>', (
+        return format_html_join(mark_safe("<br>"), '<a href="{}">{} · {} · {} · {}</a>', (
             (reverse("admin:claims_claim_change", args=[c.pk]), c.visit_date, c.provider.name if c.provider_id else "",
              c.external_ref, c.total) for c in claims
         )) or "-"

@@ -14,9 +14,10 @@ from core.admin_actions import apply_to_selected
 from core.errors import DomainError
 
 from ..funds import FUND_FIELDS
-from ..models import Deduction, ProviderStatement, Reconciliation
+from ..models import Deduction, ProviderStatement, Reconciliation, YearEndSettlement
 from . import exports
 from .services import statement_approve, statement_record_payment, statement_settlements
+from .year_end import year_end_approve, year_end_prepare, year_end_record_payment
 
 
 class DeductionInline(admin.TabularInline):
@@ -38,7 +39,8 @@ class ProviderStatementAdmin(LargeTableMixin, admin.ModelAdmin):
     list_select_related = ["provider"]
     search_fields = ["provider__code", "provider__name"]
     date_hierarchy = "month"
-    readonly_fields = ["provider", "clearing", "month", "status", *ProviderStatement.FIGURES, "generated_at", "generated_by",
+    readonly_fields = ["provider", "clearing", "month", "status", *ProviderStatement.FIGURES,
+                       *ProviderStatement.METHOD_FIGURES, "generated_at", "generated_by",
                        "approved_at", "approved_by", "paid_at", "paid_by", "payment_reference", "links"]
     fields = readonly_fields
     inlines = [DeductionInline]
@@ -151,3 +153,127 @@ class ReconciliationAdmin(LargeTableMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(YearEndSettlement)
+class YearEndSettlementAdmin(LargeTableMixin, admin.ModelAdmin):
+    """Year-end settlements (年度清算): prepared (the page 编制年度清算 or the command/task),
+    approved by finance (never the preparer), paid (never by the approver); print and XLSX."""
+
+    list_display = ["provider", "year", "status", "budget", "budget_actual", "budget_balance", "credit_grade",
+                    "deposit_returned", "payable", "payment_reference", "links"]
+    list_filter = ["status", "year", "credit_grade"]
+    list_select_related = ["provider"]
+    search_fields = ["provider__code", "provider__name"]
+    readonly_fields = ["provider", "year", "terms", "status", *YearEndSettlement.FIGURES, "prepared_at", "prepared_by",
+                       "approved_at", "approved_by", "paid_at", "paid_by", "payment_reference", "links"]
+    fields = readonly_fields
+    actions = ["approve_selected", "export_xlsx"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("print / export"))
+    def links(self, obj):
+        return format_html(
+            '<a href="{}" target="_blank">{}</a> · <a href="{}">XLSX</a>{}',
+            reverse("admin:claims_yearendsettlement_print", args=[obj.pk]), _("Print"),
+            reverse("admin:claims_yearendsettlement_xlsx", args=[obj.pk]),
+            format_html(' · <a href="{}">{}</a>', reverse("admin:claims_yearendsettlement_pay", args=[obj.pk]),
+                        _("Record payment")) if obj.status == YearEndSettlement.Status.APPROVED else "",
+        )
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("prepare/", view(self.prepare_view), name="claims_yearendsettlement_prepare"),
+            path("<int:pk>/print/", view(self.print_view), name="claims_yearendsettlement_print"),
+            path("<int:pk>/xlsx/", view(self.xlsx_view), name="claims_yearendsettlement_xlsx"),
+            path("<int:pk>/pay/", view(self.pay_view), name="claims_yearendsettlement_pay"),
+            *super().get_urls(),
+        ]
+
+    def _settlement(self, request, pk):
+        if not self.has_view_permission(request):
+            from django.core.exceptions import PermissionDenied
+
+            raise PermissionDenied
+        return get_object_or_404(YearEndSettlement.objects.select_related("provider", "prepared_by", "approved_by", "paid_by"),
+                                 pk=pk)
+
+    class PrepareForm(forms.Form):
+        provider = forms.CharField(label=_("provider's national code"), max_length=12)
+        year = forms.IntegerField(label=_("year"), min_value=2000, max_value=2100)
+        assessment_percent = forms.DecimalField(label=_("assessment result (%)"), min_value=0, max_value=100,
+                                                decimal_places=2, initial=100)
+
+    def prepare_view(self, request):
+        from django.core.exceptions import PermissionDenied
+
+        from core.roles import Role, has_role
+        from pharmacies.models import Provider
+
+        if not has_role(request.user, Role.FINANCE):
+            raise PermissionDenied
+        form = self.PrepareForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            provider = Provider.objects.filter(code=form.cleaned_data["provider"].strip()).first()
+            if provider is None:
+                form.add_error("provider", _("No provider with this code."))
+            else:
+                try:
+                    settlement = year_end_prepare(provider=provider, year=form.cleaned_data["year"], user=request.user,
+                                                  assessment_percent=form.cleaned_data["assessment_percent"])
+                except DomainError as error:
+                    form.add_error(None, str(error.message))
+                else:
+                    self.message_user(request, _("Year-end settlement prepared."), messages.SUCCESS)
+                    return redirect("admin:claims_yearendsettlement_change", settlement.pk)
+        return TemplateResponse(request, "admin/claims/year_end_form.html", {
+            **self.admin_site.each_context(request), "form": form, "opts": self.model._meta,
+            "title": _("Prepare a year-end settlement"),
+        })
+
+    def print_view(self, request, pk):
+        settlement = self._settlement(request, pk)
+        return TemplateResponse(request, "claims/year_end_print.html", {
+            "settlement": settlement, "rows": exports.year_end_rows(settlement),
+        })
+
+    def xlsx_view(self, request, pk):
+        settlement = self._settlement(request, pk)
+        return exports.year_end_xlsx([settlement], f"year-end-{settlement.file_key}-{settlement.year}.xlsx")
+
+    class PaymentForm(forms.Form):
+        payment_reference = forms.CharField(label=_("payment reference"), max_length=100)
+
+    def pay_view(self, request, pk):
+        settlement = self._settlement(request, pk)
+        form = self.PaymentForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                year_end_record_payment(settlement_id=settlement.pk, user=request.user,
+                                        payment_reference=form.cleaned_data["payment_reference"])
+            except DomainError as error:
+                self.message_user(request, error.message, messages.ERROR)
+            else:
+                self.message_user(request, _("Payment recorded."), messages.SUCCESS)
+                return redirect("admin:claims_yearendsettlement_change", settlement.pk)
+        return TemplateResponse(request, "admin/claims/year_end_form.html", {
+            **self.admin_site.each_context(request), "settlement": settlement, "form": form,
+            "opts": self.model._meta, "title": _("Record payment"),
+        })
+
+    @admin.action(description=_("Approve the selected year-end settlements"))
+    def approve_selected(self, request, queryset):
+        apply_to_selected(self, request, queryset.order_by("pk"),
+                          lambda settlement: year_end_approve(settlement_id=settlement.pk, user=request.user),
+                          done_message=_("%(count)d year-end settlements approved."))
+
+    @admin.action(description=_("Export the selected year-end settlements (XLSX)"))
+    def export_xlsx(self, request, queryset):
+        return exports.year_end_xlsx(queryset.select_related("provider", "prepared_by", "approved_by", "paid_by"),
+                                     "year-end-settlements.xlsx")

@@ -18,9 +18,33 @@ from ..funds import FUND_FIELDS, FUNDS
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-def statement_rows(statement) -> list[tuple[str, object]]:
-    """(label, value) lines of a statement, in the order printed and exported."""
-    return _statement_rows(statement) + _benefit_rows(statement)
+def statement_rows(statement, methods: bool | None = None) -> list[tuple[str, object]]:
+    """(label, value) lines of a statement, in the order printed and exported. The payment
+    methods' lines are there for a statement paid by any method but per item (or with
+    `methods`, for an export of several statements sharing one header row)."""
+    rows = _statement_rows(statement)
+    if statement.payment_methods if methods is None else methods:
+        at = next(index for index, (label, _value) in enumerate(rows) if label == _("Deductions"))
+        rows[at:at] = _method_rows(statement)
+    return rows + _benefit_rows(statement)
+
+
+def _method_rows(statement) -> list[tuple[str, object]]:
+    """Zaozhuang 第十六条, Ziyang 第二十二条, Yangzhou 三(二), Jinan (十六): the funds as the
+    agreement's terms pay them (claims/statements/payment_methods.py)."""
+    return [
+        (_("Payment methods"), statement.method_labels),
+        (_("Funds paid per item"), statement.per_item_fund),
+        (_("Funds counted against the budget"), statement.budget_actual),
+        (_("Month's share of the budget"), statement.budget_share),
+        (_("Paid within the budget"), statement.budget_paid),
+        (_("Quality deposit withheld"), -statement.deposit_withheld),
+        (_("Registered members (capitation)"), statement.capitation_members),
+        (_("Capitation"), statement.capitation_amount),
+        (_("Per-disease cases"), statement.per_disease_cases),
+        (_("Per-disease payment"), statement.per_disease_amount),
+        (_("Separately paid drugs"), statement.separately_paid),
+    ]
 
 
 def _benefit_rows(statement) -> list[tuple[str, object]]:
@@ -76,10 +100,12 @@ def statements_xlsx(statements, filename: str, settlements=None) -> HttpResponse
     sheet = workbook.active
     sheet.title = _("Statements")[:31]
     statements = list(statements)
+    # One header row: the methods' columns when any statement of the export has them.
+    methods = any(statement.payment_methods for statement in statements)
     if statements:
-        sheet.append(safe_row([label for label, _value in statement_rows(statements[0])]))
+        sheet.append(safe_row([label for label, _value in statement_rows(statements[0], methods)]))
     for statement in statements:
-        sheet.append(safe_row([value for _label, value in statement_rows(statement)]))
+        sheet.append(safe_row([value for _label, value in statement_rows(statement, methods)]))
     deductions = workbook.create_sheet(_("Deductions")[:31])
     deductions.append([_("Provider"), _("Month"), _("Amount"), _("Reason"), _("Source reference"), _("Decided on")])
     for statement in statements:
@@ -166,4 +192,52 @@ def settlements_xlsx(claims, filename: str, headings: bool = False) -> HttpRespo
     sheet.append([str(h) for h in settlement_headings()] if headings else list(SETTLEMENT_COLUMNS))
     for claim in claims.iterator(chunk_size=2000):
         sheet.append(safe_row(_settlement_values(claim)))
+    return _xlsx_response(workbook, filename)
+
+
+def year_end_rows(settlement) -> list[tuple[str, object]]:
+    """(label, value) lines of a year-end settlement (年度清算), in the order printed and exported."""
+    return [
+        (_("Provider"), f"{settlement.provider.code} {settlement.provider.name}"),
+        (_("Year"), settlement.year),
+        (_("Status"), str(settlement.get_status_display())),
+        (_("Monthly statements"), settlement.months),
+        (_("Yearly budget"), settlement.budget),
+        (_("Funds counted against the budget"), settlement.budget_actual),
+        (_("Overrun"), settlement.overrun),
+        (_("Overrun paid by the agency"), settlement.overrun_agency),
+        (_("Underrun"), settlement.underrun),
+        (_("Underrun kept by the provider"), settlement.underrun_retained),
+        (_("Paid by the budget for the year"), settlement.recognised),
+        (_("Paid monthly within the budget"), -settlement.budget_paid),
+        (_("Budget balance due"), settlement.budget_balance),
+        (_("Quality deposit withheld"), settlement.deposit_withheld),
+        (_("Credit grade"), settlement.credit_grade or "—"),
+        (_("Credit score"), settlement.credit_score if settlement.credit_score is not None else "—"),
+        (_("Assessment result (%)"), settlement.assessment_percent),
+        (_("Deposit returned (%)"), settlement.deposit_return_percent),
+        (_("Deposit returned"), settlement.deposit_returned),
+        (_("Deposit forfeited"), settlement.deposit_forfeited),
+        (_("Amount payable (budget balance + deposit returned)"), settlement.payable),
+        (_("Amount payable (in capitals)"), to_capital(settlement.payable)),
+        (_("Prepared by"), person_name(settlement.prepared_by)),
+        (_("Approved by"), person_name(settlement.approved_by) if settlement.approved_by_id else ""),
+        (_("Payment recorded by"), person_name(settlement.paid_by) if settlement.paid_by_id else ""),
+        (_("Payment reference"), settlement.payment_reference),
+    ]
+
+
+def year_end_xlsx(settlements, filename: str) -> HttpResponse:
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = _("Year-end settlements")[:31]
+    settlements = list(settlements)
+    if settlements:
+        sheet.append(safe_row([label for label, _value in year_end_rows(settlements[0])]))
+    for settlement in settlements:
+        sheet.append(safe_row([value for _label, value in year_end_rows(settlement)]))
+    for row in sheet.iter_rows():
+        for cell in row:
+            if hasattr(cell.value, "as_tuple"):
+                cell.number_format = "#,##0.00"
     return _xlsx_response(workbook, filename)

@@ -21,20 +21,26 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.db import DataError, IntegrityError, connection, transaction
-from django.db.models import Case, CharField, Count, F, OuterRef, Q, Subquery, Sum, Value, When
+from django.db.models import (
+    Case, CharField, Count, DecimalField, ExpressionWrapper, F, OuterRef, Q, Subquery, Sum, Value, When,
+)
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core.audit_actions import AuditAction
 from core.audit import audit
 from core.errors import Conflict, DomainError, DutyConflict, NotFound
 from core.money import ZERO, MoneyField, to_fen
 from core.roles import Role, ensure_separated, require_role
+from members.models import PrimaryCareRegistration
 from pharmacies.models import Provider
+from pharmacies.services.payment_terms import payment_terms_for
 
-from ..funds import FUND_FIELDS, FUNDS, REVERSED_FUND_FIELDS
+from ..funds import FUND_FIELDS, FUNDS, REVERSED_FUND_FIELDS, funds_expression
 from ..services import CROSS_REGION_SUBMITTER
-from ..models import Claim, Deduction, ProviderStatement, Reconciliation
+from ..models import Claim, ClaimLine, Deduction, ProviderStatement, Reconciliation
+from . import payment_methods as pm
 
 # Advisory-lock namespace of close_month (PostgreSQL), with the month as the second key.
 CLOSE_MONTH_LOCK = 0x5354  # "ST"
@@ -97,7 +103,7 @@ def deduction_record(*, provider: Provider, amount: Decimal, reason: str, source
         },
     )
     if created:
-        audit(actor=user, action="deduction.record", target=deduction, provider=provider.code,
+        audit(actor=user, action=AuditAction.DEDUCTION_RECORD, target=deduction, provider=provider.code,
               amount=str(amount), source_reference=source_reference)
     return deduction
 
@@ -124,7 +130,7 @@ FIGURE_LIMIT = Decimal(10) ** (MoneyField().max_digits - MoneyField().decimal_pl
 
 def figures_problem(values: dict) -> str | None:
     """The first figure of one provider's statement that cannot be stored, or None."""
-    for field in ProviderStatement.FIGURES:
+    for field in (*ProviderStatement.FIGURES, *ProviderStatement.METHOD_FIGURES):
         value = values.get(field)
         if isinstance(value, Decimal) and not (value.is_finite() and -FIGURE_LIMIT < value < FIGURE_LIMIT):
             return field
@@ -141,6 +147,14 @@ ON_A_STATEMENT = Q(provider__isnull=False) | Q(
 CLEARING = Case(When(provider__isnull=True, then=F("visit_place")), default=Value(""), output_field=CharField())
 
 
+def _empty_figures() -> dict:
+    return {
+        "settlement_count": 0, "reversal_count": 0, "deductions_total": ZERO,
+        **{field: ZERO for field in MONEY_FIELDS},
+        **{f"reversed_{field}": ZERO for field in MONEY_FIELDS},
+    }
+
+
 def statement_figures(month: date) -> dict[tuple[int | None, str], dict]:
     """(provider_id, clearing) -> the statement's figures for the month, from three aggregate
     queries: (provider_id, "") for a provider, (None, "in_province" | "out_of_province") for a
@@ -149,11 +163,7 @@ def statement_figures(month: date) -> dict[tuple[int | None, str], dict]:
     figures: dict[tuple[int | None, str], dict] = {}
 
     def row(provider_id, clearing=""):
-        return figures.setdefault((provider_id, clearing), {
-            "settlement_count": 0, "reversal_count": 0, "deductions_total": ZERO,
-            **{field: ZERO for field in MONEY_FIELDS},
-            **{f"reversed_{field}": ZERO for field in MONEY_FIELDS},
-        })
+        return figures.setdefault((provider_id, clearing), _empty_figures())
 
     settled = (
         Claim.objects.filter(ON_A_STATEMENT, settled_at__gte=start, settled_at__lt=end)
@@ -193,7 +203,91 @@ def statement_figures(month: date) -> dict[tuple[int | None, str], dict]:
             - values["reversed_account"] - values["reversed_family_account"]
             - values["deductions_total"]
         )
+    # The agreement's payment methods, for the providers whose terms name any (per item: as above).
+    apply_payment_methods(month, figures)
     return figures
+
+
+# ---------------------------------------------------------------------------------------
+# Payment methods (claims/statements/payment_methods.py applied to the month's figures)
+
+
+def _pool_key(benefit: str, disease_code):
+    if benefit == Claim.Benefit.CHRONIC_SPECIAL and disease_code:
+        return (pm.CHRONIC, disease_code)
+    return benefit
+
+
+def method_inputs(month: date, terms: dict) -> dict[int, pm.MonthInputs]:
+    """provider_id → the calculator's inputs for the providers with terms: a handful of grouped
+    queries restricted to those providers, whatever their number of settlements."""
+    start, end = local_bounds(month, month_end(month))
+    provider_ids = list(terms)
+    pools: dict[int, dict] = {provider_id: {} for provider_id in provider_ids}
+
+    def add(provider_id, key, cases=0, funds=ZERO, separately_paid=ZERO):
+        pool = pools[provider_id].get(key, pm.Pool(0, ZERO, ZERO))
+        pools[provider_id][key] = pm.Pool(pool.cases + cases, pool.funds + funds, pool.separately_paid + separately_paid)
+
+    claims = Claim.objects.filter(provider_id__in=provider_ids).order_by()
+    for time_field, sign in (("settled_at", 1), ("reversed_at", -1)):
+        rows = (claims.filter(**{f"{time_field}__gte": start, f"{time_field}__lt": end})
+                .values("provider_id", "benefit", "chronic__disease__code")
+                .annotate(n=Count("pk"), funds=Coalesce(Sum(funds_expression()), Value(ZERO), output_field=MoneyField())))
+        for row in rows:
+            add(row["provider_id"], _pool_key(row["benefit"], row["chronic__disease__code"]),
+                cases=sign * row["n"], funds=sign * row["funds"])
+        # Jinan (十六), Yangzhou 三(三): the funds' share of separately paid drugs, a line's share in
+        # proportion to its policy-scope amount (the funds pay on the policy scope).
+        share = ExpressionWrapper(funds_expression("claim__") * F("policy_scope") / F("claim__policy_scope"),
+                                  output_field=DecimalField(max_digits=30, decimal_places=10))
+        lines = (ClaimLine.objects.filter(catalog_item__separately_paid=True, claim__provider_id__in=provider_ids,
+                                          claim__policy_scope__gt=0, policy_scope__gt=0,
+                                          **{f"claim__{time_field}__gte": start, f"claim__{time_field}__lt": end})
+                 .order_by().values("claim__provider_id", "claim__benefit", "claim__chronic__disease__code")
+                 .annotate(share=Sum(share)))
+        for row in lines:
+            add(row["claim__provider_id"], _pool_key(row["claim__benefit"], row["claim__chronic__disease__code"]),
+                separately_paid=sign * to_fen(row["share"] or ZERO))
+    capitation = [provider_id for provider_id, item in terms.items() if item.capitation]
+    registered = dict(
+        PrimaryCareRegistration.objects.filter(provider_id__in=capitation).covering(month).order_by()
+        .values("provider_id").annotate(n=Count("pk")).values_list("provider_id", "n")
+    ) if capitation else {}
+    return {provider_id: pm.MonthInputs(month=month.month, pools=pools[provider_id],
+                                        registered_members=registered.get(provider_id, 0))
+            for provider_id in provider_ids}
+
+
+def apply_payment_methods(month: date, figures: dict) -> None:
+    """The providers whose agreement has payment terms for the month's year: their funds paid
+    as the terms say (new lines, and the payable), in place. A provider paid per item is left
+    exactly as it was. A capitation provider with registered members but no settlement in the
+    month still gets a statement (capitation pays for its registered members)."""
+    found = payment_terms_for(None, month.year, day=month)
+    if not found:
+        return
+    terms = {provider_id: pm.terms_from_model(item) for provider_id, item in found.items()}
+    inputs = method_inputs(month, terms)
+    for provider_id, item in terms.items():
+        values = figures.get((provider_id, ""))
+        if values is None:
+            if not (item.capitation and inputs[provider_id].registered_members):
+                continue
+            values = figures[(provider_id, "")] = _empty_figures()
+        lines = pm.month_lines(item, inputs[provider_id])
+        values.update(
+            payment_methods=",".join(item.methods), per_item_fund=lines.per_item_fund,
+            budget_actual=lines.budget_actual, budget_share=lines.budget_share, budget_paid=lines.budget_paid,
+            deposit_withheld=lines.deposit_withheld, capitation_members=lines.capitation_members,
+            capitation_amount=lines.capitation_amount, per_disease_cases=lines.per_disease_cases,
+            per_disease_amount=lines.per_disease_amount, per_disease_detail=lines.per_disease_detail,
+            separately_paid=lines.separately_paid,
+        )
+        values["payable"] = (
+            lines.funds_payable + values["account"] + values["family_account"]
+            - values["reversed_account"] - values["reversed_family_account"] - values["deductions_total"]
+        )
 
 
 def statement_by_benefit(statement: ProviderStatement) -> list[dict]:
@@ -323,8 +417,8 @@ def statement_close_month(*, month: date, user=None) -> CloseResult:
     failures = tuple(sorted((codes.get(provider_id, str(provider_id)) if provider_id else clearing, reason)
                             for (provider_id, clearing), reason in failed.items()))
     for code, reason in failures:
-        audit(actor=user, action="statement.close_month.failed", label=code, month=f"{month:%Y-%m}", provider=code, reason=reason)
-    audit(actor=user, action="statement.close_month", month=f"{month:%Y-%m}", created=len(to_create),
+        audit(actor=user, action=AuditAction.STATEMENT_CLOSE_MONTH_FAILED, label=code, month=f"{month:%Y-%m}", provider=code, reason=reason)
+    audit(actor=user, action=AuditAction.STATEMENT_CLOSE_MONTH, month=f"{month:%Y-%m}", created=len(to_create),
           replaced=len(to_update), removed=len(stale), kept_approved=len(frozen), failed=len(failures))
     return CloseResult(month=month, created=len(to_create), replaced=len(to_update), kept_approved=len(frozen),
                        failed=failures)
@@ -353,7 +447,7 @@ def statement_approve(*, statement_id: int, user) -> ProviderStatement:
     statement.approved_at = timezone.now()
     statement.approved_by = user
     statement.save(update_fields=["status", "approved_at", "approved_by"])
-    audit(actor=user, action="statement.approve", target=statement, payable=str(statement.payable))
+    audit(actor=user, action=AuditAction.STATEMENT_APPROVE, target=statement, payable=str(statement.payable))
     return statement
 
 
@@ -380,7 +474,7 @@ def statement_record_payment(*, statement_id: int, payment_reference: str, user)
     statement.paid_by = user
     statement.payment_reference = payment_reference[:100]
     statement.save(update_fields=["status", "paid_at", "paid_by", "payment_reference"])
-    audit(actor=user, action="statement.pay", target=statement, payment_reference=statement.payment_reference)
+    audit(actor=user, action=AuditAction.STATEMENT_PAY, target=statement, payment_reference=statement.payment_reference)
     return statement
 
 
@@ -454,7 +548,7 @@ def reconciliation_submit(
         result=Reconciliation.Result.MISMATCH if mismatch else Reconciliation.Result.MATCH,
         differences=differences, submitted_by=user,
     )
-    audit(actor=user, action="reconciliation.submit", target=reconciliation,
+    audit(actor=user, action=AuditAction.RECONCILIATION_SUBMIT, target=reconciliation,
           provider=provider.code if provider else CROSS_REGION_SUBMITTER, clearing=clearing,
           result=reconciliation.result)
     return reconciliation

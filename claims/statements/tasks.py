@@ -22,3 +22,14 @@ def close_previous_month(month: str | None = None) -> dict:
         result = statement_close_month(month=first, user=None)
     return {"month": f"{result.month:%Y-%m}", "created": result.created, "replaced": result.replaced,
             "kept_approved": result.kept_approved, "failed": [list(failure) for failure in result.failed]}
+
+
+@shared_task(name="claims.prepare_year_end")
+def prepare_year_end(year: int | None = None) -> dict:
+    """Prepare the year-end settlements of `year`, by default last year (local time)."""
+    from .year_end import year_end_prepare_all
+
+    year = int(year) if year else timezone.localdate().year - 1
+    with transaction.atomic(durable=True):
+        result = year_end_prepare_all(year=year, user=None)
+    return {"year": result.year, "prepared": list(result.prepared), "refused": [list(item) for item in result.refused]}

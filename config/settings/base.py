@@ -32,7 +32,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI's files served by the project (closed networks)
     "django_filters",
@@ -41,6 +40,10 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "axes",
     "csp",
+    # Second factor for agency staff (core.otp): time-based codes and recovery codes.
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "core",
     "members",
     "pharmacies",
@@ -64,6 +67,10 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): signed in with the second factor too (django-otp) ...
+    "django_otp.middleware.OTPMiddleware",
+    # ... and nothing but the code pages until then, for whoever needs it (core.otp).
+    "core.otp.SecondFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
@@ -92,6 +99,13 @@ AXES_CLIENT_IP_CALLABLE = "core.auth.client_ip"
 LOGIN_BACKOFF_FREE_ATTEMPTS = int(os.environ.get("LOGIN_BACKOFF_FREE_ATTEMPTS", "3"))
 LOGIN_BACKOFF_MAX_SECONDS = int(os.environ.get("LOGIN_BACKOFF_MAX_SECONDS", "60"))
 AXES_VERBOSE = False
+# Second factor (等保 2.0 level 3: two factors for those who administer the system). Every agency
+# user (staff accounts, superusers, every agency role) enrols a time-based one-time code on first
+# login and enters a code after the password from then on; provider staff may opt in (core.otp).
+# Code failures count towards the lockout and the back-off like password failures.
+STAFF_OTP_REQUIRED = os.environ.get("STAFF_OTP_REQUIRED", "true").lower() in {"1", "true", "yes", "on"}
+OTP_TOTP_ISSUER = "Gongji"
+OTP_RECOVERY_CODE_COUNT = 10
 # Sessions expire after 30 minutes of inactivity (core.auth.SlidingSessionMiddleware
 # pushes the expiry back while the user is active).
 SESSION_COOKIE_AGE = int(os.environ.get("SESSION_IDLE_MINUTES", "30")) * 60
@@ -208,7 +222,7 @@ CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "core.tokens.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -230,6 +244,11 @@ REST_FRAMEWORK = {
 # JSON nesting (the contract's requests nest 3 levels).
 API_MAX_BODY_BYTES = int(os.environ.get("API_MAX_BODY_BYTES", str(2 * 1024 * 1024)))
 API_MAX_JSON_DEPTH = int(os.environ.get("API_MAX_JSON_DEPTH", "32"))
+# API tokens (core.tokens): how long an issued token works, how long the old one keeps working
+# after a rotation, and how often its "last used" time is written (never once per request).
+API_TOKEN_LIFETIME_DAYS = int(os.environ.get("API_TOKEN_LIFETIME_DAYS", "365"))
+API_TOKEN_ROTATION_OVERLAP_HOURS = int(os.environ.get("API_TOKEN_ROTATION_OVERLAP_HOURS", "24"))
+API_TOKEN_LAST_USED_INTERVAL_SECONDS = int(os.environ.get("API_TOKEN_LAST_USED_INTERVAL_SECONDS", "60"))
 # Content-Security-Policy (django-csp 4; README, Security: input, files, money and operations).
 # Scripts only from the site's own files: no inline <script>, no on*= handlers in any template
 # (tests/core/test_csp.py greps them), Swagger UI's start script served as a file

@@ -42,14 +42,14 @@ def test_member_list_masks_id_numbers(client, case_worker):
 
 
 def test_member_changelist_runs_a_fixed_number_of_queries(client, case_worker, django_assert_num_queries):
-    """Session, user, the admin site's provider-staff check, the user's own and group
-    permissions, the count (on PostgreSQL the estimate-or-count query), and the page:
-    seven queries, for 3 members or 40."""
+    """Session, user, the authenticator that verified the session (django-otp, core.otp), the
+    admin site's provider-staff check, the user's own and group permissions, the count (on
+    PostgreSQL the estimate-or-count query), and the page: eight queries, for 3 members or 40."""
     MemberFactory.create_batch(3)
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(8):
         client.get(CHANGELIST)
     MemberFactory.create_batch(37)
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(8):
         response = client.get(CHANGELIST)
     assert len(response.context["cl"].result_list) == 40
 

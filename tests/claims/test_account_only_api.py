@@ -308,11 +308,12 @@ OLD_FINGERPRINT = "65bd42da79abcd40177a8937f5a558be6f51bc0b1393856e00727540ddbea
 def test_an_account_only_sale_takes_fewer_queries_than_a_pooling_settlement(zaozhuang, api, django_assert_num_queries):
     """Pinned (pooling takes 15 in tests/claims/test_settlement_api.py): token with provider,
     catalog, member with account, account lock, claim, lines, balance UPDATE … RETURNING,
-    ledger entry, audit, the knowledge base's version token, plus SAVEPOINT/RELEASE; no policy,
+    ledger entry, audit, the knowledge base's version token, the pooling version in force on the
+    visit date (its settlement window applies to every benefit, issue 11), plus SAVEPOINT/RELEASE;
     no year row."""
     member = make_member(balance="500.00")
     api.post(URL, body(member, external_ref="warm-up"), format="json")
-    with django_assert_num_queries(12):
+    with django_assert_num_queries(13):
         response = api.post(URL, body(member, external_ref="POS-2", visit_date="2023-02-02"), format="json")
     assert response.status_code == 201
 

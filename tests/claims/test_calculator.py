@@ -163,9 +163,11 @@ def test_jinan_ratio_change_on_2024_for_retirees_and_veterans():
     """Jinan (二): retirees +5 and veterans +5 over retirees from 2024; veterans +5 in 2023."""
     p2023, p2024 = policy("jinan", 0, deductible__amount="0.00"), policy("jinan", 1, deductible__amount="0.00")
     veteran = calc.MemberSituation("retired", "combined", pre_1949_veteran=True)
-    assert calc.settle(visit(100, level="level_2"), RETIRED, NEW_YEAR, p2023).ratio == D("70")
+    # The 2023 visits are at the member's chosen institution (Jinan (四): 2023 pays only there).
+    chosen = {"at_chosen_institution": True}
+    assert calc.settle(visit(100, level="level_2", **chosen), RETIRED, NEW_YEAR, p2023).ratio == D("70")
     assert calc.settle(visit(100, level="level_2"), RETIRED, NEW_YEAR, p2024).ratio == D("75")
-    assert calc.settle(visit(100, level="level_3"), veteran, NEW_YEAR, p2023).ratio == D("55")
+    assert calc.settle(visit(100, level="level_3", **chosen), veteran, NEW_YEAR, p2023).ratio == D("55")
     assert calc.settle(visit(100, level="level_3"), veteran, NEW_YEAR, p2024).ratio == D("60")
 
 

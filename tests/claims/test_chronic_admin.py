@@ -68,3 +68,60 @@ def test_the_disease_list_has_an_import_page(client):
     client.force_login(case_worker())
     assert client.get("/admin/claims/disease/import/").status_code == 200
     assert client.get("/admin/claims/chronicregistration/import/").status_code == 200
+
+
+# --- 住院费用导入: the inpatient system's yearly totals, through the admin ----------------------
+
+
+def _upload_inpatient(client, text):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from core.imports.formats import IMPORT_FORMATS, DetectingCSV
+
+    return client.post("/admin/claims/memberyear/import/", {
+        "resource": "0", "format": str(IMPORT_FORMATS.index(DetectingCSV)),
+        "import_file": SimpleUploadedFile("inpatient.csv", text.encode("utf-8"), content_type="text/csv"),
+    }, HTTP_ACCEPT_LANGUAGE="zh-hans")
+
+
+def test_inpatient_totals_import_page_previews_refuses_a_bad_row_naming_it_and_writes_nothing(client):
+    """Jinan (七): the agency brings in the inpatient system's compliant burden per member and
+    year. A bad row is shown with its row and field in the preview; nothing is written."""
+    from decimal import Decimal
+
+    from claims.models import MemberYear
+    from core.models import AuditEvent
+
+    from .conftest import make_member
+
+    member, other = make_member(), make_member()
+    MemberYear.objects.create(member=member, year=2023, fund_paid=Decimal("120.00"))
+    client.force_login(case_worker())
+    changelist = client.get("/admin/claims/memberyear/").content.decode()
+    assert "/admin/claims/memberyear/import/" in changelist
+
+    bad = ("id_number,year,compliant_burden,fund_paid,as_of\n"
+           f"{member.id_number},2023,3000.50,9000,2023-06-30\n"
+           f"{other.id_number},2023,-1,0,\n")
+    preview = _upload_inpatient(client, bad)
+    assert preview.status_code == 200
+    result = preview.context["result"]
+    assert [row.number for row in result.invalid_rows] == [3]
+    assert "compliant_burden" in result.invalid_rows[0].error_dict
+    assert not preview.context.get("confirm_form")
+    assert MemberYear.objects.get(member=member, year=2023).inpatient_compliant_burden == 0
+    assert not MemberYear.objects.filter(member=other).exists()
+
+    good = ("身份证号,年度,住院合规个人负担,住院统筹支付\n"
+            f"{member.id_number},2023,3000.50,9000\n{other.id_number},2023,10.00,0\n")
+    preview = _upload_inpatient(client, good)
+    confirm = preview.context["confirm_form"]
+    assert confirm is not None
+    assert MemberYear.objects.get(member=member, year=2023).inpatient_compliant_burden == 0  # preview writes nothing
+    done = client.post("/admin/claims/memberyear/process_import/", confirm.initial)
+    assert done.status_code == 302
+    year = MemberYear.objects.get(member=member, year=2023)
+    assert (year.inpatient_compliant_burden, year.inpatient_fund_paid, year.fund_paid) == (
+        Decimal("3000.50"), Decimal("9000.00"), Decimal("120.00"))
+    assert MemberYear.objects.get(member=other, year=2023).inpatient_compliant_burden == Decimal("10.00")
+    assert AuditEvent.objects.filter(action="import.inpatient_totals").exists()

@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from core.models import AuditEvent
 from core.roles import Role
 from tests.factories import UserFactory
+from tests.second_factor import enter_code, make_authenticator
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "correct-horse-battery"
@@ -56,7 +57,9 @@ def test_passwords_need_at_least_twelve_characters():
 
 def test_sessions_expire_after_thirty_idle_minutes_and_slide_while_active(client, monkeypatch):
     user = UserFactory(roles=[Role.CASE_WORKER])
+    device = make_authenticator(user)
     assert _login(client, user.username, PASSWORD).status_code == 302
+    assert enter_code(client, device).status_code == 302
     first_expiry = _stored_expiry(client)
     assert 29 * 60 < (first_expiry - timezone.now()).total_seconds() <= 30 * 60
 

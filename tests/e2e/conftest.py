@@ -125,11 +125,43 @@ def page(new_page):
 
 
 def login_admin(page, username: str, password: str) -> None:
+    """The password, then the second factor as a person would: the code of the user's
+    authenticator (computed from its secret with django-otp's TOTP, as a phone app does), or,
+    with none yet, the enrolment page (the secret read off the page) and its recovery codes."""
     page.goto("/admin/login/")
     page.fill("#id_username", username)
     page.fill("#id_password", password)
     page.get_by_role("button", name="登录").click()
+    page.wait_for_url(re.compile(r"/otp/(verify|enrol)/"))
+    if "/otp/enrol/" in page.url:
+        enrol_in_browser(page)
+    else:
+        from django_otp.plugins.otp_totp.models import TOTPDevice
+
+        from tests.second_factor import code_for
+
+        device = TOTPDevice.objects.get(user__username=username, confirmed=True)
+        page.fill("#id_code", code_for(device))
+        page.get_by_role("button", name="验证").click()
     page.wait_for_url(re.compile(r"/admin/$"))
+
+
+def enrol_in_browser(page) -> list[str]:
+    """On the enrolment page: type the code for the secret shown, keep the recovery codes, go on."""
+    import base64
+    import time
+
+    from django_otp.oath import TOTP
+
+    secret = page.locator("#otp-secret").get_attribute("data-secret")
+    totp = TOTP(base64.b32decode(secret))
+    totp.time = time.time()
+    page.fill("#id_code", f"{totp.token():06d}")
+    page.get_by_role("button", name="确认").click()
+    page.wait_for_url(re.compile(r"/otp/recovery-codes/"))
+    codes = page.locator("#otp-recovery-codes li").all_inner_texts()
+    page.locator("#otp-continue").click()
+    return codes
 
 
 def screenshot_name(item) -> str:

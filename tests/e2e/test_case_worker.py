@@ -10,6 +10,7 @@ from core.roles import Role
 from members.models import Member, PersonalAccount
 from tests.factories import UserFactory, new_id_number
 from tests.imports.helpers import write_xlsx
+from tests.second_factor import make_authenticator
 
 from .conftest import expect, login_admin
 from .data import member_with_account, settle, settlement_policy, staff_of
@@ -23,7 +24,9 @@ def member_row(id_number, name):
 
 
 def case_worker():
-    return UserFactory(username="jingban", roles=[Role.CASE_WORKER])
+    user = UserFactory(username="jingban", roles=[Role.CASE_WORKER])
+    make_authenticator(user)  # login_admin enters its code after the password
+    return user
 
 
 def upload(page, path, rows):
@@ -133,3 +136,37 @@ def test_look_up_a_member_open_the_settlement_and_reverse_it_with_a_reason(page)
     page.goto(f"/admin/claims/claim/{claim.pk}/change/")
     expect(field(page, "status")).to_have_text("已撤销")
     expect(field(page, "reversal_reason")).to_have_text("收费项目录入错误")
+
+
+def test_first_login_enrols_the_authenticator_then_the_code_opens_the_admin(new_page):
+    """A new member of staff: the password, then the enrolment page (QR code and secret), a code,
+    the ten recovery codes shown once; the next login asks for a code."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from tests.second_factor import code_for
+
+    UserFactory(username="xinren", roles=[Role.AUDITOR])
+    page = new_page()
+    page.goto("/admin/login/")
+    page.fill("#id_username", "xinren")
+    page.fill("#id_password", PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    page.wait_for_url(re.compile(r"/otp/enrol/"))
+    expect(page.locator("#otp-enrol svg")).to_be_visible()
+    from .conftest import enrol_in_browser
+
+    codes = enrol_in_browser(page)
+    assert len(codes) == 10
+    page.wait_for_url(re.compile(r"/admin/$"))
+    expect(page.locator("#site-name")).to_be_visible()
+
+    second = new_page()
+    second.goto("/admin/members/member/")
+    second.fill("#id_username", "xinren")
+    second.fill("#id_password", PASSWORD)
+    second.get_by_role("button", name="登录").click()
+    second.wait_for_url(re.compile(r"/otp/verify/"))
+    device = TOTPDevice.objects.get(user__username="xinren", confirmed=True)
+    second.fill("#id_code", code_for(device, steps_ahead=1))
+    second.get_by_role("button", name="验证").click()
+    second.wait_for_url(re.compile(r"/admin/members/member/"))

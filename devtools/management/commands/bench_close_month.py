@@ -5,7 +5,11 @@
 Generates the settlements in the database (INSERT … SELECT generate_series: no Python loop
 over claims), 2% of them reversed, one in seven with a large-amount subsidy (every fund of
 claims.funds is on the statement), one in a hundred from the cross-region platform (no local
-provider: the 省内/省外 clearing statements), a deduction for one provider in ten; then times
+provider: the 省内/省外 clearing statements), a deduction for one provider in ten; with the payment
+methods (default; --no-methods for the per-item month alone): payment terms for one provider in
+four (budget with a deposit, capitation, per disease, and budget + capitation + per disease),
+every member registered with a capitation provider, one settlement in twenty a chronic-disease
+case, one in fifty with a separately paid drug's line; then times
 close_month (first run: statements created) and its rerun (drafts replaced), checks that the
 statements add up to the settlements, and removes the generated data unless --keep. Writes into
 the configured database: run it on a scratch PostgreSQL database.
@@ -43,8 +47,9 @@ class Command(BaseCommand):
         parser.add_argument("--members", type=int, default=5_000)
         parser.add_argument("--month", default="2001-01")
         parser.add_argument("--keep", action="store_true", help="keep the generated data")
+        parser.add_argument("--no-methods", action="store_true", help="every provider paid per item")
 
-    def handle(self, *args, claims, providers, members, month, keep, **options):
+    def handle(self, *args, claims, providers, members, month, keep, no_methods=False, **options):
         require_bench_database()
         if connection.vendor != "postgresql":
             raise CommandError("bench_close_month runs on PostgreSQL (set DATABASE_URL)")
@@ -53,6 +58,8 @@ class Command(BaseCommand):
         started = time.monotonic()
         provider_ids, member_ids = self._reference_rows(providers, members)
         self._generate(first, claims, provider_ids, member_ids)
+        if not no_methods:
+            self._methods(first, provider_ids, member_ids)
         generated = time.monotonic() - started
         self.stdout.write(f"generated {claims:,} settlements for {providers:,} providers in {generated:.1f} s")
 
@@ -64,6 +71,7 @@ class Command(BaseCommand):
             self.stdout.write(f"{label}: {timings[-1]:.2f} s ({result.created} created, {result.replaced} replaced)")
 
         self._check(first)
+        self._check_methods(first)
         self.stdout.write(
             f"RESULT close_month {claims:,} settlements / {providers:,} providers: {timings[0]:.2f} s "
             f"(rerun {timings[1]:.2f} s) on PostgreSQL {connection.pg_version // 10000}, "
@@ -149,6 +157,84 @@ class Command(BaseCommand):
             ])
             cursor.execute("ANALYZE claims_claim")
 
+    def _methods(self, first: date, provider_ids: list[int], member_ids: list[int]):
+        """Payment terms, primary-care registrations, chronic cases and separately paid drug lines."""
+        from claims.chronic_models import ChronicRegistration, ChronicYear, Disease
+        from claims.models import CatalogItem
+        from members.models import PrimaryCareRegistration
+        from pharmacies.models import Agreement, PaymentTerms
+
+        with transaction.atomic(), connection.cursor() as cursor:
+            agreements = Agreement.objects.bulk_create([
+                Agreement(provider_id=pk, period_from=first.replace(month=1), period_to=first.replace(month=12, day=31),
+                          payment_method="per_item", outpatient_pooling=True, status="active", signed_by=self.user)
+                for pk in provider_ids[::4]
+            ], batch_size=1000)
+            kinds = ({"budget": True}, {"capitation": True}, {"per_disease": True},
+                     {"budget": True, "capitation": True, "per_disease": True})
+            PaymentTerms.objects.bulk_create([
+                PaymentTerms(agreement=agreement, year=first.year, **kinds[index % 4],
+                             budget_amount=Decimal("6000000.00"), deposit_percent=Decimal("10"),
+                             capitation_rate=Decimal("15.00"), disease_standards={"BENCH-I10": "180.00"},
+                             deposit_return_percent={"A": "100", "B": "80"})
+                for index, agreement in enumerate(agreements)
+            ], batch_size=1000)
+            capitation = [agreement.provider_id for index, agreement in enumerate(agreements) if index % 4 in (1, 3)]
+            PrimaryCareRegistration.objects.bulk_create([
+                PrimaryCareRegistration(member_id=member, provider_id=capitation[index % len(capitation)],
+                                        valid_from=first.replace(month=1))
+                for index, member in enumerate(member_ids)
+            ], batch_size=1000)
+            disease = Disease.objects.create(region="zaozhuang", code="BENCH-I10", name="基准病种", group="chronic")
+            ChronicRegistration.objects.bulk_create([
+                ChronicRegistration(member_id=member, disease=disease, valid_from=first.replace(month=1))
+                for member in member_ids], batch_size=1000)
+            ChronicYear.objects.bulk_create([ChronicYear(member_id=member, year=first.year, tally="bench")
+                                             for member in member_ids], batch_size=1000)
+            cursor.execute("""
+                UPDATE claims_claim SET benefit = 'chronic_special'
+                WHERE submitter = %(submitter)s AND (id / 2000 + id) %% 20 = 3""", {"submitter": SUBMITTER})
+            cursor.execute("""
+                INSERT INTO claims_chronicclaim (claim_id, disease_id, registration_id, tally_id, out_of_scope)
+                SELECT c.id, %(disease)s, r.id, y.id, 0
+                FROM claims_claim c
+                JOIN claims_chronicregistration r ON r.member_id = c.member_id AND r.disease_id = %(disease)s
+                JOIN claims_chronicyear y ON y.member_id = c.member_id AND y.year = %(year)s AND y.tally = 'bench'
+                WHERE c.submitter = %(submitter)s AND (c.id / 2000 + c.id) %% 20 = 3""",
+                {"disease": disease.pk, "year": first.year, "submitter": SUBMITTER})
+            drug, _ = CatalogItem.objects.get_or_create(code="BENCH-NEGOTIATED", defaults={
+                "name": "基准谈判药", "kind": "drug", "item_class": "A", "separately_paid": True})
+            # A line of the separately paid drug worth 40% of the settlement's policy scope.
+            cursor.execute("""
+                INSERT INTO claims_claimline (claim_id, position, catalog_item_id, quantity, unit_price, amount,
+                                              fully_self_paid, over_limit, class_b_prepay, policy_scope)
+                SELECT id, 1, %(drug)s, 1, round(policy_scope * 0.4, 2), round(policy_scope * 0.4, 2), 0, 0, 0,
+                       round(policy_scope * 0.4, 2)
+                FROM claims_claim WHERE submitter = %(submitter)s AND (id / 2000 + id) %% 50 = 7 AND policy_scope > 0""",
+                {"drug": drug.pk, "submitter": SUBMITTER})
+            cursor.execute("ANALYZE claims_claim")
+            cursor.execute("ANALYZE claims_claimline")
+
+    def _check_methods(self, first: date):
+        """A per-item provider's payable is still every fund + accounts − deductions; a provider
+        with terms has its methods named."""
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FILTER (WHERE payment_methods = ''), "
+                "count(*) FILTER (WHERE payment_methods = '' AND payable <> fund + large_expense_subsidy "
+                "  - reversed_fund - reversed_large_expense_subsidy + account + family_account - reversed_account "
+                "  - reversed_family_account - deductions_total), "
+                "count(*) FILTER (WHERE payment_methods <> ''), sum(budget_paid), sum(deposit_withheld), "
+                "sum(capitation_amount), sum(per_disease_amount), sum(separately_paid) "
+                "FROM claims_providerstatement WHERE month = %s AND provider_id IS NOT NULL", [first])
+            per_item, wrong, methods, budget, deposit, capitation, disease, separately = cursor.fetchone()
+        self.stdout.write(
+            f"methods: {per_item:,} per-item statements ({wrong} with a payable off the per-item formula), "
+            f"{methods:,} with terms: budget paid {budget}, deposit {deposit}, capitation {capitation}, "
+            f"per disease {disease}, separately paid drugs {separately}")
+        if wrong:
+            raise CommandError(f"{wrong} per-item statements changed")
+
     def _check(self, first: date):
         start, end = local_bounds(first, month_end(first))
         with connection.cursor() as cursor:
@@ -173,7 +259,21 @@ class Command(BaseCommand):
             raise CommandError(f"statements {totals} != settlements {(count, fund, subsidy, account)}")
 
     def _cleanup(self, first: date):
+        from claims.chronic_models import ChronicClaim, ChronicRegistration, ChronicYear, Disease
+        from claims.models import ClaimLine
+        from members.models import PrimaryCareRegistration
+        from pharmacies.models import Agreement, PaymentTerms
+
         with transaction.atomic():
+            bench_claims = Claim.objects.filter(submitter=SUBMITTER)
+            ClaimLine.objects.filter(claim__in=bench_claims)._raw_delete(Claim.objects.db)
+            ChronicClaim.objects.filter(claim__in=bench_claims)._raw_delete(Claim.objects.db)
+            ChronicRegistration.objects.filter(disease__code="BENCH-I10")._raw_delete(Claim.objects.db)
+            ChronicYear.objects.filter(tally="bench")._raw_delete(Claim.objects.db)
+            Disease.objects.filter(code="BENCH-I10")._raw_delete(Claim.objects.db)
+            PrimaryCareRegistration.objects.filter(provider__code__startswith=PROVIDER_PREFIX)._raw_delete(Claim.objects.db)
+            PaymentTerms.objects.filter(agreement__provider__code__startswith=PROVIDER_PREFIX)._raw_delete(Claim.objects.db)
+            Agreement.objects.filter(provider__code__startswith=PROVIDER_PREFIX)._raw_delete(Claim.objects.db)
             Deduction.objects.filter(source_reference__startswith="bench:").update(statement=None)
             Deduction.objects.filter(source_reference__startswith="bench:").delete()
             # Raw delete: the bench's statements are drafts (the model guard protects approved ones).

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('claims', '0017_chronic_fund_paid'),
+        ('claims', '0019_year_end_settlement'),
         ('members', '0013_task_names'),
     ]
 

@@ -1,0 +1,164 @@
+"""Year-end settlement (年度清算) of a provider paid against a budget: prepared from the year's
+approved monthly statements, approved by finance (never the person who prepared it), paid by a
+finance officer who did not approve it (Ziyang 第十九条: 会计 and 出纳 differ), audited.
+
+The figures are the calculator's (claims/statements/payment_methods.py, `year_lines`): budget
+against actual (Yangzhou 三(二) 总额预算), the overrun's share the agency pays and the underrun's
+share the provider keeps (the terms' parameters), and the quality deposit returned by the
+provider's credit grade and the agreement's assessment (Ziyang 第二十一条(二): 将考核结果与…挂钩).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import Count, Sum
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from core.audit_actions import AuditAction
+from core.audit import audit
+from core.errors import Conflict, DomainError, DutyConflict, NotFound
+from core.money import ZERO, to_fen
+from core.roles import Role, ensure_separated, require_role
+from pharmacies.models import Provider
+from pharmacies.services import provider_credit
+from pharmacies.services.payment_terms import payment_terms_for
+
+from ..models import ProviderStatement, YearEndSettlement
+from . import payment_methods as pm
+
+
+def _year_not_ended(year: int) -> bool:
+    return timezone.localdate() < date(year + 1, 1, 1)
+
+
+@transaction.atomic
+def year_end_prepare(*, provider: Provider, year: int, user=None, assessment_percent: Decimal | None = None) -> YearEndSettlement:
+    """Prepare (or re-prepare, replacing a draft) the provider's year-end settlement of `year`.
+    Refused, naming why, when the year has not ended, the provider has no budget for the year,
+    or a monthly statement of the year is still a draft (its figures could change)."""
+    year = int(year)
+    if _year_not_ended(year):
+        raise DomainError(_("A year can be settled only after it has ended."), code="year_not_ended", details={"year": year})
+    assessment = Decimal(100) if assessment_percent in (None, "") else to_fen(Decimal(str(assessment_percent)))
+    if not (ZERO <= assessment <= 100):
+        raise DomainError(_("The assessment result is a percentage from 0 to 100."), code="invalid",
+                          details={"assessment_percent": str(assessment_percent)})
+    found = payment_terms_for([provider.pk], year).get(provider.pk)
+    if found is None or not found.budget:
+        raise DomainError(_("The provider's agreement has no budget for the year."), code="no_budget",
+                          details={"provider": provider.code, "year": year})
+    existing = YearEndSettlement.objects.select_for_update(of=("self",)).filter(provider=provider, year=year).first()
+    if existing is not None and existing.status != YearEndSettlement.Status.DRAFT:
+        raise Conflict(_("An approved year-end settlement never changes."), code="year_end_frozen",
+                       details={"year_end_id": existing.pk, "status": existing.status})
+    statements = ProviderStatement.objects.filter(provider=provider, month__year=year)
+    drafts = sorted(f"{month:%Y-%m}" for month in statements.filter(status=ProviderStatement.Status.DRAFT)
+                    .values_list("month", flat=True))
+    if drafts:
+        raise Conflict(_("Approve the year's monthly statements first: %(months)s.") % {"months": "、".join(drafts)},
+                       code="statements_not_approved", details={"months": drafts})
+    totals = statements.aggregate(months=Count("pk"), budget_actual=Sum("budget_actual"), budget_paid=Sum("budget_paid"),
+                                  deposit_withheld=Sum("deposit_withheld"))
+    credit = provider_credit(provider)
+    terms = pm.terms_from_model(found)
+    lines = pm.year_lines(terms, pm.YearInputs(
+        budget_actual=totals["budget_actual"] or ZERO, budget_paid=totals["budget_paid"] or ZERO,
+        deposit_withheld=totals["deposit_withheld"] or ZERO, credit_grade=credit.grade if credit else "",
+        assessment_percent=assessment,
+    ))
+    settlement = existing or YearEndSettlement(provider=provider, year=year)
+    settlement.terms = found
+    settlement.months = totals["months"]
+    for name in ("budget", "budget_actual", "overrun", "overrun_agency", "underrun", "underrun_retained", "recognised",
+                 "budget_paid", "budget_balance", "deposit_withheld", "deposit_return_percent", "deposit_returned",
+                 "deposit_forfeited"):
+        setattr(settlement, name, getattr(lines, name))
+    settlement.payable = lines.payable
+    settlement.credit_year = credit.year if credit else None
+    settlement.credit_score = credit.score if credit else None
+    settlement.credit_grade = credit.grade if credit else ""
+    settlement.assessment_percent = assessment
+    settlement.prepared_at = timezone.now()
+    settlement.prepared_by = user
+    settlement.save()
+    audit(actor=user, action=AuditAction.YEAR_END_PREPARE, target=settlement, provider=provider.code, year=year,
+          replaced=existing is not None, payable=str(settlement.payable), credit_grade=settlement.credit_grade,
+          deposit_returned=str(settlement.deposit_returned))
+    return settlement
+
+
+@dataclass(frozen=True)
+class PrepareResult:
+    year: int
+    prepared: tuple[str, ...]
+    refused: tuple[tuple[str, str], ...]
+
+
+def year_end_prepare_all(*, year: int, user=None) -> PrepareResult:
+    """Every provider with a budget for `year`, each in its own transaction (savepoint): one
+    provider's refusal (a draft statement) never stops the others; the refusals are listed."""
+    prepared, refused = [], []
+    for provider_id, terms in sorted(payment_terms_for(None, year).items()):
+        if not terms.budget:
+            continue
+        provider = Provider.objects.get(pk=provider_id)
+        try:
+            with transaction.atomic():
+                year_end_prepare(provider=provider, year=year, user=user)
+            prepared.append(provider.code)
+        except (DomainError, Conflict) as error:
+            refused.append((provider.code, getattr(error, "code", "refused")))
+    return PrepareResult(year=year, prepared=tuple(prepared), refused=tuple(refused))
+
+
+def _lock(settlement_id: int) -> YearEndSettlement:
+    settlement = YearEndSettlement.objects.select_for_update(of=("self",)).filter(pk=settlement_id).first()
+    if settlement is None:
+        raise NotFound(_("No such year-end settlement."), code="year_end_not_found", details={"year_end_id": settlement_id})
+    return settlement
+
+
+@transaction.atomic
+def year_end_approve(*, settlement_id: int, user) -> YearEndSettlement:
+    """Finance approves a draft; never the person who prepared it (Ziyang 第十九条)."""
+    require_role(user, Role.FINANCE)
+    settlement = _lock(settlement_id)
+    if settlement.prepared_by_id is not None:
+        ensure_separated(proposer=settlement.prepared_by_id, approver=user)
+    if settlement.status != YearEndSettlement.Status.DRAFT:
+        raise Conflict(_("Only a draft year-end settlement can be approved."), code="year_end_not_draft",
+                       details={"year_end_id": settlement.pk, "status": settlement.status})
+    settlement.status = YearEndSettlement.Status.APPROVED
+    settlement.approved_at = timezone.now()
+    settlement.approved_by = user
+    settlement.save(update_fields=["status", "approved_at", "approved_by"])
+    audit(actor=user, action=AuditAction.YEAR_END_APPROVE, target=settlement, payable=str(settlement.payable))
+    return settlement
+
+
+@transaction.atomic
+def year_end_record_payment(*, settlement_id: int, payment_reference: str, user) -> YearEndSettlement:
+    """Finance records the payment of an approved year-end settlement; never its approver."""
+    require_role(user, Role.FINANCE)
+    payment_reference = (payment_reference or "").strip()
+    if not payment_reference:
+        raise DomainError(_("Enter the payment reference."), code="invalid", details={"payment_reference": ""})
+    settlement = _lock(settlement_id)
+    if settlement.status != YearEndSettlement.Status.APPROVED:
+        raise Conflict(_("Only an approved year-end settlement can be paid."), code="year_end_not_approved",
+                       details={"year_end_id": settlement.pk, "status": settlement.status})
+    if settlement.approved_by_id == user.pk:
+        raise DutyConflict(_("The person who approved the statement may not also record its payment."),
+                           details={"year_end_id": settlement.pk, "approved_by": settlement.approved_by_id})
+    settlement.status = YearEndSettlement.Status.PAID
+    settlement.paid_at = timezone.now()
+    settlement.paid_by = user
+    settlement.payment_reference = payment_reference[:100]
+    settlement.save(update_fields=["status", "paid_at", "paid_by", "payment_reference"])
+    audit(actor=user, action=AuditAction.YEAR_END_PAY, target=settlement, payment_reference=settlement.payment_reference)
+    return settlement
