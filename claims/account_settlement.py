@@ -25,6 +25,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from core.audit_actions import AuditAction
 from core.audit import audit
 from core.errors import NotFound
 from core.idnumber import mask_id_number, parse_id_number
@@ -304,7 +305,7 @@ def _settle(*, user, request: SettlementRequest, fingerprint: str) -> dict:
         )
         audit(
             actor=user,
-            action="claim.settle",
+            action=AuditAction.CLAIM_SETTLE,
             target=claim,
             label=f"{prepared.caller.submitter}/{request.external_ref}",
             benefit=Claim.Benefit.PERSONAL_ACCOUNT.value,

@@ -58,7 +58,7 @@ class RegistrationProposalForm(forms.ModelForm):
                 designated_provider=data.get("designated_provider"),
             )
         except DomainError as error:
-            raise ValidationError(f"{error.message} ({error.code})") from None
+            raise ValidationError(error.message, code=error.code) from None
         return data
 
 

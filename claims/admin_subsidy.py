@@ -32,7 +32,7 @@ class SubsidyPaymentInline(admin.TabularInline):
     extra = 0
     max_num = 0
     can_delete = False
-    fields = ("claim", "member", "base", "amount")
+    fields = ("claim", "member", "base", "amount", "reverses")
     readonly_fields = fields
 
 

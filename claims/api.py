@@ -6,12 +6,13 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.authentication import TokenScheme
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, status
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api import flatten_errors
 from core.errors import DomainError
+from core.tokens import ApiTokenAuthentication
 from core.params import year_param
 from pharmacies.access import IsProviderOrAgencyStaff, IsSettlingProvider
 
@@ -27,17 +28,12 @@ from .serializers import (
 )
 
 
-class ProviderTokenAuthentication(TokenAuthentication):
-    """DRF's token authentication, reading the user's provider link and provider in the same
-    query (every settlement needs them: one round trip instead of three)."""
+class ProviderTokenAuthentication(ApiTokenAuthentication):
+    """The API token authentication (core.tokens), reading the user's provider link and provider
+    in the same query (every settlement needs them: one round trip instead of three)."""
 
-    def authenticate_credentials(self, key):
-        token = token_with_provider(key)
-        if token is None:
-            raise exceptions.AuthenticationFailed(_("Invalid token."))
-        if not token.user.is_active:
-            raise exceptions.AuthenticationFailed(_("User inactive or deleted."))
-        return token.user, token
+    def lookup(self, digest):
+        return token_with_provider(digest)
 
 
 AUTHENTICATION = [ProviderTokenAuthentication, SessionAuthentication]

@@ -18,6 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core.audit_actions import AuditAction
 from core.audit import audit
 from core.errors import DomainError
 from members.models import Member
@@ -112,7 +113,7 @@ def chosen_institution_register(
         member=member, provider=provider, valid_from=valid_from, valid_to=valid_to, source=source,
         sort_no=sort_no[:3], application_type=application_type[:3], memo=memo[:500], created_by=user,
     )
-    audit(actor=user, action="chosen_institution.register", target=chosen, label=f"{member.masked_id_number} · {provider.code}",
+    audit(actor=user, action=AuditAction.CHOSEN_INSTITUTION_REGISTER, target=chosen, label=f"{member.masked_id_number} · {provider.code}",
           provider=provider.code, valid_from=str(valid_from), valid_to=str(valid_to), source=source)
     return chosen
 
@@ -153,10 +154,10 @@ def chosen_institution_end(*, user, chosen: ChosenInstitution, last_day: date, r
         chosen.valid_to = previous
         chosen.cancelled = True
         chosen.save(update_fields=["valid_to", "ended_by", "ended_at", "end_reason", "cancelled"])
-        audit(actor=user, action="chosen_institution.cancel", target=chosen, label=str(chosen), reason=reason[:200])
+        audit(actor=user, action=AuditAction.CHOSEN_INSTITUTION_CANCEL, target=chosen, label=str(chosen), reason=reason[:200])
         return chosen
     chosen.save(update_fields=["valid_to", "ended_by", "ended_at", "end_reason"])
-    audit(actor=user, action="chosen_institution.end", target=chosen, label=str(chosen),
+    audit(actor=user, action=AuditAction.CHOSEN_INSTITUTION_END, target=chosen, label=str(chosen),
           last_day=str(last_day), previous_valid_to=str(previous), reason=reason[:200])
     return chosen
 

@@ -17,6 +17,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core.audit_actions import AuditAction
 from core.audit import audit
 from core.errors import DomainError, NotFound
 from core.idnumber import mask_id_number, normalize_id_number
@@ -111,7 +112,7 @@ def _end_excluded(*, registration: ChronicRegistration, ended: list[ChronicRegis
         else:
             other.valid_to = last_day
             other.save(update_fields=["ended_by", "valid_to"])
-        audit(actor=user, action="chronic_registration.end", target=other, label=str(other),
+        audit(actor=user, action=AuditAction.CHRONIC_REGISTRATION_END, target=other, label=str(other),
               ended_by=registration.pk, valid_to=str(other.valid_to), status=other.status)
 
 
@@ -138,7 +139,7 @@ def registration_propose(
     )
     registration_exclusion(registration=registration, pending=True)
     registration.save()
-    audit(actor=user, action="chronic_registration.propose", target=registration, label=str(registration),
+    audit(actor=user, action=AuditAction.CHRONIC_REGISTRATION_PROPOSE, target=registration, label=str(registration),
           disease=disease.code, valid_from=str(valid_from), valid_to=str(valid_to))
     return registration
 
@@ -158,7 +159,7 @@ def registration_approve(*, user, registration: ChronicRegistration) -> ChronicR
     registration.approved_at = timezone.now()
     registration.save(update_fields=["status", "approved_by", "approved_at"])
     _end_excluded(registration=registration, ended=ended, user=user)
-    audit(actor=user, action="chronic_registration.approve", target=registration, label=str(registration),
+    audit(actor=user, action=AuditAction.CHRONIC_REGISTRATION_APPROVE, target=registration, label=str(registration),
           ended=[other.pk for other in ended])
     return registration
 
@@ -177,7 +178,7 @@ def registration_revoke(*, user, registration: ChronicRegistration, reason: str)
     registration.revoked_at = timezone.now()
     registration.revoke_reason = reason[:300]
     registration.save(update_fields=["status", "revoked_by", "revoked_at", "revoke_reason"])
-    audit(actor=user, action="chronic_registration.revoke", target=registration, label=str(registration), reason=reason[:300])
+    audit(actor=user, action=AuditAction.CHRONIC_REGISTRATION_REVOKE, target=registration, label=str(registration), reason=reason[:300])
     return registration
 
 
@@ -188,7 +189,7 @@ def member_registrations(*, user, id_number: str) -> dict:
 
     id_number = normalize_id_number(id_number)
     member = Member.objects.filter(id_number=id_number).first()
-    audit(actor=user, action="member.registrations.read", target=member, label=mask_id_number(id_number))
+    audit(actor=user, action=AuditAction.MEMBER_REGISTRATIONS_READ, target=member, label=mask_id_number(id_number))
     if member is None:
         raise NotFound(_("No member has this ID number."), code="member_not_found", details={"id_number": mask_id_number(id_number)})
     today = timezone.localdate()
@@ -572,7 +573,7 @@ def chronic_settle(*, user, request, fingerprint: str) -> dict:
         year.save(update_fields=["large_expense_burden", "large_expense_subsidy_paid", "large_expense_pending_base", "chronic_fund_paid", "updated_at"])
     audit(
         actor=user,
-        action="claim.settle",
+        action=AuditAction.CLAIM_SETTLE,
         target=claim,
         label=f"{prepared.submitter}/{request.external_ref}",
         member=prepared.member.masked_id_number,

@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api import ERROR_RESPONSES
+from core.audit_actions import AuditAction
 from core.audit import audit
 from core.errors import NotFound
 from core.idnumber import mask_id_number, normalize_id_number
@@ -30,7 +31,7 @@ class MemberDetailView(APIView):
         id_number = normalize_id_number(id_number)
         member = Member.objects.filter(id_number=id_number).first()
         # Every read of a member by a provider or staff is logged with who asked.
-        audit(actor=request.user, action="member.read", target=member, label=mask_id_number(id_number))
+        audit(actor=request.user, action=AuditAction.MEMBER_READ, target=member, label=mask_id_number(id_number))
         if member is None:
             raise NotFound(details={"id_number": mask_id_number(id_number)})
         enrollment = member.enrollment_on(timezone.localdate())
@@ -52,7 +53,7 @@ class MemberAccountView(APIView):
         id_number = normalize_id_number(id_number)
         account = PersonalAccount.objects.select_related("member").filter(member__id_number=id_number).first()
         # Every read of an account by a provider or staff is logged with who asked.
-        audit(actor=request.user, action="account.read", target=account, label=mask_id_number(id_number))
+        audit(actor=request.user, action=AuditAction.ACCOUNT_READ, target=account, label=mask_id_number(id_number))
         if account is None:
             raise NotFound(_("The member has no personal account."), code="no_account",
                            details={"id_number": mask_id_number(id_number)})

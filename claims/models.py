@@ -887,18 +887,39 @@ class SubsidyBatch(models.Model):
 
 
 class SubsidyPayment(models.Model):
-    """One claim's pending second payment, paid by a batch (Jinan (七)). One per claim."""
+    """One claim's pending second payment, paid by a batch (Jinan (七)). One per claim.
 
-    batch = models.ForeignKey(SubsidyBatch, verbose_name=_("batch"), on_delete=models.PROTECT, related_name="payments")
-    claim = models.OneToOneField(Claim, verbose_name=_("settlement"), on_delete=models.PROTECT, related_name="subsidy_payment")
+    A take-back: the claim of a paid second payment was reversed after its batch was approved.
+    The paid row is never edited; the reversal records a negative row (`reverses` the paid one,
+    no claim of its own) that waits for the version's next batch (`batch` empty until then),
+    whose approval takes the amount back from the member's year."""
+
+    batch = models.ForeignKey(SubsidyBatch, verbose_name=_("batch"), null=True, blank=True, on_delete=models.PROTECT, related_name="payments")
+    claim = models.OneToOneField(Claim, verbose_name=_("settlement"), null=True, blank=True, on_delete=models.PROTECT, related_name="subsidy_payment")
     member = models.ForeignKey("members.Member", verbose_name=_("member"), on_delete=models.PROTECT, related_name="+")
     base = MoneyField(_("burden above the threshold"))
     amount = MoneyField(_("second payment"))
+    reverses = models.OneToOneField(
+        "self", verbose_name=_("takes back"), null=True, blank=True, on_delete=models.PROTECT, related_name="taken_back_by"
+    )
+    created_at = models.DateTimeField(_("recorded at"), auto_now_add=True, null=True)
 
     class Meta:
         verbose_name = _("second payment")
         verbose_name_plural = _("second payments")
         ordering = ["pk"]
+        constraints = [
+            # A payment names its claim; a take-back names the payment it takes back, never both.
+            models.CheckConstraint(
+                condition=(Q(claim__isnull=False) & Q(reverses__isnull=True)) | (Q(claim__isnull=True) & Q(reverses__isnull=False)),
+                name="subsidy_payment_claim_or_take_back",
+            ),
+        ]
+
+    @property
+    def settlement(self):
+        """The claim paid, or (a take-back) the claim whose payment is taken back."""
+        return self.claim if self.claim_id else self.reverses.claim
 
     def __str__(self):
         return f"{self.claim_id} {self.amount}"

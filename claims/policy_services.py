@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
+from core.audit_actions import AuditAction
 from core.audit import audit
 from core.errors import DomainError
 from core.regions import region_label
@@ -76,7 +77,7 @@ def policy_load(*, data: dict, user=None) -> dict:
             ) from None
         counts["updated"] += 1
     kind = PolicyVersion.Kind(data["kind"]).label if data["kind"] in PolicyVersion.Kind.values else data["kind"]
-    audit(actor=user, action="policy.load", label=f"{region_label(region)} {kind}", **counts)
+    audit(actor=user, action=AuditAction.POLICY_LOAD, label=f"{region_label(region)} {kind}", **counts)
     return counts
 
 

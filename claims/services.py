@@ -23,6 +23,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core.audit_actions import AuditAction
 from core.audit import audit
 from core.errors import Conflict, DomainError, Forbidden, NotFound
 from core.idnumber import mask_id_number, normalize_id_number, parse_id_number
@@ -807,7 +808,7 @@ def _claim_settle(*, user, request: SettlementRequest, fingerprint: str) -> dict
     update(year, fields)
     audit(
         actor=user,
-        action="claim.settle",
+        action=AuditAction.CLAIM_SETTLE,
         target=claim,
         label=f"{prepared.submitter}/{request.external_ref}",
         member=prepared.member.masked_id_number,
@@ -880,7 +881,13 @@ def claim_reverse(*, user, settlement_id: int, reason: str = "") -> dict:
             year.chronic_fund_paid = max(Decimal(0), year.chronic_fund_paid - claim.fund)
         year.large_expense_burden = max(Decimal(0), year.large_expense_burden - claim.large_expense_burden_added)
         year.large_expense_subsidy_paid = max(Decimal(0), year.large_expense_subsidy_paid - claim.large_expense_subsidy)
-        if claim.large_expense_pending_base and not SubsidyPayment.objects.filter(claim=claim, batch__status=SubsidyBatch.Status.APPROVED).exists():
+        if claim.large_expense_pending_base and SubsidyPayment.objects.filter(claim=claim, batch__status=SubsidyBatch.Status.APPROVED).exists():
+            # Jinan (七): its second payment was already paid: a negative entry takes it back in
+            # the version's next batch (the paid one is never edited).
+            from .subsidy_batches import subsidy_take_back_record
+
+            subsidy_take_back_record(user=user, claim=claim)
+        elif claim.large_expense_pending_base:
             # Jinan (七): a second payment still pending is simply no longer due (an unapproved
             # batch drops the claim when it is approved).
             year.large_expense_pending_base = max(Decimal(0), year.large_expense_pending_base - claim.large_expense_pending_base)
@@ -910,7 +917,7 @@ def claim_reverse(*, user, settlement_id: int, reason: str = "") -> dict:
 
         claim.reversal_response["year"] = chronic_tally_give_back(chronic_tally, claim)
     claim.save(update_fields=["status", "reversed_at", "reversed_by", "reversal_reason", "reversal_response"])
-    audit(actor=user, action="claim.reverse", target=claim, label=f"{claim.submitter}/{claim.external_ref}", reason=reason[:200])
+    audit(actor=user, action=AuditAction.CLAIM_REVERSE, target=claim, label=f"{claim.submitter}/{claim.external_ref}", reason=reason[:200])
     return claim.reversal_response
 
 
@@ -919,7 +926,7 @@ def member_benefits(*, user, id_number: str, year: int) -> dict:
     Every read is logged with who asked."""
     id_number = normalize_id_number(id_number)
     member = Member.objects.select_related("account").filter(id_number=id_number).first()
-    audit(actor=user, action="member.benefits.read", target=member, label=mask_id_number(id_number), year=year)
+    audit(actor=user, action=AuditAction.MEMBER_BENEFITS_READ, target=member, label=mask_id_number(id_number), year=year)
     if member is None:
         raise NotFound(_("No member has this ID number."), code="member_not_found", details={"id_number": mask_id_number(id_number)})
     row = MemberYear.objects.filter(member=member, year=year).first()

@@ -13,8 +13,8 @@ from datetime import date
 
 from django.contrib.auth import get_user_model
 from django.db import models
-from rest_framework.authtoken.models import Token
 
+from core.models import ApiToken as Token
 from core.sql import Statement, columns, fields, for_update, instance, one_of, statement
 from members.in_force import spell_in_force_id_sql
 from members.models import Enrollment, Episode, Member, PersonalAccount
@@ -43,15 +43,15 @@ _TOKEN = Statement(
           LEFT JOIN {_table(ProviderStaff)} s ON s."user_id" = u."{User._meta.pk.column}"
           LEFT JOIN {_table(Provider)} p ON p."id" = s."provider_id"
           LEFT JOIN {_table(Provider)} pp ON pp."id" = p."parent_id"
-         WHERE t."key" = %s""",
+         WHERE t."digest" = %s""",
     fields(Token) + fields(User) + fields(ProviderStaff) + fields(Provider) + fields(Provider),
 )
 
 
-def token_with_provider(key: str) -> Token | None:
-    """The token and its user, with the user's provider link, provider and parent already
+def token_with_provider(digest: str) -> Token | None:
+    """The token (by its key's digest, core.tokens) and its user, with the user's provider link, provider and parent already
     attached (staff_link and Provider.policy_level then read no more rows)."""
-    row = _TOKEN.first([key])
+    row = _TOKEN.first([digest])
     if row is None:
         return None
     widths = [_width(Token), _width(User), _width(ProviderStaff), _width(Provider), _width(Provider)]

@@ -18,6 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core.audit_actions import AuditAction
 from core.audit import audit
 from core.errors import Conflict, DomainError, NotFound
 from core.money import to_fen
@@ -44,6 +45,31 @@ def pending_claims(policy_version: PolicyVersion):
     )
 
 
+def pending_take_backs(policy_version: PolicyVersion):
+    """Take-backs (negative rows) of the version's paid second payments whose claims were
+    reversed after approval, waiting for the next batch."""
+    return SubsidyPayment.objects.filter(batch__isnull=True, reverses__batch__policy_version=policy_version).order_by("pk")
+
+
+@transaction.atomic
+def subsidy_take_back_record(*, user, claim: Claim) -> SubsidyPayment | None:
+    """Jinan (七): a claim reversed after its second payment was paid in an approved batch gives
+    the payment back. The paid row is never edited: a negative row takes it back in the next
+    batch of the version. Called by the reversal, in its transaction; None when nothing was paid."""
+    paid = (
+        SubsidyPayment.objects.select_for_update(of=("self",))
+        .filter(claim=claim, batch__status=SubsidyBatch.Status.APPROVED).first()
+    )
+    if paid is None or SubsidyPayment.objects.filter(reverses=paid).exists():
+        return None
+    take_back = SubsidyPayment.objects.create(
+        batch=None, claim=None, member_id=paid.member_id, base=-paid.base, amount=-paid.amount, reverses=paid,
+    )
+    audit(actor=user, action=AuditAction.SUBSIDY_PAYMENT_TAKE_BACK, target=take_back, label=f"{claim.submitter}/{claim.external_ref}",
+          amount=f"{take_back.amount:.2f}", paid_in_batch=paid.batch_id)
+    return take_back
+
+
 @transaction.atomic
 def subsidy_batch_propose(*, user, policy_version_id: int) -> SubsidyBatch:
     """Propose paying every pending second payment of a version, at the ratio now set."""
@@ -61,7 +87,8 @@ def subsidy_batch_propose(*, user, policy_version_id: int) -> SubsidyBatch:
     if SubsidyBatch.objects.filter(policy_version=version, status=SubsidyBatch.Status.PROPOSED).exists():
         raise Conflict(_("A batch of this version is already waiting for approval."), code="subsidy_batch_open", details={"policy_version": version.pk})
     claims = list(pending_claims(version).only("pk", "member_id", "large_expense_pending_base"))
-    if not claims:
+    take_backs = list(pending_take_backs(version).select_for_update())
+    if not claims and not take_backs:
         raise SubsidyBatchRefused(_("No second payment of this version is pending."), code="nothing_pending", details={"policy_version": version.pk})
     ratio = Decimal(str(ratio))
     batch = SubsidyBatch.objects.create(policy_version=version, ratio_percent=ratio, proposed_by=user)
@@ -73,10 +100,12 @@ def subsidy_batch_propose(*, user, policy_version_id: int) -> SubsidyBatch:
         for claim in claims
     ]
     SubsidyPayment.objects.bulk_create(payments)
-    batch.payment_count = len(payments)
-    batch.total = sum((payment.amount for payment in payments), Decimal("0.00"))
+    # Take-backs join the batch as they are (negative rows: the amount paid, at the ratio paid).
+    SubsidyPayment.objects.filter(pk__in=[row.pk for row in take_backs]).update(batch=batch)
+    batch.payment_count = len(payments) + len(take_backs)
+    batch.total = sum((payment.amount for payment in payments + take_backs), Decimal("0.00"))
     batch.save(update_fields=["payment_count", "total"])
-    audit(actor=user, action="subsidy_batch.propose", target=batch, label=str(version), payments=batch.payment_count, total=f"{batch.total:.2f}", ratio_percent=str(ratio))
+    audit(actor=user, action=AuditAction.SUBSIDY_BATCH_PROPOSE, target=batch, label=str(version), payments=batch.payment_count, total=f"{batch.total:.2f}", ratio_percent=str(ratio))
     return batch
 
 
@@ -90,22 +119,25 @@ def subsidy_batch_approve(*, user, batch_id: int) -> SubsidyBatch:
     if batch.status != SubsidyBatch.Status.PROPOSED:
         raise Conflict(_("This batch was already approved."), code="subsidy_batch_approved", details={"batch": batch.pk})
     ensure_separated(proposer=batch.proposed_by, approver=user)
-    payments = list(batch.payments.select_related("claim").order_by("pk"))
-    dropped = [payment for payment in payments if payment.claim.status != Claim.Status.SETTLED]
+    payments = list(batch.payments.select_related("claim", "reverses__claim").order_by("pk"))
+    # A claim reversed since the proposal is dropped (a take-back is never dropped).
+    dropped = [payment for payment in payments if payment.claim_id and payment.claim.status != Claim.Status.SETTLED]
     if dropped:
         SubsidyPayment.objects.filter(pk__in=[payment.pk for payment in dropped]).delete()
-    kept = [payment for payment in payments if payment.claim.status == Claim.Status.SETTLED]
+    kept = [payment for payment in payments if payment not in dropped]
     # Lock order: the members' year rows by pk (as settlement locks one year row).
-    keys = {(payment.member_id, payment.claim.year) for payment in kept}
+    keys = {(payment.member_id, payment.settlement.year) for payment in kept}
     years = {
         (row.member_id, row.year): row
         for row in MemberYear.objects.select_for_update().filter(member_id__in={member for member, _ in keys}).order_by("pk")
         if (row.member_id, row.year) in keys
     }
     for payment in kept:
-        year = years[(payment.member_id, payment.claim.year)]
+        year = years[(payment.member_id, payment.settlement.year)]
+        # A take-back's amount is negative: it takes the paid second payment back.
         year.large_expense_subsidy_paid += payment.amount
-        year.large_expense_pending_base = max(Decimal(0), year.large_expense_pending_base - payment.base)
+        if payment.claim_id:
+            year.large_expense_pending_base = max(Decimal(0), year.large_expense_pending_base - payment.base)
     for year in years.values():
         year.save(update_fields=["large_expense_subsidy_paid", "large_expense_pending_base", "updated_at"])
     batch.status = SubsidyBatch.Status.APPROVED
@@ -114,5 +146,5 @@ def subsidy_batch_approve(*, user, batch_id: int) -> SubsidyBatch:
     batch.payment_count = len(kept)
     batch.total = sum((payment.amount for payment in kept), Decimal("0.00"))
     batch.save(update_fields=["status", "approved_by", "approved_at", "payment_count", "total"])
-    audit(actor=user, action="subsidy_batch.approve", target=batch, label=str(batch), payments=batch.payment_count, total=f"{batch.total:.2f}", dropped=len(dropped))
+    audit(actor=user, action=AuditAction.SUBSIDY_BATCH_APPROVE, target=batch, label=str(batch), payments=batch.payment_count, total=f"{batch.total:.2f}", dropped=len(dropped))
     return batch

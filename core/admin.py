@@ -8,15 +8,18 @@ from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.forms import PasswordResetForm, UserChangeForm
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
 from django.db.models import Q
+from django.contrib.admin import helpers
 from django.http import Http404
+from django.template.response import TemplateResponse
 from simple_history.admin import SimpleHistoryAdmin
-from rest_framework.authtoken.admin import TokenAdmin
-from rest_framework.authtoken.models import TokenProxy
 from django.utils.translation import gettext_lazy as _
 
+from .audit_actions import AuditAction
 from .audit import audit
+from .admin_actions import apply_to_selected
 from .audit_labels import action_label, target_type_label
-from .models import AuditEvent
+from .errors import DomainError
+from .models import ApiToken, AuditEvent
 from .paginator import LargeTablePaginator
 from .roles import Role, role_conflicts
 
@@ -218,6 +221,13 @@ def send_password_reset(request, user) -> bool:
     return True
 
 
+def email_locked(user) -> bool:
+    """Another person's account with a password of its own: only a superuser changes its e-mail
+    address (the person asks one); 系统管理 may still correct the address of an account whose
+    owner has not set a password yet (a new user waiting for the first reset link)."""
+    return user is not None and user.pk is not None and user.has_usable_password()
+
+
 @admin.register(User)
 class StaffUserAdmin(UserAdmin):
     """The system administrator (系统管理) manages users and their roles, but cannot make
@@ -250,6 +260,10 @@ class StaffUserAdmin(UserAdmin):
             if obj is not None and obj.pk == request.user.pk:
                 # Nobody grants themselves a role (系统管理 adding itself to 财务 and 经办).
                 fields += ["groups", "is_staff", "is_active"]
+            elif email_locked(obj):
+                # 系统管理 could otherwise put its own address on a colleague's account and send
+                # the password reset link there (README, Security: e-mail addresses).
+                fields += ["email"]
         return fields
 
     def has_change_permission(self, request, obj=None):
@@ -265,16 +279,21 @@ class StaffUserAdmin(UserAdmin):
     def user_change_password(self, request, id, form_url=""):
         user = self.get_object(request, unquote(id))
         if user is not None and not request.user.is_superuser and user.pk != request.user.pk:
-            audit(actor=request.user, action="user.password_set_refused", target=user,
+            audit(actor=request.user, action=AuditAction.USER_PASSWORD_SET_REFUSED, target=user,
                   label=user.get_username())
             raise PermissionDenied
         return super().user_change_password(request, id, form_url)
 
     def save_model(self, request, obj, form, change):
+        if change and "email" in form.changed_data:
+            if not request.user.is_superuser and obj.pk != request.user.pk and email_locked(obj):
+                raise PermissionDenied
+            audit(actor=request.user, action=AuditAction.USER_EMAIL_CHANGE, target=obj, label=obj.get_username(),
+                  previous=form.initial.get("email", ""), email=obj.email)
         super().save_model(request, obj, form, change)
         if not change and not request.user.is_superuser:
             sent = send_password_reset(request, obj)
-            audit(actor=request.user, action="user.create", target=obj, label=obj.get_username(),
+            audit(actor=request.user, action=AuditAction.USER_CREATE, target=obj, label=obj.get_username(),
                   reset_link_sent=sent)
 
     @admin.action(description=_("Send a password reset link"), permissions=["change"])
@@ -285,7 +304,7 @@ class StaffUserAdmin(UserAdmin):
                 skipped.append(user.get_username())
             elif send_password_reset(request, user):
                 sent.append(user.get_username())
-                audit(actor=request.user, action="user.password_reset_sent", target=user,
+                audit(actor=request.user, action=AuditAction.USER_PASSWORD_RESET_SENT, target=user,
                       label=user.get_username())
             else:
                 skipped.append(user.get_username())
@@ -297,21 +316,131 @@ class StaffUserAdmin(UserAdmin):
                                          "%(users)s.") % {"users": ", ".join(skipped)}, messages.WARNING)
 
 
-if admin.site.is_registered(TokenProxy):
-    admin.site.unregister(TokenProxy)
+class ApiTokenIssueForm(forms.Form):
+    user = forms.ModelChoiceField(
+        label=_("user"),
+        queryset=User.objects.filter(is_active=True, provider_staff__isnull=False).order_by("username"),
+        help_text=_("API tokens are issued only to the users of designated providers."),
+    )
 
 
-@admin.register(TokenProxy)
-class MaskedTokenAdmin(TokenAdmin):
-    """API tokens are passwords: the list shows their first characters only. A provider's
-    token is printed once, by `create_provider_user`."""
+class ApiTokenReasonForm(forms.Form):
+    reason = forms.CharField(label=_("reason"), max_length=200, widget=forms.Textarea(attrs={"rows": 3}))
 
-    list_display = ["masked_key", "user", "created"]
-    list_select_related = ["user"]
 
-    @admin.display(description=_("key"))
-    def masked_key(self, token) -> str:
-        return f"{token.key[:4]}…"
+class ApiTokenOptionalReasonForm(forms.Form):
+    reason = forms.CharField(label=_("reason"), max_length=200, required=False,
+                             widget=forms.Textarea(attrs={"rows": 3}))
+
+
+def _no_store(response):
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """API tokens (系统管理; core.tokens). Adding one issues it and shows the key once, on the
+    answer to that request: not in a message, not in the admin's history (LogEntry), never
+    stored. Rotate and revoke are actions, each with a reason. Nothing edits a token's fields."""
+
+    list_display = ["prefix_label", "user", "provider_label", "created_at", "expires_at", "last_used_at", "status_label"]
+    list_select_related = ["user__provider_staff__provider"]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["prefix", "user__username"]
+    fields = ["prefix_label", "user", "provider_label", "status_label", "created_at", "created_by", "expires_at",
+              "last_used_at", "replaced_by", "revoked_at", "revoked_by", "revoke_reason"]
+    readonly_fields = fields
+    actions = ["rotate_tokens", "revoke_tokens"]
+
+    def has_change_permission(self, request, obj=None):
+        # The changelist's actions need "change"; a token's own page is read-only.
+        return obj is None and super().has_change_permission(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    @admin.display(description=_("token prefix"), ordering="prefix")
+    def prefix_label(self, token) -> str:
+        return f"{token.prefix}…"
+
+    @admin.display(description=_("provider"))
+    def provider_label(self, token) -> str:
+        try:
+            link = token.user.provider_staff
+        except ObjectDoesNotExist:
+            return "—"
+        return str(link.provider) if link.provider_id else str(_("cross-region platform"))
+
+    @admin.display(description=_("status"))
+    def status_label(self, token) -> str:
+        return str(token.status().label)
+
+    def _page(self, request, template, title, **context):
+        return TemplateResponse(request, template, {
+            **self.admin_site.each_context(request), "title": title, "opts": self.model._meta, **context,
+        })
+
+    def add_view(self, request, form_url="", extra_context=None):
+        from .tokens import api_token_issue
+
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = ApiTokenIssueForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                token, key = api_token_issue(user=form.cleaned_data["user"], actor=request.user)
+            except DomainError as error:
+                form.add_error("user", error.message)
+            else:
+                return _no_store(self._page(request, "admin/core/apitoken/issued.html", _("New API token"),
+                                            issued=[(token, key)]))
+        return self._page(request, "admin/core/apitoken/issue.html", _("Issue a new token"), form=form)
+
+    def _with_reason(self, request, queryset, *, form_class, title, run):
+        objects = list(queryset.select_related("user").order_by("pk"))
+        form = form_class(request.POST if "apply" in request.POST else None)
+        if "apply" in request.POST and form.is_valid():
+            return run(objects, form.cleaned_data["reason"])
+        return self._page(request, "admin/pharmacies/workflow_action.html", title, form=form, objects=objects,
+                          action_name=request.POST.get("action", ""), action_checkbox_name=helpers.ACTION_CHECKBOX_NAME)
+
+    @admin.action(description=_("Rotate: issue a successor (the old token works for the overlap)"),
+                  permissions=["change"])
+    def rotate_tokens(self, request, queryset):
+        from .tokens import api_token_rotate
+
+        def run(objects, reason):
+            issued = []
+            for token in objects:
+                try:
+                    issued.append(api_token_rotate(token=token, actor=request.user, reason=reason))
+                except DomainError as error:
+                    self.message_user(request, f"{token}: {error.message}", messages.ERROR)
+            if not issued:
+                return None
+            return _no_store(self._page(request, "admin/core/apitoken/issued.html", _("New API token"), issued=issued))
+
+        return self._with_reason(request, queryset, form_class=ApiTokenOptionalReasonForm, run=run,
+                                 title=_("Rotate: issue a successor (the old token works for the overlap)"))
+
+    @admin.action(description=_("Revoke: the token stops working at once"), permissions=["change"])
+    def revoke_tokens(self, request, queryset):
+        from .tokens import api_token_revoke
+
+        def run(objects, reason):
+            apply_to_selected(
+                self, request, objects, lambda token: api_token_revoke(token=token, actor=request.user, reason=reason),
+                done_message=lambda done: _("%(count)d API tokens revoked.") % {"count": done},
+            )
+
+        return self._with_reason(request, queryset, form_class=ApiTokenReasonForm, run=run,
+                                 title=_("Revoke: the token stops working at once"))
 
 
 # --- the second factor: devices are never edited in the admin; a reset takes two persons -------
@@ -319,7 +448,6 @@ class MaskedTokenAdmin(TokenAdmin):
 from django_otp.plugins.otp_static.models import StaticDevice  # noqa: E402
 from django_otp.plugins.otp_totp.models import TOTPDevice  # noqa: E402
 
-from .errors import DomainError  # noqa: E402
 from .models import SecondFactorReset  # noqa: E402
 
 # django-otp's own admin pages would show the secrets and let a superuser delete an authenticator

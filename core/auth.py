@@ -13,6 +13,8 @@ from django.core.exceptions import ValidationError
 from django.dispatch import receiver
 from django.utils.translation import gettext_lazy as _
 
+from .audit_actions import AuditAction
+
 logger = logging.getLogger("gongji.security")
 
 
@@ -146,7 +148,7 @@ def _log_login(sender, request, user, **kwargs):
     backoff_reset(user.get_username())
     if request is not None and hasattr(request, "session"):
         request.session[SESSION_TOUCH_KEY] = int(time.time())
-    audit(actor=user, action="auth.login", target=user, label=user.get_username(), client=_client(request))
+    audit(actor=user, action=AuditAction.AUTH_LOGIN, target=user, label=user.get_username(), client=_client(request))
 
 
 @receiver(user_logged_out)
@@ -165,5 +167,6 @@ def _log_login_failed(sender, credentials, request=None, **kwargs):
     # A wrong one-time code after a right password (core.otp_views) counts like a wrong password.
     second_factor = bool(credentials.get("second_factor"))
     logger.warning("login failed username=%s client=%s second_factor=%s", username, _client(request), second_factor)
-    audit(actor=None, action="auth.otp_failed" if second_factor else "auth.login_failed", label=username,
+    audit(actor=None, action=AuditAction.AUTH_OTP_FAILED if second_factor else AuditAction.AUTH_LOGIN_FAILED,
+          label=username,
           client=_client(request))

@@ -37,6 +37,65 @@ class AuditEvent(models.Model):
         return f"{timezone.localtime(self.at):%Y-%m-%d %H:%M} {action_label(self.action)} {self.target_label}"
 
 
+class ApiToken(models.Model):
+    """An API token (`Authorization: Token <key>`). The key itself is shown once, when it is
+    issued, and never stored: only its SHA-256 digest (the key is 160 random bits, so a plain
+    hash cannot be searched) and its first characters, to tell tokens apart. Issued, rotated
+    and revoked only through core.tokens."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("user"), on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    prefix = models.CharField(_("token prefix"), max_length=12)
+    digest = models.CharField(_("digest"), max_length=64, unique=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("created by"), null=True, blank=True,
+        on_delete=models.PROTECT, related_name="+",
+    )
+    expires_at = models.DateTimeField(_("expires at"))
+    last_used_at = models.DateTimeField(_("last used at"), null=True, blank=True)
+    replaced_by = models.ForeignKey(
+        "self", verbose_name=_("replaced by"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("revoked by"), null=True, blank=True,
+        on_delete=models.PROTECT, related_name="+",
+    )
+    revoke_reason = models.CharField(_("reason for revoking"), max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("API token")
+        verbose_name_plural = _("API tokens")
+        ordering = ["-created_at", "-pk"]
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("valid")
+        EXPIRING = "expiring", _("expiring soon")
+        EXPIRED = "expired", _("expired")
+        REVOKED = "revoked", _("revoked")
+
+    def __str__(self):
+        return f"{self.prefix}…"
+
+    def status(self, now=None) -> "ApiToken.Status":
+        from .tokens import EXPIRY_WARNING_DAYS
+
+        now = now or timezone.now()
+        if self.revoked_at is not None:
+            return self.Status.REVOKED
+        if self.expires_at <= now:
+            return self.Status.EXPIRED
+        if (self.expires_at - now).days < EXPIRY_WARNING_DAYS:
+            return self.Status.EXPIRING
+        return self.Status.ACTIVE
+
+    def is_usable(self, now=None) -> bool:
+        return self.status(now) in (self.Status.ACTIVE, self.Status.EXPIRING)
+
+    def days_left(self, now=None) -> int:
+        return max(0, (self.expires_at - (now or timezone.now())).days)
 class SecondFactorReset(models.Model):
     """A 系统管理's proposal to reset a user's second factor, approved by another (core.otp)."""
 

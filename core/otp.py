@@ -30,6 +30,7 @@ from django.utils.translation import gettext_lazy as _
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from .audit_actions import AuditAction
 from .audit import audit
 from .errors import Conflict, DomainError, DutyConflict, Forbidden
 from .roles import Role, ensure_separated, has_role, holds_agency_role
@@ -197,7 +198,7 @@ def _enrol_confirm(*, user, device, code):
     device.save(update_fields=["confirmed"])
     TOTPDevice.objects.filter(user=user).exclude(pk=device.pk).delete()
     codes = _new_recovery_codes(user)
-    audit(actor=user, action="auth.otp_enrol", target=user, label=user.get_username())
+    audit(actor=user, action=AuditAction.AUTH_OTP_ENROL, target=user, label=user.get_username())
     return codes
 
 
@@ -233,7 +234,7 @@ def _second_factor_verify(*, user, code):
         return CodeThrottled()
     if static.verify_token(code):
         left = static.token_set.count()
-        audit(actor=user, action="auth.otp_recovery_used", target=user, label=user.get_username(), left=left)
+        audit(actor=user, action=AuditAction.AUTH_OTP_RECOVERY_USED, target=user, label=user.get_username(), left=left)
         static.recovery_codes_left = left
         return static
     return CodeRefused()
@@ -246,7 +247,7 @@ def second_factor_disable(*, user, code: str) -> None:
     second_factor_verify(user=user, code=code)
     with transaction.atomic():
         _delete_devices(user)
-        audit(actor=user, action="auth.otp_disable", target=user, label=user.get_username())
+        audit(actor=user, action=AuditAction.AUTH_OTP_DISABLE, target=user, label=user.get_username())
 
 
 def _delete_devices(user) -> None:
@@ -279,7 +280,7 @@ def second_factor_reset_propose(*, user, reason: str, actor):
         raise Conflict(_("A reset of this user's second factor is already waiting for approval."),
                        code="otp_reset_open", details={"user": user.pk})
     reset = SecondFactorReset.objects.create(user=user, reason=reason, proposed_by=actor)
-    audit(actor=actor, action="auth.otp_reset_propose", target=user, label=user.get_username(),
+    audit(actor=actor, action=AuditAction.AUTH_OTP_RESET_PROPOSE, target=user, label=user.get_username(),
           reset=reset.pk, reason=reason)
     return reset
 
@@ -312,7 +313,7 @@ def second_factor_reset_approve(*, reset, actor):
     reset.decided_by = actor
     reset.decided_at = timezone.now()
     reset.save(update_fields=["status", "decided_by", "decided_at"])
-    audit(actor=actor, action="auth.otp_reset_approve", target=reset.user, label=reset.user.get_username(),
+    audit(actor=actor, action=AuditAction.AUTH_OTP_RESET_APPROVE, target=reset.user, label=reset.user.get_username(),
           reset=reset.pk, proposed_by=reset.proposed_by_id)
     return reset
 
@@ -328,6 +329,6 @@ def second_factor_reset_reject(*, reset, actor):
     reset.decided_by = actor
     reset.decided_at = timezone.now()
     reset.save(update_fields=["status", "decided_by", "decided_at"])
-    audit(actor=actor, action="auth.otp_reset_reject", target=reset.user, label=reset.user.get_username(),
+    audit(actor=actor, action=AuditAction.AUTH_OTP_RESET_REJECT, target=reset.user, label=reset.user.get_username(),
           reset=reset.pk)
     return reset

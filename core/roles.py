@@ -65,7 +65,8 @@ ROLE_PERMISSIONS: dict[Role, list[tuple[str, str, tuple[str, ...]]]] = {
         ("auth", "*", ("view", "add", "change")),
         # The groups are the roles, kept as data (ROLE_PERMISSIONS): never edited in the admin.
         ("auth", "group", ("view",)),
-        ("authtoken", "*", ("view", "add", "change", "delete")),
+        # API tokens: issued, rotated and revoked through core.tokens (the admin's own views).
+        ("core", "apitoken", ("view", "add", "change")),
         ("django_celery_beat", "*", ("view", "add", "change", "delete")),
         ("core", "*", ("view",)),
         # Resetting a second factor: proposed by one administrator, approved by another (core.otp).

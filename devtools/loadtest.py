@@ -45,7 +45,7 @@ def load_data_prepare(*, providers: int, members: int) -> tuple[list[str], list[
 @transaction.atomic
 def _members_and_providers(providers: int, members: int) -> tuple[list[str], list[str]]:
     from django.contrib.auth import get_user_model
-    from rest_framework.authtoken.models import Token
+    from core.tokens import new_key, token_row
 
     from claims.models import CatalogItem
     from members.models import Enrollment, LedgerEntry, Member, PersonalAccount
@@ -85,7 +85,10 @@ def _members_and_providers(providers: int, members: int) -> tuple[list[str], lis
             user.set_unusable_password()
             user.save()
         ProviderStaff.objects.get_or_create(user=user, defaults={"provider": provider})
-        tokens.append(Token.objects.get_or_create(user=user)[0].key)
+        # A fresh token per run (only digests are stored, an old key cannot be read back).
+        key = new_key()
+        token_row(user=user, key=key).save()
+        tokens.append(key)
     return tokens, ids
 
 

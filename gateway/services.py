@@ -22,6 +22,7 @@ from django.utils.translation import gettext_lazy as _
 from claims import services as claims
 from claims.models import CatalogItem, Claim
 from claims.statements.services import reconciliation_submit
+from core.audit_actions import AuditAction
 from core.audit import audit
 from core.sql import insert, update
 from core.errors import DomainError
@@ -296,7 +297,7 @@ def sign_in(ctx: Context, data: dict) -> dict:
         ip=text(info, "ip", required=False, max_length=64, where="signIn."),
         user=ctx.user,
     )
-    audit(actor=ctx.user, action="gateway.sign_in", target=record, label=ctx.provider.code)
+    audit(actor=ctx.user, action=AuditAction.GATEWAY_SIGN_IN, target=record, label=ctx.provider.code)
     return {"signinoutb": {"sign_time": fmt_time(now), "sign_no": sign_no}}
 
 
@@ -352,7 +353,7 @@ def register(ctx: Context, data: dict) -> dict:
     _person_type(visit)
     visit.save(update_fields=["psn_type", "cvlserv_flag"])
     ctx.visit = visit
-    audit(actor=ctx.user, action="gateway.visit.register", target=visit, label=f"{ctx.provider.code}/{visit.pk}")
+    audit(actor=ctx.user, action=AuditAction.GATEWAY_VISIT_REGISTER, target=visit, label=f"{ctx.provider.code}/{visit.pk}")
     return {"data": {"mdtrt_id": visit.mdtrt_id, "psn_no": str(member.pk), "ipt_otp_no": visit.ipt_otp_no}}
 
 
@@ -367,7 +368,7 @@ def unregister(ctx: Context, data: dict) -> dict:
         visit.status = Visit.Status.CANCELLED
         visit.save(update_fields=["status"])
         visit.lines.filter(status=FeeLine.Status.UPLOADED).update(status=FeeLine.Status.CANCELLED)
-        audit(actor=ctx.user, action="gateway.visit.cancel", target=visit, label=f"{ctx.provider.code}/{visit.pk}")
+        audit(actor=ctx.user, action=AuditAction.GATEWAY_VISIT_CANCEL, target=visit, label=f"{ctx.provider.code}/{visit.pk}")
     return {}
 
 
@@ -393,7 +394,7 @@ def visit_info(ctx: Context, data: dict) -> dict:
         for row in diagnoses[:50]
     ]
     visit.save(update_fields=["med_type", "dise_codg", "dise_name", "begntime", "diagnoses"])
-    audit(actor=ctx.user, action="gateway.visit.info", target=visit, label=f"{ctx.provider.code}/{visit.pk}", med_type=med_type)
+    audit(actor=ctx.user, action=AuditAction.GATEWAY_VISIT_INFO, target=visit, label=f"{ctx.provider.code}/{visit.pk}", med_type=med_type)
     return {}
 
 
@@ -494,7 +495,7 @@ def fees(ctx: Context, data: dict) -> dict:
     # The classification is the settlement's own, computed by the REST preview of the visit.
     body = claims.claim_preview(user=ctx.user, request=_request(visit=visit, lines=everything, use_account=False))
     result = _result_lines(body, everything)[len(existing):]
-    audit(actor=ctx.user, action="gateway.fees.upload", target=visit, label=f"{ctx.provider.code}/{visit.pk}", lines=len(new))
+    audit(actor=ctx.user, action=AuditAction.GATEWAY_FEES_UPLOAD, target=visit, label=f"{ctx.provider.code}/{visit.pk}", lines=len(new))
     return {"result": result}
 
 
@@ -510,7 +511,7 @@ def fees_cancel(ctx: Context, data: dict) -> dict:
     cancelled = lines.update(status=FeeLine.Status.CANCELLED)
     if not cancelled:
         raise GatewayError(_("Visit {mdtrt_id} has no uploaded fee lines of batch {batch}."), mdtrt_id=visit.mdtrt_id, batch=batch)
-    audit(actor=ctx.user, action="gateway.fees.cancel", target=visit, label=f"{ctx.provider.code}/{visit.pk}", batch=batch, lines=cancelled)
+    audit(actor=ctx.user, action=AuditAction.GATEWAY_FEES_CANCEL, target=visit, label=f"{ctx.provider.code}/{visit.pk}", batch=batch, lines=cancelled)
     return {}
 
 
@@ -782,7 +783,7 @@ def reversal(ctx: Context, data: dict) -> dict:
             _settle_visit(ctx, visit=visit, lines=lines, use_account=visit.use_account_flag, pharmacy=pharmacy)
     original.reversed_by_msgid = ctx.msgid
     original.save(update_fields=["reversed_by_msgid"])
-    audit(actor=ctx.user, action="gateway.reversal", target=original, label=f"{ctx.provider.code}/{omsgid}", infno=oinfno)
+    audit(actor=ctx.user, action=AuditAction.GATEWAY_REVERSAL, target=original, label=f"{ctx.provider.code}/{omsgid}", infno=oinfno)
     return {}
 
 

@@ -7,10 +7,13 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.db.models.functions import Right
 from django.forms.models import BaseInlineFormSet
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core.admin import AddOnlyInlineMixin, HistoryAdmin, LargeTableMixin
 from core.errors import DomainError
+from core.member_page import sections_for
+from core.params import year_or_default
 from core.idnumber import mask_id_number, normalize_id_number
 from core.imports.admin import ImportExportMixin, ImportMixin  # within the import limits
 
@@ -313,6 +316,21 @@ class MemberAdmin(ImportMixin, LargeTableMixin, HistoryAdmin):
 
     def get_search_results(self, request, queryset, search_term):
         return search_members(queryset, search_term), False
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # The phone call: the year so far and the flags, by the apps' own read services
+        # (core.member_page); the year is selectable (?year=).
+        member = self.get_object(request, object_id)
+        if member is not None and request.method == "GET":
+            today = timezone.localdate()
+            year = year_or_default(request.GET.get("year"), today.year)
+            extra_context = {
+                **(extra_context or {}),
+                "member_year": year,
+                "member_year_choices": list(range(today.year, today.year - 5, -1)),
+                "member_sections": sections_for(request, member, year),
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def save_formset(self, request, form, formset, change):
         if formset.model is FamilyLink:

@@ -155,7 +155,7 @@ class DecisionProposalForm(forms.ModelForm):
                 heirs=data.get("heirs") or [], note=data.get("note", ""), user=self.request_user,
             )
         except DomainError as error:
-            raise ValidationError(f"{error.message} ({error.code})") from None
+            raise ValidationError(error.message, code=error.code) from None
         return data
 
 
@@ -255,6 +255,6 @@ class LateRefundAdmin(admin.ModelAdmin):
                 services.account_late_refund_approve(refund=refund, user=request.user)
                 done += 1
             except DomainError as error:
-                self.message_user(request, f"{refund}: {error.message} ({error.code})", messages.ERROR)
+                self.message_user(request, f"{refund}: {error.message}", messages.ERROR)
         if done:
             self.message_user(request, _("%(count)d refunds paid out.") % {"count": done}, messages.SUCCESS)

@@ -5,6 +5,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import get_object_or_404, render
 
+from core.audit_actions import AuditAction
 from core.audit import audit
 from core.params import YEAR_MAX, YEAR_MIN
 from core.roles import STAFF_ROLES, has_role
@@ -21,5 +22,5 @@ def account_statement_view(request, member_pk: int, year: int):
         raise Http404
     account = get_object_or_404(PersonalAccount.objects.select_related("member"), member_id=member_pk)
     statement = account_statement(account, year)
-    audit(actor=request.user, action="account.statement_read", target=account, year=year)
+    audit(actor=request.user, action=AuditAction.ACCOUNT_STATEMENT_READ, target=account, year=year)
     return render(request, "members/account_statement.html", {"statement": statement, "member": account.member})

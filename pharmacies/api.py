@@ -2,6 +2,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.generics import RetrieveAPIView
 
 from core.api import ERROR_RESPONSES
+from core.audit_actions import AuditAction
 from core.audit import audit
 from core.errors import NotFound
 
@@ -21,7 +22,7 @@ class ProviderSelfView(RetrieveAPIView):
         provider = provider_of(self.request.user)
         if provider is None:  # the cross-region platform has no registry record
             raise NotFound()
-        audit(actor=self.request.user, action="provider.read", target=provider)
+        audit(actor=self.request.user, action=AuditAction.PROVIDER_READ, target=provider)
         return provider
 
 
@@ -34,7 +35,7 @@ class ProviderDetailView(RetrieveAPIView):
     def get_object(self):
         code = self.kwargs["code"].strip().upper()
         provider = Provider.objects.select_related("parent").filter(code=code).first()
-        audit(actor=self.request.user, action="provider.read", target=provider, label=code)
+        audit(actor=self.request.user, action=AuditAction.PROVIDER_READ, target=provider, label=code)
         if provider is None:
             raise NotFound(details={"code": code})
         return provider

@@ -9,6 +9,7 @@ the `portal/base.html` template and `add_navigation(...)` (e.g. in their AppConf
 
 from functools import wraps
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
@@ -18,9 +19,10 @@ from django.urls import reverse_lazy
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
-from rest_framework.authtoken.models import Token
 
 from core.errors import DomainError, NotFound
+from core.models import ApiToken
+from core import tokens as api_tokens
 from core.transactions import durable_on_post
 
 from . import services
@@ -356,25 +358,45 @@ def notifications(request):
     return render_portal(request, "portal/notifications.html", {"notifications": items})
 
 
+def _provider_tokens(provider):
+    return ApiToken.objects.filter(user__provider_staff__provider=provider).select_related("user", "revoked_by")
+
+
 @portal_view(any_status=True)
 def token(request):
+    """The provider's API tokens: issue one (for the signed-in user), rotate or revoke any of the
+    provider's. A new key is shown once, in the answer to the POST that issued it (never in a
+    message, the session or a log); the page says so and is not cached."""
+    new_key = None
     if request.method == "POST":
         operation = request.POST.get("operation")
         try:
-            if operation == "rotate":
-                services.api_token_rotate(user=request.user, actor=request.user)
-                messages.success(
-                    request, _("A new API token was issued; the old one no longer works.")
-                )
-            elif operation == "create":
-                services.api_token_create(user=request.user, actor=request.user)
-                messages.success(request, _("The API token was created."))
+            if operation == "issue":
+                _token, new_key = api_tokens.api_token_issue(user=request.user, actor=request.user)
+            elif operation in ("rotate", "revoke"):
+                pk = request.POST.get("token", "")
+                token = _provider_tokens(request.provider).filter(pk=pk).first() if pk.isdigit() else None
+                if token is None:
+                    raise Http404
+                reason = request.POST.get("reason", "")
+                if operation == "rotate":
+                    _token, new_key = api_tokens.api_token_rotate(token=token, actor=request.user, reason=reason)
+                else:
+                    api_tokens.api_token_revoke(token=token, actor=request.user, reason=reason)
+                    messages.success(request, _("The API token %(prefix)s… was revoked; it no longer works.")
+                                     % {"prefix": token.prefix})
         except DomainError as exc:
             _refused(request, exc)
-        return redirect("portal:token")
-    return render_portal(
-        request, "portal/token.html", {"token": Token.objects.filter(user=request.user).first()}
-    )
+        if new_key is None:
+            return redirect("portal:token")
+    now = timezone.now()
+    rows = [(token, token.status(now), token.days_left(now)) for token in _provider_tokens(request.provider)]
+    response = render_portal(request, "portal/token.html", {
+        "rows": rows, "new_key": new_key, "overlap_hours": settings.API_TOKEN_ROTATION_OVERLAP_HOURS,
+        "lifetime_days": settings.API_TOKEN_LIFETIME_DAYS, "warning_days": api_tokens.EXPIRY_WARNING_DAYS,
+    })
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @portal_view(any_status=True)

@@ -10,7 +10,7 @@ class SupervisionConfig(AppConfig):
         from claims import visit_facts
         from pharmacies.portal import add_navigation
 
-        from . import todo  # noqa: F401  (the workbench's items: core.todo)
+        from . import member_page, todo  # noqa: F401  (the member page's flags, the workbench's items)
         from .realtime import run_single_visit_rules
 
         # Settlement asks for the single-visit rules' warnings through this registration:

@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from claims.models import Claim, ClaimLine
+from core.audit_actions import AuditAction
 from core.audit import audit
 from core.money import to_fen
 from members.models import Episode, Member
@@ -610,7 +611,7 @@ def monitoring_run(*, date_from: date, date_to: date, user=None, codes: list[str
     run.claims_checked = Claim.objects.filter(status=SETTLED, visit_date__range=(date_from, date_to)).count()
     run.finished_at = timezone.now()
     run.save()
-    audit(actor=user, action="supervision.monitoring.run", target=run, date_from=str(date_from), date_to=str(date_to),
+    audit(actor=user, action=AuditAction.SUPERVISION_MONITORING_RUN, target=run, date_from=str(date_from), date_to=str(date_to),
           flags_raised=run.flags_raised)
     return run
 

@@ -19,6 +19,7 @@ from django.db.models import Count, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.audit_actions import AuditAction
 from core.audit import audit
 from core.errors import Conflict, DomainError, Forbidden
 from core.money import to_fen
@@ -72,7 +73,7 @@ def _rulebase_replace(*, parsed: rulebase.Parsed, file_name: str, user) -> Ruleb
     record = RulebaseImport.objects.create(batch=parsed.batch, file_name=file_name[:200], rows=len(parsed.objects),
                                            imported_by=user if getattr(user, "pk", None) else None)
     KnowledgeBaseVersion.bump()
-    audit(actor=user, action="supervision.rulebase.import", target=record, batch=parsed.batch, rows=len(parsed.objects),
+    audit(actor=user, action=AuditAction.SUPERVISION_RULEBASE_IMPORT, target=record, batch=parsed.batch, rows=len(parsed.objects),
           replaced=removed)
     return record
 
@@ -96,7 +97,7 @@ def _step(flag: Flag, *, action: str, to: str, user, note: str = "", fields=(), 
     flag.status = to
     flag.save(update_fields=["status", *fields])
     FlagTransition.objects.create(flag=flag, from_status=before, to_status=to, action=action, actor=user, note=note)
-    audit(actor=user, action=f"supervision.flag.{action}", target=flag, from_status=before, to_status=to, **details)
+    audit(actor=user, action=AuditAction(f"supervision.flag.{action}"), target=flag, from_status=before, to_status=to, **details)
     return flag
 
 
@@ -311,5 +312,5 @@ def provider_credit_compute(*, year: int, user=None) -> int:
                                   "indicator_flags": inputs.indicator_flags, "deductions": result.deductions}},
         )
         count += 1
-    audit(actor=user, action="supervision.credit.compute", year=year, providers=count)
+    audit(actor=user, action=AuditAction.SUPERVISION_CREDIT_COMPUTE, year=year, providers=count)
     return count

@@ -105,3 +105,16 @@ class CatalogItemFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"目录项目{n}")
     kind = CatalogItem.Kind.DRUG
     item_class = CatalogItem.ItemClass.A
+
+
+def api_key(user, **changes) -> str:
+    """A working API key for `user` (a stored core.ApiToken row holding its digest only);
+    `changes` set fields of the row, e.g. expires_at or revoked_at."""
+    from core.tokens import new_key, token_row
+
+    key = new_key()
+    token = token_row(user=user, key=key)
+    for name, value in changes.items():
+        setattr(token, name, value)
+    token.save()
+    return key

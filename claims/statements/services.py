@@ -28,6 +28,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core.audit_actions import AuditAction
 from core.audit import audit
 from core.errors import Conflict, DomainError, DutyConflict, NotFound
 from core.money import ZERO, MoneyField, to_fen
@@ -102,7 +103,7 @@ def deduction_record(*, provider: Provider, amount: Decimal, reason: str, source
         },
     )
     if created:
-        audit(actor=user, action="deduction.record", target=deduction, provider=provider.code,
+        audit(actor=user, action=AuditAction.DEDUCTION_RECORD, target=deduction, provider=provider.code,
               amount=str(amount), source_reference=source_reference)
     return deduction
 
@@ -416,8 +417,8 @@ def statement_close_month(*, month: date, user=None) -> CloseResult:
     failures = tuple(sorted((codes.get(provider_id, str(provider_id)) if provider_id else clearing, reason)
                             for (provider_id, clearing), reason in failed.items()))
     for code, reason in failures:
-        audit(actor=user, action="statement.close_month.failed", label=code, month=f"{month:%Y-%m}", provider=code, reason=reason)
-    audit(actor=user, action="statement.close_month", month=f"{month:%Y-%m}", created=len(to_create),
+        audit(actor=user, action=AuditAction.STATEMENT_CLOSE_MONTH_FAILED, label=code, month=f"{month:%Y-%m}", provider=code, reason=reason)
+    audit(actor=user, action=AuditAction.STATEMENT_CLOSE_MONTH, month=f"{month:%Y-%m}", created=len(to_create),
           replaced=len(to_update), removed=len(stale), kept_approved=len(frozen), failed=len(failures))
     return CloseResult(month=month, created=len(to_create), replaced=len(to_update), kept_approved=len(frozen),
                        failed=failures)
@@ -446,7 +447,7 @@ def statement_approve(*, statement_id: int, user) -> ProviderStatement:
     statement.approved_at = timezone.now()
     statement.approved_by = user
     statement.save(update_fields=["status", "approved_at", "approved_by"])
-    audit(actor=user, action="statement.approve", target=statement, payable=str(statement.payable))
+    audit(actor=user, action=AuditAction.STATEMENT_APPROVE, target=statement, payable=str(statement.payable))
     return statement
 
 
@@ -473,7 +474,7 @@ def statement_record_payment(*, statement_id: int, payment_reference: str, user)
     statement.paid_by = user
     statement.payment_reference = payment_reference[:100]
     statement.save(update_fields=["status", "paid_at", "paid_by", "payment_reference"])
-    audit(actor=user, action="statement.pay", target=statement, payment_reference=statement.payment_reference)
+    audit(actor=user, action=AuditAction.STATEMENT_PAY, target=statement, payment_reference=statement.payment_reference)
     return statement
 
 
@@ -547,7 +548,7 @@ def reconciliation_submit(
         result=Reconciliation.Result.MISMATCH if mismatch else Reconciliation.Result.MATCH,
         differences=differences, submitted_by=user,
     )
-    audit(actor=user, action="reconciliation.submit", target=reconciliation,
+    audit(actor=user, action=AuditAction.RECONCILIATION_SUBMIT, target=reconciliation,
           provider=provider.code if provider else CROSS_REGION_SUBMITTER, clearing=clearing,
           result=reconciliation.result)
     return reconciliation

@@ -19,6 +19,7 @@ from django.db.models import Count, Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core.audit_actions import AuditAction
 from core.audit import audit
 from core.errors import Conflict, DomainError, DutyConflict, NotFound
 from core.money import ZERO, to_fen
@@ -85,7 +86,7 @@ def year_end_prepare(*, provider: Provider, year: int, user=None, assessment_per
     settlement.prepared_at = timezone.now()
     settlement.prepared_by = user
     settlement.save()
-    audit(actor=user, action="year_end.prepare", target=settlement, provider=provider.code, year=year,
+    audit(actor=user, action=AuditAction.YEAR_END_PREPARE, target=settlement, provider=provider.code, year=year,
           replaced=existing is not None, payable=str(settlement.payable), credit_grade=settlement.credit_grade,
           deposit_returned=str(settlement.deposit_returned))
     return settlement
@@ -136,7 +137,7 @@ def year_end_approve(*, settlement_id: int, user) -> YearEndSettlement:
     settlement.approved_at = timezone.now()
     settlement.approved_by = user
     settlement.save(update_fields=["status", "approved_at", "approved_by"])
-    audit(actor=user, action="year_end.approve", target=settlement, payable=str(settlement.payable))
+    audit(actor=user, action=AuditAction.YEAR_END_APPROVE, target=settlement, payable=str(settlement.payable))
     return settlement
 
 
@@ -159,5 +160,5 @@ def year_end_record_payment(*, settlement_id: int, payment_reference: str, user)
     settlement.paid_by = user
     settlement.payment_reference = payment_reference[:100]
     settlement.save(update_fields=["status", "paid_at", "paid_by", "payment_reference"])
-    audit(actor=user, action="year_end.pay", target=settlement, payment_reference=settlement.payment_reference)
+    audit(actor=user, action=AuditAction.YEAR_END_PAY, target=settlement, payment_reference=settlement.payment_reference)
     return settlement

@@ -32,7 +32,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI's files served by the project (closed networks)
     "django_filters",
@@ -223,7 +222,7 @@ CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "core.tokens.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -245,6 +244,11 @@ REST_FRAMEWORK = {
 # JSON nesting (the contract's requests nest 3 levels).
 API_MAX_BODY_BYTES = int(os.environ.get("API_MAX_BODY_BYTES", str(2 * 1024 * 1024)))
 API_MAX_JSON_DEPTH = int(os.environ.get("API_MAX_JSON_DEPTH", "32"))
+# API tokens (core.tokens): how long an issued token works, how long the old one keeps working
+# after a rotation, and how often its "last used" time is written (never once per request).
+API_TOKEN_LIFETIME_DAYS = int(os.environ.get("API_TOKEN_LIFETIME_DAYS", "365"))
+API_TOKEN_ROTATION_OVERLAP_HOURS = int(os.environ.get("API_TOKEN_ROTATION_OVERLAP_HOURS", "24"))
+API_TOKEN_LAST_USED_INTERVAL_SECONDS = int(os.environ.get("API_TOKEN_LAST_USED_INTERVAL_SECONDS", "60"))
 # Content-Security-Policy (django-csp 4; README, Security: input, files, money and operations).
 # Scripts only from the site's own files: no inline <script>, no on*= handlers in any template
 # (tests/core/test_csp.py greps them), Swagger UI's start script served as a file

@@ -45,6 +45,7 @@ from django.db import connection, transaction
 from django.db.models.expressions import RawSQL
 from django.utils.translation import gettext as _
 
+from core.audit_actions import AuditAction
 from core.errors import echo
 from core.idnumber import normalize_id_number, parse_id_number
 
@@ -965,7 +966,7 @@ def run_import(importer: Importer, table: Table, *, dry_run: bool = False, progr
         from core.audit import audit
 
         if outcome.counts[CREATED] or outcome.counts[UPDATED]:  # an import that changes nothing leaves no trace
-            audit(actor=importer.user, action=f"import.{importer.kind}", label=importer.change_reason,
+            audit(actor=importer.user, action=AuditAction(f"import.{importer.kind}"), label=importer.change_reason,
                   dry_run=dry_run, **outcome.counts)
         if dry_run:
             transaction.set_rollback(True)

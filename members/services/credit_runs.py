@@ -11,6 +11,7 @@ from django.db.models import Max, Min
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core.audit_actions import AuditAction
 from core.audit import audit
 from core.errors import Conflict, DomainError
 
@@ -173,7 +174,7 @@ def credit_policy_load(*, data: dict, user=None) -> CreditPolicy:
         policy.save()
         policy.rules.all().delete()
     CreditRule.objects.bulk_create(CreditRule(policy=policy, **rule) for rule in rules)
-    audit(actor=user, action="credit_policy.load", target=policy, rules=len(rules), content_hash=content_hash)
+    audit(actor=user, action=AuditAction.CREDIT_POLICY_LOAD, target=policy, rules=len(rules), content_hash=content_hash)
     return policy
 
 
@@ -251,7 +252,7 @@ def _credit_run_prepare(*, month: date, region: str, user, chunk_size: int) -> t
     elif chunks == 0:
         run.status, run.finished_at = CreditRun.Status.COMPLETED, timezone.now()
         run.save(update_fields=["status", "finished_at"])
-    audit(actor=user, action="credit_run.start", target=run, month=f"{month:%Y-%m}", missing=missing)
+    audit(actor=user, action=AuditAction.CREDIT_RUN_START, target=run, month=f"{month:%Y-%m}", missing=missing)
     return run, missing
 
 
@@ -300,7 +301,7 @@ def credit_run_chunk(*, run_id: int, low: int, high: int) -> dict:
     if run.chunks_done >= run.chunks_total and run.status == CreditRun.Status.RUNNING:
         run.status, run.finished_at = CreditRun.Status.COMPLETED, timezone.now()
         fields += ["status", "finished_at"]
-        audit(actor=None, action="credit_run.complete", target=run, members_credited=run.members_credited,
+        audit(actor=None, action=AuditAction.CREDIT_RUN_COMPLETE, target=run, members_credited=run.members_credited,
               total=str(run.total))
     run.save(update_fields=fields)
     return stats

@@ -15,6 +15,7 @@ from datetime import date
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
+from core.audit_actions import AuditAction
 from core.audit import audit
 from core.errors import DomainError
 
@@ -53,7 +54,7 @@ def enrollment_add(*, member: Member, user, **facts) -> Enrollment:
     member = Member.objects.select_for_update().get(pk=member.pk)
     spell = record_spell(member=member, user=user, facts=facts)
     audit(
-        actor=user, action="enrollment.add", target=member, label=member.masked_id_number,
+        actor=user, action=AuditAction.ENROLLMENT_ADD, target=member, label=member.masked_id_number,
         effective_from=spell.effective_from.isoformat(), scheme=spell.scheme,
         employment_status=spell.employment_status,
     )

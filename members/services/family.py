@@ -4,6 +4,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from core.audit_actions import AuditAction
 from core.audit import audit
 from core.errors import Conflict, DomainError
 from core.idnumber import mask_id_number
@@ -49,7 +50,7 @@ def family_link_create(*, member, relative, relation: str, user=None):
     family_link_check(member=member, relative=relative, relation=relation)
     link = FamilyLink.objects.create(member=member, relative=relative, relation=relation)
     FamilyLink.objects.create(member=relative, relative=member, relation=FamilyLink.INVERSE[relation])
-    audit(actor=user, action="family_link.create", target=link, label=f"{member} → {relative}",
+    audit(actor=user, action=AuditAction.FAMILY_LINK_CREATE, target=link, label=f"{member} → {relative}",
           member_id=member.pk, relative_id=relative.pk, relation=relation)
     return link
 
@@ -99,7 +100,7 @@ def family_link_create_outside(*, member, relative_id_number: str, relative_name
                                           relative_name=relative_name, relation=relation)
     link = FamilyLink.objects.create(member=member, relative=None, relative_id_number=id_number,
                                      relative_name=relative_name.strip(), relation=relation)
-    audit(actor=user, action="family_link.create", target=link, label=str(link),
+    audit(actor=user, action=AuditAction.FAMILY_LINK_CREATE, target=link, label=str(link),
           member_id=member.pk, relative=mask_id_number(id_number), relation=relation)
     return link
 
@@ -109,7 +110,7 @@ def family_link_delete(*, link, user=None) -> None:
     """Remove a family link and its inverse together (a link is never one-sided; a link to a
     relative outside the registry has no inverse)."""
     if link.relative_id is None:
-        audit(actor=user, action="family_link.delete", target=link, member_id=link.member_id,
+        audit(actor=user, action=AuditAction.FAMILY_LINK_DELETE, target=link, member_id=link.member_id,
               relative=mask_id_number(link.relative_id_number), relation=link.relation)
         FamilyLink.objects.filter(pk=link.pk).delete()
         return
@@ -117,7 +118,7 @@ def family_link_delete(*, link, user=None) -> None:
         Q(member_id=link.member_id, relative_id=link.relative_id)
         | Q(member_id=link.relative_id, relative_id=link.member_id)
     )
-    audit(actor=user, action="family_link.delete", target=link,
+    audit(actor=user, action=AuditAction.FAMILY_LINK_DELETE, target=link,
           member_id=link.member_id, relative_id=link.relative_id, relation=link.relation)
     pair.delete()
 # ---------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from datetime import date, timedelta
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
+from core.audit_actions import AuditAction
 from core.audit import audit
 from core.errors import Conflict, DomainError
 
@@ -51,7 +52,7 @@ def primary_care_register(*, member: Member, provider, valid_from: date, user=No
     registration = PrimaryCareRegistration.objects.create(
         member=member, provider=provider, valid_from=valid_from, registered_by=user if getattr(user, "pk", None) else None,
     )
-    audit(actor=user, action="primary_care.register", target=registration, member=member.pk, provider=provider.pk,
+    audit(actor=user, action=AuditAction.PRIMARY_CARE_REGISTER, target=registration, member=member.pk, provider=provider.pk,
           valid_from=valid_from.isoformat(), previous=latest.provider_id if latest else None)
     return registration
 
@@ -69,7 +70,7 @@ def primary_care_end(*, member: Member, valid_to: date, user=None) -> PrimaryCar
                           details={"valid_to": valid_to.isoformat()})
     current.valid_to = valid_to
     current.save(update_fields=["valid_to"])
-    audit(actor=user, action="primary_care.end", target=current, member=member.pk, valid_to=valid_to.isoformat())
+    audit(actor=user, action=AuditAction.PRIMARY_CARE_END, target=current, member=member.pk, valid_to=valid_to.isoformat())
     return current
 
 

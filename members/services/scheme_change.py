@@ -16,6 +16,7 @@ from datetime import date
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
+from core.audit_actions import AuditAction
 from core.audit import audit
 from core.errors import DomainError
 
@@ -68,7 +69,7 @@ def enrollment_change_scheme(*, member: Member, applied_on: date, arrears_paid_o
         benefits_from=benefits_from,
     ))
     audit(
-        actor=user, action="enrollment.change_scheme", target=member, label=member.masked_id_number,
+        actor=user, action=AuditAction.ENROLLMENT_CHANGE_SCHEME, target=member, label=member.masked_id_number,
         applied_on=applied_on.isoformat(), effective_from=start.isoformat(),
         benefits_from=benefits_from.isoformat() if benefits_from else None,
     )

@@ -8,6 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core.audit_actions import AuditAction
 from core.audit import audit
 from core.errors import DomainError
 from core.money import to_fen
@@ -87,7 +88,7 @@ def _premium_post(*, account, purpose, amount, reference, insured, user) -> Ledg
         account=account, kind=LedgerEntry.Kind.PREMIUM_PAYMENT, amount=-amount, reference=full_reference,
         memo=f"{purpose}" + (f" {insured.masked_id_number}" if insured is not None else ""), user=user,
     )
-    audit(actor=user, action="account.pay_premium", target=account, purpose=purpose, amount=str(amount),
+    audit(actor=user, action=AuditAction.ACCOUNT_PAY_PREMIUM, target=account, purpose=purpose, amount=str(amount),
           entry=entry.pk)
     return entry
 

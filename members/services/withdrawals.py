@@ -7,6 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core.audit_actions import AuditAction
 from core.audit import audit
 from core.errors import Conflict, DomainError
 from core.idnumber import mask_id_number, normalize_id_number, parse_id_number
@@ -77,7 +78,7 @@ def account_withdrawal_propose(
         account=account, reason=reason, destination=destination.strip(), heirs=cleaned_heirs, note=note,
         proposed_by=user,
     )
-    audit(actor=user, action="account.withdrawal_propose", target=decision, reason=reason, heirs=len(cleaned_heirs))
+    audit(actor=user, action=AuditAction.ACCOUNT_WITHDRAWAL_PROPOSE, target=decision, reason=reason, heirs=len(cleaned_heirs))
     return decision
 
 
@@ -121,7 +122,7 @@ def account_withdrawal_approve(*, decision: AccountDecision, user) -> AccountDec
     decision.status, decision.amount = AccountDecision.Status.EXECUTED, balance
     decision.decided_by, decision.decided_at = user, timezone.now()
     decision.save(update_fields=["status", "amount", "decided_by", "decided_at"])
-    audit(actor=user, action="account.withdrawal_approve", target=decision, reason=decision.reason,
+    audit(actor=user, action=AuditAction.ACCOUNT_WITHDRAWAL_APPROVE, target=decision, reason=decision.reason,
           amount=str(balance))
     return decision
 
@@ -136,7 +137,7 @@ def account_withdrawal_reject(*, decision: AccountDecision, reason: str, user) -
     decision.status, decision.rejection_reason = AccountDecision.Status.REJECTED, reason[:300]
     decision.decided_by, decision.decided_at = user, timezone.now()
     decision.save(update_fields=["status", "rejection_reason", "decided_by", "decided_at"])
-    audit(actor=user, action="account.withdrawal_reject", target=decision)
+    audit(actor=user, action=AuditAction.ACCOUNT_WITHDRAWAL_REJECT, target=decision)
     return decision
 
 
@@ -158,7 +159,7 @@ def account_late_refund_record(*, account: PersonalAccount, entry: LedgerEntry, 
                   "created_by": user if getattr(user, "pk", None) else None},
     )
     if created:
-        audit(actor=user, action="account.late_refund_record", target=refund, amount=str(refund.amount),
+        audit(actor=user, action=AuditAction.ACCOUNT_LATE_REFUND_RECORD, target=refund, amount=str(refund.amount),
               reference=entry.reference)
     return refund
 
@@ -195,5 +196,5 @@ def account_late_refund_approve(*, refund: LateRefund, user) -> LateRefund:
                            closed_account_payout=True)
     refund.status, refund.decided_by, refund.decided_at = LateRefund.Status.PAID, user, timezone.now()
     refund.save(update_fields=["status", "decided_by", "decided_at"])
-    audit(actor=user, action="account.late_refund_pay", target=refund, amount=str(refund.amount))
+    audit(actor=user, action=AuditAction.ACCOUNT_LATE_REFUND_PAY, target=refund, amount=str(refund.amount))
     return refund

@@ -7,6 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core.audit_actions import AuditAction
 from core.audit import audit
 from core.errors import Conflict, DomainError, Forbidden, NotFound
 from core.roles import Role, ensure_separated, require_role
@@ -162,7 +163,7 @@ def application_update(*, application: Application, actor, **changes) -> Applica
     validate_particulars(application)
     application.save()
     _ensure_conditions(application)
-    audit(actor=actor, action="application_update", target=application, fields=sorted(changes))
+    audit(actor=actor, action=AuditAction.APPLICATION_UPDATE, target=application, fields=sorted(changes))
     return application
 
 
@@ -193,7 +194,7 @@ def application_add_document(
         raise
     audit(
         actor=actor,
-        action="application_add_document",
+        action=AuditAction.APPLICATION_ADD_DOCUMENT,
         target=application,
         document=document.pk,
         kind=kind,
@@ -209,7 +210,7 @@ def application_remove_document(*, document: ApplicationDocument, actor) -> None
     _expect(application, Application.Status.DRAFT)
     name = document.file.name
     audit(
-        actor=actor, action="application_remove_document", target=application, document=document.pk
+        actor=actor, action=AuditAction.APPLICATION_REMOVE_DOCUMENT, target=application, document=document.pk
     )
     document.delete()
     # The file goes only once the row is gone for good.
@@ -246,7 +247,7 @@ def application_answer_condition(
     answer.save()
     audit(
         actor=actor,
-        action="application_answer_condition",
+        action=AuditAction.APPLICATION_ANSWER_CONDITION,
         target=application,
         condition=condition,
         met=met,

@@ -4,6 +4,7 @@ import logging
 
 from django.utils.translation import gettext_lazy as _
 
+from core.audit_actions import AuditAction
 from core.audit import audit
 from core.errors import Conflict, DomainError, Forbidden, NotFound
 from core.roles import Role, require_role
@@ -121,7 +122,7 @@ def _record(
     target = application or agreement or provider
     audit(
         actor=actor,
-        action=f"workflow_{action}",
+        action=AuditAction(f"workflow_{action}"),
         target=target,
         from_status=from_status,
         to_status=to_status,

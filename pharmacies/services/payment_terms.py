@@ -6,6 +6,7 @@ from decimal import Decimal, InvalidOperation
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
+from core.audit_actions import AuditAction
 from core.audit import audit
 from core.errors import DomainError
 from core.money import to_fen
@@ -112,7 +113,7 @@ def payment_terms_set(*, agreement: Agreement, year: int, values: dict, actor) -
     for name, value in cleaned.items():
         setattr(terms, name, value)
     terms.save()
-    audit(actor=actor, action="payment_terms.set", target=terms, provider=agreement.provider_id, year=int(year),
+    audit(actor=actor, action=AuditAction.PAYMENT_TERMS_SET, target=terms, provider=agreement.provider_id, year=int(year),
           created=created, methods=[name for name in ("budget", "capitation", "per_disease") if cleaned[name]] or ["per_item"],
           **{name: str(cleaned[name]) for name in ("budget_amount", "deposit_percent", "capitation_rate")})
     return terms

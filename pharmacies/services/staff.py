@@ -12,6 +12,7 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
+from core.audit_actions import AuditAction
 from core.audit import audit
 from core.errors import DomainError, DutyConflict
 from core.roles import Role, holds_agency_role, require_role
@@ -20,10 +21,10 @@ from ..access import roles_of
 from ..models import Provider, ProviderStaff
 
 
-def _revoke_tokens(user) -> int:
+def _revoke_tokens(user, actor) -> int:
     from core.tokens import api_tokens_revoke
 
-    return api_tokens_revoke(user=user)
+    return api_tokens_revoke(user=user, actor=actor)
 
 
 @transaction.atomic
@@ -63,9 +64,9 @@ def _link(*, actor, user, provider, cross_region_platform, command=None) -> Prov
         return link
     link.save()
     user.groups.add(Group.objects.get(name=Role.PROVIDER.value))
-    revoked = _revoke_tokens(user) if before is not None else 0
+    revoked = _revoke_tokens(user, actor) if before is not None else 0
     extra = {"command": command} if command else {}
-    audit(actor=actor, action="provider_staff.link", target=user, label=user.get_username(),
+    audit(actor=actor, action=AuditAction.PROVIDER_STAFF_LINK, target=user, label=user.get_username(),
           provider=after, previous=before, tokens_revoked=revoked, **extra)
     return link
 
@@ -80,6 +81,6 @@ def provider_staff_unlink(*, actor, link: ProviderStaff) -> None:
     before = link.provider.code if link.provider_id else "cross_region"
     link.delete()
     user.groups.remove(*Group.objects.filter(name=Role.PROVIDER.value))
-    revoked = _revoke_tokens(user)
-    audit(actor=actor, action="provider_staff.unlink", target=user, label=user.get_username(),
+    revoked = _revoke_tokens(user, actor)
+    audit(actor=actor, action=AuditAction.PROVIDER_STAFF_UNLINK, target=user, label=user.get_username(),
           previous=before, tokens_revoked=revoked)

@@ -659,7 +659,34 @@ def _password_change(w):
 
 builder("auth.User", add=lambda w: {"username": f"staff{w.n()}", **_staff_password(w.n())},
         views={"password_change": _password_change})
-builder("authtoken.TokenProxy", add=lambda w: {"user": str(UserFactory().pk)})
+def _api_token(w):
+    from core.models import ApiToken
+    from tests.factories import ProviderStaffFactory, api_key
+
+    key = api_key(ProviderStaffFactory().user)
+    return ApiToken.objects.get(prefix=key[:8], revoked_at__isnull=True)
+
+
+def _api_token_action(reason, check):
+    def case(w):
+        return ActionCase(objects=[_api_token(w)], confirm={"apply": "1", "reason": reason}, check=check)
+
+    return case
+
+
+def _rotated(w, reloaded, response):
+    assert reloaded[0].replaced_by_id is not None and response.context["issued"], "not rotated"
+
+
+def _revoked(w, reloaded, response):
+    assert reloaded[0].revoked_at is not None and reloaded[0].revoke_reason == "离职", "not revoked"
+
+
+builder("core.ApiToken", make=_api_token,
+        actions={"rotate_tokens": _api_token_action("", _rotated), "revoke_tokens": _api_token_action("离职", _revoked)},
+        # Issuing answers with the key on a page of its own (200) and leaves no admin log entry, by
+        # design (the key never reaches LogEntry): tests/admin/test_api_token_admin.py submits it.
+        skip={"add": "issuing shows the key once (200, no LogEntry): tests/admin/test_api_token_admin.py"})
 builder("claims.ChronicRegistration", add=lambda w: {"member": str(_member().pk), "disease": str(_disease().pk)})
 builder("claims.PolicyVersion", add=lambda w: {
     "region": "zaozhuang", "kind": "outpatient_pooling", "effective_from": f"{2100 + w.n()}-01-01",

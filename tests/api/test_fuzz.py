@@ -11,7 +11,7 @@ from django.test import Client
 from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 from hypothesis import HealthCheck, settings
-from rest_framework.authtoken.models import Token
+from tests.factories import api_key
 
 from core.roles import Role
 from tests.factories import ProviderFactory, ProviderStaffFactory, UserFactory
@@ -30,7 +30,7 @@ def _encode(body) -> bytes | str:
 @pytest.fixture
 def provider_token(db):
     staff = ProviderStaffFactory(provider=ProviderFactory(), user=UserFactory(roles=[Role.PROVIDER]))
-    return Token.objects.create(user=staff.user).key
+    return api_key(staff.user)
 
 
 @schema.include(path_regex="^/api/v1/").parametrize()
@@ -69,7 +69,7 @@ def gateway_caller(db):
     provider = ProviderFactory()
     staff = ProviderStaffFactory(provider=provider, user=UserFactory(roles=[Role.PROVIDER]))
     sign_in = SignIn.objects.create(provider=provider, sign_no="FUZZ-SIGN-NO", day=timezone.localdate(), user=staff.user)
-    return provider, Token.objects.create(user=staff.user).key, sign_in.sign_no
+    return provider, api_key(staff.user), sign_in.sign_no
 
 
 @schema.include(path_regex="^/api/nhsa/").parametrize()

@@ -35,7 +35,7 @@ from django.conf import settings
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
-from rest_framework.authtoken.models import Token
+from tests.factories import api_key
 from rest_framework.test import APIClient
 
 from claims.models import CatalogItem, Claim, Reconciliation
@@ -169,7 +169,7 @@ CSRF_SECRET = "a" * 32
 
 def _token_client(user) -> APIClient:
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_key(user)}")
     return client
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
+from tests.factories import api_key
 from rest_framework.test import APIClient
 
 from core.idnumber import mask_id_number
@@ -28,7 +28,7 @@ def assert_error_shape(response, status, code=None):
 def provider_client():
     staff = ProviderStaffFactory()
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=staff.user).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_key(staff.user)}")
     client.staff = staff
     return client
 
@@ -37,7 +37,7 @@ def provider_client():
 def agency_client():
     user = UserFactory(roles=[Role.CASE_WORKER])
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_key(user)}")
     client.user = user
     return client
 

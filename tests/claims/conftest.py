@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from django.db import transaction
-from rest_framework.authtoken.models import Token
+from tests.factories import api_key
 from rest_framework.test import APIClient
 
 from claims.models import CatalogItem
@@ -79,7 +79,7 @@ def region(settings, db):
 
 def client_for(user) -> APIClient:
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_key(user)}")
     return client
 
 

@@ -60,7 +60,9 @@ def test_an_overlapping_proposal_is_refused_on_the_form_and_writes_nothing(clien
         "certified_by": "", "designated_provider": "",
     })
     assert response.status_code == 200
-    assert "registration_overlaps" in response.content.decode()
+    page = response.content.decode()
+    assert "registration_overlaps" not in page  # a person reads the message, never the code
+    assert "该参保人在此期间已有该病种的认定。" in page
     assert ChronicRegistration.objects.count() == 1
 
 

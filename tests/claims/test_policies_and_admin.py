@@ -8,7 +8,8 @@ from io import StringIO
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
-from rest_framework.authtoken.models import Token
+from core.models import ApiToken
+from core.tokens import key_digest
 
 from claims.models import Claim, PolicyVersion
 from claims.services import policy_version_on
@@ -184,10 +185,19 @@ def test_create_provider_user_prints_the_token_last_and_is_safe_to_repeat(db):
     call_command("create_provider_user", provider.code, "his-api", stdout=out)
     token = out.getvalue().strip().splitlines()[-1]
     link = ProviderStaff.objects.get(user__username="his-api")
-    assert link.provider == provider and Token.objects.get(user=link.user).key == token
+    stored = ApiToken.objects.get(user=link.user)
+    assert link.provider == provider and stored.digest == key_digest(token) and stored.prefix == token[:8]
+    assert not ApiToken.objects.filter(digest=token).exists() and token not in str(list(ApiToken.objects.values()))
+    # Again: the same user, no second token (the key is not stored, so it is not printed again).
     again = StringIO()
     call_command("create_provider_user", provider.code, "his-api", stdout=again)
-    assert again.getvalue().strip().splitlines()[-1] == token
+    assert token not in again.getvalue() and f"{token[:8]}…" in again.getvalue()
+    assert ApiToken.objects.filter(user=link.user).count() == 1
+    # --new-token issues another; the first keeps working.
+    third = StringIO()
+    call_command("create_provider_user", provider.code, "his-api", "--new-token", stdout=third)
+    second = third.getvalue().strip().splitlines()[-1]
+    assert second != token and ApiToken.objects.filter(user=link.user, revoked_at__isnull=True).count() == 2
 
 
 def test_create_cross_region_user(db):
@@ -195,7 +205,7 @@ def test_create_cross_region_user(db):
     call_command("create_provider_user", "--cross-region", "platform", stdout=out)
     link = ProviderStaff.objects.get(user__username="platform")
     assert link.cross_region_platform and link.provider is None
-    assert Token.objects.get(user=link.user).key == out.getvalue().strip().splitlines()[-1]
+    assert ApiToken.objects.get(user=link.user).digest == key_digest(out.getvalue().strip().splitlines()[-1])
 
 
 def test_create_provider_user_for_an_unknown_code_fails(db):

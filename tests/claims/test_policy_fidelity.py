@@ -474,3 +474,75 @@ def test_without_the_agencys_maximum_nothing_is_limited_article_11(region, catal
     client = provider_client(ProviderFactory(kind="institution", level="level_2"))
     assert client.get(f"/api/v1/members/{member.id_number}/benefits?year=2023").json()["annual_fund_maximum_remaining"] is None
     assert _post(client, member, "2023-05-01", "M-1", items=[{"code": "A-DRUG", "quantity": "50"}]).json()["fund"] == "180.00"
+
+
+def test_a_claim_reversed_after_approval_gives_its_second_payment_back_in_the_next_batch_article_7(region, catalog, provider_client):
+    """Jinan (七): a reversed settlement's second payment is not due. Paid already in an approved
+    batch, it is taken back by a negative row in the next batch; the paid row is never edited."""
+    from claims.models import MemberYear, SubsidyPayment
+    from claims.subsidy_batches import subsidy_batch_approve, subsidy_batch_propose
+    from core.errors import DomainError
+    from core.models import AuditEvent
+
+    member, client = _jinan_above_threshold(region, catalog, provider_client)
+    first = _post(client, member, "2024-06-01", "J-1", items=[{"code": "A-DRUG", "quantity": "10"}]).json()
+    version = PolicyVersion.objects.get(effective_from=date(2024, 1, 1))
+    _set_ratio(version, 80)
+    proposer, approver = UserFactory(roles=["经办"]), UserFactory(roles=["经办"])
+    batch = subsidy_batch_approve(user=approver, batch_id=subsidy_batch_propose(user=proposer, policy_version_id=version.pk).pk)
+    paid = SubsidyPayment.objects.get(batch=batch)
+    assert paid.amount == Decimal("16.00")  # 20 × 80%
+    year = MemberYear.objects.get(member=member)
+    assert year.large_expense_subsidy_paid == Decimal("16.00")
+
+    assert client.post(f"/api/v1/settlements/{first['settlement_id']}/reverse", {"reason": "x"}, format="json").status_code == 200
+    take_back = SubsidyPayment.objects.get(reverses=paid)
+    assert (take_back.batch, take_back.claim, take_back.amount, take_back.base) == (None, None, Decimal("-16.00"), Decimal("-20.00"))
+    paid.refresh_from_db()
+    assert (paid.batch, paid.amount, paid.base) == (batch, Decimal("16.00"), Decimal("20.00"))  # untouched
+    assert AuditEvent.objects.filter(action="subsidy_payment.take_back").count() == 1
+    year.refresh_from_db()
+    assert (year.large_expense_subsidy_paid, year.large_expense_pending_base) == (Decimal("16.00"), 0)  # until the next batch
+
+    # A new visit: after the reversal the burden is 5990 again; 130.00 adds 39 (fund 91), 29
+    # above 6000, paid at once now that the ratio is set: 29 × 80% = 23.20.
+    again = _post(client, member, "2024-06-02", "J-2", items=[{"code": "A-DRUG", "quantity": "13"}])
+    assert again.status_code == 201, again.content
+    assert (again.json()["large_expense_subsidy"], again.json()["large_expense_subsidy_pending"]) == ("23.20", "0.00")
+    # The next batch carries the take-back.
+    second = subsidy_batch_propose(user=proposer, policy_version_id=version.pk)
+    assert (second.payment_count, second.total) == (1, Decimal("-16.00"))
+    take_back.refresh_from_db()
+    assert take_back.batch == second
+    subsidy_batch_approve(user=approver, batch_id=second.pk)
+    year.refresh_from_db()
+    assert year.large_expense_subsidy_paid == Decimal("23.20")  # 16.00 + 23.20 − 16.00
+    with pytest.raises(DomainError):
+        subsidy_batch_propose(user=proposer, policy_version_id=version.pk)  # nothing left to pay or take back
+    assert SubsidyPayment.objects.filter(reverses__isnull=False).count() == 1
+
+
+def test_a_batch_of_take_backs_only_article_7(region, catalog, provider_client, client):
+    """Jinan (七): with nothing new pending, a batch holds only the take-back; the batch page shows it."""
+    from claims.models import MemberYear, SubsidyPayment
+    from claims.subsidy_batches import subsidy_batch_approve, subsidy_batch_propose
+
+    member, api = _jinan_above_threshold(region, catalog, provider_client)
+    first = _post(api, member, "2024-06-01", "J-1", items=[{"code": "A-DRUG", "quantity": "10"}]).json()
+    version = PolicyVersion.objects.get(effective_from=date(2024, 1, 1))
+    _set_ratio(version, 50)
+    proposer, approver = UserFactory(roles=["经办"]), UserFactory(roles=["经办"])
+    subsidy_batch_approve(user=approver, batch_id=subsidy_batch_propose(user=proposer, policy_version_id=version.pk).pk)
+    api.post(f"/api/v1/settlements/{first['settlement_id']}/reverse", {"reason": "x"}, format="json")
+    # Reversing again changes nothing more.
+    api.post(f"/api/v1/settlements/{first['settlement_id']}/reverse", {"reason": "x"}, format="json")
+    assert SubsidyPayment.objects.filter(reverses__isnull=False).count() == 1
+    batch = subsidy_batch_propose(user=proposer, policy_version_id=version.pk)
+    assert (batch.payment_count, batch.total) == (1, Decimal("-10.00"))
+    approver.is_staff = True
+    approver.save()
+    client.force_login(approver)
+    page = client.get(f"/admin/claims/subsidybatch/{batch.pk}/change/")
+    assert page.status_code == 200 and "-10.00" in page.content.decode()
+    subsidy_batch_approve(user=approver, batch_id=batch.pk)
+    assert MemberYear.objects.get(member=member).large_expense_subsidy_paid == 0

@@ -212,3 +212,77 @@ def test_the_member_page_lists_the_latest_settlements_linked(day):
         assert reverse("admin:claims_claim_change", args=[claim.pk]) in html
     assert "HIS-3" not in html  # another member's
     assert "最近结算" in html
+
+
+def _section_rows(html: str, title: str) -> list[list[str]]:
+    """The body rows of the member page's section titled `title` (cells' text)."""
+    import re
+
+    start = html.index(f"<h3>{title}</h3>")
+    table = html[start + 4:].split("<h3>")[0].split("</table>")[0]
+    if "<table>" not in table:
+        return []
+    body = table.split("<tbody>")[1]
+    return [[re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td>(.*?)</td>", row, re.S)]
+            for row in re.findall(r"<tr>(.*?)</tr>", body, re.S)]
+
+
+def test_the_member_page_answers_the_phone_call_with_the_year_so_far_and_the_flags(day):
+    from datetime import date
+    from decimal import Decimal
+
+    from claims.chronic_models import ChronicYear, Disease
+    from claims.models import MemberYear
+    from supervision.models import Flag, Rule
+
+    member = day["member"]
+    year = MemberYear.objects.get(member=member, year=2023)
+    # The two settlements above (300.00 and 20.00 of a level-1 institution in Zaozhuang).
+    assert year.fund_paid > 0
+    disease = Disease.objects.create(region="zaozhuang", code="M03900", name="高血压病", group="chronic")
+    ChronicYear.objects.create(member=member, year=2023, tally=f"disease:{disease.code}", deductible_met=Decimal("200.00"),
+                               fund_paid=Decimal("150.50"), limit=Decimal("3000.00"))
+    ChronicYear.objects.create(member=member, year=2023, tally="group:two_diseases", fund_paid=Decimal("12.00"))
+    ChronicYear.objects.create(member=member, year=2022, tally="group:special", fund_paid=Decimal("99.99"))
+    claim = Claim.objects.get(external_ref="HIS-2")
+    rule = Rule.objects.get(code="after_death")
+    on_claim = Flag.objects.create(rule=rule, item_key="c", day=date(2023, 3, 15), provider=claim.provider, claim=claim,
+                                   message="三十日内重复开药", amount_at_stake=Decimal("20.00"), status=Flag.Status.CONFIRMED)
+    Flag.objects.create(rule=rule, item_key="other", day=date(2023, 3, 15), message="别人的", member=day["member"].__class__.objects.exclude(pk=member.pk).first())
+
+    page = day["admin"].get(reverse("admin:members_member_change", args=[member.pk]), {"year": "2023"})
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "本年度至今：2023" in html
+
+    pooling = _section_rows(html, "门诊统筹")
+    assert pooling[0][:4] == [f"{year.deductible_met:.2f}", f"{year.fund_paid:.2f}", f"{year.cap:.2f}", f"{year.cap_remaining:.2f}"]
+    assert pooling[0][5:] == [f"{year.large_expense_burden:.2f}", f"{year.large_expense_pending_base:.2f}"]
+
+    chronic = _section_rows(html, "门诊慢特病")
+    assert chronic[0] == ["高血压病", "200.00", "150.50", "3000.00", "2849.50"]
+    assert len(chronic) == 2 and chronic[1][1:3] == ["0.00", "12.00"] and "group:" not in html
+    assert "99.99" not in html  # another year's
+
+    # The account's uses are by the year the entries were posted (today), not the visit's.
+    assert _section_rows(html, "个人账户使用情况")[0][1:5] == ["0.00", "0.00", "0.00", "0.00"]
+
+    flags = _section_rows(html, "监管疑点（各年度，最近50条）")
+    assert len(flags) == 1  # the other member's flag is not shown
+    assert flags[0][0] == rule.title and flags[0][3] == "HIS-2" and flags[0][5] == "20.00"
+    assert reverse("admin:supervision_flag_change", args=[on_claim.pk]) in html
+
+    # Another year: nothing settled then.
+    page = day["admin"].get(reverse("admin:members_member_change", args=[member.pk]), {"year": "2024"})
+    html = page.content.decode()
+    assert _section_rows(html, "门诊统筹")[0][1] == "0.00"
+    assert _section_rows(html, "门诊慢特病") == []
+
+    # This year (the default): the account, 100.00 opening, the settlements' account parts paid from it.
+    html = day["admin"].get(reverse("admin:members_member_change", args=[member.pk])).content.decode()
+    paid = -sum(e.amount for e in LedgerEntry.objects.filter(account__member=member, kind=LedgerEntry.Kind.SETTLEMENT_PAYMENT))
+    assert paid > 0
+    account = _section_rows(html, "个人账户使用情况")
+    assert account[0][2] == f"{paid:.2f}" and account[0][3:5] == ["0.00", "0.00"]
+    member.account.refresh_from_db()
+    assert account[0][5] == f"{member.account.balance:.2f}" == f"{Decimal('100.00') - paid:.2f}"

@@ -74,6 +74,25 @@ def test_the_demo_has_one_login_per_role():
     assert not users.get(username="provider").is_staff
 
 
+def test_the_demo_prints_the_provider_token_once(client):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from core.models import ApiToken
+    from core.tokens import key_digest
+
+    first, second = StringIO(), StringIO()
+    call_command("setup_demo", stdout=first)
+    line = next(text for text in first.getvalue().splitlines() if text.startswith("API token of provider"))
+    key = line.rsplit(" ", 1)[-1]
+    assert ApiToken.objects.get(user__username="provider").digest == key_digest(key)
+    assert client.get("/api/v1/providers/me", HTTP_AUTHORIZATION=f"Token {key}").status_code == 200
+    call_command("setup_demo", stdout=second)
+    assert key not in second.getvalue() and f"{key[:8]}…" in second.getvalue()
+    assert ApiToken.objects.filter(user__username="provider").count() == 1
+
+
 @pytest.mark.second_factor
 def test_demo_agency_users_sign_in_with_their_fixed_authenticators(client, settings):
     """README's demo secrets, and `demo_otp_code` printing the code the login accepts."""

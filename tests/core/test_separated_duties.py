@@ -16,17 +16,16 @@ from django.contrib.auth.models import Group
 from django.core import mail
 from django.db import transaction
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from claims.models import ProviderStatement
 from claims.statements.services import statement_approve, statement_close_month, statement_record_payment
 from core.errors import DutyConflict, Forbidden
-from core.models import AuditEvent
+from core.models import ApiToken, AuditEvent
 from core.roles import INCOMPATIBLE_ROLES, STAFF_ROLES, Role, ensure_compatible_roles, role_conflicts
 from pharmacies.models import ProviderStaff
 from pharmacies.services import provider_staff_link, provider_staff_unlink
-from tests.factories import ProviderFactory, ProviderStaffFactory, UserFactory
+from tests.factories import ProviderFactory, ProviderStaffFactory, UserFactory, api_key
 
 pytestmark = pytest.mark.django_db
 ALL_PAIRS = list(itertools.combinations(list(Role), 2))
@@ -136,20 +135,20 @@ def test_only_the_administrator_links_and_a_relink_revokes_the_token(client):
     link = ProviderStaff.objects.get(user=user)
     assert link.provider == first
     assert user.groups.filter(name=Role.PROVIDER.value).exists()
-    Token.objects.create(user=user)
+    api_key(user)
 
     response = client.post(reverse("admin:pharmacies_providerstaff_change", args=[link.pk]),
                            {"provider": second.pk})
     assert response.status_code == 302
     assert ProviderStaff.objects.get(user=user).provider == second
-    assert not Token.objects.filter(user=user).exists()
+    assert not ApiToken.objects.filter(user=user, revoked_at__isnull=True).exists()
     event = AuditEvent.objects.filter(action="provider_staff.link").latest("pk")
     assert (event.actor, event.details["previous"], event.details["provider"]) == (sysadmin, first.code, second.code)
 
-    Token.objects.create(user=user)
+    api_key(user)
     provider_staff_unlink(actor=sysadmin, link=ProviderStaff.objects.get(user=user))
     assert not ProviderStaff.objects.filter(user=user).exists()
-    assert not Token.objects.filter(user=user).exists()
+    assert not ApiToken.objects.filter(user=user, revoked_at__isnull=True).exists()
 
 
 # --- agency staff never settle ------------------------------------------------------------------

@@ -4,7 +4,7 @@ import itertools
 from decimal import Decimal
 
 import pytest
-from rest_framework.authtoken.models import Token
+from tests.factories import api_key
 from rest_framework.test import APIClient
 
 from pharmacies.models import ProviderStaff
@@ -76,7 +76,7 @@ def his_for(provider) -> His:
     user = UserFactory(roles=["定点机构"])
     ProviderStaff.objects.create(user=user, provider=provider)
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_key(user)}")
     return His(provider, client)
 
 

@@ -8,7 +8,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
+from tests.factories import api_key
 from rest_framework.test import APIClient
 
 from core.models import AuditEvent
@@ -33,7 +33,7 @@ def credited(db, settings):
 def test_provider_reads_the_account_balance_and_entries_and_the_read_is_audited(credited):
     staff = ProviderStaffFactory()
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=staff.user).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_key(staff.user)}")
     response = client.get(f"/api/v1/members/{credited.id_number}/account")
     assert response.status_code == 200
     body = response.json()

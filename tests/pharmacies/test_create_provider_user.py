@@ -6,9 +6,8 @@ import pytest
 from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from rest_framework.authtoken.models import Token
 
-from core.models import AuditEvent
+from core.models import ApiToken, AuditEvent
 from core.roles import Role
 from pharmacies.models import ProviderStaff
 from tests.factories import ProviderFactory, UserFactory
@@ -37,7 +36,7 @@ def test_the_command_refuses_a_user_with_an_agency_role_and_writes_nothing(db):
     with pytest.raises(CommandError, match="worker"):
         call_command("create_provider_user", provider.code, "worker", stdout=StringIO())
     assert not ProviderStaff.objects.exists()
-    assert not Token.objects.filter(user=worker).exists()
+    assert not ApiToken.objects.filter(user=worker).exists()
     assert not AuditEvent.objects.filter(action__in=["provider_staff.link", "provider_user.create"]).exists()
 
 

@@ -23,5 +23,11 @@ class Command(BaseCommand):
         self.stdout.write(f"demo data ready for region {region()}; logins (username / password / role):")
         for username, password, role in demo["logins"]:
             self.stdout.write(f"  {username:<12} {password:<18} {role}")
+        username, key, prefix = demo["api_token"]
+        if key:
+            self.stdout.write(f"API token of {username} (shown once, only its digest is stored): {key}")
+        else:
+            self.stdout.write(f"API token of {username}: {prefix}… was printed when it was issued; the portal's "
+                              "API token page (/portal/token/) issues a new one")
         self.stdout.write("agency users then enter a one-time code: manage.py demo_otp_code <username> prints it "
                           "(or add the README's demo secrets to an authenticator app)")

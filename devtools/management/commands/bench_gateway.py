@@ -41,9 +41,10 @@ class Command(BaseCommand):
         total = visits + warmup
         tokens, members = load_data_prepare(providers=1, members=2 * total)
         token = tokens[0]
-        from rest_framework.authtoken.models import Token
+        from core.models import ApiToken
+        from core.tokens import key_digest
 
-        provider = Token.objects.select_related("user__provider_staff__provider").get(key=token).user.provider_staff.provider
+        provider = ApiToken.objects.select_related("user__provider_staff__provider").get(digest=key_digest(token)).user.provider_staff.provider
         from members.models import Member
 
         psn = dict(Member.objects.filter(id_number__in=members).values_list("id_number", "pk"))

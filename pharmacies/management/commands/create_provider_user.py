@@ -1,18 +1,21 @@
 """create_provider_user CODE USERNAME | create_provider_user --cross-region USERNAME
 
 Creates (or finds) the API user of a designated provider, or of the cross-region settlement
-platform (异地就医结算平台), and prints its API token on the last line. Safe to run again.
+platform (异地就医结算平台), and prints its API token on the last line. Safe to run again: a
+token is stored only as a digest (core.tokens), so a user who already has a working token is
+not given another one (its key was printed when it was issued) unless --new-token is given.
 """
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
-from rest_framework.authtoken.models import Token
 
+from core.audit_actions import AuditAction
 from core.audit import audit
 from core.errors import DomainError
 from core.roles import Role
+from core.tokens import api_token_issue_by_command, usable_tokens
 from pharmacies.models import Provider, ProviderStaff
 from pharmacies.services import provider_staff_link_by_command
 
@@ -23,9 +26,11 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("args", nargs="+", metavar="CODE USERNAME")
         parser.add_argument("--cross-region", action="store_true", help="the cross-region settlement platform's user")
+        parser.add_argument("--new-token", action="store_true",
+                            help="issue another token even if the user has a working one (the old one keeps working until it expires or is revoked)")
 
     @transaction.atomic(durable=True)
-    def handle(self, *args, cross_region=False, **options):
+    def handle(self, *args, cross_region=False, new_token=False, **options):
         if cross_region:
             if len(args) != 1:
                 raise CommandError("usage: create_provider_user --cross-region USERNAME")
@@ -54,8 +59,14 @@ class Command(BaseCommand):
         except DomainError as error:
             raise CommandError(f"user {username}: {error.message}") from error
         user.groups.add(group)
-        token, _ = Token.objects.get_or_create(user=user)
-        audit(actor=None, action="provider_user.create", target=user, provider=provider.code if provider else "cross_region")
+        audit(actor=None, action=AuditAction.PROVIDER_USER_CREATE, target=user, provider=provider.code if provider else "cross_region")
         who = provider.code if provider else "cross-region platform"
         self.stdout.write(f"{'created' if created else 'found'} API user {username} for {who}")
-        self.stdout.write(token.key)
+        working = usable_tokens(user).first()
+        if working is not None and not new_token:
+            self.stdout.write(f"{username} already has a working API token {working.prefix}… (expires "
+                              f"{working.expires_at:%Y-%m-%d}); its key was printed when it was issued and is not "
+                              "stored. --new-token issues another; the portal and the admin rotate and revoke.")
+            return
+        _token, key = api_token_issue_by_command(user=user, command="create_provider_user")
+        self.stdout.write(key)

@@ -1,4 +1,4 @@
-"""The provider portal: own provider only, CSRF on, documents checked, API token rotation."""
+"""The provider portal: own provider only, CSRF on, documents checked (API tokens: test_portal_tokens)."""
 
 import pytest
 from django.contrib.messages import get_messages
@@ -6,13 +6,11 @@ from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
 
-from core.errors import DomainError, Forbidden
-from core.roles import Role
+from core.errors import DomainError
 from pharmacies import services
 from pharmacies.models import Application, ApplicationDocument, Notification
-from tests.factories import ProviderStaffFactory, UserFactory
+from tests.factories import ProviderStaffFactory
 
 from .conftest import ALL_CONDITIONS, PDF, pdf, png
 from .helpers import filled_pharmacy_application, review, sign
@@ -229,31 +227,6 @@ def test_csrf_is_enforced_in_the_portal(pharmacy_user):
     assert response.status_code == 302
     application.refresh_from_db()
     assert application.status == "submitted"
-
-
-def test_token_rotation_invalidates_the_old_token(portal, pharmacy_user):
-    api = Client()
-    portal.post(reverse("portal:token"), {"operation": "create"})
-    first = Token.objects.get(user=pharmacy_user).key
-    assert first in portal.get(reverse("portal:token")).content.decode()
-    assert api.get("/api/v1/providers/me", HTTP_AUTHORIZATION=f"Token {first}").status_code == 200
-    portal.post(reverse("portal:token"), {"operation": "create"})  # creating again keeps the token
-    assert Token.objects.get(user=pharmacy_user).key == first
-
-    portal.post(reverse("portal:token"), {"operation": "rotate"})
-    second = Token.objects.get(user=pharmacy_user).key
-    assert second != first
-    assert api.get("/api/v1/providers/me", HTTP_AUTHORIZATION=f"Token {first}").status_code == 401
-    assert api.get("/api/v1/providers/me", HTTP_AUTHORIZATION=f"Token {second}").status_code == 200
-
-
-def test_only_an_administrator_rotates_another_users_token(pharmacy_user, other_provider_user):
-    with pytest.raises(Forbidden):
-        services.api_token_rotate(user=pharmacy_user, actor=other_provider_user)
-    admin = UserFactory(roles=[Role.ADMINISTRATOR])
-    assert services.api_token_rotate(user=pharmacy_user, actor=admin).user == pharmacy_user
-    with pytest.raises(Forbidden):
-        services.api_token_create(user=UserFactory(), actor=admin)  # not a provider user
 
 
 def test_staff_of_one_provider_share_its_applications(portal, pharmacy, pharmacy_user):
