@@ -134,7 +134,8 @@ def test_a_refused_withdrawal_proposal_names_the_field_and_writes_nothing(db, cl
         "account": account.pk, "reason": "transfer_to_another_region", "destination": "", "heirs": "[]",
     })
     assert response.status_code == 200
-    assert "destination_required" in str(response.context["adminform"].form.errors)
+    errors = str(response.context["adminform"].form.errors)
+    assert "请填写转入的统筹地区。" in errors and "destination_required" not in errors  # the message, never the code
     assert not AccountDecision.objects.exists()
     assert not AuditEvent.objects.filter(action="account.withdrawal_propose").exists()
 
