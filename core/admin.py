@@ -12,6 +12,7 @@ from django.contrib.admin import helpers
 from django.http import Http404
 from django.template.response import TemplateResponse
 from simple_history.admin import SimpleHistoryAdmin
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .audit_actions import AuditAction
@@ -537,3 +538,29 @@ class SecondFactorResetAdmin(admin.ModelAdmin):
         apply_to_selected(self, request, queryset.order_by("pk"),
                           lambda reset: second_factor_reset_reject(reset=reset, actor=request.user),
                           done_message=_("%(count)d resets rejected."))
+
+
+# --- login lockouts: django-axes' own admin, with its clean-up action made safe ----------------
+
+from axes.admin import AccessAttemptAdmin as _AxesAccessAttemptAdmin  # noqa: E402
+from axes.models import AccessAttempt  # noqa: E402
+
+
+class AccessAttemptAdmin(_AxesAccessAttemptAdmin):
+    """django-axes' page of locked (username, client) pairs. Its "clean up expired attempts" action
+    reads the cool-off threshold from `request.axes_attempt_time`, which axes sets only during a
+    login: from the admin it answered 500. The action sets the time it needs, and says in words
+    how many it removed."""
+
+    @admin.action(description=_("Clean up expired attempts"))
+    def cleanup_expired_attempts(self, request, queryset):
+        if getattr(request, "axes_attempt_time", None) is None:
+            request.axes_attempt_time = timezone.now()
+        count = self.handler.clean_expired_user_attempts(request=request)
+        self.message_user(request, _("Removed %(count)d expired login attempt(s).") % {"count": count},
+                          messages.SUCCESS)
+
+
+if admin.site.is_registered(AccessAttempt):
+    admin.site.unregister(AccessAttempt)
+admin.site.register(AccessAttempt, AccessAttemptAdmin)
