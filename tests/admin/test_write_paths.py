@@ -1019,8 +1019,3 @@ TEMPORARY = {
 
 for _label, _paths in TEMPORARY.items():
     BUILDERS[_label].skip.update(dict.fromkeys(_paths, "first version: builder to come"))
-# Found by this test, to be fixed (each a path that fails today):
-BUILDERS["claims.ProviderStatement"].skip["action:approve_selected"] = (
-    "the approval is refused to a finance officer here ('not allowed'): to investigate")
-BUILDERS["django_celery_beat.PeriodicTask"].skip["action:run_tasks"] = (
-    "tests run tasks eagerly: the task's durable transaction inside the admin's POST transaction raises")
