@@ -64,7 +64,9 @@ def year_end_prepare(*, provider: Provider, year: int, user=None, assessment_per
                        code="statements_not_approved", details={"months": drafts})
     totals = statements.aggregate(months=Count("pk"), budget_actual=Sum("budget_actual"), budget_paid=Sum("budget_paid"),
                                   deposit_withheld=Sum("deposit_withheld"))
-    credit = provider_credit(provider)
+    # Ziyang 第二十一条(二): the deposit follows the assessment of the year settled, so the credit
+    # score of that year (none computed: no grade, nothing returned), never a later year's.
+    credit = provider_credit(provider, year=year)
     terms = pm.terms_from_model(found)
     lines = pm.year_lines(terms, pm.YearInputs(
         budget_actual=totals["budget_actual"] or ZERO, budget_paid=totals["budget_paid"] or ZERO,

@@ -89,6 +89,20 @@ def test_underrun_partly_kept_and_deposit_scaled_by_the_assessment(year, finance
         D("90.00"), D("1620.00"), D("4020.00"))
 
 
+def test_the_deposit_follows_the_credit_score_of_the_year_settled_never_a_later_one(year, finance):
+    """Ziyang 第二十一条(二): the year's assessment; a later year's score (computed before the
+    settlement is prepared) is not that year's, and with no score for the year nothing returns."""
+    preparer, approver, _payer = finance
+    approve_year(year["over"], approver)
+    ProviderCreditScore.objects.create(provider=year["over"], year=YEAR + 1, score=55, grade="D")
+    settlement = year_end_prepare(provider=year["over"], year=YEAR, user=preparer)
+    assert (settlement.credit_year, settlement.credit_grade, settlement.deposit_returned) == (None, "", 0)
+    ProviderCreditScore.objects.create(provider=year["over"], year=YEAR, score=80, grade="B")
+    settlement = year_end_prepare(provider=year["over"], year=YEAR, user=preparer)
+    assert (settlement.credit_year, settlement.credit_score, settlement.credit_grade) == (YEAR, 80, "B")
+    assert (settlement.deposit_return_percent, settlement.deposit_returned) == (D("80.00"), D("960.00"))
+
+
 def test_refusals_name_the_reason_and_write_nothing(year, finance):
     preparer, approver, _payer = finance
     # A draft monthly statement could still change: refused, naming the months.
