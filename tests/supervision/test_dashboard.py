@@ -230,3 +230,11 @@ def test_the_export_is_for_whoever_sees_the_dashboard(client):
     for role in (Role.CASE_WORKER, Role.AUDITOR, Role.FINANCE, Role.ADMINISTRATOR):
         client.force_login(UserFactory(roles=[role]))
         assert client.get(EXPORT).status_code == 200, role
+
+
+def test_the_figures_take_a_fixed_number_of_queries(year_of_data, django_assert_num_queries):
+    """Grouped queries over the year, however many settlements, flags and providers."""
+    with django_assert_num_queries(3):  # funds per level (month and year), flags, deductions
+        dashboard_summary(YEAR, TODAY)
+    with django_assert_num_queries(8):  # seven charts, and the rules' names
+        dashboard_tables(YEAR)
