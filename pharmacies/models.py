@@ -504,6 +504,8 @@ class Notification(models.Model):
     subject = models.CharField(_("subject"), max_length=200)
     body = models.TextField(_("message"))
     emailed_to = models.TextField(_("e-mailed to"), blank=True)
+    # The portal page of what it is about (a flag, a statement): a path, "" when none.
+    link = models.CharField(_("link"), max_length=300, blank=True, default="")
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     read_at = models.DateTimeField(_("read at"), null=True, blank=True)
 

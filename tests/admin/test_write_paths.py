@@ -1044,6 +1044,8 @@ BUILDERS["claims.ProviderStatement"].make = _statement
 BUILDERS["claims.ProviderStatement"].actions.update({"approve_selected": _approve_statements,
                                                      "export_xlsx": _xlsx_export(_statement)})
 BUILDERS["claims.ProviderStatement"].views.update({"print": READ_ONLY, "xlsx": READ_ONLY, "pay": _pay_statement})
+# The supervision dashboard's XLSX (tests/supervision/test_dashboard.py reads its cells).
+BUILDERS["supervision.Flag"].views["dashboard_export"] = READ_ONLY
 
 # Builders kept in modules of their own.
 from tests.admin import write_builders_imports, write_builders_providers, write_builders_workflow  # noqa: E402
