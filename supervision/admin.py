@@ -23,7 +23,7 @@ from core.params import year_or_default
 from pharmacies.models import Provider
 
 from . import services
-from .dashboard import chart_data, dashboard_summary, dashboard_tables, summary_rows
+from .dashboard import CONFIRMED, OPEN, chart_data, dashboard_summary, dashboard_tables, summary_rows
 from .exports import dashboard_xlsx
 from .flag_steps import STEP_FORMS
 from .models import (
@@ -176,11 +176,27 @@ def _each(modeladmin, request, queryset, step, done_message):
     apply_to_selected(modeladmin, request, queryset.order_by("pk"), step, done_message=done_message)
 
 
+class FlagStageFilter(admin.SimpleListFilter):
+    """Open (awaiting a reviewer or the appeal's decision) or confirmed (deducted or not): the
+    dashboard's figures link here, so the list says which flags it shows."""
+
+    title = _("stage")
+    parameter_name = "stage"
+    STAGES = {"open": OPEN, "confirmed": CONFIRMED}
+
+    def lookups(self, request, model_admin):
+        return [("open", _("open (awaiting review or appeal)")), ("confirmed", _("confirmed (deducted or not)"))]
+
+    def queryset(self, request, queryset):
+        statuses = self.STAGES.get(self.value())
+        return queryset if statuses is None else queryset.filter(status__in=statuses)
+
+
 @admin.register(Flag)
 class FlagAdmin(LargeTableMixin, admin.ModelAdmin):
     list_display = ["pk", "rule", "status", "day", "provider", "member", "amount_at_stake", "confirmed_amount", "appeal_deadline"]
     list_select_related = ["rule", "provider", "member"]
-    list_filter = ["status", "rule"]
+    list_filter = [FlagStageFilter, "status", "rule"]
     date_hierarchy = "day"
     search_fields = ["item_key", "provider__code"]
     inlines = [FlagTransitionInline]

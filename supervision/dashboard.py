@@ -67,12 +67,8 @@ def claims_link(start: date, end: date, **params) -> str:
 
 
 def flags_link(**params) -> str:
-    """The flags changelist (FlagAdmin: rule filter, date hierarchy on day, status__in)."""
+    """The flags changelist (FlagAdmin: rule filter, date hierarchy on day, stage: open or confirmed)."""
     return _list("admin:supervision_flag_changelist", **params)
-
-
-def _statuses(statuses) -> str:
-    return ",".join(str(status) for status in statuses)
 
 
 def _level_param(level: str) -> str:
@@ -146,8 +142,8 @@ def dashboard_summary(year: int, today: date) -> Summary:
         month_link=claims_link(month_start, month_end), year_link=claims_link(start, end),
         levels=levels,
         flags_open=flags["open"], flags_confirmed=flags["confirmed"],
-        open_link=flags_link(status__in=_statuses(OPEN), day__year=year),
-        confirmed_link=flags_link(status__in=_statuses(CONFIRMED), day__year=year),
+        open_link=flags_link(stage="open", day__year=year),
+        confirmed_link=flags_link(stage="confirmed", day__year=year),
         deductions_amount=to_fen(deductions["amount"] or ZERO), deductions_count=deductions["count"],
         deductions_link=f"{changelist}?{urlencode({'decided_on__gte': start.isoformat(), 'decided_on__lte': end.isoformat()})}",
     )
@@ -235,7 +231,6 @@ def dashboard_tables(year: int) -> list[Table]:
     def months(rows):
         return [month_bounds(_as_date(row["month"])) for row in rows]
 
-    confirmed = _statuses(CONFIRMED)
     return [
         Table(
             "spending_by_month", _("Fund spending by month"),
@@ -281,7 +276,7 @@ def dashboard_tables(year: int) -> list[Table]:
             (_("Provider"), _("confirmed violations"), _("confirmed amount")),
             tuple((f"{row['provider__code']} {row['provider__name']}", row["n"], to_fen(row["amount"] or ZERO))
                   for row in violations),
-            tuple(flags_link(provider__id__exact=row["provider_id"], status__in=confirmed, day__year=year)
+            tuple(flags_link(provider__id__exact=row["provider_id"], stage="confirmed", day__year=year)
                   for row in violations),
         ),
     ]

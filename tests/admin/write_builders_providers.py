@@ -121,7 +121,9 @@ def _signed(w):
     return application, agreement
 
 
-def _application_case(make, *, status, audit, allowed, confirm=None):
+def _application_case(make, *, status, audit, allowed, confirm=None, fields=None):
+    """`fields(user)`: what else the step records on the application (its decider, notes...)."""
+
     def case(w):
         from tests.admin.test_write_paths import ActionCase
 
@@ -129,6 +131,8 @@ def _application_case(make, *, status, audit, allowed, confirm=None):
 
         def check(w, objects, response):
             assert objects[0].status == status, f"application {objects[0].status}, not {status}"
+            for name, value in (fields(response.wsgi_request.user) if fields else {}).items():
+                assert getattr(objects[0], name) == value, f"{name}: {getattr(objects[0], name)!r}, not {value!r}"
             _audited(objects[0], audit, response)
 
         return ActionCase(objects=[application], confirm=confirm, check=_checked(allowed, check), allowed=allowed)
@@ -161,14 +165,17 @@ APPLICATION_ACTIONS = {
     "submit": _application_case(lambda w: _draft(w)[0], status="submitted", audit="workflow_submit",
                                 allowed=_case_worker),
     "start_review": _application_case(_submitted, status="under_review", audit="workflow_start_review",
-                                      allowed=_case_worker),
+                                      allowed=_case_worker, fields=lambda user: {"reviewer": user}),
     "record_inspection": _application_case(
         lambda w: _under_review(w, inspected=False), status="under_review", audit="workflow_record_inspection",
-        allowed=_case_worker, confirm={"apply": "1", "inspected_on": "2026-11-20", "notes": "现场核验通过"}),
+        allowed=_case_worker, confirm={"apply": "1", "inspected_on": "2026-11-20", "notes": "现场核验通过"},
+        fields=lambda user: {"inspected_on": date(2026, 11, 20), "inspection_notes": "现场核验通过"}),
     "approve": _application_case(_under_review, status="approved", audit="workflow_approve", allowed=_auditor,
-                                 confirm={"apply": "1", "reason": "同意"}),
+                                 confirm={"apply": "1", "reason": "同意"},
+                                 fields=lambda user: {"decided_by": user, "decision_reason": "同意"}),
     "reject": _application_case(_under_review, status="rejected", audit="workflow_reject", allowed=_auditor,
-                                confirm={"apply": "1", "reason": "进销存系统未对接"}),
+                                confirm={"apply": "1", "reason": "进销存系统未对接"},
+                                fields=lambda user: {"decided_by": user, "decision_reason": "进销存系统未对接"}),
     "activate_agreement": _activate_agreement,
 }
 

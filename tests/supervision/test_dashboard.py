@@ -141,7 +141,10 @@ def test_every_bar_links_to_the_list_behind_it(client, year_of_data):
 def test_the_summary_links_to_its_lists(client, year_of_data):
     client.force_login(UserFactory(roles=[Role.AUDITOR]))
     summary = dashboard_summary(YEAR, TODAY)
-    assert _changelist(client, summary.open_link).result_count == 3
+    opened = _changelist(client, summary.open_link)
+    assert opened.result_count == 3
+    # The list says which flags it shows: its "stage" filter is the one chosen.
+    assert [spec.value() for spec in opened.filter_specs if getattr(spec, "parameter_name", "") == "stage"] == ["open"]
     assert _changelist(client, summary.confirmed_link).result_count == 2
     assert _changelist(client, summary.deductions_link).result_count == 2
     month = _changelist(client, summary.month_link)
