@@ -5,6 +5,8 @@ Every change goes through claims/chronic.py."""
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
+from django.db.models import OuterRef, Subquery
+from django.db.models.functions import Substr
 from django.utils.translation import gettext_lazy as _
 
 from core.admin import LargeTableMixin, ReadOnlyAdminMixin, ReadOnlyInlineMixin
@@ -15,6 +17,7 @@ from pharmacies.admin_workflow import ReasonForm, workflow_action
 
 from . import chronic
 from .chronic_resources import ChronicRegistrationResource, DiseaseResource
+from .member_page import tally_label
 from .models import ChronicRegistration, ChronicYear, Disease
 
 
@@ -115,10 +118,23 @@ class ChronicRegistrationAdmin(ImportMixin, MemberSearchMixin, LargeTableMixin, 
 
 @admin.register(ChronicYear)
 class ChronicYearAdmin(ReadOnlyAdminMixin, MemberSearchMixin, LargeTableMixin, admin.ModelAdmin):
-    list_display = ["member", "year", "tally", "deductible_met", "fund_paid", "limit", "limit_remaining"]
+    list_display = ["member", "year", "tally_display", "deductible_met", "fund_paid", "limit", "limit_remaining"]
     list_select_related = ["member"]
     list_filter = ["year"]
-    readonly_fields = ["member", "year", "tally", "deductible_met", "fund_paid", "limit", "updated_at"]
+    readonly_fields = ["member", "year", "tally_display", "deductible_met", "fund_paid", "limit", "updated_at"]
+    exclude = ["tally"]
+
+    def get_queryset(self, request):
+        # The disease's name for "disease:<code>" tallies in the page's one query.
+        name = Disease.objects.filter(code=Substr(OuterRef("tally"), 9)).order_by("pk").values("name")[:1]
+        return super().get_queryset(request).annotate(tally_disease_name=Subquery(name))
+
+    @admin.display(description=_("tally"), ordering="tally")
+    def tally_display(self, obj):
+        """The disease's or the group's name, as on the member page (never the raw code)."""
+        if obj.tally.startswith("disease:") and getattr(obj, "tally_disease_name", None):
+            return obj.tally_disease_name
+        return tally_label(obj.tally)
 
 
 class ChronicRegistrationInline(ReadOnlyInlineMixin, admin.TabularInline):

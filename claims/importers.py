@@ -23,10 +23,10 @@ class CatalogItemImporter(UpsertImporter):
     kind = "catalog"
     model = CatalogItem
     update_fields = ("name", "kind", "item_class", "prepay_percent", "payment_standard", "sex", "min_age",
-                     "max_age", "list_price", "platform_price", "account_payable")
+                     "max_age", "list_price", "platform_price", "account_payable", "separately_paid")
     keep_when_absent = {"payment_standard": "payment_standard", "sex": "sex", "min_age": "min_age",
                         "max_age": "max_age", "list_price": "list_price", "platform_price": "platform_price",
-                        "account_payable": "account_payable"}
+                        "account_payable": "account_payable", "separately_paid": "separately_paid"}
     columns = (
         Column("code", "医保编码", required=True, aliases=("国家编码", "目录编码", "项目编码")),
         Column("name", "名称", required=True, aliases=("项目名称", "药品名称")),
@@ -44,6 +44,9 @@ class CatalogItemImporter(UpsertImporter):
         # CONTRACT.md "Account-only settlement": false for health-care products, fitness, public
         # health (Zaozhuang 第八条); empty or absent means true.
         Column("account_payable", "个人账户可支付", aliases=("账户可支付", "个账可支付")),
+        # Jinan (十六), Yangzhou 三(三): nationally negotiated drugs paid separately (单独支付, 双通道),
+        # never against a budget; empty means false.
+        Column("separately_paid", "单独支付", aliases=("谈判药品单独支付", "单独支付药品")),
     )
 
     def parse_row(self, raw):
@@ -62,6 +65,7 @@ class CatalogItemImporter(UpsertImporter):
             "list_price": cells.decimal("list_price", minimum=0),
             "platform_price": cells.decimal("platform_price", minimum=0),
             "account_payable": cells.boolean("account_payable", default=True),
+            "separately_paid": cells.boolean("separately_paid", default=False),
         }
         failed = {k for k, _r in cells.problems}
         if values["item_class"] == "B" and values["prepay_percent"] is None and "prepay_percent" not in failed:

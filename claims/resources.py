@@ -23,9 +23,10 @@ class CatalogItemResource(ImporterResource):
     list_price = Field(attribute="list_price", column_name="list_price")
     platform_price = Field(attribute="platform_price", column_name="platform_price")
     account_payable = Field(attribute="account_payable", column_name="account_payable")
+    separately_paid = Field(attribute="separately_paid", column_name="separately_paid")
 
     class Meta:
         model = CatalogItem
         fields = ("code", "name", "kind", "item_class", "prepay_percent", "payment_standard", "sex", "min_age",
-                  "max_age", "list_price", "platform_price", "account_payable")
+                  "max_age", "list_price", "platform_price", "account_payable", "separately_paid")
         export_order = fields

@@ -15,6 +15,7 @@ TASK_LABELS = {
     "claims.close_previous_month": gettext_lazy("Generate last month's monthly statements"),
     "supervision.monitor_previous_day": gettext_lazy("Run the monitoring rules over yesterday's settlements"),
     "pharmacies.expire_agreements": gettext_lazy("Expire agreements past their end date"),
+    "claims.prepare_year_end": gettext_lazy("Prepare last year's year-end settlements"),
 }
 
 
@@ -31,8 +32,13 @@ def _number(field: str) -> int | None:
 
 
 def crontab_words(minute: str, hour: str, day_of_month: str, month_of_year: str, day_of_week: str) -> str:
-    """A crontab as people say it: 每天 01:30, 每月1日 02:00, 每周一 03:00; anything else in full."""
+    """A crontab as people say it: 每天 01:30, 每月1日 02:00, 每周一 03:00, 每年1月15日 03:00;
+    anything else in full."""
     m, h = _number(minute), _number(hour)
+    if m is not None and h is not None and _number(month_of_year) is not None and _number(day_of_month) is not None \
+            and day_of_week == "*":
+        return _("every year on %(month)s/%(day)s at %(time)s") % {
+            "month": int(month_of_year), "day": int(day_of_month), "time": f"{h:02d}:{m:02d}"}
     if m is None or h is None or month_of_year != "*":
         return _("at %(cron)s (cron)") % {"cron": f"{minute} {hour} {day_of_month} {month_of_year} {day_of_week}"}
     time = f"{h:02d}:{m:02d}"

@@ -10,6 +10,8 @@ from django import forms
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.html import format_html
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from core.errors import DomainError
@@ -142,8 +144,16 @@ class ReconciliationForm(forms.Form):
     cash = forms.DecimalField(label=_("cash"), max_digits=14, decimal_places=2)
     settlements_file = forms.FileField(
         label=_("settlement list (optional CSV)"), required=False,
-        help_text=_("Columns: settlement_id or external_ref, total, fund, account, cash."),
     )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The CSV's column names are typed by the provider as they are: shown as code, not words.
+        columns = {name: format_html("<code>{}</code>", column) for name, column in (
+            ("id", "settlement_id"), ("ref", "external_ref"), ("total", "total"), ("fund", "fund"),
+            ("account", "account"), ("cash", "cash"))}
+        self.fields["settlements_file"].help_text = format_html(
+            gettext("Columns (the file's first row): {id} or {ref}, {total}, {fund}, {account}, {cash}."), **columns)
 
 
 def _read_list(upload):

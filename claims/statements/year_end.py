@@ -30,6 +30,7 @@ from pharmacies.services.payment_terms import payment_terms_for
 
 from ..models import ProviderStatement, YearEndSettlement
 from . import payment_methods as pm
+from .notifications import year_end_notify
 
 
 def _year_not_ended(year: int) -> bool:
@@ -64,7 +65,9 @@ def year_end_prepare(*, provider: Provider, year: int, user=None, assessment_per
                        code="statements_not_approved", details={"months": drafts})
     totals = statements.aggregate(months=Count("pk"), budget_actual=Sum("budget_actual"), budget_paid=Sum("budget_paid"),
                                   deposit_withheld=Sum("deposit_withheld"))
-    credit = provider_credit(provider)
+    # Ziyang 第二十一条(二): the deposit follows the assessment of the year settled, so the credit
+    # score of that year (none computed: no grade, nothing returned), never a later year's.
+    credit = provider_credit(provider, year=year)
     terms = pm.terms_from_model(found)
     lines = pm.year_lines(terms, pm.YearInputs(
         budget_actual=totals["budget_actual"] or ZERO, budget_paid=totals["budget_paid"] or ZERO,
@@ -138,6 +141,7 @@ def year_end_approve(*, settlement_id: int, user) -> YearEndSettlement:
     settlement.approved_by = user
     settlement.save(update_fields=["status", "approved_at", "approved_by"])
     audit(actor=user, action=AuditAction.YEAR_END_APPROVE, target=settlement, payable=str(settlement.payable))
+    year_end_notify(settlement, "year_end_approved")  # issue 16: in this transaction
     return settlement
 
 
@@ -161,4 +165,5 @@ def year_end_record_payment(*, settlement_id: int, payment_reference: str, user)
     settlement.payment_reference = payment_reference[:100]
     settlement.save(update_fields=["status", "paid_at", "paid_by", "payment_reference"])
     audit(actor=user, action=AuditAction.YEAR_END_PAY, target=settlement, payment_reference=settlement.payment_reference)
+    year_end_notify(settlement, "year_end_paid")
     return settlement

@@ -19,7 +19,7 @@ import os
 import secrets
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -81,6 +81,10 @@ class ImportLimitsMixin:
         return entry["name"]
 
     def process_import(self, request, **kwargs):
+        if not self.has_import_permission(request):
+            # Refused before the session's pending previews are read (and one consumed): a role
+            # that may not import gets 403, as on the import page, not "upload it again".
+            raise PermissionDenied
         name = self._pending_file_name(request) if request.method == "POST" else None
         opts = self.model._meta
         if name is None:

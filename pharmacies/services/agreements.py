@@ -103,14 +103,16 @@ def agreement_sign(
 # --- credit and renewal (Ziyang 第二十一条(二)) -----------------------------------------------
 
 
-def provider_credit(provider: Provider):
-    """The provider's latest credit score, or None: read through settings.PROVIDER_CREDIT_READER
-    (a dotted path to a function of the provider returning an object with year, score and grade),
-    because the scores live in supervision, which pharmacies may not import (README, Layout)."""
+def provider_credit(provider: Provider, year: int | None = None):
+    """The provider's latest credit score (with `year`: that year's), or None: read through
+    settings.PROVIDER_CREDIT_READER (a dotted path to a function of the provider and an optional
+    year returning an object with year, score and grade), because the scores live in
+    supervision, which pharmacies may not import (README, Layout)."""
     path = getattr(settings, "PROVIDER_CREDIT_READER", "")
     if not path:
         return None
-    return import_string(path)(provider)
+    reader = import_string(path)
+    return reader(provider) if year is None else reader(provider, year=year)
 
 
 def _renewal_credit_check(provider: Provider):

@@ -109,7 +109,7 @@ def test_inpatient_totals_import_page_previews_refuses_a_bad_row_naming_it_and_w
     assert preview.status_code == 200
     result = preview.context["result"]
     assert [row.number for row in result.invalid_rows] == [3]
-    assert "compliant_burden" in result.invalid_rows[0].error_dict
+    assert "住院合规个人负担 (compliant_burden)" in result.invalid_rows[0].error_dict
     assert not preview.context.get("confirm_form")
     assert MemberYear.objects.get(member=member, year=2023).inpatient_compliant_burden == 0
     assert not MemberYear.objects.filter(member=other).exists()
@@ -127,3 +127,21 @@ def test_inpatient_totals_import_page_previews_refuses_a_bad_row_naming_it_and_w
         Decimal("3000.50"), Decimal("9000.00"), Decimal("120.00"))
     assert MemberYear.objects.get(member=other, year=2023).inpatient_compliant_burden == Decimal("10.00")
     assert AuditEvent.objects.filter(action="import.inpatient_totals").exists()
+
+
+def test_the_tally_list_names_the_disease_or_group_never_the_raw_code(client, django_assert_max_num_queries):
+    from claims.models import ChronicYear
+
+    Disease.objects.create(region="jinan", code="S1", name="恶性肿瘤", group="special")
+    members = [make_member() for _ in range(3)]
+    ChronicYear.objects.create(member=members[0], year=2023, tally="disease:S1")
+    ChronicYear.objects.create(member=members[1], year=2023, tally="group:chronic")
+    year = ChronicYear.objects.create(member=members[2], year=2023, tally="disease:S1")
+    client.force_login(case_worker())
+    with django_assert_max_num_queries(20):  # the disease names come with the page's query, not one per row
+        page = client.get("/admin/claims/chronicyear/")
+    text = page.content.decode()
+    assert page.status_code == 200 and text.count("恶性肿瘤") == 2 and "disease:S1" not in text and "group:chronic" not in text
+    detail = client.get(f"/admin/claims/chronicyear/{year.pk}/change/").content.decode()
+    field = detail[detail.index("field-tally_display"):][:600]
+    assert "恶性肿瘤" in field and "disease:S1" not in field

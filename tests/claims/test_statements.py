@@ -291,6 +291,20 @@ def test_close_month_command_and_scheduled_task(policy):
     assert (task.crontab.day_of_month, task.enabled) == ("2", True)
 
 
+@pytest.mark.django_db
+def test_year_end_is_scheduled_on_january_15_for_the_year_before():
+    """claims migration 0021: prepare_year_end (no year: last year) every January 15 at 03:00."""
+    from django_celery_beat.models import PeriodicTask
+
+    from core.schedules import schedules
+
+    task = PeriodicTask.objects.get(task="claims.prepare_year_end")
+    crontab = task.crontab
+    assert (crontab.minute, crontab.hour, crontab.day_of_month, crontab.month_of_year, crontab.day_of_week) == ("0", "3", "15", "1", "*")
+    assert (str(crontab.timezone), task.enabled, task.kwargs) == ("Asia/Shanghai", True, "{}")
+    assert "每年1月15日 03:00" in [row.when for row in schedules()]
+
+
 def test_cross_region_settlements_are_not_on_provider_statements(policy):
     """They are on the month's cross-region clearing statement (tests/claims/test_clearing_statements.py)."""
     provider = ProviderFactory()

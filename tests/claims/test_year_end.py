@@ -19,6 +19,7 @@ from claims.statements.year_end import year_end_approve, year_end_prepare, year_
 from core.errors import Conflict, DomainError, DutyConflict
 from core.models import AuditEvent
 from core.roles import Role
+from pharmacies.models import Notification
 from supervision.models import ProviderCreditScore
 from tests.factories import ProviderFactory, UserFactory
 
@@ -66,6 +67,11 @@ def test_overrun_shared_and_deposit_returned_by_grade_b(year, finance):
     year_end_record_payment(settlement_id=settlement.pk, payment_reference="BANK-1", user=payer)
     settlement.refresh_from_db()
     assert (settlement.status, settlement.paid_by, settlement.payment_reference) == ("paid", payer, "BANK-1")
+    # Issue 16: the provider is told of the approval and the payment, with the amounts.
+    approved, paid = Notification.objects.filter(provider=year["over"], subject__contains="年度清算").order_by("pk")
+    assert approved.subject == f"{YEAR} 年度清算已审核通过"
+    assert "应付金额 ¥2,370.00" in approved.body and "返还质量保证金 ¥960.00" in approved.body
+    assert paid.subject == f"{YEAR} 年度清算款已拨付" and "¥2,370.00" in paid.body and "BANK-1" in paid.body
     # Frozen: neither a re-preparation nor a change of a figure.
     with pytest.raises(Conflict) as caught:
         year_end_prepare(provider=year["over"], year=YEAR, user=preparer)
@@ -87,6 +93,20 @@ def test_underrun_partly_kept_and_deposit_scaled_by_the_assessment(year, finance
     # Grade A returns 100%, the assessment 90% of that: 1,620 of the 1,800 withheld.
     assert (settlement.deposit_return_percent, settlement.deposit_returned, settlement.payable) == (
         D("90.00"), D("1620.00"), D("4020.00"))
+
+
+def test_the_deposit_follows_the_credit_score_of_the_year_settled_never_a_later_one(year, finance):
+    """Ziyang 第二十一条(二): the year's assessment; a later year's score (computed before the
+    settlement is prepared) is not that year's, and with no score for the year nothing returns."""
+    preparer, approver, _payer = finance
+    approve_year(year["over"], approver)
+    ProviderCreditScore.objects.create(provider=year["over"], year=YEAR + 1, score=55, grade="D")
+    settlement = year_end_prepare(provider=year["over"], year=YEAR, user=preparer)
+    assert (settlement.credit_year, settlement.credit_grade, settlement.deposit_returned) == (None, "", 0)
+    ProviderCreditScore.objects.create(provider=year["over"], year=YEAR, score=80, grade="B")
+    settlement = year_end_prepare(provider=year["over"], year=YEAR, user=preparer)
+    assert (settlement.credit_year, settlement.credit_score, settlement.credit_grade) == (YEAR, 80, "B")
+    assert (settlement.deposit_return_percent, settlement.deposit_returned) == (D("80.00"), D("960.00"))
 
 
 def test_refusals_name_the_reason_and_write_nothing(year, finance):

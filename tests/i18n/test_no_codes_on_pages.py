@@ -84,3 +84,6 @@ def test_crontab_in_words():
         assert crontab_words("0", "2", "1", "*", "*") == "on day 1 of every month at 02:00"
         assert crontab_words("0", "3", "*", "*", "1") == "every Monday at 03:00"
         assert crontab_words("*/5", "*", "*", "*", "*") == "at */5 * * * * (cron)"
+        assert crontab_words("0", "3", "15", "1", "*") == "every year on 1/15 at 03:00"
+    with translation.override("zh-hans"):
+        assert crontab_words("0", "3", "15", "1", "*") == "每年1月15日 03:00"

@@ -94,3 +94,16 @@ def test_a_token_from_another_session_is_refused(staff_client):
     done = client.post("/admin/members/member/process_import/", initial)
     assert done.status_code == 302 and done["Location"].endswith("/admin/members/member/import/")
     assert Member.objects.count() == 0
+
+
+def test_a_role_that_may_not_import_is_refused_the_confirmation_with_403(client, db):
+    """The confirmation checks the import permission first, as the upload does: an auditor
+    posting a confirmation gets 403 (it used to be told to upload the file again) and nothing
+    is written."""
+    from core.roles import Role
+
+    client.force_login(UserFactory(roles=[Role.AUDITOR]))
+    done = client.post("/admin/members/member/process_import/", {
+        "import_file_name": "token", "original_file_name": "members.csv", "format": "0", "resource": "0"})
+    assert done.status_code == 403
+    assert Member.objects.count() == 0

@@ -336,3 +336,21 @@ def test_catalog_account_payable_column_defaults_to_true_and_is_kept_when_absent
     assert CatalogItem.objects.get(code="TONIC").account_payable is False
     bad = write_table(tmp_path, "csv", [["code", "name", "kind", "class", "account_payable"], ["PILL", "阿莫西林", "drug", "A", "maybe"]])
     assert errors_of(CatalogItemImporter(), bad) == [(2, "account_payable")]
+
+
+def test_catalog_separately_paid_column_defaults_to_false_and_is_kept_when_absent(tmp_path):
+    """Jinan (十六), Yangzhou 三(三): nationally negotiated drugs paid separately (单独支付); the
+    flag imports (empty: false), an import without the column keeps it, and it exports."""
+    path = write_table(tmp_path, "csv", [
+        ["code", "name", "kind", "class", "单独支付"],
+        ["NEGO", "谈判药", "drug", "A", "是"],
+        ["PILL", "阿莫西林", "drug", "A", ""],
+    ])
+    assert "2 created" in command("import_catalog", path)
+    assert dict(CatalogItem.objects.values_list("code", "separately_paid")) == {"NEGO": True, "PILL": False}
+    without = write_table(tmp_path, "csv", [["code", "name", "kind", "class"], ["NEGO", "谈判药", "drug", "A"]])
+    assert "1 unchanged" in command("import_catalog", without)
+    assert CatalogItem.objects.get(code="NEGO").separately_paid is True
+    bad = write_table(tmp_path, "csv", [["code", "name", "kind", "class", "separately_paid"], ["PILL", "阿莫西林", "drug", "A", "maybe"]])
+    assert errors_of(CatalogItemImporter(), bad) == [(2, "separately_paid")]
+    assert CatalogItem.objects.get(code="PILL").separately_paid is False

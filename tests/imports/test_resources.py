@@ -75,7 +75,7 @@ def test_member_resource_reports_invalid_rows_by_spreadsheet_row_and_column():
 
     assert result.has_validation_errors()
     assert [row.number for row in result.invalid_rows] == [3]
-    assert list(result.invalid_rows[0].field_specific_errors) == ["id_number"]
+    assert list(result.invalid_rows[0].field_specific_errors) == ["身份证号 (id_number)"]  # its Chinese name
     assert Member.objects.count() == 0
 
 
@@ -176,3 +176,14 @@ def test_account_opening_resource_posts_through_the_ledger_and_exports_the_openi
 def test_export_never_writes_a_live_formula(settings):
     """Formula injection: names cannot start with =, + , - or @ on import; exports escape too."""
     assert settings.IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT is True
+
+
+def test_catalog_resource_exports_separately_paid_and_imports_it_back():
+    CatalogItem.objects.create(code="NEGO", name="谈判药", kind="drug", item_class="A", separately_paid=True)
+    CatalogItem.objects.create(code="PILL", name="阿莫西林", kind="drug", item_class="A")
+    exported = CatalogItemResource().export()
+    assert "separately_paid" in exported.headers
+    CatalogItem.objects.filter(code="NEGO").update(separately_paid=False)
+    again = CatalogItemResource().import_data(tablib.Dataset().load(exported.csv, format="csv"), dry_run=False)
+    assert not again.has_validation_errors(), [r.error_dict for r in again.invalid_rows]
+    assert dict(CatalogItem.objects.values_list("code", "separately_paid")) == {"NEGO": True, "PILL": False}
