@@ -44,7 +44,9 @@ def test_the_notifications_page_links_each_notification_and_marks_one_or_all_rea
     first, second, third = _tell(pharmacy, 3)
     client.force_login(pharmacy_user)
     page = client.get(reverse("portal:notifications")).content.decode()
-    assert 'href="/portal/statements/7/"' in page and "¥2.00" in page
+    assert page.count('href="/portal/statements/7/"') == 3 and "¥2.00" in page
+    home = client.get(reverse("portal:home")).content.decode()
+    assert '<a href="/portal/statements/7/">2026年11月 月度清算单已审核通过</a>' in home
 
     response = client.post(reverse("portal:notifications"), {"notification": second.pk})
     assert response.status_code == 302
