@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from core.admin import LargeTableMixin
 from core.admin_actions import apply_to_selected, role_permission
 from core.errors import DomainError
+from core.formats import month_label
 from core.roles import Role, has_role
 
 from ..funds import FUND_FIELDS
@@ -128,14 +129,14 @@ class FinanceStepsMixin:
 
 @admin.register(ProviderStatement)
 class ProviderStatementAdmin(FinanceStepsMixin, LargeTableMixin, admin.ModelAdmin):
-    list_display = ["provider", "clearing", "month", "status", "settlement_count", "reversal_count", *FUND_FIELDS, "account",
+    list_display = ["provider", "clearing", "month_label", "status", "settlement_count", "reversal_count", *FUND_FIELDS, "account",
                     "family_account", "deductions_total", "payable", "payment_reference", "links"]
     list_filter = ["status", "clearing", "month"]
     list_select_related = ["provider"]
     search_fields = ["provider__code", "provider__name"]
     date_hierarchy = "month"
     # The payment methods in words (总额预算), never their keys (budget).
-    readonly_fields = ["provider", "clearing", "month", "status", *ProviderStatement.FIGURES,
+    readonly_fields = ["provider", "clearing", "month_label", "status", *ProviderStatement.FIGURES,
                        *[("method_labels" if name == "payment_methods" else name) for name in ProviderStatement.METHOD_FIGURES],
                        "generated_at", "generated_by",
                        "approved_at", "approved_by", "paid_at", "paid_by", "payment_reference", "links"]
@@ -146,6 +147,10 @@ class ProviderStatementAdmin(FinanceStepsMixin, LargeTableMixin, admin.ModelAdmi
     @admin.display(description=_("payment methods"))
     def method_labels(self, obj):
         return obj.method_labels
+
+    @admin.display(description=_("month"), ordering="month")
+    def month_label(self, obj):
+        return month_label(obj.month)  # 2026年10月, not 2026年10月1日
 
     object_related = ("provider", "generated_by", "approved_by", "paid_by")
     pay_template = "admin/claims/statement_pay.html"

@@ -181,6 +181,7 @@ def test_the_method_lines_are_on_the_admin_page_print_xlsx_and_portal(year, clie
     # The method in words, never its key (issue 16).
     assert re.search(r"支付方式:</label>\s*<div class=\"readonly\">总额预算</div>", page)
     assert ">budget<" not in page
+    assert re.search(r"月份:</label>\s*<div class=\"readonly\">2025年03月</div>", page)  # a month, not its first day
     printed = client.get(reverse("admin:claims_providerstatement_print", args=[statement.pk])).content.decode()
     assert "总额预算内支付" in printed and "壹仟贰佰壹拾元整" in printed  # the payable in capitals
     # An export of a per-item and a budget statement: one header row, the methods' columns in it.
