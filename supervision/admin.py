@@ -183,6 +183,9 @@ class FlagAdmin(LargeTableMixin, admin.ModelAdmin):
     date_hierarchy = "day"
     search_fields = ["item_key", "provider__code"]
     inlines = [FlagTransitionInline]
+    # The item key is the monitoring run's code for what was judged (line:120): never shown; the
+    # settlements are shown as evidence (linked), never chosen from a list.
+    exclude = ["item_key", "claim"]
     readonly_fields = [
         "rule", "rule_description", "day", "provider", "member", "message", "evidence_settlements", "amount_at_stake",
         "status", "run", "created_at", "first_reviewer", "first_opinion", "second_reviewer", "confirmed_amount",
@@ -268,7 +271,7 @@ class FlagAdmin(LargeTableMixin, admin.ModelAdmin):
 @admin.register(MemberCreditRecord)
 class MemberCreditRecordAdmin(ReadOnlyAdmin):
     list_display = ["member", "day", "reason", "flag", "created_at"]
-    list_select_related = ["member", "flag"]
+    list_select_related = ["member", "flag__rule"]
 
 
 @admin.register(ProviderCreditScore)

@@ -74,10 +74,14 @@ def field(page, name):
 
 
 def test_case_workers_day(demo, new_page):
-    claim = (Claim.objects.filter(provider__code=HOSPITAL, status=Claim.Status.SETTLED, fund__gt=0)
+    # An outpatient pooling visit at the hospital last month (the demo's DEMO-H-<month>-nn).
+    claim = (Claim.objects.filter(provider__code=HOSPITAL, status=Claim.Status.SETTLED, fund__gt=0,
+                                  external_ref__startswith="DEMO-H-")
              .select_related("member").order_by("-settled_at", "-pk").first())
     member = claim.member
-    page = signed_in(new_page, "caseworker")
+    # 李强: the withdrawal 张敏 proposed waits for him (never for the proposer).
+    page = signed_in(new_page, "caseworker2")
+    expect(workbench_item(page, "待审批的个人账户支取和转移")).to_contain_text("1")
     shot(page, "01-caseworker-workbench")
 
     # Find the member by part of the name (the given name), then by the ID number's last four digits.
@@ -119,6 +123,7 @@ def test_case_workers_day(demo, new_page):
     assert steps.count() >= 3
     expect(page.locator(".field-calculation")).to_contain_text("计算过程")
     expect(steps.first).to_contain_text(re.compile(r"[\u4e00-\u9fff]"))
+    expect(page.locator(".field-calculation")).to_contain_text(re.compile(r"由统筹基金按 \d+(\.\d+)?% 支付"))
     shot(page, "06-caseworker-settlement-explanation", focus=page.locator(".field-calculation"))
 
     # Reverse it from its own page, with a reason.
@@ -133,7 +138,7 @@ def test_case_workers_day(demo, new_page):
     expect(field(page, "status")).to_have_text("已撤销")
     expect(field(page, "reversal_reason")).to_have_text("收费项目录入错误，机构申请撤销后重新结算")
     claim.refresh_from_db()
-    assert (claim.status, claim.reversed_by.username) == (Claim.Status.REVERSED, "caseworker")
+    assert (claim.status, claim.reversed_by.username) == (Claim.Status.REVERSED, "caseworker2")
 
 
 # ---------------------------------------------------------------------------------------------
