@@ -321,7 +321,7 @@ class FlagTransition(models.Model):
 
     def __str__(self):
         labels = dict(Flag.Status.choices)
-        return f"{self.flag_id} {labels.get(self.from_status, self.from_status or '-')}→{labels.get(self.to_status, self.to_status)}"
+        return f"{labels.get(self.from_status, self.from_status or '-')}→{labels.get(self.to_status, self.to_status)}"
 
 
 class MemberCreditRecord(models.Model):

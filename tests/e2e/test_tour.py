@@ -215,7 +215,11 @@ def test_auditors_day(demo, new_page):
     third.goto(f"/admin/supervision/flag/{appealed.pk}/change/")
     expect(field(third, "status")).to_have_text("已扣款")
     expect(field(third, "appeal_decision")).to_have_text("复查理由与检验报告时间不符，申诉不予支持。")
-    shot(third, "13-auditor-deducted")
+    # Who took each step, by name.
+    expect(field(third, "first_reviewer_name")).to_have_text("稽核员 王芳")
+    expect(field(third, "second_reviewer_name")).to_have_text("稽核员 赵磊")
+    expect(field(third, "appeal_decided_by_name")).to_have_text("稽核科长 孙伟")
+    shot(third, "13-auditor-deducted", focus=field(third, "appeal_decision"))
     appealed.refresh_from_db()
     assert appealed.status == Flag.Status.DEDUCTED and appealed.deduction_reference
 
@@ -283,8 +287,8 @@ def test_finance_day(demo, new_page):
 def test_providers_day(demo, new_page):
     confirmed = Flag.objects.filter(status=Flag.Status.CONFIRMED, provider__code=HOSPITAL,
                                     appeal_decided_by__isnull=True, appeal_deadline__gte=timezone.localdate()).first()
-    settlement = (Claim.objects.filter(provider__code=HOSPITAL, status=Claim.Status.SETTLED)
-                  .order_by("-settled_at", "-pk").first())
+    settlement = (Claim.objects.filter(provider__code=HOSPITAL, status=Claim.Status.SETTLED, fund__gt=0,
+                                       external_ref__startswith="DEMO-H-").order_by("-settled_at", "-pk").first())
     page = new_page(viewport=VIEWPORT)
     page.goto("/portal/login/")
     page.fill("#id_username", "provider")
@@ -297,9 +301,13 @@ def test_providers_day(demo, new_page):
     # Settlements, one with its lines and explanation.
     page.get_by_role("link", name="结算记录").click()
     rows = page.locator("table tbody tr")
-    expect(rows.filter(has_text=settlement.external_ref)).to_have_count(1)
+    expect(rows.first).to_contain_text("DEMO-")
     expect(page.locator("body")).not_to_contain_text("DEMO-P-")  # the pharmacy's sales are not ours
     shot(page, "19-provider-settlements")
+    page.fill("#id_external_ref", settlement.external_ref)  # found by its own transaction number
+    page.get_by_role("button", name="查询").click()
+    expect(rows).to_have_count(1)
+    expect(rows).to_contain_text(settlement.external_ref)
     rows.filter(has_text=settlement.external_ref).get_by_role("link").first.click()
     expect(page).to_have_url(re.compile(rf"/portal/settlements/{settlement.pk}/"))
     expect(page.locator("body")).to_contain_text(settlement.external_ref)
