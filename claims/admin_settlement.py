@@ -18,10 +18,10 @@ from core.admin_filters import DateRangeFilter
 from core.errors import DomainError
 from core.idnumber import mask_id_number
 from members.admin import search_members
-from pharmacies.models import Provider
 
 from .chronic_resources import InpatientTotalsResource
 from .explanation import DENIED_REASON_LABELS
+from .levels import LEVEL_ORDER, level_label
 from .models import Claim, ClaimLine, MemberYear, PolicyVersion, open_parameters
 from .services import claim_reverse
 from .statements.exports import settlements_xlsx
@@ -93,14 +93,22 @@ class ClaimLineInline(admin.TabularInline):
         return False
 
 
-def level_label(level: str) -> str:
-    """The policy level a settlement applied, in words (a pharmacy's own table included)."""
-    if level == "pharmacy":
-        return str(_("retail pharmacy (its own ratio)"))
-    try:
-        return str(Provider.Level(level).label)
-    except ValueError:
-        return level
+class PolicyLevelFilter(admin.SimpleListFilter):
+    """The policy level a settlement applied (the supervision dashboard's level bars link here);
+    "none" is a settlement with no level (a pharmacy)."""
+
+    title = _("policy level applied")
+    parameter_name = "provider_level"
+    NONE = "none"
+
+    def lookups(self, request, model_admin):
+        return [(level or self.NONE, level_label(level)) for level in LEVEL_ORDER]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value is None:
+            return queryset
+        return queryset.filter(provider_level="" if value == self.NONE else value)
 
 
 class ReverseForm(forms.Form):
@@ -113,7 +121,7 @@ class ClaimAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                     "account", "family_account", "cash", "status", "denied_reason_label")
     list_select_related = ("member", "provider")
     list_filter = ("status", "benefit", ("visit_date", DateRangeFilter), ("provider", admin.RelatedOnlyFieldListFilter),
-                   "visit_place", "year")
+                   PolicyLevelFilter, "visit_place", "year")
     search_fields = ("=external_ref", "member__id_number", "member__name")  # see get_search_results
     search_help_text = _("The provider's transaction number, or the member: full ID number, its first or last "
                          "four digits, the masked number, or any part of the name.")

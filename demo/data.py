@@ -160,19 +160,25 @@ def load_base_data() -> list[tuple[str, str, str]]:
     return logins
 
 
-def demo_api_token() -> tuple[str, str | None, str]:
-    """The demo provider user's API token: (username, the key when it was issued just now, else
-    None, its prefix). The key is stored only as a digest (core.tokens), so it is printed once,
-    by the run that issues it; a later run shows the prefix and where to issue a new one."""
+def demo_api_token(username: str | None = None) -> tuple[str, str | None, str]:
+    """A demo provider user's API token (default: the city hospital's): (username, the key when
+    it was issued just now, else None, its prefix). The key is stored only as a digest
+    (core.tokens), so it is printed once, by the run that issues it; a later run shows the
+    prefix and where to issue a new one (the portal's API token page lists prefix and expiry)."""
     from core.tokens import api_token_issue_by_command, usable_tokens
 
-    username = next(name for name, role, _full_name in DEMO_USERS if role == Role.PROVIDER)
+    username = username or next(name for name, role, _full_name in DEMO_USERS if role == Role.PROVIDER)
     user = get_user_model().objects.get(username=username)
     working = usable_tokens(user).first()
     if working is not None:
         return username, None, working.prefix
     token, key = api_token_issue_by_command(user=user, command="setup_demo")
     return username, key, token.prefix
+
+
+def demo_api_tokens() -> list[tuple[str, str | None, str]]:
+    """Every demo provider login's token: the city hospital's and the pharmacy's."""
+    return [demo_api_token(name) for name, role, _full_name in DEMO_USERS if role == Role.PROVIDER]
 
 
 def demo_otp_code(username: str, *, at: float | None = None) -> str:
@@ -203,7 +209,8 @@ def load_demo(today: date | None = None) -> dict:
     logins = load_base_data()
     return {
         "logins": logins,
-        "api_token": demo_api_token(),
+        "api_tokens": (tokens := demo_api_tokens()),
+        "api_token": tokens[0],
         "policies": load_region_presets(),
         "credits": credit_recent_months(today),
         "settlements": settle_demo_visits(today),

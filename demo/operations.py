@@ -181,6 +181,99 @@ def review_flags(today: date) -> dict:
     return counts
 
 
+# The demo's agreements and payment terms (支付方式, Zaozhuang 第十六条): example values, the
+# agency's to set. The city hospital against a budget with a quality deposit; the health
+# centre by capitation for its registered members; the district hospital per disease.
+BUDGET_HOSPITAL, CAPITATION_CENTRE, PER_DISEASE_HOSPITAL = "H37040200001", "H37040200003", "H37040200002"
+
+
+def _terms(year: int) -> dict:
+    from claims.chronic_demo import DEMO_DISEASE
+
+    return {
+        BUDGET_HOSPITAL: {"budget": True, "budget_amount": "3600.00", "deposit_percent": "5",
+                          "overrun_provider_percent": "50", "underrun_retained_percent": "40",
+                          "deposit_return_percent": {"A": "100", "B": "80", "C": "50"}},
+        CAPITATION_CENTRE: {"capitation": True, "capitation_rate": "30.00"},
+        PER_DISEASE_HOSPITAL: {"per_disease": True, "disease_standards": {DEMO_DISEASE["code"]: "800.00"}},
+    }
+
+
+def set_payment_terms(today: date) -> list[str]:
+    """An agreement in force (last year and this) for three institutions, their payment terms for
+    both years, and four members registered with the health centre (基层首诊) for capitation.
+    Through the services (activation, terms, registration), each once."""
+    from members.models import Member, PrimaryCareRegistration
+    from members.services import primary_care_register
+    from pharmacies.models import Agreement, PaymentTerms, Provider
+    from pharmacies.services import agreement_activate, payment_terms_set
+
+    caseworker = _user("caseworker")
+    first_year = today.year - 1
+    for code in _terms(today.year):
+        provider = Provider.objects.get(code=code)
+        agreement = Agreement.objects.filter(provider=provider).order_by("pk").first()
+        if agreement is None:
+            # Signed before the system (no application on file), brought into force here.
+            agreement = Agreement.objects.create(
+                provider=provider, period_from=date(first_year, 1, 1), period_to=date(today.year, 12, 31),
+                payment_method=Agreement.PaymentMethod.PER_ITEM, outpatient_pooling=True, signed_by=caseworker,
+            )
+            agreement_activate(agreement=agreement, actor=caseworker, today=today)
+        for year in (first_year, today.year):
+            if not PaymentTerms.objects.filter(agreement=agreement, year=year).exists():
+                payment_terms_set(agreement=agreement, year=year, values=_terms(year)[code], actor=caseworker)
+    centre = Provider.objects.get(code=CAPITATION_CENTRE)
+    if not PrimaryCareRegistration.objects.filter(provider=centre).exists():
+        for member in Member.objects.order_by("-pk")[2:6]:
+            primary_care_register(member=member, provider=centre, valid_from=date(today.year, 1, 1), user=caseworker)
+    return [f"{terms.agreement.provider.code} {terms.year}: "
+            + ", ".join(name for name in ("budget", "capitation", "per_disease") if getattr(terms, name))
+            for terms in PaymentTerms.objects.select_related("agreement__provider").order_by("agreement__provider__code", "year")]
+
+
+def settle_last_year(today: date) -> dict:
+    """Last year at the city hospital (three pooling visits a month), its twelve statements
+    closed by the monthly task and approved by finance, the year's credit scores computed, and
+    its year-end settlement (年度清算) prepared by the yearly task: a draft for finance to approve
+    (finance) and pay (finance2)."""
+    from claims.models import ProviderStatement, YearEndSettlement
+    from claims.services import ItemRequest, SettlementRequest, claim_settle
+    from claims.statements.services import statement_approve, statement_close_month
+    from claims.statements.year_end import year_end_prepare
+    from members.models import Member
+    from pharmacies.models import Provider
+    from supervision.models import ProviderCreditScore
+    from supervision.services import provider_credit_compute
+
+    year = today.year - 1
+    hospital = Provider.objects.get(code=BUDGET_HOSPITAL)
+    refused = []
+    if not YearEndSettlement.objects.filter(provider=hospital, year=year).exists():
+        members = list(Member.objects.filter(enrollments__scheme="combined").order_by("-pk").distinct()[:3])
+        for month in range(1, 13):
+            for number, member in enumerate(members, start=1):
+                request = SettlementRequest(
+                    member_id_number=member.id_number, visit_date=date(year, month, 4 + 7 * number),
+                    items=(ItemRequest("A-DRUG", Decimal(20 + 10 * number)),), external_ref=f"DEMO-Y-{year}{month:02d}-{number:02d}",
+                )
+                try:
+                    with _as_of(request.visit_date):
+                        claim_settle(user=_user("provider"), request=request)
+                except DomainError as error:
+                    refused.append(f"{request.external_ref}: {error.code}")
+            first = date(year, month, 1)
+            if not ProviderStatement.objects.filter(month=first).exists():
+                statement_close_month(month=first)
+            for statement in ProviderStatement.objects.filter(month=first, provider=hospital, status="draft"):
+                statement_approve(statement_id=statement.pk, user=_user("finance"))
+        if not ProviderCreditScore.objects.filter(year=year).exists():
+            provider_credit_compute(year=year, user=_user("auditor"))
+        year_end_prepare(provider=hospital, year=year)
+    settlement = YearEndSettlement.objects.get(provider=hospital, year=year)
+    return {"year_end": f"{hospital.code} {year}: {settlement.status}, payable {settlement.payable}", "refused": refused}
+
+
 def close_last_month(today: date) -> list[str]:
     """Last month's statements: generated by the monthly task (no user), one approved, one paid
     (approved by one finance officer, paid by the other: 会计 and 出纳 differ)."""
@@ -190,13 +283,16 @@ def close_last_month(today: date) -> list[str]:
     month = _month_starts(today)[-1]
     if not ProviderStatement.objects.filter(month=month).exists():
         statement_close_month(month=month)
-        drafts = list(ProviderStatement.objects.filter(month=month, provider__isnull=False).order_by("provider__code"))
-        if drafts:
-            paid = statement_approve(statement_id=drafts[0].pk, user=_user("finance"))
+        drafts = {statement.provider.code: statement for statement in
+                  ProviderStatement.objects.filter(month=month, provider__isnull=False).select_related("provider")}
+        # The city hospital's paid, the pharmacy's approved; any other (the health centre's
+        # capitation) left a draft for finance.
+        if BUDGET_HOSPITAL in drafts:
+            paid = statement_approve(statement_id=drafts[BUDGET_HOSPITAL].pk, user=_user("finance"))
             statement_record_payment(statement_id=paid.pk, payment_reference=f"DEMO-BANK-{month:%Y%m}-01",
                                      user=_user("finance2"))
-        if len(drafts) > 1:
-            statement_approve(statement_id=drafts[1].pk, user=_user("finance"))
+        if "P37040200001" in drafts:
+            statement_approve(statement_id=drafts["P37040200001"].pk, user=_user("finance"))
     return [f"{s.provider.code if s.provider else s.clearing}: {s.status}"
             for s in ProviderStatement.objects.filter(month=month).select_related("provider").order_by("pk")]
 
@@ -256,6 +352,9 @@ def load_operations(today: date) -> dict:
         "months": settle_recent_months(today),
         "rule_batches": load_rule_batches(),
         "flags": review_flags(today),
+        # Before last month's statements: they pay as the terms say.
+        "payment_terms": set_payment_terms(today),
+        "last_year": settle_last_year(today),
         "statements": close_last_month(today),
         "withdrawals": propose_withdrawals(),
         "chronic_registrations": register_chronic(today),

@@ -31,6 +31,7 @@ from .models import (
     ApplicationDocument,
     Notification,
     PaymentTerms,
+    TRANSITION_ACTIONS,
     WorkflowTransition,
 )
 from .services.applications import validate_particulars
@@ -181,9 +182,21 @@ class TransitionInline(ReadOnlyInlineMixin, admin.TabularInline):
     model = WorkflowTransition
     fk_name = "application"
     extra = 0
-    fields = ["at", "action", "from_status", "to_status", "actor", "reason"]
+    fields = ["at", "action_display", "from_display", "to_display", "actor", "reason"]
     readonly_fields = fields
     verbose_name_plural = _("history")
+
+    @admin.display(description=_("action"))
+    def action_display(self, obj):
+        return obj.action_label
+
+    @admin.display(description=_("from state"))
+    def from_display(self, obj):
+        return obj.from_label
+
+    @admin.display(description=_("to state"))
+    def to_display(self, obj):
+        return obj.to_label
 
 
 class AgreementInline(ReadOnlyInlineMixin, admin.TabularInline):
@@ -526,11 +539,31 @@ class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return [field.name for field in self.model._meta.fields]
 
 
+class TransitionActionFilter(admin.SimpleListFilter):
+    title = _("action")
+    parameter_name = "action"
+
+    def lookups(self, request, model_admin):
+        return list(TRANSITION_ACTIONS.items())
+
+    def queryset(self, request, queryset):
+        return queryset.filter(action=self.value()) if self.value() else queryset
+
+
 @admin.register(WorkflowTransition)
 class WorkflowTransitionAdmin(ReadOnlyAdmin):
-    list_display = ["at", "action", "subject", "from_status", "to_status", "actor", "reason"]
+    """The history in words: the action and the states by their labels, never their codes."""
+
+    list_display = ["at", "action_display", "subject", "from_display", "to_display", "actor", "reason"]
     list_select_related = ["application", "agreement", "provider", "actor"]
-    list_filter = ["action", "to_status"]
+    list_filter = [TransitionActionFilter]
+    fields = ["at", "action_display", "application", "agreement", "provider", "from_display", "to_display", "actor", "reason"]
+    action_display = TransitionInline.action_display
+    from_display = TransitionInline.from_display
+    to_display = TransitionInline.to_display
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
     search_fields = ["application__code", "provider__code", "actor__username"]
     date_hierarchy = "at"
 

@@ -438,6 +438,18 @@ class PaymentTerms(models.Model):
         return f"{self.agreement_id} {self.year}"
 
 
+# What a WorkflowTransition records (pharmacies/services: the `action` of each `_record`), in
+# words: a page shows these, never the code.
+TRANSITION_ACTIONS = {
+    "create": _("created"), "submit": _("submitted"), "start_review": _("review started"),
+    "record_inspection": _("inspection recorded"), "approve": _("approved"), "reject": _("rejected"),
+    "sign": _("agreement signed"), "activate": _("agreement in force"), "activate_provider": _("provider put in force"),
+    "replace": _("replaced by a new agreement"), "renew": _("renewed"), "expire": _("agreement expired"),
+    "expire_provider": _("provider's agreement expired"), "suspend": _("suspended"), "reinstate": _("reinstated"),
+    "terminate": _("terminated"),
+}
+
+
 class WorkflowTransition(models.Model):
     """History of every workflow transition: who, when, from which state to which, why."""
 
@@ -470,7 +482,11 @@ class WorkflowTransition(models.Model):
         ordering = ["at", "pk"]
 
     def __str__(self):
-        return f"{self.at:%Y-%m-%d %H:%M} {self.action}: {self.from_status} → {self.to_status}"
+        return f"{self.at:%Y-%m-%d %H:%M} {self.action_label}: {self.from_label} → {self.to_label}"
+
+    @property
+    def action_label(self):
+        return TRANSITION_ACTIONS.get(self.action, self.action)
 
     def _label(self, value: str):
         model = Application if self.application_id else Agreement if self.agreement_id else Provider
@@ -504,6 +520,8 @@ class Notification(models.Model):
     subject = models.CharField(_("subject"), max_length=200)
     body = models.TextField(_("message"))
     emailed_to = models.TextField(_("e-mailed to"), blank=True)
+    # The portal page of what it is about (a flag, a statement): a path, "" when none.
+    link = models.CharField(_("link"), max_length=300, blank=True, default="")
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     read_at = models.DateTimeField(_("read at"), null=True, blank=True)
 

@@ -351,8 +351,18 @@ def agreements(request):
 
 @portal_view(any_status=True)
 def notifications(request):
+    """The provider's notifications, newest first, each linked to its object's page. A POST marks
+    them read: all, or the one named by `notification` (another provider's is a 404)."""
     if request.method == "POST":
-        services.notifications_mark_read(actor=request.user, provider=request.provider)
+        one = request.POST.get("notification")
+        if one is not None and not one.isdigit():
+            raise Http404
+        try:
+            services.notifications_mark_read(
+                actor=request.user, provider=request.provider, notification_id=int(one) if one else None
+            )
+        except NotFound as exc:
+            raise Http404(str(exc.message)) from exc
         return redirect("portal:notifications")
     items = Notification.objects.for_provider(request.provider).select_related("application")[:200]
     return render_portal(request, "portal/notifications.html", {"notifications": items})

@@ -24,7 +24,8 @@ from core.people import person_name
 from pharmacies.models import Provider
 
 from . import services
-from .dashboard import dashboard_data
+from .dashboard import CONFIRMED, OPEN, chart_data, dashboard_summary, dashboard_tables, summary_rows
+from .exports import dashboard_xlsx
 from .flag_steps import STEP_FORMS
 from .models import (
     Flag,
@@ -180,11 +181,27 @@ def _each(modeladmin, request, queryset, step, done_message):
     apply_to_selected(modeladmin, request, queryset.order_by("pk"), step, done_message=done_message)
 
 
+class FlagStageFilter(admin.SimpleListFilter):
+    """Open (awaiting a reviewer or the appeal's decision) or confirmed (deducted or not): the
+    dashboard's figures link here, so the list says which flags it shows."""
+
+    title = _("stage")
+    parameter_name = "stage"
+    STAGES = {"open": OPEN, "confirmed": CONFIRMED}
+
+    def lookups(self, request, model_admin):
+        return [("open", _("open (awaiting review or appeal)")), ("confirmed", _("confirmed (deducted or not)"))]
+
+    def queryset(self, request, queryset):
+        statuses = self.STAGES.get(self.value())
+        return queryset if statuses is None else queryset.filter(status__in=statuses)
+
+
 @admin.register(Flag)
 class FlagAdmin(LargeTableMixin, admin.ModelAdmin):
     list_display = ["pk", "rule", "status", "day", "provider", "member", "amount_at_stake", "confirmed_amount", "appeal_deadline"]
     list_select_related = ["rule", "provider", "member"]
-    list_filter = ["status", "rule"]
+    list_filter = [FlagStageFilter, "status", "rule"]
     date_hierarchy = "day"
     search_fields = ["item_key", "provider__code"]
     inlines = [FlagTransitionInline]
@@ -267,18 +284,36 @@ class FlagAdmin(LargeTableMixin, admin.ModelAdmin):
 
     def get_urls(self):
         view = self.admin_site.admin_view(self.dashboard_view)
+        export = self.admin_site.admin_view(self.dashboard_export_view)
         step = self.admin_site.admin_view(self.step_view)
         return [path("dashboard/", view, name="supervision_dashboard"),
+                path("dashboard/export/", export, name="supervision_flag_dashboard_export"),
                 path("<int:pk>/step/", step, name="supervision_flag_step"), *super().get_urls()]
+
+    def _dashboard_year(self, request) -> int:
+        return year_or_default(request.GET.get("year"), timezone.localdate().year)
 
     def dashboard_view(self, request):
         if not request.user.has_perm("supervision.view_flag"):
             messages.error(request, _("You may not do this."))
             return redirect("admin:index")
-        year = year_or_default(request.GET.get("year"), timezone.localdate().year)
+        year = self._dashboard_year(request)
+        summary = dashboard_summary(year, timezone.localdate())
+        tables = dashboard_tables(year)
         context = {**self.admin_site.each_context(request), "title": _("Supervision dashboard"), "year": year,
-                   "data": dashboard_data(year), "opts": self.model._meta}
+                   "summary": summary, "summary_rows": summary_rows(summary), "tables": tables,
+                   "data": chart_data(tables), "opts": self.model._meta,
+                   "export_url": f"{reverse('admin:supervision_flag_dashboard_export')}?year={year}"}
         return TemplateResponse(request, "admin/supervision/dashboard.html", context)
+
+    def dashboard_export_view(self, request):
+        """The dashboard's figures as XLSX: for whoever may see the dashboard."""
+        if not request.user.has_perm("supervision.view_flag"):
+            messages.error(request, _("You may not do this."))
+            return redirect("admin:index")
+        year = self._dashboard_year(request)
+        return dashboard_xlsx(dashboard_summary(year, timezone.localdate()), dashboard_tables(year),
+                              f"supervision-dashboard-{year}.xlsx")
 
     @admin.action(description=_("Deduct confirmed amounts on the providers' next statements"), permissions=["change"])
     def deduct(self, request, queryset):

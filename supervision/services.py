@@ -27,6 +27,7 @@ from core.roles import Role, ensure_separated, require_role
 
 from . import rulebase
 from .credit_rating import CreditInputs, credit_score
+from .notifications import flag_notify
 from .models import (
     Flag,
     FlagTransition,
@@ -146,9 +147,11 @@ def _confirm(flag: Flag, user, amount, note: str, today: date | None) -> Flag:
     flag.confirmed_amount = _amount(amount)
     flag.confirmed_on = today
     flag.appeal_deadline = today + timedelta(days=parameters_of(flag.rule.code, flag.rule.parameters)["appeal_days"])
-    return _step(flag, action="confirm", to=Flag.Status.CONFIRMED, user=user, note=note,
+    flag = _step(flag, action="confirm", to=Flag.Status.CONFIRMED, user=user, note=note,
                  fields=["second_reviewer", "confirmed_amount", "confirmed_on", "appeal_deadline"],
                  amount=str(flag.confirmed_amount))
+    flag_notify(flag, "confirmed", note=note)  # issue 16: the provider is told, in this transaction
+    return flag
 
 
 def _dismiss(flag: Flag, user, note: str) -> Flag:
@@ -213,12 +216,16 @@ def flag_decide_appeal(*, flag: Flag, user, upheld: bool, amount=None, note: str
     flag.appeal_decided_by, flag.appeal_decision = user, note
     fields = ["appeal_decided_by", "appeal_decision"]
     if upheld:
-        return _step(flag, action="appeal_upheld", to=Flag.Status.DISMISSED, user=user, note=note, fields=fields)
+        flag = _step(flag, action="appeal_upheld", to=Flag.Status.DISMISSED, user=user, note=note, fields=fields)
+        flag_notify(flag, "appeal_upheld", note=note)
+        return flag
     if amount is not None:
         flag.confirmed_amount = _amount(amount)
         fields.append("confirmed_amount")
-    return _step(flag, action="appeal_rejected", to=Flag.Status.CONFIRMED, user=user, note=note, fields=fields,
+    flag = _step(flag, action="appeal_rejected", to=Flag.Status.CONFIRMED, user=user, note=note, fields=fields,
                  amount=str(flag.confirmed_amount))
+    flag_notify(flag, "appeal_rejected", note=note)
+    return flag
 
 
 def _deductible(flag: Flag, today: date) -> None:
@@ -259,8 +266,11 @@ def flag_deduct(*, flag: Flag, user, today: date | None = None) -> Flag:
         MemberCreditRecord.objects.get_or_create(
             member_id=flag.member_id, flag=flag, defaults={"day": flag.day, "reason": str(flag.message)[:300]},
         )
-    return _step(flag, action="deduct", to=Flag.Status.DEDUCTED, user=user, fields=["deduction_reference"],
+    flag = _step(flag, action="deduct", to=Flag.Status.DEDUCTED, user=user, fields=["deduction_reference"],
                  amount=str(flag.confirmed_amount), deduction=reference)
+    if flag.confirmed_amount and flag.confirmed_amount > 0:
+        flag_notify(flag, "deducted")
+    return flag
 
 
 def flags_deduct_due(*, user, today: date | None = None) -> int:

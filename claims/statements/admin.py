@@ -3,6 +3,8 @@ call the services (approve, record the payment, close a month); print and XLSX l
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import BooleanField, Value
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -12,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from core.admin import LargeTableMixin
 from core.admin_actions import apply_to_selected
 from core.errors import DomainError
+from core.roles import Role, has_role
 
 from ..funds import FUND_FIELDS
 from ..models import Deduction, ProviderStatement, Reconciliation, YearEndSettlement
@@ -31,8 +34,35 @@ class DeductionInline(admin.TabularInline):
         return False
 
 
+class FinanceStepsMixin:
+    """Approving and recording a payment are finance's (core/roles.py; the services refuse anyone
+    else): the action, the "Record payment" link and the payment page are offered to finance only,
+    and a direct POST from anyone else is answered 403. Print and XLSX stay open to every viewer."""
+
+    def has_approve_permission(self, request) -> bool:
+        if not hasattr(request, "_finance_role"):  # asked for each row's link: once per request
+            request._finance_role = has_role(request.user, Role.FINANCE)
+        return request._finance_role and self.has_change_permission(request)
+
+    has_pay_permission = has_approve_permission
+
+    def get_queryset(self, request):
+        # Per request (a ModelAdmin is shared by every thread): `links` reads it off the row.
+        return super().get_queryset(request).annotate(
+            may_pay=Value(self.has_pay_permission(request), output_field=BooleanField()))
+
+    def _pay_link(self, obj, url_name):
+        if obj.status != self.model.Status.APPROVED or not getattr(obj, "may_pay", False):
+            return ""
+        return format_html(' · <a href="{}">{}</a>', reverse(url_name, args=[obj.pk]), _("Record payment"))
+
+    def _require_pay_permission(self, request):
+        if not self.has_pay_permission(request):
+            raise PermissionDenied
+
+
 @admin.register(ProviderStatement)
-class ProviderStatementAdmin(LargeTableMixin, admin.ModelAdmin):
+class ProviderStatementAdmin(FinanceStepsMixin, LargeTableMixin, admin.ModelAdmin):
     list_display = ["provider", "clearing", "month", "status", "settlement_count", "reversal_count", *FUND_FIELDS, "account",
                     "family_account", "deductions_total", "payable", "payment_reference", "links"]
     list_filter = ["status", "clearing", "month"]
@@ -58,8 +88,7 @@ class ProviderStatementAdmin(LargeTableMixin, admin.ModelAdmin):
             '<a href="{}" target="_blank">{}</a> · <a href="{}">XLSX</a>{}',
             reverse("admin:claims_providerstatement_print", args=[obj.pk]), _("Print"),
             reverse("admin:claims_providerstatement_xlsx", args=[obj.pk]),
-            format_html(' · <a href="{}">{}</a>', reverse("admin:claims_providerstatement_pay", args=[obj.pk]),
-                        _("Record payment")) if obj.status == ProviderStatement.Status.APPROVED else "",
+            self._pay_link(obj, "admin:claims_providerstatement_pay"),
         )
 
     def get_urls(self):
@@ -73,8 +102,6 @@ class ProviderStatementAdmin(LargeTableMixin, admin.ModelAdmin):
 
     def _statement(self, request, pk):
         if not self.has_view_permission(request):
-            from django.core.exceptions import PermissionDenied
-
             raise PermissionDenied
         return get_object_or_404(ProviderStatement.objects.select_related("provider", "generated_by", "approved_by", "paid_by"), pk=pk)
 
@@ -95,6 +122,7 @@ class ProviderStatementAdmin(LargeTableMixin, admin.ModelAdmin):
         payment_reference = forms.CharField(label=_("payment reference"), max_length=100)
 
     def pay_view(self, request, pk):
+        self._require_pay_permission(request)
         statement = self._statement(request, pk)
         form = self.PaymentForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
@@ -111,7 +139,7 @@ class ProviderStatementAdmin(LargeTableMixin, admin.ModelAdmin):
             "opts": self.model._meta, "title": _("Record payment"),
         })
 
-    @admin.action(description=_("Approve the selected statements"))
+    @admin.action(description=_("Approve the selected statements"), permissions=["approve"])
     def approve_selected(self, request, queryset):
         apply_to_selected(self, request, queryset.order_by("pk"),
                           lambda statement: statement_approve(statement_id=statement.pk, user=request.user),
@@ -157,7 +185,7 @@ class ReconciliationAdmin(LargeTableMixin, admin.ModelAdmin):
 
 
 @admin.register(YearEndSettlement)
-class YearEndSettlementAdmin(LargeTableMixin, admin.ModelAdmin):
+class YearEndSettlementAdmin(FinanceStepsMixin, LargeTableMixin, admin.ModelAdmin):
     """Year-end settlements (年度清算): prepared (the page 编制年度清算 or the command/task),
     approved by finance (never the preparer), paid (never by the approver); print and XLSX."""
 
@@ -183,8 +211,7 @@ class YearEndSettlementAdmin(LargeTableMixin, admin.ModelAdmin):
             '<a href="{}" target="_blank">{}</a> · <a href="{}">XLSX</a>{}',
             reverse("admin:claims_yearendsettlement_print", args=[obj.pk]), _("Print"),
             reverse("admin:claims_yearendsettlement_xlsx", args=[obj.pk]),
-            format_html(' · <a href="{}">{}</a>', reverse("admin:claims_yearendsettlement_pay", args=[obj.pk]),
-                        _("Record payment")) if obj.status == YearEndSettlement.Status.APPROVED else "",
+            self._pay_link(obj, "admin:claims_yearendsettlement_pay"),
         )
 
     def get_urls(self):
@@ -199,8 +226,6 @@ class YearEndSettlementAdmin(LargeTableMixin, admin.ModelAdmin):
 
     def _settlement(self, request, pk):
         if not self.has_view_permission(request):
-            from django.core.exceptions import PermissionDenied
-
             raise PermissionDenied
         return get_object_or_404(YearEndSettlement.objects.select_related("provider", "prepared_by", "approved_by", "paid_by"),
                                  pk=pk)
@@ -212,9 +237,6 @@ class YearEndSettlementAdmin(LargeTableMixin, admin.ModelAdmin):
                                                 decimal_places=2, initial=100)
 
     def prepare_view(self, request):
-        from django.core.exceptions import PermissionDenied
-
-        from core.roles import Role, has_role
         from pharmacies.models import Provider
 
         if not has_role(request.user, Role.FINANCE):
@@ -252,6 +274,7 @@ class YearEndSettlementAdmin(LargeTableMixin, admin.ModelAdmin):
         payment_reference = forms.CharField(label=_("payment reference"), max_length=100)
 
     def pay_view(self, request, pk):
+        self._require_pay_permission(request)
         settlement = self._settlement(request, pk)
         form = self.PaymentForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
@@ -268,7 +291,7 @@ class YearEndSettlementAdmin(LargeTableMixin, admin.ModelAdmin):
             "opts": self.model._meta, "title": _("Record payment"),
         })
 
-    @admin.action(description=_("Approve the selected year-end settlements"))
+    @admin.action(description=_("Approve the selected year-end settlements"), permissions=["approve"])
     def approve_selected(self, request, queryset):
         apply_to_selected(self, request, queryset.order_by("pk"),
                           lambda settlement: year_end_approve(settlement_id=settlement.pk, user=request.user),

@@ -41,6 +41,7 @@ from ..funds import FUND_FIELDS, FUNDS, REVERSED_FUND_FIELDS, funds_expression
 from ..services import CROSS_REGION_SUBMITTER
 from ..models import Claim, ClaimLine, Deduction, ProviderStatement, Reconciliation
 from . import payment_methods as pm
+from .notifications import statement_notify
 
 # Advisory-lock namespace of close_month (PostgreSQL), with the month as the second key.
 CLOSE_MONTH_LOCK = 0x5354  # "ST"
@@ -448,6 +449,7 @@ def statement_approve(*, statement_id: int, user) -> ProviderStatement:
     statement.approved_by = user
     statement.save(update_fields=["status", "approved_at", "approved_by"])
     audit(actor=user, action=AuditAction.STATEMENT_APPROVE, target=statement, payable=str(statement.payable))
+    statement_notify(statement, "statement_approved")  # issue 16: in this transaction
     return statement
 
 
@@ -475,6 +477,7 @@ def statement_record_payment(*, statement_id: int, payment_reference: str, user)
     statement.payment_reference = payment_reference[:100]
     statement.save(update_fields=["status", "paid_at", "paid_by", "payment_reference"])
     audit(actor=user, action=AuditAction.STATEMENT_PAY, target=statement, payment_reference=statement.payment_reference)
+    statement_notify(statement, "statement_paid")
     return statement
 
 

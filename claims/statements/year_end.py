@@ -30,6 +30,7 @@ from pharmacies.services.payment_terms import payment_terms_for
 
 from ..models import ProviderStatement, YearEndSettlement
 from . import payment_methods as pm
+from .notifications import year_end_notify
 
 
 def _year_not_ended(year: int) -> bool:
@@ -140,6 +141,7 @@ def year_end_approve(*, settlement_id: int, user) -> YearEndSettlement:
     settlement.approved_by = user
     settlement.save(update_fields=["status", "approved_at", "approved_by"])
     audit(actor=user, action=AuditAction.YEAR_END_APPROVE, target=settlement, payable=str(settlement.payable))
+    year_end_notify(settlement, "year_end_approved")  # issue 16: in this transaction
     return settlement
 
 
@@ -163,4 +165,5 @@ def year_end_record_payment(*, settlement_id: int, payment_reference: str, user)
     settlement.payment_reference = payment_reference[:100]
     settlement.save(update_fields=["status", "paid_at", "paid_by", "payment_reference"])
     audit(actor=user, action=AuditAction.YEAR_END_PAY, target=settlement, payment_reference=settlement.payment_reference)
+    year_end_notify(settlement, "year_end_paid")
     return settlement

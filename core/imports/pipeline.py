@@ -43,6 +43,7 @@ from typing import Any, BinaryIO
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models.expressions import RawSQL
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from core.audit_actions import AuditAction
@@ -597,12 +598,39 @@ _DATE_PATTERNS = (
 )
 
 
-def choice_map(choices, aliases: dict[str, str] | None = None) -> dict[str, str]:
-    """Accepted spellings (lower-cased) → stored code: the English code itself and Chinese labels."""
+class ChoiceMap(dict):
+    """Accepted spellings (lower-cased) → stored code, remembering each code's label (lazy, in
+    the reader's language) so that an error lists the allowed values as words (在职、退休), not
+    codes; a label as shown is accepted too."""
+
+    def __init__(self, mapping: dict[str, str], labels: dict[str, Any]):
+        super().__init__(mapping)
+        self.labels = labels
+
+    def lookup(self, value: str) -> str:
+        """The code of a spelling or of a label in the current language; KeyError otherwise."""
+        word = value.lower()
+        if word in self:
+            return self[word]
+        for code, label in self.labels.items():
+            if str(label).lower() == word:
+                return code
+        raise KeyError(value)
+
+    def allowed(self) -> str:
+        """The allowed values as the reader sees them: labels joined by 、 (the blank choice,
+        when there is one, is left out: a blank cell takes the default)."""
+        separator = "、" if (get_language() or "").startswith("zh") else ", "
+        return separator.join(str(label) for code, label in self.labels.items() if code)
+
+
+def choice_map(choices, aliases: dict[str, str] | None = None) -> ChoiceMap:
+    """Accepted spellings (lower-cased) → stored code: the English code itself and Chinese aliases;
+    the model's labels are kept for messages (and accepted as shown, see ChoiceMap.lookup)."""
     mapping = {str(value).lower(): value for value, _label in choices}
     for word, value in (aliases or {}).items():
         mapping[word.lower()] = value
-    return mapping
+    return ChoiceMap(mapping, {value: label for value, label in choices})
 
 
 class Cells:
@@ -654,10 +682,13 @@ class Cells:
             self.missing(key, required)
             return None
         try:
-            return mapping[value.lower()]
+            return mapping.lookup(value) if isinstance(mapping, ChoiceMap) else mapping[value.lower()]
         except KeyError:
-            codes = sorted({v for v in mapping.values() if v})
-            self.fail(key, _("%(value)s is not one of: %(choices)s.") % {"value": echo(value), "choices": ", ".join(codes)})
+            if isinstance(mapping, ChoiceMap):
+                allowed = mapping.allowed()
+            else:
+                allowed = ", ".join(sorted({v for v in mapping.values() if v}))
+            self.fail(key, _("%(value)s is not one of: %(choices)s.") % {"value": echo(value), "choices": allowed})
             return None
 
     def boolean(self, key: str, *, default: bool) -> bool | None:

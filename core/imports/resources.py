@@ -16,6 +16,7 @@ from core.imports.pipeline import (
     UNCHANGED,
     UPDATED,
     Importer,
+    normalise_header,
     run_import,
     table_from_dataset,
 )
@@ -29,6 +30,18 @@ class ImporterResource(resources.ModelResource):
 
     importer_class: type[Importer] = Importer
 
+    def column_label(self, header: str) -> str:
+        """A column as the case worker reads it: a header written in Chinese as written (it is
+        what the file shows), an English key or alias as the column's Chinese label with the
+        header after it (身份证号 (id_number)); a header the import does not know, as written."""
+        if not header or not header.isascii():
+            return header
+        wanted = normalise_header(header)
+        for column in self.importer_class.columns:
+            if wanted in {normalise_header(spelling) for spelling in (column.key, column.label, *column.aliases)}:
+                return header if column.label == header else f"{column.label} ({header})"
+        return header
+
     def import_data(self, dataset, dry_run=False, raise_errors=False, use_transactions=None,
                     collect_failed_rows=False, rollback_on_validation_errors=False, **kwargs):
         file_name = kwargs.get("file_name") or ""
@@ -39,7 +52,7 @@ class ImporterResource(resources.ModelResource):
 
         result = Result()
         headers = [str(h) if h is not None else "" for h in (dataset.headers or [])]
-        result.diff_headers = headers
+        result.diff_headers = headers  # append_invalid_row reads the cells by these
         result.total_rows = len(dataset)
         if collect_failed_rows:
             result.add_dataset_headers(headers)
@@ -53,7 +66,8 @@ class ImporterResource(resources.ModelResource):
         if outcome.errors:
             by_row: dict[int, dict[str, list[str]]] = {}
             for error in outcome.errors:
-                by_row.setdefault(error.row, {}).setdefault(error.column or NON_FIELD_ERRORS, []).append(error.reason)
+                column = self.column_label(error.column) if error.column else NON_FIELD_ERRORS
+                by_row.setdefault(error.row, {}).setdefault(column, []).append(error.reason)
             for number, messages in sorted(by_row.items()):
                 result.append_invalid_row(number, cells_of(number), ValidationError(messages))
                 result.totals[RowResult.IMPORT_TYPE_INVALID] += 1
@@ -62,6 +76,7 @@ class ImporterResource(resources.ModelResource):
             if raise_errors:
                 first = outcome.errors[0]
                 raise ImportExportError(str(first), number=first.row, row=cells_of(first.row))
+            result.diff_headers = [self.column_label(h) for h in headers]  # as the page shows them
             return result
 
         for row in outcome.rows:
@@ -77,4 +92,5 @@ class ImporterResource(resources.ModelResource):
                 row_result.import_type = RowResult.IMPORT_TYPE_SKIP  # nothing to log against
             result.append_row_result(row_result)
             result.increment_row_result_total(row_result)
+        result.diff_headers = [self.column_label(h) for h in headers]  # as the page shows them
         return result

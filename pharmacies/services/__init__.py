@@ -56,7 +56,7 @@ from .common import (  # noqa: F401
     InvalidState,
     logger,
 )
-from .notifications import MESSAGES, notifications_mark_read  # noqa: F401
+from .notifications import MESSAGES, money_text, notifications_mark_read, notify_provider  # noqa: F401
 from .sanctions import provider_reinstate, provider_suspend, provider_terminate  # noqa: F401
 from core.tokens import api_token_issue, api_token_revoke, api_token_rotate  # noqa: F401
 from .staff import provider_staff_link, provider_staff_link_by_command, provider_staff_unlink  # noqa: F401

@@ -1,5 +1,6 @@
 """Telling the provider: portal notifications and e-mail after commit."""
 
+from decimal import Decimal
 from functools import partial
 
 from django.conf import settings
@@ -10,6 +11,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext, gettext_noop
 
 from core.errors import NotFound
+from core.money import to_fen
 
 from ..models import (
     Application,
@@ -115,23 +117,46 @@ def _send(subject: str, body: str, recipients: list[str]) -> None:
         logger.exception("notification e-mail failed: %s", subject)
 
 
-def _notify(*, message: str, values: dict, provider=None, application=None) -> Notification:
-    """Tell the provider: a portal notification now, an e-mail once the transaction commits.
+def money_text(amount) -> str:
+    """An amount as the provider reads it on a notification: ¥1,234.56 (two decimals, to the fen)."""
+    return f"¥{to_fen(Decimal(str(amount))):,.2f}"
+
+
+def notify_provider(
+    provider: Provider | None,
+    message,
+    values: dict,
+    *,
+    link: str = "",
+    application: Application | None = None,
+) -> Notification | None:
+    """Tell the provider's staff: a portal notification now, an e-mail once the transaction commits.
+
+    `message` is a key of MESSAGES or a (subject, body) pair of gettext_noop strings (other apps
+    keep their own: supervision.notifications, claims.statements.notifications); `link` is the
+    portal page of the object (a path). Called by services inside their transaction, so a
+    rolled-back decision leaves no notification and sends no e-mail.
 
     Provider staff read Chinese: the text is rendered in the deployment's language
-    (LANGUAGE_CODE, zh-hans), whatever language the acting case worker's request used.
+    (LANGUAGE_CODE, zh-hans), whatever language the acting case worker's request used; a value
+    that is a callable (e.g. ``partial(month_label, month)``) is evaluated in that language too.
+    Nothing is written when there is no provider to tell (a cross-region clearing statement).
     """
     provider = provider or (application.provider if application is not None else None)
-    subject_template, body_template = MESSAGES[message]
+    if provider is None and application is None:
+        return None
+    subject_template, body_template = MESSAGES[message] if isinstance(message, str) else message
     with translation.override(settings.LANGUAGE_CODE):
-        subject = gettext(subject_template) % values
-        body = gettext(body_template) % values
+        rendered = {key: value() if callable(value) else value for key, value in values.items()}
+        subject = gettext(subject_template) % rendered
+        body = gettext(body_template) % rendered
     recipients = _recipients(provider=provider, application=application)
     notification = Notification.objects.create(
         provider=provider,
         application=application,
         subject=subject[:200],
         body=body,
+        link=link[:300],
         emailed_to=", ".join(recipients),
     )
     if recipients:
@@ -139,17 +164,25 @@ def _notify(*, message: str, values: dict, provider=None, application=None) -> N
     return notification
 
 
+def _notify(*, message: str, values: dict, provider=None, application=None) -> Notification:
+    """The designation workflow's notifications (pharmacies' own messages, linked to the application)."""
+    return notify_provider(provider, message, values, application=application)
+
+
 # --- notifications and API tokens (portal) -----------------------------------------------
 
 
 @transaction.atomic
-def notifications_mark_read(*, actor, provider: Provider) -> int:
+def notifications_mark_read(*, actor, provider: Provider, notification_id: int | None = None) -> int:
+    """Mark the provider's unread notifications read: all of them, or the one given (another
+    provider's notification, or one that does not exist, is NotFound: nothing is written)."""
     if _acts_for_provider(actor) != provider:
         raise NotFound()
-    return (
-        Notification.objects.for_provider(provider)
-        .filter(read_at__isnull=True)
-        .update(read_at=timezone.now())
-    )
+    unread = Notification.objects.for_provider(provider)
+    if notification_id is not None:
+        unread = unread.filter(pk=notification_id)
+        if not unread.exists():
+            raise NotFound()
+    return unread.filter(read_at__isnull=True).update(read_at=timezone.now())
 
 

@@ -112,7 +112,7 @@ def _reference_value(n):
 
     from members.models import ReferenceValue
 
-    year = 1990 + n % 150  # a year of its own (1990 or later): the import would otherwise change nothing
+    year = 1990 + n % 100  # a year of its own, within 1990–2100: the import would otherwise change nothing
     return ImportFile(f"kind,year,sector,value\naverage_wage,{year},,91000\n",
                       lambda: ReferenceValue.objects.filter(kind="average_wage", year=year,
                                                             value=Decimal("91000")).exists())
@@ -273,7 +273,7 @@ def _reference(w):
 
     from members.models import ReferenceValue
 
-    return ReferenceValue.objects.create(kind="average_wage", year=2150 + w.n() % 40, value=Decimal("88000"))
+    return ReferenceValue.objects.create(kind="average_wage", year=2090 + w.n() % 10, value=Decimal("88000"))
 
 
 def _provider(w):

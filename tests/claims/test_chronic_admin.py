@@ -109,7 +109,7 @@ def test_inpatient_totals_import_page_previews_refuses_a_bad_row_naming_it_and_w
     assert preview.status_code == 200
     result = preview.context["result"]
     assert [row.number for row in result.invalid_rows] == [3]
-    assert "compliant_burden" in result.invalid_rows[0].error_dict
+    assert "住院合规个人负担 (compliant_burden)" in result.invalid_rows[0].error_dict
     assert not preview.context.get("confirm_form")
     assert MemberYear.objects.get(member=member, year=2023).inpatient_compliant_burden == 0
     assert not MemberYear.objects.filter(member=other).exists()

@@ -19,6 +19,7 @@ from claims.statements.year_end import year_end_approve, year_end_prepare, year_
 from core.errors import Conflict, DomainError, DutyConflict
 from core.models import AuditEvent
 from core.roles import Role
+from pharmacies.models import Notification
 from supervision.models import ProviderCreditScore
 from tests.factories import ProviderFactory, UserFactory
 
@@ -66,6 +67,11 @@ def test_overrun_shared_and_deposit_returned_by_grade_b(year, finance):
     year_end_record_payment(settlement_id=settlement.pk, payment_reference="BANK-1", user=payer)
     settlement.refresh_from_db()
     assert (settlement.status, settlement.paid_by, settlement.payment_reference) == ("paid", payer, "BANK-1")
+    # Issue 16: the provider is told of the approval and the payment, with the amounts.
+    approved, paid = Notification.objects.filter(provider=year["over"], subject__contains="年度清算").order_by("pk")
+    assert approved.subject == f"{YEAR} 年度清算已审核通过"
+    assert "应付金额 ¥2,370.00" in approved.body and "返还质量保证金 ¥960.00" in approved.body
+    assert paid.subject == f"{YEAR} 年度清算款已拨付" and "¥2,370.00" in paid.body and "BANK-1" in paid.body
     # Frozen: neither a re-preparation nor a change of a figure.
     with pytest.raises(Conflict) as caught:
         year_end_prepare(provider=year["over"], year=YEAR, user=preparer)

@@ -1,4 +1,5 @@
 from datetime import date
+from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -19,8 +20,9 @@ def test_the_demo_loads_once_and_again_changes_nothing(settings):
     assert (Member.objects.count(), LedgerEntry.objects.count(), Claim.objects.count()) == counts
     assert first["settlements"] == second["settlements"]
     # This month: three pooling visits and one chronic visit (example values, labelled as such);
-    # the last three months: 8 pooling visits and 4 account-only sales a month.
-    assert Claim.objects.count() == 4 + 3 * (8 + 4)
+    # the last three months: 8 pooling visits and 4 account-only sales a month; last year: three
+    # visits a month at the city hospital (for its year-end settlement).
+    assert Claim.objects.count() == 4 + 3 * (8 + 4) + 12 * 3
     assert Claim.objects.filter(benefit="chronic_special").count() == 1
     assert first["operations"]["months"] == {"pooling": 24, "account_only": 12, "refused": []}
     assert second["operations"] == {**first["operations"], "rule_batches": ["1: kept", "7: kept", "8-1: kept"]}
@@ -39,8 +41,8 @@ def test_the_demo_has_each_stage_of_the_staff_s_day(settings):
     load_demo(today=date(2026, 11, 23))
     # Settlements over August to October, settled on their visit days.
     for month in (8, 9, 10):
-        assert Claim.objects.filter(settled_at__month=month, benefit="outpatient_pooling").count() == 8, month
-        assert Claim.objects.filter(settled_at__month=month).exclude(benefit="outpatient_pooling").count() == 4, month
+        assert Claim.objects.filter(settled_at__year=2026, settled_at__month=month, benefit="outpatient_pooling").count() == 8, month
+        assert Claim.objects.filter(settled_at__year=2026, settled_at__month=month).exclude(benefit="outpatient_pooling").count() == 4, month
     # The national rule batches, and one monitoring run over the three months.
     assert sorted(RulebaseImport.objects.values_list("batch", flat=True)) == ["1", "7", "8-1"]
     run = MonitoringRun.objects.get()
@@ -61,6 +63,9 @@ def test_the_demo_has_each_stage_of_the_staff_s_day(settings):
     assert statements["H37040200001"].status == "paid" and statements["H37040200001"].paid_by.username == "finance2"
     assert statements["P37040200001"].status == "approved" and statements["P37040200001"].approved_by.username == "finance"
     assert statements["H37040200001"].payable > 0
+    # The health centre's capitation statement (four registered members, 30.00 each), left a draft.
+    centre = ProviderStatement.objects.get(month=date(2026, 10, 1), provider__code="H37040200003")
+    assert (centre.status, centre.capitation_members, centre.capitation_amount) == ("draft", 4, Decimal("120.00"))
     # Withdrawals: one approved and executed, one waiting; chronic registrations: three approved, one proposed.
     assert sorted(AccountDecision.objects.values_list("status", flat=True)) == ["executed", "proposed"]
     assert sorted(ChronicRegistration.objects.values_list("status", flat=True)) == ["approved"] * 3 + ["proposed"]
@@ -129,3 +134,60 @@ def test_demo_agency_users_sign_in_with_their_fixed_authenticators(client, setti
 
 
 README_TEXT = (__import__("pathlib").Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+
+
+def test_the_demo_has_payment_terms_last_year_s_year_end_and_no_chosen_institutions(settings):
+    """Issue 16: the payment terms page, primary-care registrations, last year's statements and
+    year-end settlement (年度清算) have something true to show; chosen institutions (人员定点备案)
+    are Jinan (四)'s and the demo region is Zaozhuang: none."""
+    from claims.models import ChosenInstitution, ProviderStatement, YearEndSettlement
+    from members.models import PrimaryCareRegistration
+    from pharmacies.models import Agreement, PaymentTerms
+    from supervision.models import ProviderCreditScore
+
+    settings.REGION = "zaozhuang"
+    load_demo(today=date(2026, 11, 23))
+    assert set(Agreement.objects.filter(status="active").values_list("provider__code", flat=True)) == {
+        "H37040200001", "H37040200002", "H37040200003"}
+    methods = {(t.agreement.provider.code, t.year): (t.budget, t.capitation, t.per_disease) for t in PaymentTerms.objects.all()}
+    assert methods == {
+        **{("H37040200001", year): (True, False, False) for year in (2025, 2026)},
+        **{("H37040200002", year): (False, False, True) for year in (2025, 2026)},
+        **{("H37040200003", year): (False, True, False) for year in (2025, 2026)},
+    }
+    budget = PaymentTerms.objects.get(agreement__provider__code="H37040200001", year=2025)
+    assert (budget.budget_amount, budget.deposit_percent) == (Decimal("3600.00"), Decimal("5.00"))
+    assert PaymentTerms.objects.get(agreement__provider__code="H37040200002", year=2026).disease_standards == {"DEMO-S01": "800.00"}
+    assert PrimaryCareRegistration.objects.filter(provider__code="H37040200003", valid_to__isnull=True).count() == 4
+    # Last year: twelve approved statements of the city hospital, and its year-end settlement
+    # prepared by the task (a draft for finance), with the year's credit grade.
+    statements = ProviderStatement.objects.filter(provider__code="H37040200001", month__year=2025)
+    assert sorted(statements.values_list("status", flat=True)) == ["approved"] * 12
+    settlement = YearEndSettlement.objects.get()
+    assert (settlement.provider.code, settlement.year, settlement.status, settlement.months) == ("H37040200001", 2025, "draft", 12)
+    assert settlement.prepared_by is None and settlement.budget == Decimal("3600.00")
+    # Budget 3,600 against 4,500 of funds: an overrun of 900, half the agency's; grade A returns the deposit.
+    assert (settlement.budget_actual, settlement.overrun, settlement.overrun_agency) == (
+        Decimal("4500.00"), Decimal("900.00"), Decimal("450.00"))
+    assert (settlement.credit_year, settlement.credit_grade) == (2025, ProviderCreditScore.objects.get(
+        provider=settlement.provider, year=2025).grade) == (2025, "A")
+    assert settlement.deposit_returned == settlement.deposit_withheld == sum(s.deposit_withheld for s in statements) > 0
+    assert settlement.payable == settlement.budget_balance + settlement.deposit_returned > 0
+    assert not ChosenInstitution.objects.exists()
+
+
+def test_the_portal_token_page_shows_each_demo_provider_s_token(client):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from core.models import ApiToken
+
+    out = StringIO()
+    call_command("setup_demo", stdout=out)
+    for username in ("provider", "pharmacy"):
+        assert f"API token of {username} (shown once" in out.getvalue()
+        token = ApiToken.objects.get(user__username=username)
+        client.force_login(token.user)
+        page = client.get("/portal/token/").content.decode()
+        assert f"{token.prefix}…" in page and f"{token.expires_at:%Y-%m-%d}" in page

@@ -46,13 +46,16 @@ def test_import_shows_the_bad_rows_error_then_imports_the_fixed_file(page, tmp_p
     page.get_by_role("link", name="导入", exact=True).click()
     upload(page, tmp_path / "members.xlsx", [member_row(good, "王建国"), member_row(bad, "李秀英")])
 
-    # The preview names the bad row (row 3: the header is row 1) and why, and offers no import.
-    errors = page.locator("table.import-preview tbody tr")
+    # The page names the bad row (row 3: the header is row 1), its column and why, as text
+    # (no hovering), and offers no import.
+    expect(page.get_by_role("heading", name="以下行未通过校验，未导入任何数据：")).to_be_visible()
+    errors = page.locator("table.import-bad-rows tbody.import-bad-row")
     expect(errors).to_have_count(1)
-    expect(errors.locator("td").first).to_have_text("3")
+    expect(errors.locator(".import-bad-row-number")).to_have_text("3")
+    expect(errors.locator(".import-bad-row-column")).to_have_text("身份证号")
+    expect(errors.locator(".import-bad-row-reason")).to_have_text("身份证号校验码错误。")
+    expect(errors.locator(".import-bad-row-reason")).to_be_visible()
     expect(errors).to_contain_text(bad)
-    errors.locator(".validation-error-count").hover()
-    expect(errors.get_by_text("身份证号校验码错误。")).to_be_visible()
     expect(page.get_by_role("button", name="确认导入")).to_have_count(0)
     assert Member.objects.count() == 0
 

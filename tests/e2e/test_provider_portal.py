@@ -3,6 +3,7 @@ never another provider's."""
 
 import re
 
+from pharmacies.services import notify_provider
 from tests.factories import ProviderFactory
 
 from .conftest import expect
@@ -28,10 +29,14 @@ def test_provider_staff_see_only_their_own_settlements(new_page):
     # Different totals, so that an amount on the page tells whose claim it is.
     settle(staff_of(mine), member_with_account("王建国", "500.00"), external_ref="MINE-0001", quantity="30")
     settle(staff_of(theirs), member_with_account("李秀英", "500.00"), external_ref="THEIRS-0001", quantity="45")
+    for amount in ("¥1.00", "¥2.00"):  # two unread notifications for mine, none for theirs
+        notify_provider(mine, ("Statement %(amount)s", "Paid %(amount)s."), {"amount": amount})
 
     page = new_page()
     login_portal(page, "shili")
     expect(page.locator("body")).to_contain_text("枣庄市立医院")
+    # Issue 16: the unread count is in the navigation of every portal page.
+    expect(page.locator("nav.menu")).to_contain_text("通知 (2)")
     page.get_by_role("link", name="结算记录").click()
     expect(page).to_have_url(re.compile(r"/portal/settlements/"))
     rows = page.locator("table tbody tr")
@@ -58,6 +63,7 @@ def test_provider_staff_see_only_their_own_settlements(new_page):
     expect(other_rows).to_contain_text("THEIRS-0001")
     expect(other_rows.locator("td.money").first).to_have_text("450.00")
     expect(other.locator("body")).not_to_contain_text("MINE-0001")
+    expect(other.locator("nav.menu")).not_to_contain_text("通知 (")
 
     # Provider staff never reach the admin.
     page.goto("/admin/")

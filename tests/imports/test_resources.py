@@ -75,7 +75,7 @@ def test_member_resource_reports_invalid_rows_by_spreadsheet_row_and_column():
 
     assert result.has_validation_errors()
     assert [row.number for row in result.invalid_rows] == [3]
-    assert list(result.invalid_rows[0].field_specific_errors) == ["id_number"]
+    assert list(result.invalid_rows[0].field_specific_errors) == ["身份证号 (id_number)"]  # its Chinese name
     assert Member.objects.count() == 0
 
 
