@@ -343,4 +343,6 @@ def test_providers_day(demo, new_page):
     page.get_by_role("link", name=re.compile("^通知")).first.click()
     expect(page).to_have_url(re.compile(r"/portal/notifications/"))
     expect(page.get_by_role("heading", name="通知")).to_be_visible()
+    # Last month's statement, approved and paid, told to the provider.
+    expect(page.locator("body")).to_contain_text(f"{statement.month:%Y年%m月} 月度清算款已拨付")
     shot(page, "24-provider-notifications")
