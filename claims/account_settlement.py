@@ -9,8 +9,8 @@ The pooled fund pays nothing and the member's year is untouched.
 owner (with `relative_link`, `treated_id_number` and `treated_name` naming the relative);
 `payer` is set whenever the paying account is not the treated person's own (family_account).
 
-Settle runs in one plain `transaction.atomic()` (joining the caller's; the outermost entry
-point makes it durable): lock the paying account (the pooling lock order without the year
+Settle runs in claims.services.settle_once's plain `transaction.atomic()` (joining the
+caller's; the outermost entry point makes it durable): lock the paying account (the pooling lock order without the year
 row: accounts by pk), compute with claims.account_calculator, write the claim and lines,
 debit the account, audit. Every refusal raises before anything is written.
 """
@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
@@ -222,97 +221,97 @@ def account_only_preview(*, user, request: SettlementRequest) -> dict:
     return _render(prepared, _compute(prepared, request, balance), request)
 
 
-def account_only_settle(*, user, request: SettlementRequest) -> tuple[dict, bool]:
+def account_only_settle(*, user, request: SettlementRequest, savepoint: bool = True) -> tuple[dict, bool]:
     """结算 of an account-only sale. Returns (response, created); idempotent by the provider's
-    external_ref like every settlement (claims.services.settle_once); reversed by
-    claims.services.claim_reverse."""
-    return settle_once(user=user, request=request, settle=_settle)
+    external_ref like every settlement (claims.services.settle_once, which holds the
+    transaction; `savepoint` as there); reversed by claims.services.claim_reverse."""
+    return settle_once(user=user, request=request, settle=_settle, savepoint=savepoint)
 
 
 def _settle(*, user, request: SettlementRequest, fingerprint: str) -> dict:
-    with transaction.atomic():
-        prepared = _prepare(user=user, request=request)
-        # Lock order as in pooling (year row, then accounts by pk); there is no year row here.
-        account = account_lock(account_ids=[prepared.account_id])[prepared.account_id]
-        if account.status != PersonalAccount.Status.OPEN:  # closed since it was read
-            _refuse("account_closed", _("The personal account is closed, or its owner has died."), field="payer_id_number")
-        result = _compute(prepared, request, account.balance)
-        response = _render(prepared, result, request)
-        member = prepared.claim_member
-        claim = Claim(
-            submitter=prepared.caller.submitter,
-            external_ref=request.external_ref,
-            request_hash=fingerprint,
-            provider=prepared.caller.provider,
-            remote_provider_code=request.remote_provider_code or "",
-            remote_provider_name=request.remote_provider_name or "",
-            provider_level=prepared.caller.provider_level or prepared.caller.provider_kind,
-            member=member,
-            payer=prepared.owner if prepared.family else None,
-            relative_link=prepared.link,
-            treated_id_number=prepared.treated_id_number if prepared.treated is None else "",
-            treated_name=prepared.link.relative_name if prepared.treated is None else "",
-            visit_date=request.visit_date,
-            year=request.visit_date.year,
-            benefit=Claim.Benefit.PERSONAL_ACCOUNT,
-            visit_place=request.visit_place,
-            use_account=True,
-            policy_version=None,
-            total=result.total,
-            fully_self_paid=result.fully_self_paid,
-            over_limit=result.over_limit,
-            class_b_prepay=result.class_b_prepay,
-            policy_scope=result.policy_scope,
-            temporary_visit_prepay=ZERO,
-            deductible=ZERO,
-            pay_ratio_percent=ZERO,
-            fund=ZERO,
-            personal_burden=result.personal_burden,
-            account=result.account,
-            family_account=result.family_account,
-            cash=result.cash,
-            balance_after=result.balance_after,
-            other_insurance_paid=result.other_insurance_paid,
-            not_account_payable=result.not_account_payable,
-            counts_toward_annual_fund_maximum=None,
-            settled_by=user,
-            response=response,
+    # In settle_once's transaction.atomic().
+    prepared = _prepare(user=user, request=request)
+    # Lock order as in pooling (year row, then accounts by pk); there is no year row here.
+    account = account_lock(account_ids=[prepared.account_id])[prepared.account_id]
+    if account.status != PersonalAccount.Status.OPEN:  # closed since it was read
+        _refuse("account_closed", _("The personal account is closed, or its owner has died."), field="payer_id_number")
+    result = _compute(prepared, request, account.balance)
+    response = _render(prepared, result, request)
+    member = prepared.claim_member
+    claim = Claim(
+        submitter=prepared.caller.submitter,
+        external_ref=request.external_ref,
+        request_hash=fingerprint,
+        provider=prepared.caller.provider,
+        remote_provider_code=request.remote_provider_code or "",
+        remote_provider_name=request.remote_provider_name or "",
+        provider_level=prepared.caller.provider_level or prepared.caller.provider_kind,
+        member=member,
+        payer=prepared.owner if prepared.family else None,
+        relative_link=prepared.link,
+        treated_id_number=prepared.treated_id_number if prepared.treated is None else "",
+        treated_name=prepared.link.relative_name if prepared.treated is None else "",
+        visit_date=request.visit_date,
+        year=request.visit_date.year,
+        benefit=Claim.Benefit.PERSONAL_ACCOUNT,
+        visit_place=request.visit_place,
+        use_account=True,
+        policy_version=None,
+        total=result.total,
+        fully_self_paid=result.fully_self_paid,
+        over_limit=result.over_limit,
+        class_b_prepay=result.class_b_prepay,
+        policy_scope=result.policy_scope,
+        temporary_visit_prepay=ZERO,
+        deductible=ZERO,
+        pay_ratio_percent=ZERO,
+        fund=ZERO,
+        personal_burden=result.personal_burden,
+        account=result.account,
+        family_account=result.family_account,
+        cash=result.cash,
+        balance_after=result.balance_after,
+        other_insurance_paid=result.other_insurance_paid,
+        not_account_payable=result.not_account_payable,
+        counts_toward_annual_fund_maximum=None,
+        settled_by=user,
+        response=response,
+    )
+    insert([claim])
+    insert([
+        ClaimLine(
+            claim=claim,
+            position=index,
+            catalog_item=item,
+            quantity=line.quantity,
+            unit_price=line.unit_price,
+            amount=line.amount,
+            fully_self_paid=line.fully_self_paid,
+            over_limit=line.over_limit,
+            class_b_prepay=line.class_b_prepay,
+            policy_scope=line.policy_scope,
         )
-        insert([claim])
-        insert([
-            ClaimLine(
-                claim=claim,
-                position=index,
-                catalog_item=item,
-                quantity=line.quantity,
-                unit_price=line.unit_price,
-                amount=line.amount,
-                fully_self_paid=line.fully_self_paid,
-                over_limit=line.over_limit,
-                class_b_prepay=line.class_b_prepay,
-                policy_scope=line.policy_scope,
-            )
-            for index, (line, item) in enumerate(zip(result.lines, prepared.items, strict=True))
-        ])
-        paid = result.account + result.family_account
-        account_post_entry(
-            account=account,
-            kind=LedgerEntry.Kind.FAMILY_SHARING_PAYMENT if prepared.family else LedgerEntry.Kind.SETTLEMENT_PAYMENT,
-            amount=-paid,
-            reference=claim.ledger_reference,
-            memo=f"{prepared.caller.submitter}/{request.external_ref}"[:200],
-            user=user,
-        )
-        audit(
-            actor=user,
-            action=AuditAction.CLAIM_SETTLE,
-            target=claim,
-            label=f"{prepared.caller.submitter}/{request.external_ref}",
-            benefit=Claim.Benefit.PERSONAL_ACCOUNT.value,
-            member=member.masked_id_number,
-            treated=mask_id_number(prepared.treated_id_number),
-            account=response["account"],
-            family_account=response["family_account"],
-            cash=response["cash"],
-        )
-        return {"settlement_id": claim.pk, **response}
+        for index, (line, item) in enumerate(zip(result.lines, prepared.items, strict=True))
+    ])
+    paid = result.account + result.family_account
+    account_post_entry(
+        account=account,
+        kind=LedgerEntry.Kind.FAMILY_SHARING_PAYMENT if prepared.family else LedgerEntry.Kind.SETTLEMENT_PAYMENT,
+        amount=-paid,
+        reference=claim.ledger_reference,
+        memo=f"{prepared.caller.submitter}/{request.external_ref}"[:200],
+        user=user,
+    )
+    audit(
+        actor=user,
+        action=AuditAction.CLAIM_SETTLE,
+        target=claim,
+        label=f"{prepared.caller.submitter}/{request.external_ref}",
+        benefit=Claim.Benefit.PERSONAL_ACCOUNT.value,
+        member=member.masked_id_number,
+        treated=mask_id_number(prepared.treated_id_number),
+        account=response["account"],
+        family_account=response["family_account"],
+        cash=response["cash"],
+    )
+    return {"settlement_id": claim.pk, **response}

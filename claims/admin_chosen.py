@@ -99,6 +99,9 @@ class ChosenInstitutionAdmin(MemberSearchMixin, LargeTableMixin, admin.ModelAdmi
         call=lambda obj, actor, **v: service.chosen_institution_change(
             user=actor, chosen=obj, provider=v["provider"], from_day=v["from_day"], reason=v["reason"]),
     )
+    # Ending or changing a chosen institution is the case workers' (claims "change", core/roles.py):
+    # not offered to the roles that only read it (the service checks no role: the gateway calls it too).
+    end.allowed_permissions = change.allowed_permissions = ("change",)
 
 
 class ChosenInstitutionInline(ReadOnlyInlineMixin, admin.TabularInline):

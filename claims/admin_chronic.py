@@ -114,6 +114,9 @@ class ChronicRegistrationAdmin(ImportMixin, MemberSearchMixin, LargeTableMixin, 
         form_class=ReasonForm,
         call=lambda obj, actor, **v: chronic.registration_revoke(user=actor, registration=obj, reason=v["reason"]),
     )
+    # Deciding a registration is the case workers' (claims "change", core/roles.py): not offered
+    # to the roles that only read it (the services check no role).
+    approve.allowed_permissions = revoke.allowed_permissions = ("change",)
 
 
 @admin.register(ChronicYear)

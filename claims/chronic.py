@@ -481,9 +481,9 @@ def _lock_tally(member_id: int, year: int, tally: str) -> ChronicYear:
     return row
 
 
-@transaction.atomic
 def chronic_settle(*, user, request, fingerprint: str) -> dict:
-    """结算 of a chronic visit, inside the caller's (durable) transaction. Lock order as in
+    """结算 of a chronic visit, inside claims.services.settle_once's transaction.atomic() (called
+    by _claim_settle, as `settle`: no savepoint of its own). Lock order as in
     pooling, with the tally in between: the member's benefit year, the disease's tally, then the
     paying account. A refusal raises before anything is written."""
     from .services import _lock_year

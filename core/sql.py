@@ -224,3 +224,37 @@ def update(obj: models.Model, fields: Sequence[str], *, using: str = DEFAULT_DB_
         db.execute(sql, [*params, obj.pk])
         if db.rowcount != 1:
             raise model.DoesNotExist(f"{model.__name__} {obj.pk} was not updated")
+
+
+@functools.lru_cache(maxsize=64)
+def _update_insert_sql(model: type[models.Model], fields: tuple[str, ...], new_model: type[models.Model], using: str) -> str:
+    return (
+        f"WITH updated AS ({_update_sql(model, using, fields)} RETURNING 1) "
+        f"{_insert_sql(new_model, using, 1)}, (SELECT count(*) FROM updated)"
+    )
+
+
+def update_and_insert(obj: models.Model, fields: Sequence[str], new: models.Model, *, using: str = DEFAULT_DB_ALIAS) -> None:
+    """`update(obj, fields)` and `insert([new])` in one round trip on PostgreSQL (the UPDATE in a
+    WITH of the INSERT), in two statements elsewhere: for a hot path whose last writes are an
+    update and an insert. Either both are written or, if a statement fails, the caller's
+    transaction rolls back; a missing `obj` row raises DoesNotExist (the insert is then undone
+    with the transaction, as after `update`)."""
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        update(obj, fields, using=using)
+        insert([new], using=using)
+        return
+    model, new_model = _writable(type(obj)), _writable(type(new))
+    updated = [model._meta.get_field(name) for name in fields]
+    params = [field.get_db_prep_save(field.pre_save(obj, False), connection) for field in updated]
+    params.append(obj.pk)
+    params += [field.get_db_prep_save(field.pre_save(new, True), connection) for field in _written_on_insert(new_model)]
+    with cursor(using) as db:
+        db.execute(_update_insert_sql(model, tuple(fields), new_model, using), params)
+        pk, count = db.fetchone()
+    if count != 1:
+        raise model.DoesNotExist(f"{model.__name__} {obj.pk} was not updated")
+    new.pk = pk
+    new._state.adding = False
+    new._state.db = using

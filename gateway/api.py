@@ -134,18 +134,29 @@ class NhsaGatewayView(APIView):
         infno = str(infno)
         # Everything a cashier reads is Chinese, whatever language the HIS's client asks for.
         with translation.override("zh-hans"):
-            try:
+            for savepoint in (False, True):
                 try:
-                    with transaction.atomic(durable=True):
-                        answer = services.message_receive(
-                            user=request.user, provider=provider, envelope=envelope, msgid=msgid, infno=infno)
-                except services.Refused as refusal:
-                    # The refused message's transaction rolled back; its log entry is written alone.
-                    with transaction.atomic(durable=True):
-                        answer = services.message_log_refusal(refusal)
-            except IntegrityError:
-                # This msgid was answered before (or is being answered now): that answer again.
-                answer = services.message_replay(provider=provider, msgid=msgid)
-                if answer is None:
-                    raise
+                    answer = _receive(request.user, provider, envelope, msgid, infno, savepoint=savepoint)
+                    break
+                except IntegrityError:
+                    # This msgid was answered before (or is being answered now): that answer again.
+                    answer = services.message_replay(provider=provider, msgid=msgid)
+                    if answer is not None:
+                        break
+                    if savepoint:
+                        raise
+                    # Not a repeat: a settlement's reference was taken (services.message_receive).
+                    # Once more, the settlement with its savepoint, to answer as the REST API does.
         return _envelope(answer, received)
+
+
+def _receive(user, provider, envelope: dict, msgid: str, infno: str, *, savepoint: bool) -> Answer:
+    """One message in its durable transaction; a refusal rolls it back and is logged alone."""
+    try:
+        with transaction.atomic(durable=True):
+            return services.message_receive(user=user, provider=provider, envelope=envelope, msgid=msgid, infno=infno,
+                                            savepoint=savepoint)
+    except services.Refused as refusal:
+        # The refused message's transaction rolled back; its log entry is written alone.
+        with transaction.atomic(durable=True):
+            return services.message_log_refusal(refusal)

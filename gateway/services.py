@@ -24,7 +24,7 @@ from claims.models import CatalogItem, Claim
 from claims.statements.services import reconciliation_submit
 from core.audit_actions import AuditAction
 from core.audit import audit
-from core.sql import insert, update
+from core.sql import insert, update_and_insert
 from core.errors import DomainError
 from core.idnumber import normalize_id_number
 from core.money import to_fen
@@ -66,6 +66,12 @@ class Context:
     member: Member | None = None
     effect: str = ""
     extra: dict = field(default_factory=dict)
+    # claim_settle without a savepoint of its own (the message's transaction rolls back whole on
+    # any error); True only when a message is run again after a settlement's reference was found
+    # taken (message_receive).
+    savepoint: bool = False
+    # The visit's fields a settlement changed, written with the log entry (_log: one statement).
+    visit_update: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -105,13 +111,21 @@ class Refused(Exception):
         super().__init__(err_msg)
 
 
-def message_receive(*, user, provider: Provider, envelope: dict, msgid: str, infno: str) -> Answer:
+def message_receive(*, user, provider: Provider, envelope: dict, msgid: str, infno: str, savepoint: bool = False) -> Answer:
     """Run one message and log it with its answer, in the caller's transaction. A refusal
     raises `Refused` (the caller rolls back, so nothing is left, and logs it with
     `message_log_refusal`). A msgid already answered makes the log's unique constraint refuse
     the entry (IntegrityError): the caller rolls back and answers with `message_replay`, the
-    first answer (a repeat is rare: looking first would cost every message a query)."""
-    ctx = Context(user=user, provider=provider, envelope=envelope, msgid=msgid, infno=ALIASES.get(infno, infno))
+    first answer (a repeat is rare: looking first would cost every message a query).
+
+    A settlement runs without a savepoint of its own (claims.services.settle_once): its
+    reference, `NHSA-<visit>-<n>`, is the locked visit's next one, so no earlier settlement
+    can answer for it. Should one exist all the same (a REST request that took the reference),
+    its IntegrityError reaches the caller like a repeated msgid; when the msgid has no answer
+    the caller runs the message again with `savepoint=True`, and the settlement answers as the
+    REST API answers a repeated reference."""
+    ctx = Context(user=user, provider=provider, envelope=envelope, msgid=msgid, infno=ALIASES.get(infno, infno),
+                  savepoint=savepoint)
     try:
         output = _dispatch(ctx)
     except GatewayError as error:
@@ -126,7 +140,7 @@ def message_receive(*, user, provider: Provider, envelope: dict, msgid: str, inf
 def message_log_refusal(refusal: Refused) -> Answer:
     """Log a refused message (in its own transaction, after the refused one rolled back)."""
     ctx = refusal.ctx
-    ctx.visit, ctx.claim_id, ctx.effect = None, None, ""
+    ctx.visit, ctx.claim_id, ctx.effect, ctx.visit_update = None, None, "", ()
     if ctx.member is not None and ctx.member.pk is None:
         ctx.member = None
     _log(ctx, infcode=-1, err_msg=refusal.err_msg, answer_text="{}", output={})
@@ -137,13 +151,19 @@ def _log(ctx: Context, *, infcode: int, err_msg: str, answer_text: str, output: 
     envelope = ctx.envelope
     # ID numbers are masked in the log; a repeat's answer puts the member's back (message_replay).
     stored = dumps(masked(output, decimals_as_text=False)) if '"certno"' in answer_text else answer_text
-    insert([Message(
+    message = Message(
         provider=ctx.provider, msgid=ctx.msgid, infno=str(envelope.get("infno"))[:6], inf_refmsgid=_new_ref(),
         opter=str(envelope.get("opter") or "")[:30], opter_name=str(envelope.get("opter_name") or "")[:50],
         user=ctx.user, infcode=str(infcode), err_msg=err_msg, request=masked(envelope), output=stored,
         visit_id=ctx.visit.pk if ctx.visit is not None else None, claim_id=ctx.claim_id,
         member_id=ctx.member.pk if ctx.member is not None else None, effect=ctx.effect,
-    )])
+    )
+    if ctx.visit_update:
+        # The settled visit's update and the log entry: one round trip on PostgreSQL.
+        update_and_insert(ctx.visit, ctx.visit_update, message)
+        ctx.visit_update = ()
+    else:
+        insert([message])
 
 
 ITEM_REASONS = {
@@ -589,12 +609,15 @@ SUBTOTALS = (
 def _settle_visit(ctx: Context, *, visit: Visit, lines: list[FeeLine], use_account: bool, pharmacy: bool,
                   sent: dict | None = None) -> dict:
     """Settle the visit's lines through claims.claim_settle; `sent` subtotals that disagree with
-    the settlement's refuse it (the savepoint rolls the settlement back: nothing written)."""
+    the settlement's refuse it (the message's transaction rolls the settlement back: nothing
+    written but the refusal's log entry)."""
     ref = f"NHSA-{visit.pk}-{visit.settlements + 1}"
     ctx.extra["sns"] = [line.feedetl_sn for line in lines]
-    # A refusal below (the subtotals) raises: the message's transaction rolls the settlement back.
+    # No savepoint (message_receive): a refusal of claim_settle or below (the subtotals) raises,
+    # and the message's transaction rolls the settlement back.
     body, _created = claims.claim_settle(
-        user=ctx.user, request=_request(visit=visit, lines=lines, use_account=use_account, external_ref=ref, pharmacy=pharmacy))
+        user=ctx.user, request=_request(visit=visit, lines=lines, use_account=use_account, external_ref=ref, pharmacy=pharmacy),
+        savepoint=ctx.savepoint)
     ctx.extra["body"] = body
     visit.settled_at = timezone.now()
     info = _info(ctx, body=body, visit=visit, setl_id=str(body["settlement_id"]), setl_time=visit.settled_at,
@@ -608,7 +631,8 @@ def _settle_visit(ctx: Context, *, visit: Visit, lines: list[FeeLine], use_accou
     visit.settlements += 1
     visit.settle_msgid = ctx.msgid
     visit.use_account_flag = use_account
-    update(visit, ["claim", "settlements", "settle_msgid", "use_account_flag", "settled_at", "psn_type", "cvlserv_flag"])
+    # Written with the message's log entry (_log), the message's last statement.
+    ctx.visit, ctx.visit_update = visit, ("claim", "settlements", "settle_msgid", "use_account_flag", "settled_at", "psn_type", "cvlserv_flag")
     ctx.claim_id, ctx.effect = visit.claim_id, "settled"
     return {"setlinfo": info, "setldetail": mapping.setldetail(body)}
 

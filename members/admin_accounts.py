@@ -209,12 +209,12 @@ class AccountDecisionAdmin(admin.ModelAdmin):
     def _decide(self, request, queryset, decide, done_message):
         apply_to_selected(self, request, queryset.order_by("pk"), decide, done_message=done_message)
 
-    @admin.action(description=_("Approve and execute the selected proposals"))
+    @admin.action(description=_("Approve and execute the selected proposals"), permissions=["change"])
     def approve(self, request, queryset):
         self._decide(request, queryset, lambda d: services.account_withdrawal_approve(decision=d, user=request.user),
                      _("%(count)d proposals approved and executed."))
 
-    @admin.action(description=_("Reject the selected proposals"))
+    @admin.action(description=_("Reject the selected proposals"), permissions=["change"])
     def reject(self, request, queryset):
         self._decide(
             request, queryset,

@@ -21,6 +21,7 @@ from core.audit_labels import action_label
 from core.errors import DomainError
 from core.params import year_or_default
 from core.people import person_name
+from core.roles import Role, has_role
 from pharmacies.models import Provider
 
 from . import services
@@ -334,7 +335,11 @@ class ProviderCreditScoreAdmin(ReadOnlyAdmin):
     list_filter = ["year", "grade"]
     actions = ["recompute"]
 
-    @admin.action(description=_("Recompute this year's scores for every provider"), permissions=["view"])
+    def has_recompute_permission(self, request) -> bool:
+        # The service is the auditors' (supervision.services.provider_credit_compute).
+        return has_role(request.user, Role.AUDITOR)
+
+    @admin.action(description=_("Recompute this year's scores for every provider"), permissions=["recompute"])
     def recompute(self, request, queryset):
         try:
             count = services.provider_credit_compute(year=timezone.localdate().year, user=request.user)

@@ -60,6 +60,75 @@ class FinanceStepsMixin:
         if not self.has_pay_permission(request):
             raise PermissionDenied
 
+    # The rest of the flow both documents share (approval.FinanceFlow behind the services): read
+    # only, no add or delete; print, XLSX and "Record payment" per row; the payment page.
+    object_related: tuple[str, ...] = ()
+    pay_template = ""
+    pay_context_name = ""
+
+    def record_payment(self, obj, *, user, payment_reference):
+        raise NotImplementedError
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def _url_name(self, step: str) -> str:
+        return f"{self.model._meta.app_label}_{self.model._meta.model_name}_{step}"
+
+    @admin.display(description=_("print / export"))
+    def links(self, obj):
+        return format_html(
+            '<a href="{}" target="_blank">{}</a> · <a href="{}">XLSX</a>{}',
+            reverse(f"admin:{self._url_name('print')}", args=[obj.pk]), _("Print"),
+            reverse(f"admin:{self._url_name('xlsx')}", args=[obj.pk]),
+            self._pay_link(obj, f"admin:{self._url_name('pay')}"),
+        )
+
+    def extra_urls(self) -> list:
+        return []
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            *self.extra_urls(),
+            path("<int:pk>/print/", view(self.print_view), name=self._url_name("print")),
+            path("<int:pk>/xlsx/", view(self.xlsx_view), name=self._url_name("xlsx")),
+            path("<int:pk>/pay/", view(self.pay_view), name=self._url_name("pay")),
+            *super().get_urls(),
+        ]
+
+    def _object(self, request, pk):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        return get_object_or_404(self.model.objects.select_related(*self.object_related), pk=pk)
+
+    class PaymentForm(forms.Form):
+        payment_reference = forms.CharField(label=_("payment reference"), max_length=100)
+
+    def pay_view(self, request, pk):
+        self._require_pay_permission(request)
+        obj = self._object(request, pk)
+        form = self.PaymentForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                self.record_payment(obj, user=request.user, payment_reference=form.cleaned_data["payment_reference"])
+            except DomainError as error:
+                self.message_user(request, error.message, messages.ERROR)
+            else:
+                self.message_user(request, _("Payment recorded."), messages.SUCCESS)
+                return redirect(f"admin:{self._url_name('change')}", obj.pk)
+        return TemplateResponse(request, self.pay_template, {
+            **self.admin_site.each_context(request), self.pay_context_name: obj, "form": form,
+            "opts": self.model._meta, "title": _("Record payment"),
+        })
+
+    def _approve_selected(self, request, queryset, approve, done_message):
+        apply_to_selected(self, request, queryset.order_by("pk"), lambda obj: approve(obj.pk, request.user),
+                          done_message=done_message)
+
 
 @admin.register(ProviderStatement)
 class ProviderStatementAdmin(FinanceStepsMixin, LargeTableMixin, admin.ModelAdmin):
@@ -76,74 +145,30 @@ class ProviderStatementAdmin(FinanceStepsMixin, LargeTableMixin, admin.ModelAdmi
     inlines = [DeductionInline]
     actions = ["approve_selected", "export_xlsx"]
 
-    def has_add_permission(self, request):
-        return False
+    object_related = ("provider", "generated_by", "approved_by", "paid_by")
+    pay_template = "admin/claims/statement_pay.html"
+    pay_context_name = "statement"
 
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    @admin.display(description=_("print / export"))
-    def links(self, obj):
-        return format_html(
-            '<a href="{}" target="_blank">{}</a> · <a href="{}">XLSX</a>{}',
-            reverse("admin:claims_providerstatement_print", args=[obj.pk]), _("Print"),
-            reverse("admin:claims_providerstatement_xlsx", args=[obj.pk]),
-            self._pay_link(obj, "admin:claims_providerstatement_pay"),
-        )
-
-    def get_urls(self):
-        view = self.admin_site.admin_view
-        return [
-            path("<int:pk>/print/", view(self.print_view), name="claims_providerstatement_print"),
-            path("<int:pk>/xlsx/", view(self.xlsx_view), name="claims_providerstatement_xlsx"),
-            path("<int:pk>/pay/", view(self.pay_view), name="claims_providerstatement_pay"),
-            *super().get_urls(),
-        ]
-
-    def _statement(self, request, pk):
-        if not self.has_view_permission(request):
-            raise PermissionDenied
-        return get_object_or_404(ProviderStatement.objects.select_related("provider", "generated_by", "approved_by", "paid_by"), pk=pk)
+    def record_payment(self, obj, *, user, payment_reference):
+        return statement_record_payment(statement_id=obj.pk, user=user, payment_reference=payment_reference)
 
     def print_view(self, request, pk):
-        statement = self._statement(request, pk)
+        statement = self._object(request, pk)
         return TemplateResponse(request, "claims/statement_print.html", {
             "statement": statement, "rows": exports.statement_rows(statement), "deductions": statement.deductions.all(),
         })
 
     def xlsx_view(self, request, pk):
-        statement = self._statement(request, pk)
+        statement = self._object(request, pk)
         return exports.statements_xlsx(
             [statement], f"statement-{statement.file_key}-{statement.month:%Y%m}.xlsx",
             settlements=statement_settlements(statement),
         )
 
-    class PaymentForm(forms.Form):
-        payment_reference = forms.CharField(label=_("payment reference"), max_length=100)
-
-    def pay_view(self, request, pk):
-        self._require_pay_permission(request)
-        statement = self._statement(request, pk)
-        form = self.PaymentForm(request.POST or None)
-        if request.method == "POST" and form.is_valid():
-            try:
-                statement_record_payment(statement_id=statement.pk, user=request.user,
-                                         payment_reference=form.cleaned_data["payment_reference"])
-            except DomainError as error:
-                self.message_user(request, error.message, messages.ERROR)
-            else:
-                self.message_user(request, _("Payment recorded."), messages.SUCCESS)
-                return redirect("admin:claims_providerstatement_change", statement.pk)
-        return TemplateResponse(request, "admin/claims/statement_pay.html", {
-            **self.admin_site.each_context(request), "statement": statement, "form": form,
-            "opts": self.model._meta, "title": _("Record payment"),
-        })
-
     @admin.action(description=_("Approve the selected statements"), permissions=["approve"])
     def approve_selected(self, request, queryset):
-        apply_to_selected(self, request, queryset.order_by("pk"),
-                          lambda statement: statement_approve(statement_id=statement.pk, user=request.user),
-                          done_message=_("%(count)d statements approved."))
+        self._approve_selected(request, queryset, lambda pk, user: statement_approve(statement_id=pk, user=user),
+                               _("%(count)d statements approved."))
 
     @admin.action(description=_("Export the selected statements (XLSX)"))
     def export_xlsx(self, request, queryset):
@@ -199,36 +224,15 @@ class YearEndSettlementAdmin(FinanceStepsMixin, LargeTableMixin, admin.ModelAdmi
     fields = readonly_fields
     actions = ["approve_selected", "export_xlsx"]
 
-    def has_add_permission(self, request):
-        return False
+    object_related = ("provider", "prepared_by", "approved_by", "paid_by")
+    pay_template = "admin/claims/year_end_form.html"
+    pay_context_name = "settlement"
 
-    def has_delete_permission(self, request, obj=None):
-        return False
+    def record_payment(self, obj, *, user, payment_reference):
+        return year_end_record_payment(settlement_id=obj.pk, user=user, payment_reference=payment_reference)
 
-    @admin.display(description=_("print / export"))
-    def links(self, obj):
-        return format_html(
-            '<a href="{}" target="_blank">{}</a> · <a href="{}">XLSX</a>{}',
-            reverse("admin:claims_yearendsettlement_print", args=[obj.pk]), _("Print"),
-            reverse("admin:claims_yearendsettlement_xlsx", args=[obj.pk]),
-            self._pay_link(obj, "admin:claims_yearendsettlement_pay"),
-        )
-
-    def get_urls(self):
-        view = self.admin_site.admin_view
-        return [
-            path("prepare/", view(self.prepare_view), name="claims_yearendsettlement_prepare"),
-            path("<int:pk>/print/", view(self.print_view), name="claims_yearendsettlement_print"),
-            path("<int:pk>/xlsx/", view(self.xlsx_view), name="claims_yearendsettlement_xlsx"),
-            path("<int:pk>/pay/", view(self.pay_view), name="claims_yearendsettlement_pay"),
-            *super().get_urls(),
-        ]
-
-    def _settlement(self, request, pk):
-        if not self.has_view_permission(request):
-            raise PermissionDenied
-        return get_object_or_404(YearEndSettlement.objects.select_related("provider", "prepared_by", "approved_by", "paid_by"),
-                                 pk=pk)
+    def extra_urls(self):
+        return [path("prepare/", self.admin_site.admin_view(self.prepare_view), name=self._url_name("prepare"))]
 
     class PrepareForm(forms.Form):
         provider = forms.CharField(label=_("provider's national code"), max_length=12)
@@ -261,41 +265,19 @@ class YearEndSettlementAdmin(FinanceStepsMixin, LargeTableMixin, admin.ModelAdmi
         })
 
     def print_view(self, request, pk):
-        settlement = self._settlement(request, pk)
+        settlement = self._object(request, pk)
         return TemplateResponse(request, "claims/year_end_print.html", {
             "settlement": settlement, "rows": exports.year_end_rows(settlement),
         })
 
     def xlsx_view(self, request, pk):
-        settlement = self._settlement(request, pk)
+        settlement = self._object(request, pk)
         return exports.year_end_xlsx([settlement], f"year-end-{settlement.file_key}-{settlement.year}.xlsx")
-
-    class PaymentForm(forms.Form):
-        payment_reference = forms.CharField(label=_("payment reference"), max_length=100)
-
-    def pay_view(self, request, pk):
-        self._require_pay_permission(request)
-        settlement = self._settlement(request, pk)
-        form = self.PaymentForm(request.POST or None)
-        if request.method == "POST" and form.is_valid():
-            try:
-                year_end_record_payment(settlement_id=settlement.pk, user=request.user,
-                                        payment_reference=form.cleaned_data["payment_reference"])
-            except DomainError as error:
-                self.message_user(request, error.message, messages.ERROR)
-            else:
-                self.message_user(request, _("Payment recorded."), messages.SUCCESS)
-                return redirect("admin:claims_yearendsettlement_change", settlement.pk)
-        return TemplateResponse(request, "admin/claims/year_end_form.html", {
-            **self.admin_site.each_context(request), "settlement": settlement, "form": form,
-            "opts": self.model._meta, "title": _("Record payment"),
-        })
 
     @admin.action(description=_("Approve the selected year-end settlements"), permissions=["approve"])
     def approve_selected(self, request, queryset):
-        apply_to_selected(self, request, queryset.order_by("pk"),
-                          lambda settlement: year_end_approve(settlement_id=settlement.pk, user=request.user),
-                          done_message=_("%(count)d year-end settlements approved."))
+        self._approve_selected(request, queryset, lambda pk, user: year_end_approve(settlement_id=pk, user=user),
+                               _("%(count)d year-end settlements approved."))
 
     @admin.action(description=_("Export the selected year-end settlements (XLSX)"))
     def export_xlsx(self, request, queryset):

@@ -241,4 +241,15 @@ def reconciliations(request):
 @portal_view(any_status=True)
 def reconciliation_detail(request, pk):
     reconciliation = get_object_or_404(Reconciliation, pk=pk, provider=request.provider)
-    return render_portal(request, "portal/reconciliation_detail.html", {"reconciliation": reconciliation})
+    # Each figure by the name the provider typed it under (the form's labels), never its key.
+    labels = {name: field.label for name, field in ReconciliationForm.base_fields.items()}
+    totals = [(labels.get(name, name), value, reconciliation.agency.get(name))
+              for name, value in reconciliation.submitted.items()]
+    differences = dict(reconciliation.differences or {})
+    differences["different_amounts"] = [
+        {**line, "fields": {labels.get(name, name): pair for name, pair in line.get("fields", {}).items()}}
+        for line in differences.get("different_amounts", [])
+    ]
+    return render_portal(request, "portal/reconciliation_detail.html", {
+        "reconciliation": reconciliation, "totals": totals, "differences": differences,
+    })

@@ -21,15 +21,15 @@ from django.utils.translation import gettext_lazy as _
 
 from core.audit_actions import AuditAction
 from core.audit import audit
-from core.errors import Conflict, DomainError, DutyConflict, NotFound
+from core.errors import Conflict, DomainError
 from core.money import ZERO, to_fen
-from core.roles import Role, ensure_separated, require_role
 from pharmacies.models import Provider
 from pharmacies.services import provider_credit
 from pharmacies.services.payment_terms import payment_terms_for
 
 from ..models import ProviderStatement, YearEndSettlement
 from . import payment_methods as pm
+from .approval import FinanceFlow, Refusal
 from .notifications import year_end_notify
 
 
@@ -119,27 +119,19 @@ def year_end_prepare_all(*, year: int, user=None) -> PrepareResult:
     return PrepareResult(year=year, prepared=tuple(prepared), refused=tuple(refused))
 
 
-def _lock(settlement_id: int) -> YearEndSettlement:
-    settlement = YearEndSettlement.objects.select_for_update(of=("self",)).filter(pk=settlement_id).first()
-    if settlement is None:
-        raise NotFound(_("No such year-end settlement."), code="year_end_not_found", details={"year_end_id": settlement_id})
-    return settlement
+YEAR_END_FLOW = FinanceFlow(
+    model=YearEndSettlement, id_key="year_end_id", preparer_field="prepared_by_id",
+    not_found=Refusal(_("No such year-end settlement."), "year_end_not_found"),
+    not_draft=Refusal(_("Only a draft year-end settlement can be approved."), "year_end_not_draft"),
+    not_approved=Refusal(_("Only an approved year-end settlement can be paid."), "year_end_not_approved"),
+)
 
 
 @transaction.atomic
 def year_end_approve(*, settlement_id: int, user) -> YearEndSettlement:
-    """Finance approves a draft; never the person who prepared it (Ziyang 第十九条)."""
-    require_role(user, Role.FINANCE)
-    settlement = _lock(settlement_id)
-    if settlement.prepared_by_id is not None:
-        ensure_separated(proposer=settlement.prepared_by_id, approver=user)
-    if settlement.status != YearEndSettlement.Status.DRAFT:
-        raise Conflict(_("Only a draft year-end settlement can be approved."), code="year_end_not_draft",
-                       details={"year_end_id": settlement.pk, "status": settlement.status})
-    settlement.status = YearEndSettlement.Status.APPROVED
-    settlement.approved_at = timezone.now()
-    settlement.approved_by = user
-    settlement.save(update_fields=["status", "approved_at", "approved_by"])
+    """Finance approves a draft; never the person who prepared it (Ziyang 第十九条). The flow:
+    approval.FinanceFlow, shared with the monthly statements."""
+    settlement = YEAR_END_FLOW.approve(pk=settlement_id, user=user)
     audit(actor=user, action=AuditAction.YEAR_END_APPROVE, target=settlement, payable=str(settlement.payable))
     year_end_notify(settlement, "year_end_approved")  # issue 16: in this transaction
     return settlement
@@ -148,22 +140,7 @@ def year_end_approve(*, settlement_id: int, user) -> YearEndSettlement:
 @transaction.atomic
 def year_end_record_payment(*, settlement_id: int, payment_reference: str, user) -> YearEndSettlement:
     """Finance records the payment of an approved year-end settlement; never its approver."""
-    require_role(user, Role.FINANCE)
-    payment_reference = (payment_reference or "").strip()
-    if not payment_reference:
-        raise DomainError(_("Enter the payment reference."), code="invalid", details={"payment_reference": ""})
-    settlement = _lock(settlement_id)
-    if settlement.status != YearEndSettlement.Status.APPROVED:
-        raise Conflict(_("Only an approved year-end settlement can be paid."), code="year_end_not_approved",
-                       details={"year_end_id": settlement.pk, "status": settlement.status})
-    if settlement.approved_by_id == user.pk:
-        raise DutyConflict(_("The person who approved the statement may not also record its payment."),
-                           details={"year_end_id": settlement.pk, "approved_by": settlement.approved_by_id})
-    settlement.status = YearEndSettlement.Status.PAID
-    settlement.paid_at = timezone.now()
-    settlement.paid_by = user
-    settlement.payment_reference = payment_reference[:100]
-    settlement.save(update_fields=["status", "paid_at", "paid_by", "payment_reference"])
+    settlement = YEAR_END_FLOW.record_payment(pk=settlement_id, payment_reference=payment_reference, user=user)
     audit(actor=user, action=AuditAction.YEAR_END_PAY, target=settlement, payment_reference=settlement.payment_reference)
     year_end_notify(settlement, "year_end_paid")
     return settlement

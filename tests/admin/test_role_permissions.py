@@ -122,3 +122,14 @@ def test_the_token_list_never_shows_a_whole_token(client):
     assert response.status_code == 200
     assert key not in response.content.decode()
     assert key[:8] in response.content.decode()
+
+
+def test_a_refused_page_says_so_in_chinese_with_a_way_back(client):
+    """Issue 16: no bare English "403 Forbidden"; the refusal is a page a case worker reads."""
+    client.force_login(UserFactory(roles=[CW]))
+    response = client.get(reverse("admin:auth_user_changelist"), HTTP_ACCEPT_LANGUAGE="zh-hans")
+    page = response.content.decode()
+    assert response.status_code == 403
+    assert "Forbidden" not in page and 'lang="zh-hans"' in page
+    assert "您无权打开此页面" in page and "请联系系统管理员" in page
+    assert f'href="{reverse("admin:index")}"' in page

@@ -95,7 +95,13 @@ def test_reconciliation_form_with_a_list_and_other_providers_result_is_404(porta
     assert reconciliation.provider == setup["mine"]
     assert reconciliation.result == "mismatch"  # MINE-2's cash differs: 0.00 listed, 1.00 settled
     assert [d["external_ref"] for d in reconciliation.differences["different_amounts"]] == ["MINE-2"]
-    assert "MINE-2" in portal.get(response["Location"]).content.decode()
+    page = portal.get(response["Location"], HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "MINE-2" in page
+    # Each figure by the name the form gave it (issue 16: words, not the keys count, cash…).
+    assert '<th>结算笔数</th><td class="money">2</td><td class="money">2</td>' in page
+    assert '<th>个人现金支付</th><td class="money">1.00</td><td class="money">1.00</td>' in page
+    assert "个人现金支付: 0.00 / 1.00" in page
+    assert "<th>cash</th>" not in page and "cash:" not in page
 
     other = Client()
     other.force_login(ProviderStaffFactory(provider=setup["theirs"]).user)

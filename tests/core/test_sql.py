@@ -8,7 +8,7 @@ import pytest
 from django.db import transaction
 
 from core.models import AuditEvent
-from core.sql import Statement, columns, fields, insert, instance, update
+from core.sql import Statement, columns, fields, insert, instance, update, update_and_insert
 from members.models import LedgerEntry, Member, PersonalAccount
 from core.errors import Conflict
 from members.services import InsufficientBalance, account_lock, account_post_entry
@@ -69,6 +69,27 @@ def test_update_writes_the_named_fields_only_and_refuses_a_missing_row():
     gone = PersonalAccount(pk=account.pk + 1000, status="open")
     with pytest.raises(PersonalAccount.DoesNotExist):
         update(gone, ["status"])
+
+
+def test_update_and_insert_writes_both_in_one_statement_on_postgresql(django_assert_num_queries):
+    from django.db import connection
+
+    account = AccountFactory(balance=D("5.00"))
+    account.status, account.balance = PersonalAccount.Status.CLOSED, D("999.00")  # balance not named
+    event = AuditEvent(action="test.both", target_label="a", details={"n": 1})
+    with django_assert_num_queries(1 if connection.vendor == "postgresql" else 2):
+        update_and_insert(account, ["status"], event)
+    account.refresh_from_db()
+    assert (account.status, account.balance) == (PersonalAccount.Status.CLOSED, D("5.00"))
+    assert event.pk and event.at and event._state.adding is False
+    assert AuditEvent.objects.filter(pk=event.pk, action="test.both", details={"n": 1}).exists()
+
+
+def test_update_and_insert_refuses_a_missing_row_and_the_transaction_keeps_neither():
+    gone = PersonalAccount(pk=AccountFactory().pk + 1000, status="open")
+    with pytest.raises(PersonalAccount.DoesNotExist), transaction.atomic():
+        update_and_insert(gone, ["status"], AuditEvent(action="test.gone", target_label="b"))
+    assert not AuditEvent.objects.filter(action="test.gone").exists()
 
 
 def _post(account, amount, kind=LedgerEntry.Kind.SETTLEMENT_PAYMENT):

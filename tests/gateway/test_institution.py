@@ -124,3 +124,19 @@ def test_amounts_are_json_numbers_with_two_decimals_and_ratios_with_four(zaozhua
     raw = hospital.raw(hospital.envelope("2207", settle_data(member, mdtrt_id))).content.decode()
     assert '"medfee_sumamt":455.00' in raw
     assert '"pool_prop_selfpay":0.' in raw and '"infcode":0' in raw
+
+
+def test_a_2207_takes_the_rest_settlement_statements_plus_two(zaozhuang, hospital, django_assert_num_queries):
+    """Pinned as the REST settlement is (tests/claims/test_settlement_api.py: its 13 statements
+    and the test transaction's SAVEPOINT/RELEASE, 15): a 2207 adds the visit with its lines
+    (one locked statement) and the visit's update with the log's insert (one statement on
+    PostgreSQL, two elsewhere); the settlement opens no savepoint of its own."""
+    from django.db import connection
+
+    member = make_member(balance="1000.00")
+    # A first settlement makes the member's benefit year (as the REST pin's warm-up does).
+    hospital.ok("2207", settle_data(member, open_visit(hospital, member)))
+    envelope = hospital.envelope("2207", settle_data(member, open_visit(hospital, member)))
+    with django_assert_num_queries(17 if connection.vendor == "postgresql" else 18):
+        answer = hospital.answer(envelope)
+    assert answer["infcode"] == 0 and answer["output"]["setlinfo"]["medfee_sumamt"] == Decimal(TOTAL)

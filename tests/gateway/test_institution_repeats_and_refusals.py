@@ -292,3 +292,49 @@ def test_case_workers_read_the_message_log_with_id_numbers_masked(member, hospit
     assert listing.status_code == 200 and message.msgid in listing.content.decode()
     page = client.get(f"/admin/gateway/message/{message.pk}/change/").content.decode()
     assert message.msgid in page and member.id_number not in page
+
+
+def _refusal_logged_alone(hospital, member, before, audits, err_msg):
+    """The refused message's log entry is written (with its answer) and nothing else is."""
+    assert written() == before
+    assert AuditEvent.objects.count() == audits
+    message = Message.objects.get(provider=hospital.provider, msgid=hospital.last_msgid)
+    assert (message.infno, message.infcode, message.err_msg, message.output) == ("2207", "-1", err_msg, "{}")
+    assert message.claim_id is None and message.visit_id is None and message.effect == ""
+    assert message.member_id == member.pk
+
+
+def test_a_2207_refused_after_the_settlement_ran_is_logged_with_its_answer_and_writes_nothing_else(member, hospital, visit_id):
+    # The subtotals are compared with the settlement once it is computed and written: the
+    # refusal rolls back the settlement (claim, lines, ledger, year, audit) and keeps the log.
+    preview = hospital.ok("2206", settle_data(member, visit_id))["setlinfo"]
+    before, audits = written(), AuditEvent.objects.count()
+    err_msg = hospital.fails("2207", settle_data(member, visit_id, inscp_scp_amt=preview["inscp_scp_amt"] + Decimal("1.00")))
+    assert "inscp_scp_amt" in err_msg
+    _refusal_logged_alone(hospital, member, before, audits, err_msg)
+    # The visit settles afterwards as if the refused message had never come.
+    settled = hospital.ok("2207", settle_data(member, visit_id))["setlinfo"]
+    assert settled["medfee_sumamt"] == Decimal(TOTAL) and Visit.objects.get(pk=int(visit_id)).settlements == 1
+
+
+def test_a_2207_refused_by_the_settlement_service_is_logged_with_its_answer_and_writes_nothing_else(member, hospital, visit_id):
+    # The member's enrollment now begins after the visit date: claim_settle refuses (not_enrolled).
+    member.enrollments.update(effective_from="2023-03-01")
+    before, audits = written(), AuditEvent.objects.count()
+    err_msg = hospital.fails("2207", settle_data(member, visit_id))
+    assert err_msg == "参保人员在就诊日期不在参保状态。"
+    _refusal_logged_alone(hospital, member, before, audits, err_msg)
+
+
+def test_a_2207_whose_settlement_reference_a_rest_request_took_answers_as_the_rest_api_would(member, hospital, visit_id):
+    # A provider's REST request that took the gateway's reference for this visit (NHSA-<visit>-1):
+    # the 2207 answers as a repeat of that reference does in the REST API (here a conflict,
+    # the requests differing) and writes nothing but its log entry.
+    rest = hospital.client.post("/api/v1/settlements", data={
+        "member_id_number": member.id_number, "visit_date": "2023-02-01", "external_ref": f"NHSA-{visit_id}-1",
+        "use_account": True, "items": [{"code": "A-DRUG", "quantity": "1", "unit_price": "10.00"}]}, format="json")
+    assert rest.status_code == 201, rest.content
+    before, audits = written(), AuditEvent.objects.count()
+    err_msg = hospital.fails("2207", settle_data(member, visit_id))
+    assert err_msg == "该交易流水号已按不同的请求内容结算过。"
+    _refusal_logged_alone(hospital, member, before, audits, err_msg)
