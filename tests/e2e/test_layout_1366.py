@@ -91,14 +91,17 @@ def test_the_add_member_page_is_no_wider_than_the_screen(new_page, demo):
     measured = page.evaluate("""() => {
         const group = document.querySelector('#enrollments-group fieldset.module');
         const date = document.querySelector('#id_enrollments-0-effective_from');
+        const scheme = document.querySelector('#id_enrollments-0-scheme');
         return {
             pageWidth: document.scrollingElement.scrollWidth,
             // the inline's own box does not scroll either: every column is in view
             inlineOverflow: group.scrollWidth - group.clientWidth,
             inlineRight: group.getBoundingClientRect().right,
             dateWidth: date.getBoundingClientRect().width,
+            schemeWidth: scheme.getBoundingClientRect().width,
         };
     }""")
     assert measured["pageWidth"] <= WIDTH, measured
     assert measured["inlineOverflow"] <= 0 and measured["inlineRight"] <= WIDTH, measured
     assert measured["dateWidth"] >= 80, measured  # a date (2026-01-01) can be read as it is typed
+    assert measured["schemeWidth"] >= 40, measured  # a choice shows its first characters
