@@ -117,8 +117,10 @@ class ReverseForm(forms.Form):
 
 @admin.register(Claim)
 class ClaimAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("id", "visit_date", "provider_name", "external_ref", "member", "benefit", "total", "fund",
-                    "account", "family_account", "cash", "status", "denied_reason_label")
+    # The status right after who and what (issue 16: at 1366 px a status after the six amounts
+    # was cut off); the provider's transaction number, looked up by search, comes last.
+    list_display = ("id", "visit_date", "provider_name", "member", "benefit", "status", "total", "fund",
+                    "account", "family_account", "cash", "denied_reason_label", "external_ref")
     list_select_related = ("member", "provider")
     list_filter = ("status", "benefit", ("visit_date", DateRangeFilter), ("provider", admin.RelatedOnlyFieldListFilter),
                    PolicyLevelFilter, "visit_place", "year")

@@ -2,6 +2,9 @@
 
 Imported at the end of `pharmacies/admin.py`. Every state change is an admin action that
 calls a service of `pharmacies/services.py`; the role and separated-duty checks live there.
+Each action is offered only to the role its service allows (core/roles.py, `role_permission`):
+a case worker (经办) files, reviews, inspects, signs, brings into force and renews; an auditor
+(稽核) approves or rejects an application and suspends, reinstates or terminates a provider.
 """
 
 import copy
@@ -19,8 +22,9 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from core.admin import ReadOnlyAdminMixin, ReadOnlyInlineMixin
-from core.admin_actions import apply_to_selected
+from core.admin_actions import apply_to_selected, role_permission
 from core.errors import DomainError
+from core.roles import Role
 
 from . import services
 from .documents import inspect_upload
@@ -45,8 +49,10 @@ def _run(modeladmin, request, objects, call, **values) -> None:
     )
 
 
-def workflow_action(*, description, call, form_class=None):
-    """An admin action calling a service; with `form_class`, asks for its inputs first."""
+def workflow_action(*, description, call, form_class=None, permissions=None):
+    """An admin action calling a service; with `form_class`, asks for its inputs first.
+    `permissions`: Django's allowed_permissions (each a `has_<name>_permission` of the
+    ModelAdmin, e.g. a `role_permission`): the action is offered only to those who have them."""
 
     def action(modeladmin, request, queryset):
         objects = list(queryset.order_by("pk"))
@@ -69,6 +75,8 @@ def workflow_action(*, description, call, form_class=None):
         return TemplateResponse(request, "admin/pharmacies/workflow_action.html", context)
 
     action.short_description = description
+    if permissions:
+        action.allowed_permissions = tuple(permissions)
     return action
 
 
@@ -292,6 +300,9 @@ class ApplicationAdmin(admin.ModelAdmin):
         "activate_agreement",
     ]
 
+    has_case_worker_permission = role_permission(Role.CASE_WORKER)
+    has_auditor_permission = role_permission(Role.AUDITOR)
+
     def get_urls(self):
         view = self.admin_site.admin_view(self.document_view)
         return [
@@ -366,14 +377,17 @@ class ApplicationAdmin(admin.ModelAdmin):
         super().save_formset(request, form, formset, change)
 
     submit = workflow_action(
+        permissions=["case_worker"],
         description=_("Submit the application (for the provider)"),
         call=lambda obj, actor: services.application_submit(application=obj, actor=actor),
     )
     start_review = workflow_action(
+        permissions=["case_worker"],
         description=_("Take up the review"),
         call=lambda obj, actor: services.application_start_review(application=obj, actor=actor),
     )
     record_inspection = workflow_action(
+        permissions=["case_worker"],
         description=_("Record the site inspection"),
         form_class=InspectionForm,
         call=lambda obj, actor, **v: services.application_record_inspection(
@@ -381,6 +395,7 @@ class ApplicationAdmin(admin.ModelAdmin):
         ),
     )
     approve = workflow_action(
+        permissions=["auditor"],
         description=_("Approve (auditor, not the reviewer)"),
         form_class=OptionalReasonForm,
         call=lambda obj, actor, **v: services.application_approve(
@@ -388,16 +403,19 @@ class ApplicationAdmin(admin.ModelAdmin):
         ),
     )
     reject = workflow_action(
+        permissions=["auditor"],
         description=_("Reject with reasons (auditor, not the reviewer)"),
         form_class=ReasonForm,
         call=lambda obj, actor, **v: services.application_reject(application=obj, actor=actor, **v),
     )
     sign_agreement = workflow_action(
+        permissions=["case_worker"],
         description=_("Sign the agreement"),
         form_class=SignForm,
         call=lambda obj, actor, **v: services.agreement_sign(application=obj, actor=actor, **v),
     )
     activate_agreement = workflow_action(
+        permissions=["case_worker"],
         description=_("Bring the signed agreement into force"),
         call=lambda obj, actor: services.agreement_activate(
             agreement=_signed_agreement_of(obj), actor=actor
@@ -443,6 +461,9 @@ class AgreementAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         return [field.name for field in self.model._meta.fields]
 
+    has_case_worker_permission = role_permission(Role.CASE_WORKER)
+    has_auditor_permission = role_permission(Role.AUDITOR)
+
     def has_add_permission(self, request):
         return False  # agreements are signed from an approved application or renewed
 
@@ -450,15 +471,18 @@ class AgreementAdmin(admin.ModelAdmin):
         return False
 
     activate = workflow_action(
+        permissions=["case_worker"],
         description=_("Bring the signed agreement into force"),
         call=lambda obj, actor: services.agreement_activate(agreement=obj, actor=actor),
     )
     renew = workflow_action(
+        permissions=["case_worker"],
         description=_("Renew the agreement"),
         form_class=RenewForm,
         call=lambda obj, actor, **v: services.agreement_renew(agreement=obj, actor=actor, **v),
     )
     suspend_provider = workflow_action(
+        permissions=["auditor"],
         description=_("Suspend the provider"),
         form_class=ReasonForm,
         call=lambda obj, actor, **v: services.provider_suspend(
@@ -466,6 +490,7 @@ class AgreementAdmin(admin.ModelAdmin):
         ),
     )
     reinstate_provider = workflow_action(
+        permissions=["auditor"],
         description=_("Reinstate the provider"),
         form_class=ReasonForm,
         call=lambda obj, actor, **v: services.provider_reinstate(
@@ -473,6 +498,7 @@ class AgreementAdmin(admin.ModelAdmin):
         ),
     )
     terminate_provider = workflow_action(
+        permissions=["auditor"],
         description=_("Terminate the provider's agreement"),
         form_class=ReasonForm,
         call=lambda obj, actor, **v: services.provider_terminate(

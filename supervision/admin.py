@@ -157,11 +157,11 @@ class FlagTransitionInline(admin.TabularInline):
     def step(self, obj):
         return _("raised by monitoring") if obj.action == "raise" else action_label(f"supervision.flag.{obj.action}")
 
-    @admin.display(description=_("from"))
+    @admin.display(description=_("from state"))  # "from" alone reads 起始日期 (a date range's start)
     def from_state(self, obj):
         return _status_label(obj.from_status)
 
-    @admin.display(description=_("to"))
+    @admin.display(description=_("to state"))
     def to_state(self, obj):
         return _status_label(obj.to_status)
 

@@ -12,7 +12,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from core.admin import LargeTableMixin
-from core.admin_actions import apply_to_selected
+from core.admin_actions import apply_to_selected, role_permission
 from core.errors import DomainError
 from core.roles import Role, has_role
 
@@ -39,11 +39,7 @@ class FinanceStepsMixin:
     else): the action, the "Record payment" link and the payment page are offered to finance only,
     and a direct POST from anyone else is answered 403. Print and XLSX stay open to every viewer."""
 
-    def has_approve_permission(self, request) -> bool:
-        if not hasattr(request, "_finance_role"):  # asked for each row's link: once per request
-            request._finance_role = has_role(request.user, Role.FINANCE)
-        return request._finance_role and self.has_change_permission(request)
-
+    has_approve_permission = role_permission(Role.FINANCE, model_permission="change")
     has_pay_permission = has_approve_permission
 
     def get_queryset(self, request):

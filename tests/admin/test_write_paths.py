@@ -509,6 +509,8 @@ def test_every_action_for_each_role_that_has_it(w, label, action):
         written = _written()
         if not _offered(model_admin, user, action):
             # Not offered to this role: Django answers "no action selected" (the changelist) or 403.
+            assert case.allowed is None or not case.allowed(user), (
+                f"{label} {action}, {role}: not offered, yet the service allows this role")
             response = client.post(url, data)
             assert response.status_code in (200, 302, 403), f"{label} {action}, {role}: {response.status_code}"
             assert _written() == written, f"{label} {action}, {role}: not this role's action, yet written"

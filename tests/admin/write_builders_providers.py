@@ -1,11 +1,12 @@
 """Write-path builders for the designation workflow's admin (pharmacies/admin_workflow.py),
 registered into tests/admin/test_write_paths.py's BUILDERS by `register`.
 
-Every workflow action is offered to each role that views applications and agreements; the
-service decides (core.roles): a case worker (经办) submits, takes up the review, records the
-site inspection, signs, brings an agreement into force and renews it; an auditor (稽核) who is
-not the reviewer approves or rejects (Ziyang 第十九条) and suspends, reinstates or terminates a
-provider. The other roles get an error message and nothing is written. Each builder makes an
+Each workflow action is offered only to the role its service allows (core.roles): a case
+worker (经办) submits, takes up the review, records the site inspection, signs, brings an
+agreement into force and renews it; an auditor (稽核) who is not the reviewer approves or rejects
+(Ziyang 第十九条) and suspends, reinstates or terminates a provider. The test posts the action as
+every other role too: not offered, it is answered as an unknown action and nothing is written
+(`allowed` names who must be offered it). Each builder makes an
 application or agreement in the state its action needs, through the services, and submits the
 action with its intermediate form when it has one (a reason, the inspection, the agreement's
 terms); the check reads the new state and the audit event the acting user left.

@@ -1,6 +1,7 @@
 """A flag goes from raised to a deduction on the provider's statement through the review
 workflow; the second reviewer is never the first (Ziyang 第十九条, 不相容岗位分离)."""
 
+import re
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -194,6 +195,9 @@ def test_the_flag_is_worked_as_a_case_on_its_own_page(raised, auditors, client):
     assert (raised.status, raised.confirmed_amount) == ("confirmed", Decimal("4.00"))
     history = client.get(f"/admin/supervision/flag/{raised.pk}/change/").content.decode()
     assert "违规属实，按差价扣回" in history and "确认违规" in history and "疑点初审" in history
+    # The history's columns say what they hold: states, not a date range's 起始日期/截止日期.
+    headings = re.findall(r'<th class="column-[a-z_]+">\s*([^<]+?)\s*<', history)
+    assert headings == ["时间", "步骤", "原状态", "新状态", "操作人", "备注"]
     from tests.i18n.scan import codes_in
 
     assert not [found for found in codes_in(history) if found[0] == "identifier"]
