@@ -232,13 +232,12 @@ class YearEndSettlementAdmin(FinanceStepsMixin, LargeTableMixin, admin.ModelAdmi
     def extra_urls(self):
         return [path("prepare/", self.admin_site.admin_view(self.prepare_view), name=self._url_name("prepare"))]
 
-    def _may_prepare(self, request) -> bool:
-        # Preparing is finance's (core/roles.py), like approving and paying.
-        return has_role(request.user, Role.FINANCE)
+    # Preparing is finance's (core/roles.py), like approving and paying.
+    has_prepare_permission = role_permission(Role.FINANCE, model_permission="change")
 
     def changelist_view(self, request, extra_context=None):
         # The "prepare" button (object tools) is offered to those who may open the page only.
-        extra_context = {**(extra_context or {}), "may_prepare": self._may_prepare(request)}
+        extra_context = {**(extra_context or {}), "may_prepare": self.has_prepare_permission(request)}
         return super().changelist_view(request, extra_context)
 
     class PrepareForm(forms.Form):
@@ -250,7 +249,7 @@ class YearEndSettlementAdmin(FinanceStepsMixin, LargeTableMixin, admin.ModelAdmi
     def prepare_view(self, request):
         from pharmacies.models import Provider
 
-        if not self._may_prepare(request):
+        if not self.has_prepare_permission(request):
             raise PermissionDenied
         form = self.PrepareForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
