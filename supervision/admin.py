@@ -16,11 +16,11 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from core.admin import LargeTableMixin, ReadOnlyAdminMixin
-from core.admin_actions import apply_to_selected
+from core.admin_actions import apply_to_selected, role_permission
 from core.audit_labels import action_label
 from core.errors import DomainError
 from core.params import year_or_default
-from core.roles import Role, has_role
+from core.roles import Role
 from pharmacies.models import Provider
 
 from . import services
@@ -314,9 +314,8 @@ class ProviderCreditScoreAdmin(ReadOnlyAdmin):
     list_filter = ["year", "grade"]
     actions = ["recompute"]
 
-    def has_recompute_permission(self, request) -> bool:
-        # The service is the auditors' (supervision.services.provider_credit_compute).
-        return has_role(request.user, Role.AUDITOR)
+    # The service is the auditors' (supervision.services.provider_credit_compute).
+    has_recompute_permission = role_permission(Role.AUDITOR)
 
     @admin.action(description=_("Recompute this year's scores for every provider"), permissions=["recompute"])
     def recompute(self, request, queryset):

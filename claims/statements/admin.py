@@ -134,12 +134,18 @@ class ProviderStatementAdmin(FinanceStepsMixin, LargeTableMixin, admin.ModelAdmi
     list_select_related = ["provider"]
     search_fields = ["provider__code", "provider__name"]
     date_hierarchy = "month"
+    # The payment methods in words (总额预算), never their keys (budget).
     readonly_fields = ["provider", "clearing", "month", "status", *ProviderStatement.FIGURES,
-                       *ProviderStatement.METHOD_FIGURES, "generated_at", "generated_by",
+                       *[("method_labels" if name == "payment_methods" else name) for name in ProviderStatement.METHOD_FIGURES],
+                       "generated_at", "generated_by",
                        "approved_at", "approved_by", "paid_at", "paid_by", "payment_reference", "links"]
     fields = readonly_fields
     inlines = [DeductionInline]
     actions = ["approve_selected", "export_xlsx"]
+
+    @admin.display(description=_("payment methods"))
+    def method_labels(self, obj):
+        return obj.method_labels
 
     object_related = ("provider", "generated_by", "approved_by", "paid_by")
     pay_template = "admin/claims/statement_pay.html"
