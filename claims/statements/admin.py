@@ -134,12 +134,18 @@ class ProviderStatementAdmin(FinanceStepsMixin, LargeTableMixin, admin.ModelAdmi
     list_select_related = ["provider"]
     search_fields = ["provider__code", "provider__name"]
     date_hierarchy = "month"
+    # The payment methods in words (总额预算), never their keys (budget).
     readonly_fields = ["provider", "clearing", "month", "status", *ProviderStatement.FIGURES,
-                       *ProviderStatement.METHOD_FIGURES, "generated_at", "generated_by",
+                       *[("method_labels" if name == "payment_methods" else name) for name in ProviderStatement.METHOD_FIGURES],
+                       "generated_at", "generated_by",
                        "approved_at", "approved_by", "paid_at", "paid_by", "payment_reference", "links"]
     fields = readonly_fields
     inlines = [DeductionInline]
     actions = ["approve_selected", "export_xlsx"]
+
+    @admin.display(description=_("payment methods"))
+    def method_labels(self, obj):
+        return obj.method_labels
 
     object_related = ("provider", "generated_by", "approved_by", "paid_by")
     pay_template = "admin/claims/statement_pay.html"
@@ -227,8 +233,18 @@ class YearEndSettlementAdmin(FinanceStepsMixin, LargeTableMixin, admin.ModelAdmi
     def record_payment(self, obj, *, user, payment_reference):
         return year_end_record_payment(settlement_id=obj.pk, user=user, payment_reference=payment_reference)
 
+    change_list_template = "admin/claims/yearendsettlement/change_list.html"
+
     def extra_urls(self):
         return [path("prepare/", self.admin_site.admin_view(self.prepare_view), name=self._url_name("prepare"))]
+
+    # Preparing is finance's (core/roles.py), like approving and paying.
+    has_prepare_permission = role_permission(Role.FINANCE, model_permission="change")
+
+    def changelist_view(self, request, extra_context=None):
+        # The "prepare" button (object tools) is offered to those who may open the page only.
+        extra_context = {**(extra_context or {}), "may_prepare": self.has_prepare_permission(request)}
+        return super().changelist_view(request, extra_context)
 
     class PrepareForm(forms.Form):
         provider = forms.CharField(label=_("provider's national code"), max_length=12)
@@ -239,7 +255,7 @@ class YearEndSettlementAdmin(FinanceStepsMixin, LargeTableMixin, admin.ModelAdmi
     def prepare_view(self, request):
         from pharmacies.models import Provider
 
-        if not has_role(request.user, Role.FINANCE):
+        if not self.has_prepare_permission(request):
             raise PermissionDenied
         form = self.PrepareForm(request.POST or None)
         if request.method == "POST" and form.is_valid():

@@ -5,6 +5,7 @@ Jinan (十六) 按人头), per disease with a reversal (Zaozhuang 第十六条 �
 negotiated drug outside the budget (Jinan (十六), Yangzhou 三(三) 单独支付), and a provider paid per
 item whose statement is exactly what it was."""
 
+import re
 from datetime import date
 from decimal import Decimal
 
@@ -177,6 +178,9 @@ def test_the_method_lines_are_on_the_admin_page_print_xlsx_and_portal(year, clie
     client.force_login(UserFactory(roles=[Role.FINANCE]))
     page = client.get(reverse("admin:claims_providerstatement_change", args=[statement.pk])).content.decode()
     assert "总额预算内支付" in page and "质量保证金预留" in page and "单独支付药品" in page
+    # The method in words, never its key (issue 16).
+    assert re.search(r"支付方式:</label>\s*<div class=\"readonly\">总额预算</div>", page)
+    assert ">budget<" not in page
     printed = client.get(reverse("admin:claims_providerstatement_print", args=[statement.pk])).content.decode()
     assert "总额预算内支付" in printed and "壹仟贰佰壹拾元整" in printed  # the payable in capitals
     # An export of a per-item and a budget statement: one header row, the methods' columns in it.
