@@ -21,7 +21,9 @@ from django.utils.translation import gettext_lazy as _
 from core.audit_actions import AuditAction
 from core.audit import audit
 from core.errors import DomainError
+from core.roles import Role, has_role, require_role
 from members.models import Member
+from pharmacies.access import staff_link
 from pharmacies.models import Provider
 
 from . import calculator as calc
@@ -31,6 +33,18 @@ from .services import policy_version_on
 
 class ChosenInstitutionRefused(DomainError):
     code = "chosen_institution_refused"
+
+
+def _require_actor(user, *, provider_id: int) -> None:
+    """Who may register or end a chosen institution: a case worker (README "Roles": 经办; 稽核 and
+    财务 only read), the institution itself through the national interface (2505/2506: it
+    registers a person at itself only), or a system caller (`user` None: a command or a task)."""
+    if user is None or has_role(user, Role.CASE_WORKER):
+        return
+    link = staff_link(user)
+    if link is not None and link.provider_id is not None and link.provider_id == provider_id:
+        return
+    require_role(user, Role.CASE_WORKER)
 
 
 def chosen_on(*, member_id: int, provider_id: int, day: date) -> bool:
@@ -94,6 +108,7 @@ def chosen_institution_register(
     source: str = ChosenInstitution.Source.ADMIN, sort_no: str = "", application_type: str = "", memo: str = "",
 ) -> ChosenInstitution:
     """Register a chosen institution for the member from `valid_from` (人员定点备案, 2505)."""
+    _require_actor(user, provider_id=provider.pk)
     if valid_to is not None and valid_to < valid_from:
         raise ChosenInstitutionRefused(_("The end date is before the start date."), code="dates_out_of_order",
                                        details={"field": "valid_to"})
@@ -123,6 +138,7 @@ def chosen_institution_end(*, user, chosen: ChosenInstitution, last_day: date, r
     """End a chosen institution on `last_day` (2506 cancels it from its first day: nothing left).
     A day on which it paid a settled visit is never taken away."""
     chosen = ChosenInstitution.objects.select_for_update().select_related("member", "provider").get(pk=chosen.pk)
+    _require_actor(user, provider_id=chosen.provider_id)
     if chosen.cancelled:
         raise ChosenInstitutionRefused(_("The chosen institution was cancelled."), code="already_ended", details={"field": "valid_to"})
     if chosen.valid_to is not None and chosen.valid_to <= last_day:
@@ -169,6 +185,8 @@ def chosen_institution_change(
 ) -> ChosenInstitution:
     """Change a chosen institution from `from_day`: the old one ends the day before, the new one
     starts that day (with the old one's end, if it had one)."""
+    _require_actor(user, provider_id=chosen.provider_id)
+    _require_actor(user, provider_id=provider.pk)
     old_end = chosen.valid_to
     chosen_institution_end(user=user, chosen=chosen, last_day=from_day - timedelta(days=1), reason=reason or str(_("changed")))
     return chosen_institution_register(

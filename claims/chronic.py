@@ -22,7 +22,7 @@ from core.audit import audit
 from core.errors import DomainError, NotFound
 from core.idnumber import mask_id_number, normalize_id_number
 from core.money import ZERO
-from core.roles import ensure_separated
+from core.roles import Role, ensure_separated, require_role
 from members.models import FamilyLink, LedgerEntry, Member, PersonalAccount
 from members.services import account_lock, account_post_entry
 
@@ -46,6 +46,13 @@ from .services import (
 
 class RegistrationRefused(DomainError):
     code = "registration_refused"
+
+
+def _require_case_worker(user) -> None:
+    """Registrations are the case workers' (README "Roles": 经办 handles claims; 稽核 and 财务
+    only read them). `user` None is a system caller (a command or a task), which is allowed."""
+    if user is not None:
+        require_role(user, Role.CASE_WORKER)
 
 
 def chronic_policy_on(day: date, region: str | None = None) -> PolicyVersion | None:
@@ -122,6 +129,7 @@ def registration_propose(
     certified_by=None, designated_provider=None,
 ) -> ChronicRegistration:
     """A case worker proposes a registration; another approves it."""
+    _require_case_worker(user)
     _check_dates(valid_from, valid_to)
     same = _overlapping(
         ChronicRegistration.objects.filter(member=member, disease=disease).exclude(status=ChronicRegistration.Status.REVOKED),
@@ -147,6 +155,7 @@ def registration_propose(
 @transaction.atomic
 def registration_approve(*, user, registration: ChronicRegistration) -> ChronicRegistration:
     """Another case worker approves (never the proposer: Ziyang 第十九条, separated duties)."""
+    _require_case_worker(user)
     registration = ChronicRegistration.objects.select_for_update(of=("self",)).select_related("disease", "member").get(pk=registration.pk)
     if registration.status != ChronicRegistration.Status.PROPOSED:
         raise RegistrationRefused(
@@ -167,6 +176,7 @@ def registration_approve(*, user, registration: ChronicRegistration) -> ChronicR
 @transaction.atomic
 def registration_revoke(*, user, registration: ChronicRegistration, reason: str) -> ChronicRegistration:
     """Revoke with a reason: the registration no longer covers any day."""
+    _require_case_worker(user)
     reason = (reason or "").strip()
     if not reason:
         raise RegistrationRefused(_("Give the reason for revoking."), code="reason_required", details={"field": "reason"})

@@ -67,6 +67,13 @@ def _money(figures: dict, key: str) -> Decimal:
     return Decimal(str(value)) if value not in (None, "") else ZERO
 
 
+def percent(ratio: Decimal | None) -> str:
+    """A percentage as people write it: 70, 85, 62.5 (never Decimal's exponent form, 7E+1)."""
+    if not ratio:
+        return "0"
+    return format(ratio.normalize(), "f")
+
+
 def explain(figures: dict, region: str, benefit: str = "outpatient_pooling") -> list[Step]:
     """The steps of one settlement from its response figures (strings or Decimals)."""
     if benefit == "personal_account":
@@ -101,7 +108,7 @@ def explain(figures: dict, region: str, benefit: str = "outpatient_pooling") -> 
         base = m["policy_scope"] - m["temporary_visit_prepay"] - m["deductible"]
         steps.append(Step("ratio", _(
             "The fund pays %(ratio)s%% of the %(base)s above the deductible."
-        ) % {"ratio": m["ratio"].normalize() if m["ratio"] else 0, "base": base}, cite.get("ratio", "")))
+        ) % {"ratio": percent(m["ratio"]), "base": base}, cite.get("ratio", "")))
         cap, remaining = _money(year, "cap"), _money(year, "cap_remaining")
         steps.append(Step("cap", _(
             "Annual cap %(cap)s: the fund paid %(fund)s on this visit; %(remaining)s of the cap is left."

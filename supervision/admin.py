@@ -20,6 +20,7 @@ from core.admin_actions import apply_to_selected, role_permission
 from core.audit_labels import action_label
 from core.errors import DomainError
 from core.params import year_or_default
+from core.people import person_name
 from core.roles import Role
 from pharmacies.models import Provider
 
@@ -149,7 +150,7 @@ class FlagTransitionInline(admin.TabularInline):
     model = FlagTransition
     extra = 0
     can_delete = False
-    fields = ["at", "step", "from_state", "to_state", "actor", "note"]
+    fields = ["at", "step", "from_state", "to_state", "actor_name", "note"]
     readonly_fields = fields
     verbose_name_plural = _("history of the case")
 
@@ -164,6 +165,10 @@ class FlagTransitionInline(admin.TabularInline):
     @admin.display(description=_("to state"))
     def to_state(self, obj):
         return _status_label(obj.to_status)
+
+    @admin.display(description=_("by"))
+    def actor_name(self, obj):
+        return person_name(obj.actor) if obj.actor_id else "-"
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -201,19 +206,35 @@ class FlagAdmin(LargeTableMixin, admin.ModelAdmin):
     date_hierarchy = "day"
     search_fields = ["item_key", "provider__code"]
     inlines = [FlagTransitionInline]
+    # The item key is the monitoring run's code for what was judged (line:120): never shown; the
+    # settlements are shown as evidence (linked), never chosen from a list.
+    exclude = ["item_key", "claim", "first_reviewer", "second_reviewer", "appeal_decided_by"]
     readonly_fields = [
         "rule", "rule_description", "day", "provider", "member", "message", "evidence_settlements", "amount_at_stake",
-        "status", "run", "created_at", "first_reviewer", "first_opinion", "second_reviewer", "confirmed_amount",
-        "confirmed_on", "appeal_deadline", "appeal_reason", "appeal_decided_by", "appeal_decision", "deduction_reference",
+        "status", "run", "created_at", "first_reviewer_name", "first_opinion", "second_reviewer_name", "confirmed_amount",
+        "confirmed_on", "appeal_deadline", "appeal_reason", "appeal_decided_by_name", "appeal_decision", "deduction_reference",
         "evidence",
     ]
     # The review steps are taken one flag at a time on its own page (each with the auditor's
     # opinion and amount, supervision.flag_steps); only the deduction of cases decided is bulk.
     actions = ["deduct"]
 
-    @admin.display(description=_("rule"))
+    @admin.display(description=_("rule description"))
     def rule_description(self, obj):
         return obj.rule.description
+
+    # Who took each step, by name (王芳), never the username.
+    @admin.display(description=_("first reviewer"))
+    def first_reviewer_name(self, obj):
+        return person_name(obj.first_reviewer) if obj.first_reviewer_id else "-"
+
+    @admin.display(description=_("second reviewer"))
+    def second_reviewer_name(self, obj):
+        return person_name(obj.second_reviewer) if obj.second_reviewer_id else "-"
+
+    @admin.display(description=_("appeal decided by"))
+    def appeal_decided_by_name(self, obj):
+        return person_name(obj.appeal_decided_by) if obj.appeal_decided_by_id else "-"
 
     @admin.display(description=_("evidence: settlements"))
     def evidence_settlements(self, obj):
@@ -304,7 +325,7 @@ class FlagAdmin(LargeTableMixin, admin.ModelAdmin):
 @admin.register(MemberCreditRecord)
 class MemberCreditRecordAdmin(ReadOnlyAdmin):
     list_display = ["member", "day", "reason", "flag", "created_at"]
-    list_select_related = ["member", "flag"]
+    list_select_related = ["member", "flag__rule"]
 
 
 @admin.register(ProviderCreditScore)

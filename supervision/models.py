@@ -298,7 +298,9 @@ class Flag(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.rule_id}:{self.item_key}"
+        # What people call it (breadcrumbs, titles, history): its number and the rule's name,
+        # never the item key (a code such as line:120).
+        return str(_("Flag %(number)s: %(rule)s") % {"number": self.pk, "rule": self.rule.title})
 
 
 class FlagTransition(models.Model):
@@ -319,7 +321,7 @@ class FlagTransition(models.Model):
 
     def __str__(self):
         labels = dict(Flag.Status.choices)
-        return f"{self.flag_id} {labels.get(self.from_status, self.from_status or '-')}→{labels.get(self.to_status, self.to_status)}"
+        return f"{labels.get(self.from_status, self.from_status or '-')}→{labels.get(self.to_status, self.to_status)}"
 
 
 class MemberCreditRecord(models.Model):

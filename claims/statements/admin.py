@@ -238,8 +238,18 @@ class YearEndSettlementAdmin(FinanceStepsMixin, LargeTableMixin, admin.ModelAdmi
     def record_payment(self, obj, *, user, payment_reference):
         return year_end_record_payment(settlement_id=obj.pk, user=user, payment_reference=payment_reference)
 
+    change_list_template = "admin/claims/yearendsettlement/change_list.html"
+
     def extra_urls(self):
         return [path("prepare/", self.admin_site.admin_view(self.prepare_view), name=self._url_name("prepare"))]
+
+    # Preparing is finance's (core/roles.py), like approving and paying.
+    has_prepare_permission = role_permission(Role.FINANCE, model_permission="change")
+
+    def changelist_view(self, request, extra_context=None):
+        # The "prepare" button (object tools) is offered to those who may open the page only.
+        extra_context = {**(extra_context or {}), "may_prepare": self.has_prepare_permission(request)}
+        return super().changelist_view(request, extra_context)
 
     class PrepareForm(forms.Form):
         provider = forms.CharField(label=_("provider's national code"), max_length=12)
@@ -250,7 +260,7 @@ class YearEndSettlementAdmin(FinanceStepsMixin, LargeTableMixin, admin.ModelAdmi
     def prepare_view(self, request):
         from pharmacies.models import Provider
 
-        if not has_role(request.user, Role.FINANCE):
+        if not self.has_prepare_permission(request):
             raise PermissionDenied
         form = self.PrepareForm(request.POST or None)
         if request.method == "POST" and form.is_valid():

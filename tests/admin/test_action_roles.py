@@ -2,7 +2,9 @@
 chronic registration, ending or changing a chosen institution, deciding a withdrawal (case
 workers), recomputing credit scores (auditors). Found by the admin write-path test: they were
 offered to every role that may read the rows, and the chronic and chosen-institution services
-check no role, so an auditor could approve a registration."""
+checked no role, so an auditor could approve a registration (the services now refuse too:
+tests/claims/test_chronic_registrations.py, tests/claims/test_chosen_institutions.py). The
+year-end "prepare" page is reached by a button on the changelist, for finance only."""
 
 from datetime import date
 
@@ -67,3 +69,25 @@ def test_an_auditor_posting_the_approval_changes_nothing(client):
     chosen.refresh_from_db()
     assert (registration.status, registration.approved_by, chosen.valid_to) == ("proposed", None, None)
     assert AuditEvent.objects.exclude(action__startswith="auth.").count() == events
+
+
+PREPARE_BUTTON = "编制年度清算"
+
+
+def test_finance_sees_the_prepare_button_and_it_opens_the_page(client):
+    client.force_login(UserFactory(roles=[Role.FINANCE]))
+    page = client.get(reverse("admin:claims_yearendsettlement_changelist"))
+    prepare = reverse("admin:claims_yearendsettlement_prepare")
+    assert page.status_code == 200
+    content = page.content.decode()
+    assert f'href="{prepare}"' in content and PREPARE_BUTTON in content
+    assert client.get(prepare).status_code == 200
+
+
+@pytest.mark.parametrize("role", [Role.CASE_WORKER, Role.AUDITOR, Role.ADMINISTRATOR])
+def test_other_roles_see_no_prepare_button_and_may_not_open_the_page(client, role):
+    client.force_login(UserFactory(roles=[role]))
+    page = client.get(reverse("admin:claims_yearendsettlement_changelist"))
+    assert page.status_code == 200
+    assert reverse("admin:claims_yearendsettlement_prepare") not in page.content.decode()
+    assert client.get(reverse("admin:claims_yearendsettlement_prepare")).status_code == 403

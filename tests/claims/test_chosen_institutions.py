@@ -15,10 +15,11 @@ from claims.chosen_institutions import (
 )
 from claims.models import ChosenInstitution
 from claims.policy_format import validate_parameters
+from core.errors import Forbidden
 from core.models import AuditEvent
 from core.roles import Role
 from tests.claims.conftest import make_member, preset, provider_of_level
-from tests.factories import UserFactory
+from tests.factories import ProviderStaffFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -121,6 +122,51 @@ def test_a_change_that_would_exceed_the_limit_leaves_the_old_one(region):
         chosen_institution_change(user=user, chosen=chosen, provider=pharmacy, from_day=date(2023, 7, 1))
     chosen.refresh_from_db()
     assert chosen.valid_to is None  # nothing half-written
+
+
+@pytest.mark.parametrize("role", [Role.AUDITOR, Role.FINANCE])
+def test_an_auditor_or_finance_is_refused_and_nothing_is_written(region, role):
+    # README "Roles": chosen institutions are the case workers' (经办); 稽核 and 财务 only read.
+    # The service refuses them itself, not only the admin (which hides the actions).
+    region("jinan", chosen_max_count=2)
+    member = make_member()
+    old, new = provider_of_level("level_2"), provider_of_level("level_3")
+    other = UserFactory(roles=[role])
+    with pytest.raises(Forbidden) as refused:
+        chosen_institution_register(user=other, member=member, provider=old, valid_from=date(2023, 1, 1))
+    assert refused.value.code == "forbidden" and refused.value.details == {"required_roles": ["经办"]}
+    assert not ChosenInstitution.objects.exists()
+    chosen = chosen_institution_register(user=case_worker(), member=member, provider=old, valid_from=date(2023, 1, 1))
+    events = AuditEvent.objects.count()
+    with pytest.raises(Forbidden):
+        chosen_institution_end(user=other, chosen=chosen, last_day=date(2023, 6, 30), reason="年中")
+    with pytest.raises(Forbidden):
+        chosen_institution_change(user=other, chosen=chosen, provider=new, from_day=date(2023, 7, 1), reason="搬家")
+    chosen.refresh_from_db()
+    assert (chosen.valid_to, chosen.ended_by, chosen.end_reason, chosen.cancelled) == (None, None, "", False)
+    assert list(ChosenInstitution.objects.values_list("pk", flat=True)) == [chosen.pk]
+    assert AuditEvent.objects.count() == events
+
+
+def test_an_institution_registers_and_ends_at_itself_only(region):
+    # The national interface (2505/2506): the institution's own user acts for itself, never
+    # for another institution.
+    region("jinan", chosen_max_count=2)
+    member = make_member()
+    own, other = provider_of_level("level_2"), provider_of_level("level_3")
+    staff = ProviderStaffFactory(provider=own).user
+    with pytest.raises(Forbidden):
+        chosen_institution_register(user=staff, member=member, provider=other, valid_from=date(2023, 1, 1))
+    assert not ChosenInstitution.objects.exists()
+    elsewhere = chosen_institution_register(user=case_worker(), member=member, provider=other, valid_from=date(2023, 1, 1))
+    with pytest.raises(Forbidden):
+        chosen_institution_end(user=staff, chosen=elsewhere, last_day=date(2023, 6, 30))
+    elsewhere.refresh_from_db()
+    assert elsewhere.valid_to is None
+    mine = chosen_institution_register(user=staff, member=member, provider=own, valid_from=date(2023, 1, 1))
+    chosen_institution_end(user=staff, chosen=mine, last_day=date(2023, 6, 30), reason="转院")
+    mine.refresh_from_db()
+    assert (mine.valid_to, mine.ended_by) == (date(2023, 6, 30), staff)
 
 
 def test_the_admin_registers_lists_changes_ends_and_the_member_page_shows(region, client):

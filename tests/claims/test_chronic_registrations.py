@@ -14,7 +14,7 @@ from django.core.management import CommandError, call_command
 from claims import chronic
 from claims.models import ChronicRegistration, Disease, MemberYear, PolicyVersion
 from claims.policy_services import PolicyFileInvalid, policy_load
-from core.errors import DutyConflict
+from core.errors import DutyConflict, Forbidden
 from core.models import AuditEvent
 from tests.claims.conftest import client_for, make_member
 from tests.factories import ProviderFactory, UserFactory
@@ -194,6 +194,33 @@ def test_a_registration_is_approved_by_another_case_worker_only(settings, case_w
     registration.refresh_from_db()
     assert (registration.status, registration.approved_by) == ("approved", approver)
     assert AuditEvent.objects.filter(action="chronic_registration.approve", target_id=str(registration.pk)).exists()
+
+
+@pytest.mark.parametrize("role", ["稽核", "财务"])
+def test_only_a_case_worker_proposes_approves_or_revokes(settings, case_workers, role):
+    # README "Roles": registrations are the case workers' (经办); 稽核 and 财务 only read them. The
+    # service refuses them itself, not only the admin (which hides the actions).
+    settings.REGION = "jinan"
+    proposer, _approver = case_workers
+    other = UserFactory(roles=[role])
+    disease = Disease.objects.create(region="jinan", code="M00100", name="恶性肿瘤", group="special")
+    member = make_member()
+    with pytest.raises(Forbidden) as refused:
+        chronic.registration_propose(user=other, member=member, disease=disease, valid_from=date(2023, 1, 1))
+    assert refused.value.code == "forbidden" and refused.value.details == {"required_roles": ["经办"]}
+    assert not ChronicRegistration.objects.exists()
+    registration = chronic.registration_propose(user=proposer, member=member, disease=disease, valid_from=date(2023, 1, 1))
+    events = AuditEvent.objects.count()
+    with pytest.raises(Forbidden) as refused:
+        chronic.registration_approve(user=other, registration=registration)
+    assert refused.value.code == "forbidden"
+    with pytest.raises(Forbidden) as refused:
+        chronic.registration_revoke(user=other, registration=registration, reason="认定材料不实")
+    assert refused.value.code == "forbidden"
+    registration.refresh_from_db()
+    assert (registration.status, registration.approved_by, registration.revoked_by, registration.revoke_reason) == (
+        "proposed", None, None, "")
+    assert AuditEvent.objects.count() == events
 
 
 def test_revoking_needs_a_reason(settings, case_workers):

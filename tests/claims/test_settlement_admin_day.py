@@ -60,6 +60,8 @@ def test_the_api_answer_explains_the_calculation_with_its_articles(day):
     assert steps["ratio"]["article"] == "枣庄 第五条(二)"
     assert steps["cap"]["article"] == "枣庄 第五条(三)"
     assert steps["account"]["article"] == "枣庄 第八条"
+    # 70 per cent as people write it (Decimal's normalize() alone would say 7E+1).
+    assert "70%" in steps["ratio"]["text"] and "E+" not in steps["ratio"]["text"]
     assert answer["deductible"] in steps["deductible"]["text"]
     assert answer["fund"] in steps["cap"]["text"] and answer["year"]["cap_remaining"] in steps["cap"]["text"]
     assert f"{answer['account']}" in steps["account"]["text"] and answer["cash"] in steps["account"]["text"]

@@ -85,8 +85,8 @@ def browser():
 
 @pytest.fixture
 def new_page(browser, live_server, request):
-    """new_page() -> a fresh page in its own browser context (its own cookies: one per user),
-    in Chinese, with relative URLs resolved against the live server.
+    """new_page(viewport=(width, height)) -> a fresh page in its own browser context (its own
+    cookies: one per user), in Chinese, with relative URLs resolved against the live server.
 
     Every page listens to its console: a Content-Security-Policy violation ("Refused to load /
     execute / apply …", issue 11) fails the test at its end, naming the message."""
@@ -97,8 +97,9 @@ def new_page(browser, live_server, request):
                 *ARTIFACTS.glob(f"{screenshot_name(request.node)}-*.png")):
         old.unlink()  # a screenshot left by an earlier failure of this test
 
-    def make():
-        context = browser.new_context(base_url=live_server.url, locale="zh-CN", viewport={"width": 1280, "height": 900})
+    def make(viewport=(1280, 900)):
+        width, height = viewport
+        context = browser.new_context(base_url=live_server.url, locale="zh-CN", viewport={"width": width, "height": height})
         context.set_default_timeout(TIMEOUT_MS)
         contexts.append(context)
         page = context.new_page()
