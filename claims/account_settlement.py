@@ -29,14 +29,13 @@ from core.audit import audit
 from core.errors import NotFound
 from core.idnumber import mask_id_number, parse_id_number
 from core.money import ZERO
-from core.sql import insert
 from members.models import FamilyLink, LedgerEntry, Member, PersonalAccount
 from members.services import account_lock, account_post_entry
 
 from . import account_calculator as acalc
 from . import settlement_queries as queries
 from .explanation import explain
-from .models import CatalogItem, Claim, ClaimLine
+from .models import CatalogItem, Claim
 from .services import (
     Caller,
     SettlementRefused,
@@ -44,6 +43,7 @@ from .services import (
     _money,
     _refuse,
     _valid_id_number,
+    insert_claim,
     line_inputs,
     prepare_caller,
     prepare_items,
@@ -277,22 +277,7 @@ def _settle(*, user, request: SettlementRequest, fingerprint: str) -> dict:
         settled_by=user,
         response=response,
     )
-    insert([claim])
-    insert([
-        ClaimLine(
-            claim=claim,
-            position=index,
-            catalog_item=item,
-            quantity=line.quantity,
-            unit_price=line.unit_price,
-            amount=line.amount,
-            fully_self_paid=line.fully_self_paid,
-            over_limit=line.over_limit,
-            class_b_prepay=line.class_b_prepay,
-            policy_scope=line.policy_scope,
-        )
-        for index, (line, item) in enumerate(zip(result.lines, prepared.items, strict=True))
-    ])
+    insert_claim(claim, result.lines, prepared.items)
     paid = result.account + result.family_account
     account_post_entry(
         account=account,

@@ -722,6 +722,28 @@ def settle_once(*, user, request: SettlementRequest, settle, savepoint: bool = T
         return _replay(existing, fingerprint), False
 
 
+def insert_claim(claim: Claim, lines, items) -> None:
+    """Write a settlement and its lines (pooling and account-only: each line's classification as
+    the calculator gave it). Fixed INSERTs (core.sql): building them through the ORM cost more
+    than running them."""
+    insert([claim])
+    insert([
+        ClaimLine(
+            claim=claim,
+            position=index,
+            catalog_item=item,
+            quantity=line.quantity,
+            unit_price=line.unit_price,
+            amount=line.amount,
+            fully_self_paid=line.fully_self_paid,
+            over_limit=line.over_limit,
+            class_b_prepay=line.class_b_prepay,
+            policy_scope=line.policy_scope,
+        )
+        for index, (line, item) in enumerate(zip(lines, items, strict=True))
+    ])
+
+
 def _claim_settle(*, user, request: SettlementRequest, fingerprint: str) -> dict:
     # In settle_once's transaction.atomic().
     if request.benefit == Claim.Benefit.CHRONIC_SPECIAL:
@@ -778,23 +800,7 @@ def _claim_settle(*, user, request: SettlementRequest, fingerprint: str) -> dict
         settled_by=user,
         response=response,
     )
-    # Fixed INSERTs (core.sql): building them through the ORM cost more than running them.
-    insert([claim])
-    insert([
-        ClaimLine(
-            claim=claim,
-            position=index,
-            catalog_item=item,
-            quantity=line.quantity,
-            unit_price=line.unit_price,
-            amount=line.amount,
-            fully_self_paid=line.fully_self_paid,
-            over_limit=line.over_limit,
-            class_b_prepay=line.class_b_prepay,
-            policy_scope=line.policy_scope,
-        )
-        for index, (line, item) in enumerate(zip(result.lines, prepared.items, strict=True))
-    ])
+    insert_claim(claim, result.lines, prepared.items)
     paid = result.account + result.family_account
     if paid > 0:
         account_post_entry(
