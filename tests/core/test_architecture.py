@@ -66,6 +66,31 @@ def test_no_service_is_durable():
     assert {name: lines for name, lines in offenders.items() if lines} == {}
 
 
+# README "Transactions": the outermost entry points, the only modules that open a durable
+# transaction (the admin site and the portal through core.transactions.durable_on_post).
+ENTRY_POINT_MODULES = {Path("config/admin_site.py"), Path("core/transactions.py")}
+
+
+def is_entry_point(relative: Path) -> bool:
+    """An API view module, a Celery task module, a management command, or one of the two
+    request wrappers (the admin site, core.transactions)."""
+    return (relative.name in {"api.py", "tasks.py"} or relative.parts[-3:-1] == ("management", "commands")
+            or relative in ENTRY_POINT_MODULES)
+
+
+def test_durable_transactions_open_only_at_entry_points():
+    """Not only the modules named services: a service-like function in any other module (a
+    calculator's neighbour, claims/chronic.py, claims/statements/approval.py) joins the caller's
+    transaction too; durable=True appears only in API views, tasks, commands and the two
+    request wrappers."""
+    durable = {relative: lines for relative, path in project_modules()
+               if (lines := durable_calls(path.read_text(encoding="utf-8")))}
+    assert Path("core/transactions.py") in durable and Path("claims/api.py") in durable  # the scan sees them
+    assert is_entry_point(Path("members/management/commands/run_monthly_credits.py"))
+    assert not is_entry_point(Path("claims/chronic.py")) and not is_entry_point(Path("claims/statements/approval.py"))
+    assert {str(relative): lines for relative, lines in durable.items() if not is_entry_point(relative)} == {}
+
+
 def test_a_service_joins_its_callers_transaction_and_rolls_back_with_it(db):
     """The consequence of the rule: an entry point's durable transaction may call any service,
     and a failure after it leaves nothing of the service behind."""
