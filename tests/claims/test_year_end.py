@@ -145,6 +145,9 @@ def test_the_command_and_the_task_prepare_every_budget_provider_and_list_refusal
 
 def test_admin_pages_prepare_approve_pay_print_and_export(year, finance, client):
     preparer, approver, payer = finance
+    for user, (last, first) in zip(finance, [("王", "编制"), ("李", "审批"), ("赵", "出纳")]):
+        user.last_name, user.first_name = last, first
+        user.save()
     approve_year(year["over"], approver)
     ProviderCreditScore.objects.create(provider=year["over"], year=YEAR, score=80, grade="B")
     client.force_login(preparer)
@@ -176,6 +179,13 @@ def test_admin_pages_prepare_approve_pay_print_and_export(year, finance, client)
     assert response.status_code == 302
     settlement.refresh_from_db()
     assert (settlement.status, settlement.payment_reference) == ("paid", "BANK-2025-1")
+
+    # The change page names who prepared, approved and paid as the print does, never usernames.
+    page = client.get(reverse("admin:claims_yearendsettlement_change", args=[settlement.pk]),
+                      HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "编制人" in page and "审批人" in page and "支付登记人" in page
+    assert "王编制" in page and "李审批" in page and "赵出纳" in page
+    assert not any(f">{user.username}<" in page or f"{user.username}</" in page for user in finance)
 
     printed = client.get(reverse("admin:claims_yearendsettlement_print", args=[settlement.pk])).content.decode()
     assert "年度清算" in printed and "贰仟叁佰柒拾元整" in printed and "超支" in printed

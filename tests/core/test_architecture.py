@@ -1,6 +1,7 @@
 """The structure the README ("Layout", "Transactions") promises, checked on the source."""
 
 import ast
+import re
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -64,6 +65,31 @@ def test_no_service_is_durable():
         if is_service_module(relative)
     }
     assert {name: lines for name, lines in offenders.items() if lines} == {}
+
+
+# README "Transactions": the outermost entry points, the only modules that open a durable
+# transaction (the admin site and the portal through core.transactions.durable_on_post).
+ENTRY_POINT_MODULES = {Path("config/admin_site.py"), Path("core/transactions.py")}
+
+
+def is_entry_point(relative: Path) -> bool:
+    """An API view module, a Celery task module, a management command, or one of the two
+    request wrappers (the admin site, core.transactions)."""
+    return (relative.name in {"api.py", "tasks.py"} or relative.parts[-3:-1] == ("management", "commands")
+            or relative in ENTRY_POINT_MODULES)
+
+
+def test_durable_transactions_open_only_at_entry_points():
+    """Not only the modules named services: a service-like function in any other module (a
+    calculator's neighbour, claims/chronic.py, claims/statements/approval.py) joins the caller's
+    transaction too; durable=True appears only in API views, tasks, commands and the two
+    request wrappers."""
+    durable = {relative: lines for relative, path in project_modules()
+               if (lines := durable_calls(path.read_text(encoding="utf-8")))}
+    assert Path("core/transactions.py") in durable and Path("claims/api.py") in durable  # the scan sees them
+    assert is_entry_point(Path("members/management/commands/run_monthly_credits.py"))
+    assert not is_entry_point(Path("claims/chronic.py")) and not is_entry_point(Path("claims/statements/approval.py"))
+    assert {str(relative): lines for relative, lines in durable.items() if not is_entry_point(relative)} == {}
 
 
 def test_a_service_joins_its_callers_transaction_and_rolls_back_with_it(db):
@@ -212,3 +238,88 @@ def test_read_only_admins_use_the_mixin():
                 if refusing == names:
                     repeated.append(f"{relative}:{node.lineno} {node.name}")
     assert repeated == []
+
+
+# --- README "Layout" matches the tree ---------------------------------------------------------
+
+# Sub-packages every Django app may have, not rooms of the Layout.
+PLUMBING = {"migrations", "management", "commands", "templatetags"}
+# Module names of a sub-package that say what they are without the Layout naming them.
+STANDARD_MODULES = {"__init__", "admin", "api", "apps", "models", "services", "tasks", "urls", "portal_urls"}
+
+
+def layout_blocks(readme: str) -> dict[str, str]:
+    """The Layout's code block as {"core": text, "core/imports": text, ...}: a line starting with
+    `name/` opens a top-level directory, one indented two spaces `name/` a sub-package of it."""
+    block = readme.split("## Layout", 1)[1].split("```", 2)[1]
+    blocks: dict[str, str] = {}
+    top = current = None
+    for line in block.splitlines():
+        if not line.strip():
+            continue
+        if not line.startswith(" ") and line.split()[0].endswith("/"):
+            top = current = line.split()[0].rstrip("/")
+        elif line.startswith("  ") and not line.startswith("   ") and line.split()[0].endswith("/"):
+            current = f"{top}/{line.split()[0].rstrip('/')}"
+        blocks.setdefault(current, "")
+        blocks[current] += line.split(maxsplit=1)[1] if line.split()[0].endswith("/") else line
+        blocks[current] += "\n"
+    return blocks
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text))
+
+
+def _defined_in(app: Path, name: str) -> bool:
+    return any(f"def {name}(" in path.read_text(encoding="utf-8") or f"class {name}(" in path.read_text(encoding="utf-8")
+               for path in app.rglob("*.py"))
+
+
+def layout_gaps(readme: str) -> list[str]:
+    blocks = layout_blocks(readme)
+    gaps = [f"{name}/: in the Layout, not in the tree" for name in blocks if not (ROOT / name).is_dir()]
+    packages = {path.parent.relative_to(ROOT) for path in ROOT.glob("*/__init__.py")}
+    packages |= {path.parent.relative_to(ROOT) for path in ROOT.glob("*/*/__init__.py")}
+    for package in sorted(packages):
+        if package.parts[0] in SKIP or package.name in PLUMBING or str(package) in blocks:
+            continue
+        if len(package.parts) == 1 or package.parts[0] in blocks and package.parts[0] != "config":
+            gaps.append(f"{package}/: a package of the tree the Layout does not show")
+    for name, text in blocks.items():
+        directory = ROOT / name
+        if not directory.is_dir():
+            continue
+        if "/" in name:  # a sub-package: the Layout names each of its modules
+            for module in sorted(directory.glob("*.py")):
+                if module.stem not in STANDARD_MODULES and module.stem not in _words(text):
+                    gaps.append(f"{name}/{module.name}: not named in the Layout's {name}/ line")
+        # A dotted name (claims.visit_facts) is looked up in the app it names, a bare one in its own.
+        dotted = {(ROOT / first, second) for first, second in re.findall(r"\b([a-z]+)\.([A-Za-z_]\w*)", text)
+                  if (ROOT / first / "__init__.py").exists()}
+        bare = {(ROOT / name.split("/")[0], word) for word in _words(re.sub(r"\b[a-z]+\.[A-Za-z_]\w*", "", text))}
+        for app, word in sorted(dotted | bare):
+            if (app, word) not in dotted and ("_" not in word.strip("_") or word.isupper()):
+                continue  # bare words: only snake_case names (module names, functions) are code
+            if not (any(app.rglob(f"{word}.py")) or any(app.rglob(f"{word}/__init__.py")) or _defined_in(app, word)):
+                gaps.append(f"{name}/: names {word!r}, no such module or function in {app.name}/")
+    return gaps
+
+
+def test_the_readme_layout_matches_the_tree():
+    """Every directory and snake_case module the Layout names exists; every package of the tree
+    (apps and their sub-packages) has its line; each sub-package's line names its modules."""
+    assert layout_gaps((ROOT / "README.md").read_text(encoding="utf-8")) == []
+
+
+def test_the_layout_check_can_fail():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    missing_room = readme.replace("  statements/ ", "  statementz/ ", 1)
+    assert "claims/statementz/: in the Layout, not in the tree" in layout_gaps(missing_room)
+    assert "claims/statements/: a package of the tree the Layout does not show" in layout_gaps(missing_room)
+    unnamed = readme.replace("approval (the one", "(the one", 1)
+    assert "claims/statements/approval.py: not named in the Layout's claims/statements/ line" in layout_gaps(unnamed)
+    renamed = readme.replace("visit_facts (what", "visit_fact (what", 1)
+    assert "claims/: names 'visit_fact', no such module or function in claims/" in layout_gaps(renamed)
+    moved = readme.replace("(core.sql)", "(core.fixed_sql)", 1)
+    assert "core/: names 'fixed_sql', no such module or function in core/" in layout_gaps(moved)

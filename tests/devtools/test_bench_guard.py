@@ -53,3 +53,10 @@ def test_devtools_is_installed_in_development_only():
     assert "devtools" not in base.INSTALLED_APPS
     assert "devtools" not in (root / "config" / "settings" / "production.py").read_text(encoding="utf-8")
     assert '"devtools"' in (root / "config" / "settings" / "development.py").read_text(encoding="utf-8")
+
+
+def test_every_benchmark_command_is_checked_by_the_guard_test():
+    """A benchmark added to devtools is in BENCHMARKS above, so its refusal is tested too."""
+    commands = Path(__file__).resolve().parents[2] / "devtools" / "management" / "commands"
+    found = {path.stem for path in commands.glob("bench_*.py")} - {"bench_database"}
+    assert found and found == set(BENCHMARKS)
