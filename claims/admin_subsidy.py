@@ -1,10 +1,10 @@
 """Admin for the pending large-amount second payments (Jinan (七)): a case worker proposes a
 batch from a policy version (action on 区域政策版本), another approves it here."""
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from core.errors import DomainError
+from core.admin_actions import apply_to_selected
 
 from .models import SubsidyBatch, SubsidyPayment
 from .subsidy_batches import subsidy_batch_approve, subsidy_batch_propose
@@ -12,19 +12,15 @@ from .subsidy_batches import subsidy_batch_approve, subsidy_batch_propose
 
 @admin.action(description=_("Propose paying the pending second payments (Jinan (七))"), permissions=["change"])
 def propose_pending_second_payments(modeladmin, request, queryset):
-    for version in queryset.order_by("pk"):
-        try:
-            batch = subsidy_batch_propose(user=request.user, policy_version_id=version.pk)
-        except DomainError as error:
-            modeladmin.message_user(request, f"{version}: {error.message}", messages.ERROR)
-        else:
-            modeladmin.message_user(
-                request,
-                _("Batch {batch}: {count} second payments, {total} in all, wait for another person's approval.").format(
-                    batch=batch.pk, count=batch.payment_count, total=f"{batch.total:.2f}"
-                ),
-                messages.SUCCESS,
-            )
+    batches = []
+    apply_to_selected(
+        modeladmin, request, queryset.order_by("pk"),
+        lambda version: batches.append(subsidy_batch_propose(user=request.user, policy_version_id=version.pk)),
+        done_message=lambda done: " ".join(
+            _("Batch {batch}: {count} second payments, {total} in all, wait for another person's approval.").format(
+                batch=batch.pk, count=batch.payment_count, total=f"{batch.total:.2f}")
+            for batch in batches),
+    )
 
 
 class SubsidyPaymentInline(admin.TabularInline):
@@ -53,13 +49,14 @@ class SubsidyBatchAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Approve the selected batches (not your own proposal)"), permissions=["change"])
     def approve(self, request, queryset):
-        for batch in queryset.order_by("pk"):
-            try:
-                subsidy_batch_approve(user=request.user, batch_id=batch.pk)
-            except DomainError as error:
-                self.message_user(request, f"#{batch.pk}: {error.message}", messages.ERROR)
-            else:
-                self.message_user(request, _("Batch {batch} approved.").format(batch=batch.pk), messages.SUCCESS)
+        approved = []
+
+        def approve_one(batch):
+            subsidy_batch_approve(user=request.user, batch_id=batch.pk)
+            approved.append(str(batch.pk))
+
+        apply_to_selected(self, request, queryset.order_by("pk"), approve_one,
+                          done_message=lambda done: _("Batch {batch} approved.").format(batch=", ".join(approved)))
 
 
 def _add_propose_action():

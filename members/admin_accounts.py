@@ -5,7 +5,7 @@ actions here call. Imported at the end of members/admin.py."""
 import json
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
@@ -249,12 +249,6 @@ class LateRefundAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Approve and pay out the selected refunds"), permissions=["change"])
     def approve(self, request, queryset):
-        done = 0
-        for refund in queryset.order_by("pk"):
-            try:
-                services.account_late_refund_approve(refund=refund, user=request.user)
-                done += 1
-            except DomainError as error:
-                self.message_user(request, f"{refund}: {error.message}", messages.ERROR)
-        if done:
-            self.message_user(request, _("%(count)d refunds paid out.") % {"count": done}, messages.SUCCESS)
+        apply_to_selected(self, request, queryset.order_by("pk"),
+                          lambda refund: services.account_late_refund_approve(refund=refund, user=request.user),
+                          done_message=lambda done: _("%(count)d refunds paid out.") % {"count": done})

@@ -5,6 +5,8 @@ the closing decision paid the balance once another case worker approves it."""
 from decimal import Decimal
 
 import pytest
+from django.contrib import messages
+from django.contrib.messages import get_messages
 from django.urls import reverse
 
 from core.errors import DomainError
@@ -109,9 +111,17 @@ def test_the_admin_lists_late_refunds_and_approves_them(zaozhuang, api, case_wor
     page = client.get(url)
     assert page.status_code == 200
     assert "230.00" in page.content.decode()
-    client.post(url, {"action": "approve", "_selected_action": [refund.pk]})
+    response = client.post(url, {"action": "approve", "_selected_action": [refund.pk]}, HTTP_ACCEPT_LANGUAGE="zh-hans")
     refund.refresh_from_db()
     assert refund.status == "paid"
+    assert [str(m) for m in get_messages(response.wsgi_request)] == ["已支付 1 笔退款。"]
+    paid_out = account.entries.count()
+    client.get(url)  # the page shows (and uses up) that message
+    # Approved again (core.admin_actions.apply_to_selected): the refusal is named, no success said.
+    again = client.post(url, {"action": "approve", "_selected_action": [refund.pk]}, HTTP_ACCEPT_LANGUAGE="zh-hans")
+    said = [(m.level, str(m)) for m in get_messages(again.wsgi_request)]
+    assert said == [(messages.ERROR, f"{refund}: 该笔退款已支付。")], said
+    assert account.entries.count() == paid_out
 
 
 def test_a_refund_to_an_open_account_is_not_a_late_refund(zaozhuang, api):
