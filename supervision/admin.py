@@ -6,6 +6,7 @@ Actions call the services; refusals come back as messages. The dashboard is serv
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
@@ -26,6 +27,7 @@ from pharmacies.models import Provider
 
 from . import services
 from .dashboard import CONFIRMED, OPEN, chart_data, dashboard_summary, dashboard_tables, summary_rows
+from .evidence import evidence_table
 from .exports import dashboard_xlsx
 from .flag_steps import STEP_FORMS
 from .models import (
@@ -156,7 +158,7 @@ class FlagTransitionInline(admin.TabularInline):
 
     @admin.display(description=_("step"))
     def step(self, obj):
-        return _("raised by monitoring") if obj.action == "raise" else action_label(f"supervision.flag.{obj.action}")
+        return step_label(obj)
 
     @admin.display(description=_("from state"))  # "from" alone reads 起始日期 (a date range's start)
     def from_state(self, obj):
@@ -176,6 +178,19 @@ class FlagTransitionInline(admin.TabularInline):
 
 def _status_label(status: str) -> str:
     return str(Flag.Status(status).label) if status in Flag.Status.values else (status or "-")
+
+
+def step_label(transition: FlagTransition) -> str:
+    return _("raised by monitoring") if transition.action == "raise" else action_label(f"supervision.flag.{transition.action}")
+
+
+def transition_rows(flag: Flag) -> list[dict]:
+    """The flag's steps in order, in words: when, which step, from and to which state, who, and their words."""
+    return [
+        {"at": t.at, "step": step_label(t), "from_state": _status_label(t.from_status), "to_state": _status_label(t.to_status),
+         "by": person_name(t.actor) if t.actor_id else "-", "note": t.note}
+        for t in flag.transitions.select_related("actor").order_by("pk")
+    ]
 
 
 def _each(modeladmin, request, queryset, step, done_message):
@@ -206,14 +221,16 @@ class FlagAdmin(LargeTableMixin, admin.ModelAdmin):
     date_hierarchy = "day"
     search_fields = ["item_key", "provider__code"]
     inlines = [FlagTransitionInline]
+    object_history_template = "admin/supervision/flag/object_history.html"
     # The item key is the monitoring run's code for what was judged (line:120): never shown; the
     # settlements are shown as evidence (linked), never chosen from a list.
-    exclude = ["item_key", "claim", "first_reviewer", "second_reviewer", "appeal_decided_by"]
+    # The evidence JSON is shown in words (evidence_details), never as JSON.
+    exclude = ["item_key", "claim", "first_reviewer", "second_reviewer", "appeal_decided_by", "evidence"]
     readonly_fields = [
         "rule", "rule_description", "day", "provider", "member", "message", "evidence_settlements", "amount_at_stake",
         "status", "run", "created_at", "first_reviewer_name", "first_opinion", "second_reviewer_name", "confirmed_amount",
         "confirmed_on", "appeal_deadline", "appeal_reason", "appeal_decided_by_name", "appeal_decision", "deduction_reference",
-        "evidence",
+        "evidence_details",
     ]
     # The review steps are taken one flag at a time on its own page (each with the auditor's
     # opinion and amount, supervision.flag_steps); only the deduction of cases decided is bulk.
@@ -235,6 +252,20 @@ class FlagAdmin(LargeTableMixin, admin.ModelAdmin):
     @admin.display(description=_("appeal decided by"))
     def appeal_decided_by_name(self, obj):
         return person_name(obj.appeal_decided_by) if obj.appeal_decided_by_id else "-"
+
+    @admin.display(description=_("evidence"))
+    def evidence_details(self, obj):
+        """The evidence JSON as a table of Chinese labels and formatted values (supervision.evidence)."""
+        return evidence_table(obj.evidence or {},
+                              settlement_url=lambda claim: reverse("admin:claims_claim_change", args=[claim.pk]))
+
+    def history_view(self, request, object_id, extra_context=None):
+        """流转记录: the flag's workflow steps (FlagTransition), not the admin's own change log,
+        which is empty (every step goes through a service)."""
+        flag = self.get_object(request, unquote(object_id))
+        rows = transition_rows(flag) if flag is not None else []
+        title = _("History of the case: %(flag)s") % {"flag": flag} if flag is not None else None
+        return super().history_view(request, object_id, {**(extra_context or {}), "transitions": rows, "title": title})
 
     @admin.display(description=_("evidence: settlements"))
     def evidence_settlements(self, obj):

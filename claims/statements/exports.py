@@ -10,7 +10,7 @@ from openpyxl import Workbook
 
 from core.exports import safe_row
 from core.idnumber import mask_id_number
-from core.money import to_capital
+from core.money import ZERO, to_capital
 from core.people import person_name
 
 from ..funds import FUND_FIELDS, FUNDS
@@ -57,7 +57,8 @@ def _benefit_rows(statement) -> list[tuple[str, object]]:
     found = {item["benefit"]: item for item in statement_by_benefit(statement)}
     rows = []
     for benefit, label in Claim.Benefit.choices:
-        item = found.get(benefit, {"count": 0, "fund": 0, "accounts": 0})
+        # A benefit without settlements: amounts to the fen (0.00 printed, as every money line), never 0.
+        item = found.get(benefit, {"count": 0, "fund": ZERO, "accounts": ZERO})
         rows += [
             (_("%(benefit)s: settlements") % {"benefit": label}, item["count"]),
             (_("%(benefit)s: fund paid, net of reversals") % {"benefit": label}, item["fund"]),

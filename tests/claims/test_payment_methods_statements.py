@@ -203,6 +203,23 @@ def test_the_method_lines_are_on_the_admin_page_print_xlsx_and_portal(year, clie
     assert "单独支付药品" in [cell.value for cell in workbook.worksheets[0][1]]
 
 
+def test_every_money_line_of_the_portal_print_has_two_decimals(year):
+    """A money line reads 0.00, never 0 (a benefit without settlements included); only counts
+    (笔数, 人数, 例数, 结算记录) are whole numbers (issue 16)."""
+    portal = Client()
+    portal.force_login(ProviderStaffFactory(provider=year["capitation_1"]).user)
+    statement = statements(year["capitation_1"])[3]
+    page = portal.get(reverse("portal_claims:statement_print", args=[statement.pk]),
+                      HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    lines = re.findall(r"<tr><th>(.*?)</th><td class=\"money\">(.*?)</td></tr>", page)
+    numbers = [(label, value) for label, value in lines if re.fullmatch(r"-?\d+(\.\d+)?", value)]
+    whole = [(label, value) for label, value in numbers if "." not in value]
+    assert whole and all(re.search("笔数|人数|例数|^结算记录$", label) for label, _value in whole), whole
+    money = [(label, value) for label, value in numbers if "." in value]
+    assert all(re.fullmatch(r"-?\d+\.\d\d", value) for _label, value in money), money
+    assert ("门诊慢特病:基金支付(扣除撤销)", "0.00") in money and ("按人头付费", "50.00") in money
+
+
 def test_an_approved_statements_method_lines_never_change(year):
     statement = statements(year["over"])[3]
     statement.status, statement.approved_by, statement.approved_at = "approved", UserFactory(), statement.generated_at

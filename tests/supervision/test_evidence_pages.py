@@ -1,0 +1,100 @@
+"""A flag's evidence (佐证说明) reads as a table in Chinese on its admin page, whatever rule raised
+it (amounts as ¥, dates, settlements linked), and its 流转记录 link lists the workflow steps."""
+
+import re
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from core.roles import Role
+from supervision.evidence import evidence_rows, label
+from supervision.models import Flag, SupplyStandard
+from supervision.monitoring import monitoring_run
+from supervision.services import flag_confirm, flag_first_review
+from tests.factories import UserFactory
+from tests.i18n.scan import codes_in, visible_text
+from tests.supervision.helpers import claim, institution, item, member, pharmacy
+
+pytestmark = pytest.mark.django_db
+MARCH = (date(2024, 3, 1), date(2024, 3, 31))
+
+
+@pytest.fixture
+def flags():
+    """Three rules' flags: a price above the platform's, a drained account, a repeated prescription."""
+    shop = pharmacy()
+    priced = claim(member(), date(2024, 3, 8), [(item("DRUG-P", platform_price="10.00"), 5, "12.00")], provider=shop)
+    drained = claim(member(), date(2024, 3, 9), [("DRUG-A", 1, "1350.50")], provider=shop, account="1350.50",
+                    balance_after="0.00")
+    SupplyStandard.objects.create(item_code="DRUG-R", daily_quantity=Decimal("2"))
+    who = member()
+    first = claim(who, date(2024, 3, 1), [("DRUG-R", 14, "3.00")], provider=institution())
+    again = claim(who, date(2024, 3, 5), [("DRUG-R", 14, "3.00")], provider=institution())
+    monitoring_run(date_from=MARCH[0], date_to=MARCH[1], codes=["price_above_platform", "cash_out", "repeated_prescribing"])
+    return {
+        "price_above_platform": (Flag.objects.get(rule__code="price_above_platform"), [priced]),
+        "cash_out": (Flag.objects.get(rule__code="cash_out"), [drained]),
+        "repeated_prescribing": (Flag.objects.get(rule__code="repeated_prescribing"), [first, again]),
+    }
+
+
+def _evidence_cell(page: str) -> str:
+    match = re.search(r'<div class="form-row field-evidence_details">(.*?)</table>\s*</div>', page, re.S)
+    assert match, "the evidence row is on the page"
+    return match.group(1)
+
+
+@pytest.mark.parametrize("rule", ["price_above_platform", "cash_out", "repeated_prescribing"])
+def test_the_evidence_reads_as_a_chinese_table_with_linked_settlements(flags, client, rule):
+    flag, settlements = flags[rule]
+    client.force_login(UserFactory(roles=[Role.AUDITOR]))
+    page = client.get(f"/admin/supervision/flag/{flag.pk}/change/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    cell = _evidence_cell(page)
+    # No JSON and no key codes: every key has its label.
+    text = " ".join(visible_text(cell))
+    assert "&quot;" not in cell and "{" not in text and '"' not in text
+    assert not [found for found in codes_in(page) if found[0] == "identifier"], codes_in(page)
+    for key in [*flag.evidence, *flag.evidence["parameters"]]:
+        assert key not in text, key
+    assert "佐证说明" in page and "涉及结算" in cell and "规则参数" in cell and "申诉期限（天）" in cell
+    for settlement in settlements:
+        assert f'href="/admin/claims/claim/{settlement.pk}/change/"' in cell and settlement.external_ref in cell
+    expected = {
+        "price_above_platform": ["挂网价格", "¥10.00", "高于挂网价的容差", "0%", "仅限药店", "是"],
+        "cash_out": ["发现的情形", "账户余额清零", "¥200.00", "¥100.00", "¥1,350.50"],
+        "repeated_prescribing": ["前次用药尚未用完的开药", "DRUG-R × 14，¥42.00", "回溯天数", "90"],
+    }[rule]
+    for text in expected:
+        assert text in cell, text
+
+
+def test_an_unknown_key_is_humanized_and_values_are_formatted():
+    rows = dict(evidence_rows({"some_new_key": [1, 2], "died_on": "2024-03-01", "restricted_to": "F",
+                               "previous_total": "1234.5", "claims": [], "parameters": {}}))
+    assert label("some_new_key") == "Some new key"
+    assert rows["Some new key"] == "1、2"
+    assert rows[label("died_on")] == "2024-03-01"
+    assert rows[label("restricted_to")] == "female"  # English here: the tests run in the source language
+    assert rows[label("previous_total")] == "¥1,234.50"
+    assert label("claims") not in rows and label("parameters") not in rows  # empty lists are left out
+
+
+def test_the_history_link_lists_the_workflow_steps_in_chinese(flags, client):
+    flag, _settlements = flags["price_above_platform"]
+    first, second = UserFactory(roles=[Role.AUDITOR], last_name="王", first_name="芳"), UserFactory(roles=[Role.AUDITOR])
+    flag_first_review(flag=flag, user=first, opinion="售价高于挂网价")
+    flag_confirm(flag=flag, user=second, amount="10.00", note="违规属实", today=date(2024, 4, 1))
+    client.force_login(first)
+    change = client.get(f"/admin/supervision/flag/{flag.pk}/change/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert f'href="/admin/supervision/flag/{flag.pk}/history/"' in change and "流转记录" in change
+    page = client.get(f"/admin/supervision/flag/{flag.pk}/history/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    rows = re.findall(r"<tr>\s*<th scope=\"row\">[^<]+</th>(.*?)</tr>", page, re.S)
+    cells = [re.findall(r"<td>(.*?)</td>", row, re.S) for row in rows]
+    assert cells == [  # step, from state, to state, by, note
+        ["智能监控发现", "-", "新疑点", "-", ""],
+        ["疑点初审", "新疑点", "已初审", "王芳", "售价高于挂网价"],
+        ["确认违规", "已初审", "已确认违规", second.username, "违规属实"],
+    ]
+    assert "流转记录：疑点" in page and "变更历史" not in page
+    assert not [found for found in codes_in(page) if found[0] == "identifier"], codes_in(page)
