@@ -1,6 +1,8 @@
 """Admin for monthly statements, deductions and reconciliations: read-only figures; actions
 call the services (approve, record the payment, close a month); print and XLSX links."""
 
+from decimal import Decimal, InvalidOperation
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -8,7 +10,9 @@ from django.db.models import BooleanField, Value
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
 from core.admin import LargeTableMixin
@@ -21,6 +25,7 @@ from core.roles import Role, has_role
 from ..funds import FUND_FIELDS
 from ..models import Deduction, ProviderStatement, Reconciliation, YearEndSettlement
 from . import exports
+from .portal import figure_labels
 from .services import statement_approve, statement_record_payment, statement_settlements
 from .year_end import year_end_approve, year_end_prepare, year_end_record_payment
 
@@ -225,14 +230,98 @@ class DeductionAdmin(LargeTableMixin, admin.ModelAdmin):
         return False
 
 
+def _figure(value) -> str:
+    """A stored figure (a count, or yuan as text to the fen) as it reads: amounts with thousands separators."""
+    if value is None or value == "":
+        return "—"
+    text = str(value)
+    if "." in text:
+        try:
+            return f"{Decimal(text):,.2f}"
+        except InvalidOperation:
+            return text
+    return text
+
+
+def _difference(mine, theirs) -> str:
+    try:
+        difference = Decimal(str(mine)) - Decimal(str(theirs))
+    except (InvalidOperation, ValueError):
+        return "—"
+    if "." in str(mine) or "." in str(theirs):
+        return f"{difference:+,.2f}"
+    return f"{difference:+}"
+
+
 @admin.register(Reconciliation)
 class ReconciliationAdmin(LargeTableMixin, admin.ModelAdmin):
     list_display = ["provider", "clearing", "period_from", "period_to", "result", "submitted_at", "submitted_by"]
     list_filter = ["result", "clearing"]
     list_select_related = ["provider", "submitted_by"]
     search_fields = ["provider__code"]
-    readonly_fields = ["provider", "clearing", "period_from", "period_to", "submitted", "agency", "detail_submitted", "result",
-                       "differences", "submitted_by", "submitted_at"]
+    # The figures and differences are JSON: shown as tables in words, never as JSON.
+    fields = ["provider", "clearing", "period_from", "period_to", "result", "figures", "detail_submitted", "settlement_differences",
+              "submitted_by", "submitted_at"]
+    readonly_fields = fields
+
+    @admin.display(description=_("figures"))
+    def figures(self, obj):
+        """The provider's figures beside the agency's, by the portal's row labels; a row that
+        differs is highlighted with its difference (provider − agency)."""
+        labels = figure_labels()
+        submitted, agency = obj.submitted or {}, obj.agency or {}
+        rows = []
+        for name in [*submitted, *(name for name in agency if name not in submitted)]:
+            mine, theirs = submitted.get(name), agency.get(name)
+            differs = mine != theirs
+            rows.append(format_html(
+                '<tr{}><th>{}</th><td class="money">{}</td><td class="money">{}</td><td class="money">{}</td></tr>',
+                mark_safe(' class="reconciliation-differs" style="background:#fde2e1;font-weight:bold"') if differs else "",
+                labels.get(name) or capfirst(str(name).replace("_", " ")), _figure(mine), _figure(theirs),
+                _difference(mine, theirs) if differs else "—",
+            ))
+        return format_html(
+            '<table class="reconciliation-figures"><thead><tr><th></th><th>{}</th><th>{}</th><th>{}</th></tr></thead>'
+            "<tbody>{}</tbody></table>",
+            _("provider's totals"), _("agency's totals"), _("difference (provider − agency)"), mark_safe("".join(rows)),
+        )
+
+    @admin.display(description=_("settlements that differ"))
+    def settlement_differences(self, obj):
+        """The settlements on one side only, and those whose amounts differ (when a list was submitted)."""
+        labels = figure_labels()
+        differences = obj.differences or {}
+        amounts = ("total", "fund", "account", "cash")
+        link = lambda pk: (format_html('<a href="{}">{}</a>', reverse("admin:claims_claim_change", args=[pk]), pk)  # noqa: E731
+                           if isinstance(pk, int) and not isinstance(pk, bool) else (pk or "—"))
+        head = format_html_join("", "<th>{}</th>", ((labels.get(name, name),) for name in amounts))
+        sections = []
+        for key, title, linked in (("missing_on_agency_side", _("Missing on the agency's side"), False),
+                                   ("missing_on_provider_side", _("Missing on the provider's side"), True)):
+            lines = differences.get(key) or []
+            if lines:
+                body = format_html_join("", "<tr><td>{}</td><td>{}</td>{}</tr>", (
+                    (link(line.get("settlement_id")) if linked else (line.get("settlement_id") or "—"),
+                     line.get("external_ref") or "—",
+                     format_html_join("", '<td class="money">{}</td>', ((_figure(line.get(name)),) for name in amounts)))
+                    for line in lines))
+                sections.append(format_html(
+                    "<h4>{}</h4><table><thead><tr><th>{}</th><th>{}</th>{}</tr></thead><tbody>{}</tbody></table>",
+                    title, _("settlement"), _("transaction number"), head, body))
+        different = differences.get("different_amounts") or []
+        if different:
+            body = format_html_join("", '<tr class="reconciliation-differs"><td>{}</td><td>{}</td><td>{}</td></tr>', (
+                (link(line.get("settlement_id")), line.get("external_ref") or "—", format_html_join(
+                    mark_safe("<br>"), "{}：{} / {}", (
+                        (labels.get(name, name), _figure(pair.get("provider")), _figure(pair.get("agency")))
+                        for name, pair in (line.get("fields") or {}).items())))
+                for line in different))
+            sections.append(format_html(
+                "<h4>{}</h4><table><thead><tr><th>{}</th><th>{}</th><th>{}</th></tr></thead><tbody>{}</tbody></table>",
+                _("Different amounts"), _("settlement"), _("transaction number"), _("provider's / agency's"), body))
+        if sections:
+            return mark_safe("".join(sections))
+        return _("No settlement differs.") if obj.detail_submitted else _("No settlement list was submitted.")
 
     def has_add_permission(self, request):
         return False

@@ -156,6 +156,12 @@ class ReconciliationForm(forms.Form):
             gettext("Columns (the file's first row): {id} or {ref}, {total}, {fund}, {account}, {cash}."), **columns)
 
 
+def figure_labels() -> dict:
+    """Each reconciliation figure by the name the provider types it under (the form's labels),
+    never its key; the admin's page uses the same words."""
+    return {name: field.label for name, field in ReconciliationForm.base_fields.items()}
+
+
 def _read_list(upload):
     """The provider's settlement list: CSV in UTF-8, UTF-16 or GBK (as Chinese Excel saves it);
     anything else, and any amount that is not a finite number of yuan within a statement's
@@ -242,7 +248,7 @@ def reconciliations(request):
 def reconciliation_detail(request, pk):
     reconciliation = get_object_or_404(Reconciliation, pk=pk, provider=request.provider)
     # Each figure by the name the provider typed it under (the form's labels), never its key.
-    labels = {name: field.label for name, field in ReconciliationForm.base_fields.items()}
+    labels = figure_labels()
     totals = [(labels.get(name, name), value, reconciliation.agency.get(name))
               for name, value in reconciliation.submitted.items()]
     differences = dict(reconciliation.differences or {})

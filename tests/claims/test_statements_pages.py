@@ -278,3 +278,39 @@ def test_a_huge_cell_in_the_settlement_list_is_refused_naming_row_and_column(por
     assert "第 3 行，account 列" in page and "IMPORT_MAX_CELL_CHARS" in page
     assert "9" * 200 not in page and len(page) < 100_000
     assert not Reconciliation.objects.exists()
+
+
+def test_the_admin_reconciliation_page_shows_the_figures_side_by_side_in_words(portal, setup):
+    """The provider's figures beside the agency's under the portal's row labels, a row that
+    differs highlighted with its difference; the settlements that differ listed, never JSON."""
+    import re
+
+    from tests.i18n.scan import codes_in, visible_text
+
+    csv = "external_ref,total,fund,account,cash\nMINE-1,10.00,10.00,0.00,0.00\nMINE-2,3.50,2.50,0.00,0.00\nMINE-9,5.00,5.00,0.00,0.00\n"
+    portal.post(reverse("portal_claims:reconciliations"), {
+        "period_from": "2026-03-01", "period_to": "2026-03-31", "count": "3", "total": "1013.50", "fund": "12.50",
+        "account": "0.00", "cash": "1.00", "settlements_file": SimpleUploadedFile("list.csv", csv.encode()),
+    })
+    reconciliation = Reconciliation.objects.get()
+    mine2 = reconciliation.differences["different_amounts"][0]["settlement_id"]
+    client = Client()
+    client.force_login(UserFactory(roles=[Role.FINANCE]))
+    page = client.get(reverse("admin:claims_reconciliation_change", args=[reconciliation.pk]),
+                      HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    rows = re.findall(r"<tr( class=\"reconciliation-differs\"[^>]*)?><th>([^<]+)</th><td class=\"money\">([^<]+)</td>"
+                      r"<td class=\"money\">([^<]+)</td><td class=\"money\">([^<]+)</td></tr>", page)
+    assert [(bool(marked), label, mine, agency, difference) for marked, label, mine, agency, difference in rows] == [
+        (True, "结算笔数", "3", "2", "+1"),
+        (True, "医疗费总额", "1,013.50", "13.50", "+1,000.00"),
+        (False, "统筹基金已支付", "12.50", "12.50", "—"),
+        (False, "账户支付（个人账户及家庭共济）", "0.00", "0.00", "—"),
+        (False, "个人现金支付", "1.00", "1.00", "—"),
+    ]
+    assert "机构汇总" in page and "经办机构汇总" in page
+    text = " ".join(visible_text(page))
+    assert "经办机构无此记录" in text and "MINE-9" in text and "金额不一致" in text
+    assert "个人现金支付：0.00 / 1.00" in text
+    assert f'href="/admin/claims/claim/{mine2}/change/"' in page
+    assert '"count"' not in text and "{" not in text and "different_amounts" not in text
+    assert not [found for found in codes_in(page) if found[0] == "identifier"], codes_in(page)
