@@ -144,6 +144,7 @@ class _Lookups:
         codes = [code for code in evidence.get("diseases") or () if isinstance(code, str)]
         self.diseases = dict(Disease.objects.filter(region=settings.REGION, code__in=codes).values_list("code", "name")) if codes else {}
         self.settlement_url = settlement_url or (lambda claim: None)
+        self.own_only = provider_id is not None
 
     def claim(self, pk) -> SafeString:
         claim = self.claims.get(pk)
@@ -165,12 +166,23 @@ class _Lookups:
         return format_html('<a href="{}">{}</a>', url, text) if url else format_html("{}", text)
 
 
+def _items(values: list, known: dict, render, own_only: bool) -> SafeString:
+    """Settlements or items, one a line; a provider sees only its own, and how many are another's."""
+    shown = [pk for pk in values if pk in known or not own_only]
+    html = format_html_join(mark_safe("<br>"), "{}", ((render(pk),) for pk in shown))
+    others = len(values) - len(shown)
+    if others:
+        note = gettext("%(count)s at other providers") % {"count": others}
+        html = format_html("{}<br>{}", html, note) if html else format_html("{}", note)
+    return html or mark_safe("-")
+
+
 def value_html(key: str, value, lookups: _Lookups) -> SafeString:
     """One evidence value, formatted by what its key holds."""
     if key == "claims" and isinstance(value, list):
-        return format_html_join(mark_safe("<br>"), "{}", ((lookups.claim(pk),) for pk in value)) or "-"
+        return _items(value, lookups.claims, lookups.claim, lookups.own_only)
     if key in LINE_LISTS and isinstance(value, list):
-        return format_html_join(mark_safe("<br>"), "{}", ((lookups.line(pk),) for pk in value)) or "-"
+        return _items(value, lookups.lines, lookups.line, lookups.own_only)
     if key == "parameters" and isinstance(value, dict):
         return parameters_html(value, lookups)
     if key == "diseases" and isinstance(value, list):
@@ -195,19 +207,21 @@ def parameters_html(parameters: dict, lookups: _Lookups) -> SafeString:
     return format_html('<table class="evidence-parameters">{}</table>', rows)
 
 
-def evidence_rows(evidence: dict, *, settlement_url=None, provider_id=None) -> list[tuple[str, SafeString]]:
+def evidence_rows(evidence: dict, *, settlement_url=None, provider_id=None, leave_out=()) -> list[tuple[str, SafeString]]:
     """(label, value) pairs for an evidence: the rule's findings first, then the settlements and
-    items it names, then the parameters it ran with."""
+    items it names, then the parameters it ran with. With `provider_id` (the portal), only that
+    provider's settlements and items are named."""
     if not isinstance(evidence, dict):
         return [(str(LABELS["parameters"]), format_html("{}", _plain(evidence)))] if evidence else []
     lookups = _Lookups(evidence, settlement_url, provider_id)
     keys = [key for key in evidence if key not in LAST] + [key for key in LAST if key in evidence]
+    keys = [key for key in keys if key not in leave_out]
     return [(label(key), value_html(key, evidence[key], lookups)) for key in keys
             if not (key in LAST and not evidence[key])]
 
 
-def evidence_table(evidence: dict, *, settlement_url=None, provider_id=None) -> SafeString:
-    rows = evidence_rows(evidence, settlement_url=settlement_url, provider_id=provider_id)
+def evidence_table(evidence: dict, *, settlement_url=None, provider_id=None, leave_out=()) -> SafeString:
+    rows = evidence_rows(evidence, settlement_url=settlement_url, provider_id=provider_id, leave_out=leave_out)
     if not rows:
         return mark_safe("-")
     body = format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows)

@@ -4,6 +4,7 @@ flags, their evidence and amounts, the appeal form, and its credit score."""
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -13,6 +14,7 @@ from core.errors import DomainError
 from pharmacies.portal import portal_view, render_portal
 
 from . import services
+from .evidence import evidence_table
 from .models import Flag, ProviderCreditScore
 
 # A flag reaches the provider once the second review has confirmed it (and stays visible).
@@ -51,8 +53,11 @@ def flag_detail(request, pk):
          statuses.get(t.to_status, t.to_status))
         for t in flag.transitions.order_by("pk")
     ]
+    # The evidence in words (the settlements are listed above it): the provider's own items only.
+    evidence = evidence_table(flag.evidence or {}, provider_id=request.provider.pk, leave_out=("claims",),
+                              settlement_url=lambda claim: reverse("portal_claims:settlement", args=[claim.pk]))
     return render_portal(request, "portal/supervision/flag_detail.html", {
-        "flag": flag, "can_appeal": can_appeal, "history": history, "settlements": settlements,
+        "flag": flag, "can_appeal": can_appeal, "history": history, "settlements": settlements, "evidence": evidence,
     })
 
 

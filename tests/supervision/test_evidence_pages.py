@@ -98,3 +98,23 @@ def test_the_history_link_lists_the_workflow_steps_in_chinese(flags, client):
     ]
     assert "流转记录：疑点" in page and "变更历史" not in page
     assert not [found for found in codes_in(page) if found[0] == "identifier"], codes_in(page)
+
+
+def test_the_portal_flag_page_shows_the_evidence_in_words_naming_only_the_providers_own_items(flags, client):
+    """Repeated prescribing found across two hospitals: the hospital of the refill reads the
+    evidence in words, its own items linked to its own settlement pages, the other's only counted."""
+    from tests.factories import ProviderStaffFactory
+
+    flag, (first, again) = flags["repeated_prescribing"]
+    first_reviewer, second_reviewer = UserFactory(roles=[Role.AUDITOR]), UserFactory(roles=[Role.AUDITOR])
+    flag_first_review(flag=flag, user=first_reviewer, opinion="重复开药")
+    flag_confirm(flag=flag, user=second_reviewer, amount="42.00", note="违规属实", today=date.today())
+    assert flag.provider_id == again.provider_id != first.provider_id
+    client.force_login(ProviderStaffFactory(provider=again.provider).user)
+    page = client.get(f"/portal/flags/{flag.pk}/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    text = " ".join(visible_text(page))
+    assert "佐证说明" in text and "规则参数" in text and "回溯天数" in text
+    assert "前次用药尚未用完的开药 1 笔在其他机构" in text  # the earlier dispensing is another hospital's
+    assert f'href="/portal/settlements/{again.pk}/"' in page and f"/settlements/{first.pk}/" not in page
+    assert first.external_ref not in text and again.external_ref in text
+    assert not [found for found in codes_in(page) if found[0] == "identifier"], codes_in(page)
