@@ -4,6 +4,7 @@ batch from a policy version (action on 区域政策版本), another approves it 
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
+from core.admin import NoAddNoDeleteMixin
 from core.admin_actions import apply_to_selected
 
 from .models import SubsidyBatch, SubsidyPayment
@@ -33,19 +34,13 @@ class SubsidyPaymentInline(admin.TabularInline):
 
 
 @admin.register(SubsidyBatch)
-class SubsidyBatchAdmin(admin.ModelAdmin):
+class SubsidyBatchAdmin(NoAddNoDeleteMixin, admin.ModelAdmin):
     list_display = ("pk", "policy_version", "ratio_percent", "status", "payment_count", "total", "proposed_by", "approved_by", "approved_at")
     list_filter = ("status",)
     readonly_fields = ("policy_version", "ratio_percent", "status", "payment_count", "total", "proposed_by", "proposed_at", "approved_by", "approved_at")
     fields = readonly_fields
     inlines = [SubsidyPaymentInline]
     actions = ["approve"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.action(description=_("Approve the selected batches (not your own proposal)"), permissions=["change"])
     def approve(self, request, queryset):

@@ -92,6 +92,18 @@ class ReadOnlyAdminMixin:
         return False
 
 
+class NoAddNoDeleteMixin:
+    """A model whose rows a service creates and an action or view of the admin moves on
+    (approve, pay, decide): the admin never adds one and never deletes one. Changing is the
+    ModelAdmin's own to say."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class ReadOnlyInlineMixin:
     """An inline shown read-only on its parent's page: no rows added, changed or deleted."""
 

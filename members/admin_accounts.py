@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from core.admin import ReadOnlyAdminMixin, ReadOnlyInlineMixin
+from core.admin import NoAddNoDeleteMixin, ReadOnlyAdminMixin, ReadOnlyInlineMixin
 from core.admin_actions import apply_to_selected
 from core.errors import DomainError
 from core.formats import duration_label, month_label
@@ -225,7 +225,7 @@ class AccountDecisionAdmin(admin.ModelAdmin):
 
 
 @admin.register(LateRefund)
-class LateRefundAdmin(admin.ModelAdmin):
+class LateRefundAdmin(NoAddNoDeleteMixin, admin.ModelAdmin):
     """Refunds that reached an account after a withdrawal closed it, awaiting a case worker's
     approval to be paid out as the closing decision paid the balance."""
 
@@ -237,15 +237,9 @@ class LateRefundAdmin(admin.ModelAdmin):
     fields = ["account", "amount", "status", "decision", "entry", "created_at", "created_by", "decided_by", "decided_at"]
     readonly_fields = fields
 
-    def has_add_permission(self, request):
-        return False
-
     def has_change_permission(self, request, obj=None):
         # The list action approves; nothing is edited.
         return obj is None and super().has_change_permission(request, obj)
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.action(description=_("Approve and pay out the selected refunds"), permissions=["change"])
     def approve(self, request, queryset):

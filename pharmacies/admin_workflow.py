@@ -21,7 +21,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from core.admin import ReadOnlyAdminMixin, ReadOnlyInlineMixin
+from core.admin import NoAddNoDeleteMixin, ReadOnlyAdminMixin, ReadOnlyInlineMixin
 from core.admin_actions import apply_to_selected, role_permission
 from core.errors import DomainError
 from core.roles import Role
@@ -440,7 +440,8 @@ class AgreementTransitionInline(TransitionInline):
 
 
 @admin.register(Agreement)
-class AgreementAdmin(admin.ModelAdmin):
+class AgreementAdmin(NoAddNoDeleteMixin, admin.ModelAdmin):
+    # No add, no delete: agreements are signed from an approved application or renewed
     list_display = [
         "pk",
         "provider",
@@ -463,12 +464,6 @@ class AgreementAdmin(admin.ModelAdmin):
 
     has_case_worker_permission = role_permission(Role.CASE_WORKER)
     has_auditor_permission = role_permission(Role.AUDITOR)
-
-    def has_add_permission(self, request):
-        return False  # agreements are signed from an approved application or renewed
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     activate = workflow_action(
         permissions=["case_worker"],
@@ -505,7 +500,6 @@ class AgreementAdmin(admin.ModelAdmin):
             provider=obj.provider, actor=actor, **v
         ),
     )
-
 
 # --- payment terms (支付方式) --------------------------------------------------------------
 

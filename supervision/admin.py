@@ -16,7 +16,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
-from core.admin import LargeTableMixin, ReadOnlyAdminMixin
+from core.admin import LargeTableMixin, NoAddNoDeleteMixin, ReadOnlyAdminMixin
 from core.admin_actions import apply_to_selected, role_permission
 from core.audit_labels import action_label
 from core.errors import DomainError
@@ -52,7 +52,8 @@ class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Rule)
-class RuleAdmin(admin.ModelAdmin):
+class RuleAdmin(NoAddNoDeleteMixin, admin.ModelAdmin):
+    # No add, no delete: the rules are code; their rows come with the migration
     # The rule's code stays in the database and the API; people read its name and description.
     list_display = ["title", "description", "enabled", "effective_from", "effective_to", "updated_at"]
     list_filter = ["enabled"]
@@ -67,12 +68,6 @@ class RuleAdmin(admin.ModelAdmin):
     @admin.display(description=_("parameters in force (defaults overlaid)"))
     def parameters_in_force(self, obj):
         return parameters_of(obj.code, obj.parameters) if obj.code in RULES else "-"
-
-    def has_add_permission(self, request):
-        return False  # the rules are code; their rows come with the migration
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(SexRestrictedDrug)
@@ -214,7 +209,7 @@ class FlagStageFilter(admin.SimpleListFilter):
 
 
 @admin.register(Flag)
-class FlagAdmin(LargeTableMixin, admin.ModelAdmin):
+class FlagAdmin(NoAddNoDeleteMixin, LargeTableMixin, admin.ModelAdmin):
     list_display = ["pk", "rule", "status", "day", "provider", "member", "amount_at_stake", "confirmed_amount", "appeal_deadline"]
     list_select_related = ["rule", "provider", "member"]
     list_filter = [FlagStageFilter, "status", "rule"]
@@ -307,12 +302,6 @@ class FlagAdmin(LargeTableMixin, admin.ModelAdmin):
         context = {**self.admin_site.each_context(request), "title": form_class.title, "flag": flag, "form": form,
                    "opts": self.model._meta, "evidence": self.evidence_settlements(flag), "change_url": change_url}
         return TemplateResponse(request, "admin/supervision/flag/step.html", context)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_urls(self):
         view = self.admin_site.admin_view(self.dashboard_view)

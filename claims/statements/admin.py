@@ -15,7 +15,7 @@ from django.utils.safestring import mark_safe
 from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
-from core.admin import LargeTableMixin
+from core.admin import LargeTableMixin, NoAddNoDeleteMixin
 from core.admin_actions import apply_to_selected, role_permission
 from core.errors import DomainError
 from core.formats import month_label
@@ -58,7 +58,7 @@ class DeductionInline(admin.TabularInline):
         return False
 
 
-class FinanceStepsMixin:
+class FinanceStepsMixin(NoAddNoDeleteMixin):
     """Approving and recording a payment are finance's (core/roles.py; the services refuse anyone
     else): the action, the "Record payment" link and the payment page are offered to finance only,
     and a direct POST from anyone else is answered 403. Print and XLSX stay open to every viewer."""
@@ -88,12 +88,6 @@ class FinanceStepsMixin:
 
     def record_payment(self, obj, *, user, payment_reference):
         raise NotImplementedError
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def _url_name(self, step: str) -> str:
         return f"{self.model._meta.app_label}_{self.model._meta.model_name}_{step}"
@@ -213,7 +207,9 @@ class ProviderStatementAdmin(FinanceStepsMixin, LargeTableMixin, admin.ModelAdmi
 
 
 @admin.register(Deduction)
-class DeductionAdmin(LargeTableMixin, admin.ModelAdmin):
+class DeductionAdmin(NoAddNoDeleteMixin, LargeTableMixin, admin.ModelAdmin):
+    # No add, no delete: recorded by supervision's confirmed violations
+    # (claims.statements.services.deduction_record).
     list_display = ["provider", "amount", "decided_on", "source_label", "reason", "statement"]
     list_select_related = ["provider", "statement"]
     search_fields = ["provider__code", "source_reference"]
@@ -221,13 +217,6 @@ class DeductionAdmin(LargeTableMixin, admin.ModelAdmin):
     readonly_fields = ["provider", "amount", "reason", "source_label", "decided_by_name", "decided_on", "statement", "created_at"]
     exclude = ["source_reference", "decided_by"]  # decided_by shown by name as decided_by_name
     decided_by_name = person_display("decided_by", _("decided by"))
-
-    def has_add_permission(self, request):
-        # Recorded by supervision's confirmed violations through claims.statements.services.deduction_record.
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 def _figure(value) -> str:
@@ -254,7 +243,7 @@ def _difference(mine, theirs) -> str:
 
 
 @admin.register(Reconciliation)
-class ReconciliationAdmin(LargeTableMixin, admin.ModelAdmin):
+class ReconciliationAdmin(NoAddNoDeleteMixin, LargeTableMixin, admin.ModelAdmin):
     list_display = ["provider", "clearing", "period_from", "period_to", "result", "submitted_at", "submitted_by"]
     list_filter = ["result", "clearing"]
     list_select_related = ["provider", "submitted_by"]
@@ -322,12 +311,6 @@ class ReconciliationAdmin(LargeTableMixin, admin.ModelAdmin):
         if sections:
             return mark_safe("".join(sections))
         return _("No settlement differs.") if obj.detail_submitted else _("No settlement list was submitted.")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(YearEndSettlement)

@@ -224,7 +224,8 @@ def test_supervision_registers_its_settlement_rules_with_claims():
 
 def test_read_only_admins_use_the_mixin():
     """core.admin.ReadOnlyAdminMixin / ReadOnlyInlineMixin say "read-only" once; no admin class
-    writes the three has_*_permission methods returning False again."""
+    writes the three has_*_permission methods returning False again, nor a ModelAdmin the
+    add-and-delete pair of core.admin.NoAddNoDeleteMixin."""
     names = {"has_add_permission", "has_change_permission", "has_delete_permission"}
     repeated = []
     for relative, path in project_modules():
@@ -237,6 +238,12 @@ def test_read_only_admins_use_the_mixin():
                             and isinstance(item.body[0].value, ast.Constant) and item.body[0].value.value is False}
                 if refusing == names:
                     repeated.append(f"{relative}:{node.lineno} {node.name}")
+                # A ModelAdmin (has_add_permission(self, request): not an inline) refusing add and
+                # delete says so with core.admin.NoAddNoDeleteMixin.
+                add = next((item for item in node.body if isinstance(item, ast.FunctionDef)
+                            and item.name == "has_add_permission"), None)
+                if {"has_add_permission", "has_delete_permission"} <= refusing and len(add.args.args) == 2:
+                    repeated.append(f"{relative}:{node.lineno} {node.name} (no add, no delete)")
     assert repeated == []
 
 
