@@ -45,6 +45,23 @@ def test_provider_staff_log_in_and_agency_staff_are_refused(client, pharmacy_use
     assert client.get(reverse("portal:home")).status_code == 302
 
 
+def test_the_portal_header_names_the_person_and_the_provider_not_the_username(client, pharmacy):
+    """The header reads 定点机构名 · 王芳 (姓 then 名), the username only when no name is set (issue 16)."""
+    import re
+
+    named = ProviderStaffFactory(provider=pharmacy, user__username="provider", user__last_name="王", user__first_name="芳")
+    client.force_login(named.user)
+    page = client.get(reverse("portal:home"), HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    header = re.search(r'<div class="who">(.*?)<form', page, re.S).group(1)
+    assert pharmacy.name in header and "王芳" in header
+    assert "provider" not in header
+    unnamed = ProviderStaffFactory(provider=pharmacy, user__username="staff-7")
+    client.force_login(unnamed.user)
+    page = client.get(reverse("portal:home"), HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    header = re.search(r'<div class="who">(.*?)<form', page, re.S).group(1)
+    assert pharmacy.name in header and "staff-7" in header
+
+
 def test_anonymous_visitors_are_sent_to_the_login_page(client):
     response = client.get(reverse("portal:applications"))
     assert response.status_code == 302 and response["Location"].startswith(reverse("portal:login"))
