@@ -83,8 +83,13 @@ class ClaimLineInline(admin.TabularInline):
     model = ClaimLine
     extra = 0
     can_delete = False
-    fields = ("position", "catalog_item", "quantity", "unit_price", "amount", "fully_self_paid", "over_limit", "class_b_prepay", "policy_scope")
+    # 序号 from 1 (ClaimLine.number), as the portal shows it; the stored position counts from 0.
+    fields = ("number", "catalog_item", "quantity", "unit_price", "amount", "fully_self_paid", "over_limit", "class_b_prepay", "policy_scope")
     readonly_fields = fields
+
+    @admin.display(description=_("position"))
+    def number(self, obj):
+        return obj.number
 
     def has_add_permission(self, request, obj=None):
         return False

@@ -461,7 +461,13 @@ class ClaimLine(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.claim_id}#{self.position} {self.catalog_item_id}"
+        # Shown above each line on the settlement's admin page: its 序号 from 1, not the stored position.
+        return str(_("settlement %(claim)s, item %(number)d") % {"claim": self.claim_id, "number": self.number})
+
+    @property
+    def number(self) -> int:
+        """The line's 序号 as people count (1, 2, …) on pages and prints; `position` is stored from 0."""
+        return self.position + 1
 
 
 # =======================================================================================

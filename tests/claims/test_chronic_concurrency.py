@@ -11,6 +11,7 @@ from django.db import connection
 
 from claims import chronic
 from claims.models import ChronicYear, Claim, Disease
+from core.roles import Role
 from members.models import LedgerEntry, PersonalAccount
 from tests.factories import ProviderFactory, UserFactory
 
@@ -28,8 +29,9 @@ def test_chronic_limit_and_balance_hold_under_50_concurrent_settlements(on_postg
     clients = [provider_client(provider) for _ in range(4)]
     member = make_member(balance="100.00")
     disease = Disease.objects.create(region=settings.REGION, code="S1", name="S1", group="special")
-    chronic.registration_approve(user=UserFactory(), registration=chronic.registration_propose(
-        user=UserFactory(), member=member, disease=disease, valid_from=date(2023, 1, 1)))
+    # Proposed and approved by two case workers (the services check the role).
+    chronic.registration_approve(user=UserFactory(roles=[Role.CASE_WORKER]), registration=chronic.registration_propose(
+        user=UserFactory(roles=[Role.CASE_WORKER]), member=member, disease=disease, valid_from=date(2023, 1, 1)))
 
     responses, errors = [], []
     start = threading.Barrier(THREADS)

@@ -186,6 +186,34 @@ def test_the_portal_shows_a_settlements_explanation_to_its_own_provider_only(day
     assert theirs.get(url).status_code == 404
 
 
+def test_settlement_lines_are_numbered_from_one_on_the_portal_and_the_admin_page(day, provider_client):
+    """序号 counts from 1 as people count; the stored position stays from 0 (issue 16)."""
+    import re
+
+    from tests.factories import ProviderStaffFactory
+
+    response = provider_client(day["level1"]).post("/api/v1/settlements", {
+        "member_id_number": day["member"].id_number, "visit_date": "2023-02-02", "external_ref": "HIS-4",
+        "visit_place": "local", "use_account": True, "items": [
+            {"code": "A-DRUG", "quantity": "1", "unit_price": "10.00"},
+            {"code": "C-DRUG", "quantity": "1", "unit_price": "30.00"}],
+    }, format="json")
+    assert response.status_code == 201, response.json()
+    claim = Claim.objects.get(external_ref="HIS-4")
+    assert list(claim.lines.values_list("position", flat=True)) == [0, 1]
+    portal = Client()
+    portal.force_login(ProviderStaffFactory(provider=day["level1"]).user)
+    page = portal.get(reverse("portal_claims:settlement", args=[claim.pk]), HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "<th>序号</th>" in page
+    assert re.findall(r"<tr><td>(\d+)</td><td>(?:A|C)-DRUG", page) == ["1", "2"]
+    page = day["admin"].get(reverse("admin:claims_claim_change", args=[claim.pk]), HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "序号" in page
+    numbers = re.findall(r'<td class="field-number">\s*<p>(\d+)</p>', page)
+    assert numbers == ["1", "2"], numbers
+    assert f"结算编号 {claim.pk} 第 1 项" in page and f"结算编号 {claim.pk} 第 2 项" in page  # each line's caption
+    assert f"{claim.pk}#0" not in page
+
+
 def test_resending_a_reversed_settlement_says_it_was_reversed_in_beijing_time(day, provider_client):
     """A HIS that retries after a reversal must not book the visit as paid."""
     claim = Claim.objects.get(external_ref="HIS-1")
