@@ -7,7 +7,7 @@ claims/chronic_calculator.py; the policy format in claims/chronic_format.py.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -29,11 +29,12 @@ from members.services import account_lock, account_post_entry
 from . import calculator as calc
 from . import chronic_calculator as chronic_calc
 from . import settlement_queries as queries
-from .models import ChronicClaim, ChronicRegistration, ChronicYear, Claim, ClaimLine, Disease, MemberYear, PolicyVersion
+from .models import ChronicClaim, ChronicRegistration, ChronicYear, Claim, Disease, MemberYear, PolicyVersion
 from .services import (
     SettlementRefused,
     _refuse,
     _valid_id_number,
+    insert_claim,
     line_inputs,
     policy_version_on,
     prepare_caller,
@@ -546,15 +547,10 @@ def chronic_settle(*, user, request, fingerprint: str) -> dict:
         settled_by=user,
         response=response,
     )
-    claim.save()
-    ClaimLine.objects.bulk_create([
-        ClaimLine(
-            claim=claim, position=index, catalog_item=item, quantity=line.line.quantity, unit_price=line.line.unit_price,
-            amount=line.line.amount, fully_self_paid=line.line.fully_self_paid, over_limit=line.line.over_limit,
-            class_b_prepay=line.line.class_b_prepay, policy_scope=line.line.policy_scope if line.in_scope else ZERO,
-        )
-        for index, (line, item) in enumerate(zip(result.lines, prepared.items, strict=True))
-    ])
+    # The settlement and its lines as pooling and account-only write them; an out-of-scope line
+    # keeps no policy-scope amount (the disease's scope decides it).
+    insert_claim(claim, [line.line if line.in_scope else replace(line.line, policy_scope=ZERO) for line in result.lines],
+                 prepared.items)
     ChronicClaim.objects.create(
         claim=claim, disease=prepared.disease, registration=prepared.registration, tally=tally, out_of_scope=result.out_of_scope,
         # Jinan (七): the pooling version whose second-payment ratio pays a pending base (its batch).

@@ -210,6 +210,11 @@ def test_items_outside_the_diseases_scope_are_personal_burden_with_the_reason(wo
         ("A-DRUG", True, None), ("B-DRUG", False, "outside_disease_scope")]
     assert data["year"]["tally"] == "group:two_diseases"
     assert ChronicClaim.objects.get().out_of_scope == Decimal("50.00")
+    # The stored lines (claims.services.insert_claim, as pooling writes them): the line outside
+    # the disease's scope keeps no policy-scope amount.
+    stored = ChronicClaim.objects.get().claim.lines.order_by("position")
+    assert [(line.catalog_item.code, line.amount, line.policy_scope) for line in stored] == [
+        ("A-DRUG", Decimal("100.00"), Decimal("100.00")), ("B-DRUG", Decimal("50.00"), Decimal("0.00"))]
 
 
 # --- Ziyang 第九条: 两病 and special disease are exclusive -----------------------------------------
