@@ -7,6 +7,7 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from core.exports import refuse_formula_names
+from core.formats import month_label
 from core.money import MoneyField, PercentField
 from core.regions import Region
 
@@ -651,7 +652,9 @@ class ProviderStatement(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.provider_id or self.clearing} {self.month:%Y-%m}"
+        # The admin page's title, as a person writes it: 枣庄市立医院 2026年03月 月度清算单.
+        who = self.provider.name if self.provider_id else self.get_clearing_display()
+        return str(_("%(provider)s %(month)s monthly statement") % {"provider": who, "month": month_label(self.month)})
 
     @property
     def payee(self) -> str:
@@ -799,7 +802,8 @@ class YearEndSettlement(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.provider_id} {self.year}"
+        # The admin page's title, as a person writes it: 枣庄市立医院 2025年度清算.
+        return str(_("%(provider)s %(year)s year-end settlement") % {"provider": self.provider.name, "year": self.year})
 
     @property
     def file_key(self) -> str:

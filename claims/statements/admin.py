@@ -47,7 +47,7 @@ def person_display(field_name: str, description, *, nobody: str = "-"):
 
 class DeductionInline(admin.TabularInline):
     model = Deduction
-    fields = ["decided_on", "amount", "reason", "source_reference", "decided_by_name"]
+    fields = ["decided_on", "amount", "reason", "source_label", "decided_by_name"]  # the source in words
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -211,7 +211,7 @@ class DeductionAdmin(NoAddNoDeleteMixin, LargeTableMixin, admin.ModelAdmin):
     # No add, no delete: recorded by supervision's confirmed violations
     # (claims.statements.services.deduction_record).
     list_display = ["provider", "amount", "decided_on", "source_label", "reason", "statement"]
-    list_select_related = ["provider", "statement"]
+    list_select_related = ["provider", "statement__provider"]  # the statement reads by provider name
     search_fields = ["provider__code", "source_reference"]
     # source_reference: a code, shown in words as source_label
     readonly_fields = ["provider", "amount", "reason", "source_label", "decided_by_name", "decided_on", "statement", "created_at"]

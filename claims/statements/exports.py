@@ -108,11 +108,11 @@ def statements_xlsx(statements, filename: str, settlements=None) -> HttpResponse
     for statement in statements:
         sheet.append(safe_row([value for _label, value in statement_rows(statement, methods)]))
     deductions = workbook.create_sheet(_("Deductions")[:31])
-    deductions.append([_("Provider"), _("Month"), _("Amount"), _("Reason"), _("Source reference"), _("Decided on")])
+    deductions.append([_("Provider"), _("Month"), _("Amount"), _("Reason"), _("Source"), _("Decided on")])
     for statement in statements:
         for deduction in statement.deductions.all():
             deductions.append(safe_row([statement.file_key, f"{statement.month:%Y-%m}", deduction.amount,
-                                        deduction.reason, deduction.source_reference, deduction.decided_on]))
+                                        deduction.reason, deduction.source_label(), deduction.decided_on]))
     if settlements is not None:
         listing = workbook.create_sheet(_("Settlements")[:31])
         listing.append([str(heading) for heading in settlement_headings()] + [_("Counted in this statement as")])

@@ -314,3 +314,36 @@ def test_the_admin_reconciliation_page_shows_the_figures_side_by_side_in_words(p
     assert f'href="/admin/claims/claim/{mine2}/change/"' in page
     assert '"count"' not in text and "{" not in text and "different_amounts" not in text
     assert not [found for found in codes_in(page) if found[0] == "identifier"], codes_in(page)
+
+
+def test_deductions_read_in_words_on_every_statement_page_and_the_title_as_a_person_writes_it(setup, portal):
+    """The deduction's source is 智能监控疑点 第N号 (never the code supervision.flag:N) on the
+    admin page, the print, the portal page and the XLSX; the admin title names the provider and the month."""
+    import datetime
+
+    from claims.models import Deduction
+
+    setup["mine"].name = "枣庄市立医院"
+    setup["mine"].save()
+    statement = ProviderStatement.objects.get(provider=setup["mine"])
+    Deduction.objects.create(provider=setup["mine"], amount=Decimal("1.00"), reason="违规",
+                             source_reference="supervision.flag:7", decided_by=UserFactory(roles=[Role.AUDITOR]),
+                             decided_on=datetime.date(2026, 3, 31),
+                             statement=statement)
+    admin = _finance_client()
+    pages = [
+        admin.get(reverse("admin:claims_providerstatement_change", args=[statement.pk]), HTTP_ACCEPT_LANGUAGE="zh-hans"),
+        admin.get(reverse("admin:claims_providerstatement_print", args=[statement.pk]), HTTP_ACCEPT_LANGUAGE="zh-hans"),
+        portal.get(reverse("portal_claims:statement", args=[statement.pk]), HTTP_ACCEPT_LANGUAGE="zh-hans"),
+        portal.get(reverse("portal_claims:statement_print", args=[statement.pk]), HTTP_ACCEPT_LANGUAGE="zh-hans"),
+    ]
+    for response in pages:
+        page = response.content.decode()
+        assert "智能监控疑点 第7号" in page
+        assert "flag:" not in page
+    assert "<title>枣庄市立医院 2026年03月 月度清算单 | " in pages[0].content.decode()
+    for response in (admin.get(reverse("admin:claims_providerstatement_xlsx", args=[statement.pk]), HTTP_ACCEPT_LANGUAGE="zh-hans"),
+                     portal.get(reverse("portal_claims:statement_xlsx", args=[statement.pk]), HTTP_ACCEPT_LANGUAGE="zh-hans")):
+        rows = list(load_workbook(BytesIO(response.content))["扣款"].values)
+        assert rows[0][4] == "来源" and rows[1][4] == "智能监控疑点 第7号"
+        assert not any("flag:" in str(value) for row in rows for value in row)

@@ -185,6 +185,8 @@ def test_admin_pages_prepare_approve_pay_print_and_export(year, finance, client)
                       HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
     assert "编制人" in page and "审批人" in page and "支付登记人" in page
     assert "王编制" in page and "李审批" in page and "赵出纳" in page
+    # The title as a person writes it (the provider by name and the year), not "<pk> <year>".
+    assert f"<title>{year['over'].name} {YEAR}年度清算 | " in page
     assert not any(f">{user.username}<" in page or f"{user.username}</" in page for user in finance)
 
     printed = client.get(reverse("admin:claims_yearendsettlement_print", args=[settlement.pk])).content.decode()
