@@ -22,7 +22,7 @@ from core.audit_actions import AuditAction
 from core.audit import audit
 from core.errors import Conflict, DomainError, NotFound
 from core.money import to_fen
-from core.roles import ensure_separated
+from core.roles import Role, ensure_separated, require_role
 
 from .models import Claim, MemberYear, PolicyVersion, SubsidyBatch, SubsidyPayment
 
@@ -51,6 +51,13 @@ def pending_take_backs(policy_version: PolicyVersion):
     return SubsidyPayment.objects.filter(batch__isnull=True, reverses__batch__policy_version=policy_version).order_by("pk")
 
 
+def _require_case_worker(user) -> None:
+    """Second-payment batches are the case workers' (README "Roles": 经办 handles claims; 稽核 and
+    财务 only read them). `user` None is a system caller (a command or a task), which is allowed."""
+    if user is not None:
+        require_role(user, Role.CASE_WORKER)
+
+
 @transaction.atomic
 def subsidy_take_back_record(*, user, claim: Claim) -> SubsidyPayment | None:
     """Jinan (七): a claim reversed after its second payment was paid in an approved batch gives
@@ -73,6 +80,7 @@ def subsidy_take_back_record(*, user, claim: Claim) -> SubsidyPayment | None:
 @transaction.atomic
 def subsidy_batch_propose(*, user, policy_version_id: int) -> SubsidyBatch:
     """Propose paying every pending second payment of a version, at the ratio now set."""
+    _require_case_worker(user)
     version = PolicyVersion.objects.select_for_update().filter(pk=policy_version_id).first()
     if version is None:
         raise NotFound(_("No such policy version."), details={"policy_version": policy_version_id})
@@ -113,6 +121,7 @@ def subsidy_batch_propose(*, user, policy_version_id: int) -> SubsidyBatch:
 def subsidy_batch_approve(*, user, batch_id: int) -> SubsidyBatch:
     """Approve a proposed batch (never by its proposer): the second payments are paid into the
     members' years; a claim reversed since the proposal is dropped from the batch."""
+    _require_case_worker(user)
     batch = SubsidyBatch.objects.select_for_update().filter(pk=batch_id).first()
     if batch is None:
         raise NotFound(_("No such batch."), details={"batch": batch_id})

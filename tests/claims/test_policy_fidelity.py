@@ -332,6 +332,41 @@ def test_a_claim_reversed_before_approval_is_dropped_from_the_batch_article_7(re
     assert (year.large_expense_subsidy_paid, year.large_expense_pending_base) == (0, 0)
 
 
+@pytest.mark.parametrize("role", ["稽核", "财务"])
+def test_only_a_case_worker_proposes_or_approves_a_batch_article_7(region, catalog, provider_client, role):
+    """README "Roles": second-payment batches (Jinan (七)) are the case workers' (经办); 稽核 and 财务
+    only read them. The service refuses them itself, not only the admin (which hides the actions),
+    and writes nothing."""
+    from claims.models import MemberYear, SubsidyBatch, SubsidyPayment
+    from claims.subsidy_batches import subsidy_batch_approve, subsidy_batch_propose
+    from core.errors import Forbidden
+    from core.models import AuditEvent
+
+    member, client = _jinan_above_threshold(region, catalog, provider_client)
+    _post(client, member, "2024-06-01", "J-1", items=[{"code": "A-DRUG", "quantity": "10"}])
+    version = PolicyVersion.objects.get(effective_from=date(2024, 1, 1))
+    _set_ratio(version, 80)
+    other = UserFactory(roles=[role])
+    events = AuditEvent.objects.count()
+    with pytest.raises(Forbidden) as refused:
+        subsidy_batch_propose(user=other, policy_version_id=version.pk)
+    assert refused.value.code == "forbidden" and refused.value.details == {"required_roles": ["经办"]}
+    assert not SubsidyBatch.objects.exists() and not SubsidyPayment.objects.exists()
+    assert AuditEvent.objects.count() == events
+
+    batch = subsidy_batch_propose(user=UserFactory(roles=["经办"]), policy_version_id=version.pk)
+    events = AuditEvent.objects.count()
+    with pytest.raises(Forbidden) as refused:
+        subsidy_batch_approve(user=other, batch_id=batch.pk)
+    assert refused.value.code == "forbidden" and refused.value.details == {"required_roles": ["经办"]}
+    batch.refresh_from_db()
+    assert (batch.status, batch.approved_by, batch.approved_at) == (SubsidyBatch.Status.PROPOSED, None, None)
+    assert SubsidyPayment.objects.filter(batch=batch).count() == 1
+    year = MemberYear.objects.get(member=member)
+    assert (year.large_expense_subsidy_paid, year.large_expense_pending_base) == (0, 20)
+    assert AuditEvent.objects.count() == events
+
+
 def test_member_page_shows_the_pending_second_payment_article_7(region, catalog, provider_client, client):
     from members.models import Member
 
