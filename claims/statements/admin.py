@@ -25,7 +25,7 @@ from core.roles import Role, has_role
 from ..funds import FUND_FIELDS
 from ..models import Deduction, ProviderStatement, Reconciliation, YearEndSettlement
 from . import exports
-from .portal import figure_labels
+from .portal import figure_labels, figure_names
 from .services import statement_approve, statement_record_payment, statement_settlements
 from .year_end import year_end_approve, year_end_prepare, year_end_record_payment
 
@@ -260,7 +260,7 @@ class ReconciliationAdmin(NoAddNoDeleteMixin, LargeTableMixin, admin.ModelAdmin)
         labels = figure_labels()
         submitted, agency = obj.submitted or {}, obj.agency or {}
         rows = []
-        for name in [*submitted, *(name for name in agency if name not in submitted)]:
+        for name in figure_names(submitted, agency):
             mine, theirs = submitted.get(name), agency.get(name)
             differs = mine != theirs
             rows.append(format_html(

@@ -162,6 +162,14 @@ def figure_labels() -> dict:
     return {name: field.label for name, field in ReconciliationForm.base_fields.items()}
 
 
+def figure_names(*figures: dict) -> list:
+    """The figures' keys in the form's order (PostgreSQL's jsonb keeps no key order), then any
+    key the form does not know."""
+    present = {name for figure in figures for name in figure}
+    known = [name for name in ReconciliationForm.base_fields if name in present]
+    return known + sorted(present.difference(known))
+
+
 def _read_list(upload):
     """The provider's settlement list: CSV in UTF-8, UTF-16 or GBK (as Chinese Excel saves it);
     anything else, and any amount that is not a finite number of yuan within a statement's
@@ -249,8 +257,8 @@ def reconciliation_detail(request, pk):
     reconciliation = get_object_or_404(Reconciliation, pk=pk, provider=request.provider)
     # Each figure by the name the provider typed it under (the form's labels), never its key.
     labels = figure_labels()
-    totals = [(labels.get(name, name), value, reconciliation.agency.get(name))
-              for name, value in reconciliation.submitted.items()]
+    totals = [(labels.get(name, name), reconciliation.submitted[name], reconciliation.agency.get(name))
+              for name in figure_names(reconciliation.submitted)]
     differences = dict(reconciliation.differences or {})
     differences["different_amounts"] = [
         {**line, "fields": {labels.get(name, name): pair for name, pair in line.get("fields", {}).items()}}

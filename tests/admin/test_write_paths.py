@@ -759,7 +759,11 @@ def _api_token_issued(w, response):
     assert response.status_code == 200 and "no-store" in response["Cache-Control"], (response.status_code, response.context and response.context.get("form") and response.context["form"].errors)
     (token, key), = response.context["issued"]
     assert key in response.content.decode() and not LogEntry.objects.filter(object_id=str(token.pk)).exists()
-    assert AuditEvent.objects.filter(target_id=str(token.pk)).exists()
+    # The event's target is the token's user; the token itself is named in its details.
+    from core.audit_actions import AuditAction
+
+    assert AuditEvent.objects.filter(action=AuditAction.API_TOKEN_CREATE, target_id=str(token.user_id),
+                                     details__token_id=token.pk).exists()
 
 
 def _api_token_user(w):

@@ -320,7 +320,8 @@ def test_providers_day(demo, new_page):
     expect(page.get_by_role("heading", name=confirmed.rule.title)).to_be_visible()
     involved = page.locator("tr", has_text="涉及结算")
     refs = involved.get_by_role("link").all_inner_texts()
-    assert refs and all(ref.startswith("DEMO-H-") for ref in refs), refs
+    # The settlements and, in the evidence, its items: each named by the hospital's own number.
+    assert refs and all(re.search(r"DEMO-H-\d{6}-\d+", ref) for ref in refs), refs
     expect(page.locator("body")).to_contain_text("已确认违规")
     page.locator("#reason").fill("两次检验分别为上午初诊和下午复查，附检验报告及医嘱。")
     shot(page, "21-provider-flag-appeal", focus=page.locator("#reason"))
