@@ -81,13 +81,12 @@ class FinanceStepsMixin(NoAddNoDeleteMixin):
             raise PermissionDenied
 
     # The rest of the flow both documents share (approval.FinanceFlow behind the services): read
-    # only, no add or delete; print, XLSX and "Record payment" per row; the payment page.
+    # only, no add or delete; print, XLSX and "Record payment" per row; the payment page. Each
+    # document's admin names its own payment service as `record_payment(obj, *, user,
+    # payment_reference)`, and its print and XLSX views.
     object_related: tuple[str, ...] = ()
     pay_template = ""
     pay_context_name = ""
-
-    def record_payment(self, obj, *, user, payment_reference):
-        raise NotImplementedError
 
     def _url_name(self, step: str) -> str:
         return f"{self.model._meta.app_label}_{self.model._meta.model_name}_{step}"
