@@ -27,7 +27,7 @@ def settled_claim(*, provider, settled_at: datetime, fund="0.00", account="0.00"
     policy = PolicyVersion.objects.order_by("pk").first()
     claim = Claim.objects.create(
         submitter=provider.code, external_ref=external_ref or f"HIS-{next(_refs)}", request_hash="x",
-        provider=provider, member=member or MemberFactory(), visit_date=settled_at.date(), year=settled_at.year,
+        provider=provider, member=member or MemberFactory(), visit_date=timezone.localtime(settled_at).date(), year=timezone.localtime(settled_at).year,
         policy_version=policy, total=total, fully_self_paid=0, over_limit=0, class_b_prepay=0, policy_scope=total,
         temporary_visit_prepay=0, deductible=0, pay_ratio_percent=Decimal("70"), fund=fund, large_expense_subsidy=subsidy,
         personal_burden=account + family_account + cash, account=account, family_account=family_account, cash=cash,

@@ -3,6 +3,7 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
 from claims.models import Claim
 from demo.data import load_demo
@@ -190,4 +191,5 @@ def test_the_portal_token_page_shows_each_demo_provider_s_token(client):
         token = ApiToken.objects.get(user__username=username)
         client.force_login(token.user)
         page = client.get("/portal/token/").content.decode()
-        assert f"{token.prefix}…" in page and f"{token.expires_at:%Y-%m-%d}" in page
+        # The page shows the expiry in Beijing time; the database hands it back in UTC.
+        assert f"{token.prefix}…" in page and f"{timezone.localtime(token.expires_at):%Y-%m-%d %H:%M}" in page
