@@ -101,6 +101,12 @@ def member_masked_id_number(member: Member) -> str:
     return mask_id_number(member.id_number)
 
 
+# The masked digits of an ID number are the birth date: a list shows the age, never the date.
+@admin.display(description=_("age"), ordering="-birth_date")
+def member_age(member: Member) -> int:
+    return member.age_on(timezone.localdate())
+
+
 # Inlines of the member page ---------------------------------------------------------------
 
 
@@ -293,7 +299,7 @@ class MemberAdmin(ImportMixin, LargeTableMixin, HistoryAdmin):
     # must not leave the system from a changelist.
     resource_classes = [MemberResource]
     form = MemberForm
-    list_display = [member_name, member_masked_id_number, "sex", "birth_date", "status"]
+    list_display = [member_name, member_masked_id_number, "sex", member_age, "status"]
     list_filter = ["status", "sex"]
     # No foreign key is listed: the list is one query for the page, whatever its size.
     list_select_related = False

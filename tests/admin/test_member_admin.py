@@ -7,6 +7,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from core.idnumber import mask_id_number
 from core.models import AuditEvent
@@ -400,3 +401,35 @@ def test_a_bad_outside_relatives_id_number_is_refused_on_the_member_page(client,
     response = client.post(reverse("admin:members_member_change", args=[member.pk]), data)
     assert response.status_code == 200
     assert not FamilyLink.objects.exists()
+
+
+def _date_spellings(day: date) -> set[str]:
+    return {day.isoformat(), f"{day:%Y%m%d}", f"{day.year}年{day.month}月{day.day}日", f"{day:%Y年%m月%d日}",
+            f"{day:%Y/%m/%d}", f"{day.year}/{day.month}/{day.day}"}
+
+
+def test_no_admin_list_shows_a_member_s_birth_date_beside_the_masked_number(client):
+    """The masked digits of an ID number (370402********1234) are the birth date: a list that showed
+    the birth date too would give the whole number back. Every changelist, with a member in the
+    member, enrollment, family-link, registration and episode lists, shows neither."""
+    from django.contrib import admin
+
+    from members.models import Episode, Registration
+    from members.services import family_link_create
+
+    superuser = UserFactory(is_superuser=True, is_staff=True)
+    superuser.save()  # the factory saves the password only with roles
+    born = date(1971, 3, 17)
+    member, relative = MemberFactory(born=born, name="赵立新"), MemberFactory(born=born)
+    family_link_create(member=member, relative=relative, relation="spouse", user=superuser)
+    Registration.objects.create(member=member, place="in_province", valid_from="2024-01-01")
+    Episode.objects.create(member=member, kind="inpatient_stay", start_date="2024-02-01", end_date="2024-02-09")
+    client.force_login(superuser)
+    for model in admin.site._registry:
+        url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
+        html = client.get(url, HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+        for secret in _date_spellings(born) | {member.id_number, relative.id_number}:
+            assert secret not in html, (url, secret)
+    member_list = client.get(CHANGELIST, HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    age = member.age_on(timezone.localdate())
+    assert "年龄" in member_list and f'<td class="field-member_age">{age}</td>' in member_list
