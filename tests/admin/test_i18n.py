@@ -31,7 +31,7 @@ def test_the_member_changelist_is_chinese_by_default(client):
     client.force_login(UserFactory(roles=[Role.CASE_WORKER]))
     MemberFactory(name="王建国")
     html = _text(client.get(reverse("admin:members_member_changelist")))
-    for label in ("参保人员", "身份证号", "姓名", "性别", "出生日期", "状态", "正常"):
+    for label in ("参保人员", "身份证号", "姓名", "性别", "年龄", "状态", "正常"):
         assert label in html, label
 
 
