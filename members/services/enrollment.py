@@ -7,7 +7,8 @@ Ziyang 第八条(二) (单建统筹 → 统账结合 once, 变更参保方式后
 `enrollment_check_schemes`, which the admin forms, the enrollment importer and these services
 (enrollment_add, enrollment_change_scheme) all call.
 
-Services: plain `transaction.atomic()` (joins the caller's), lock the member, audit.
+Services: plain `transaction.atomic()` (joins the caller's), refuse a caller who is not a case
+worker (经办: the role whose admin adds spells and imports members), lock the member, audit.
 """
 
 from collections.abc import Iterable
@@ -19,6 +20,7 @@ from django.utils.translation import gettext_lazy as _
 from core.audit_actions import AuditAction
 from core.audit import audit
 from core.errors import DomainError
+from core.roles import Role, require_role
 
 from ..models import Enrollment, Member
 from ..rules import scheme_change_refusal
@@ -48,6 +50,7 @@ def enrollment_check_schemes(spells: Iterable[tuple[date, str]]) -> None:
 
 def record_spell(*, member: Member, user, facts: dict) -> Enrollment:
     """Check and insert one spell of a locked member (the services' shared step; no audit)."""
+    require_role(user, Role.CASE_WORKER)
     history = list(member.enrollments.values_list("effective_from", "scheme"))
     enrollment_check_schemes([*history, (facts["effective_from"], facts["scheme"])])
     spell = Enrollment(member=member, recorded_by=user if getattr(user, "pk", None) else None, **facts)
@@ -58,6 +61,7 @@ def record_spell(*, member: Member, user, facts: dict) -> Enrollment:
 @transaction.atomic
 def enrollment_add(*, member: Member, user, **facts) -> Enrollment:
     """Record a new spell of `member` from facts["effective_from"] (a change of facts, retirement)."""
+    require_role(user, Role.CASE_WORKER)
     member = Member.objects.select_for_update().get(pk=member.pk)
     spell = record_spell(member=member, user=user, facts=facts)
     audit(

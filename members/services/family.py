@@ -1,4 +1,7 @@
-"""Family links (家庭共济): who may pay from whose personal account."""
+"""Family links (家庭共济): who may pay from whose personal account.
+
+Links are added and removed by case workers (经办: ROLE_PERMISSIONS gives them add and delete on
+family links); any other caller is refused (Forbidden) before anything is read or written."""
 
 from django.db import transaction
 from django.db.models import Q
@@ -8,6 +11,7 @@ from core.audit_actions import AuditAction
 from core.audit import audit
 from core.errors import Conflict, DomainError
 from core.idnumber import mask_id_number
+from core.roles import Role, require_role
 
 from ..models import (
     FamilyLink,
@@ -42,9 +46,10 @@ def family_link_check(*, member, relative, relation: str) -> None:
 
 
 @transaction.atomic
-def family_link_create(*, member, relative, relation: str, user=None):
+def family_link_create(*, member, relative, relation: str, user):
     """Link two members both ways: `relation` is what the relative is to the member,
     and the inverse link (parent ↔ child, spouse ↔ spouse) is added with it."""
+    require_role(user, Role.CASE_WORKER)
     # Lock both members (fixed order) so two clerks cannot each add a spouse at once.
     list(Member.objects.filter(pk__in=[member.pk, relative.pk]).order_by("pk").select_for_update())
     family_link_check(member=member, relative=relative, relation=relation)
@@ -90,11 +95,12 @@ def family_link_outside_check(*, member, relative_id_number: str, relative_name:
 
 
 @transaction.atomic
-def family_link_create_outside(*, member, relative_id_number: str, relative_name: str, relation: str, user=None):
+def family_link_create_outside(*, member, relative_id_number: str, relative_name: str, relation: str, user):
     """Link a relative outside the registry (insured elsewhere, e.g. resident insurance or
     another city, or not at all) to `member`, whose account may then pay the relative's
     personal burden (CONTRACT.md "Account-only settlement"). One way only: the relative has
     no account here. `relation` is what the relative is to the member."""
+    require_role(user, Role.CASE_WORKER)
     list(Member.objects.filter(pk=member.pk).select_for_update())
     id_number = family_link_outside_check(member=member, relative_id_number=relative_id_number,
                                           relative_name=relative_name, relation=relation)
@@ -106,9 +112,10 @@ def family_link_create_outside(*, member, relative_id_number: str, relative_name
 
 
 @transaction.atomic
-def family_link_delete(*, link, user=None) -> None:
+def family_link_delete(*, link, user) -> None:
     """Remove a family link and its inverse together (a link is never one-sided; a link to a
     relative outside the registry has no inverse)."""
+    require_role(user, Role.CASE_WORKER)
     if link.relative_id is None:
         audit(actor=user, action=AuditAction.FAMILY_LINK_DELETE, target=link, member_id=link.member_id,
               relative=mask_id_number(link.relative_id_number), relation=link.relation)

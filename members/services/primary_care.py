@@ -1,5 +1,8 @@
 """Primary-care registration (基层首诊 / 家庭医生签约): the member's chosen provider, on which
-capitation (按人头付费) pays (Ziyang 第二十二条, Yangzhou 三(二), Jinan (十六))."""
+capitation (按人头付费) pays (Ziyang 第二十二条, Yangzhou 三(二), Jinan (十六)).
+
+Registered and ended by case workers (经办, on the member page); any other caller is refused
+(Forbidden) before anything is read or written."""
 
 from datetime import date, timedelta
 
@@ -9,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from core.audit_actions import AuditAction
 from core.audit import audit
 from core.errors import Conflict, DomainError
+from core.roles import Role, require_role
 
 from ..models import Member, PrimaryCareRegistration
 
@@ -34,10 +38,11 @@ def primary_care_check(*, member: Member, provider, valid_from: date):
 
 
 @transaction.atomic
-def primary_care_register(*, member: Member, provider, valid_from: date, user=None) -> PrimaryCareRegistration:
+def primary_care_register(*, member: Member, provider, valid_from: date, user) -> PrimaryCareRegistration:
     """Register the member with `provider` from `valid_from`; a current registration with
     another provider ends the day before (a change). History is never rewritten: a start on or
     before the current registration's start is refused, naming the field."""
+    require_role(user, Role.CASE_WORKER)
     if provider is None or getattr(provider, "pk", None) is None:
         raise DomainError(_("Choose the primary-care provider."), code="invalid", details={"provider": ""})
     if valid_from is None:
@@ -58,8 +63,9 @@ def primary_care_register(*, member: Member, provider, valid_from: date, user=No
 
 
 @transaction.atomic
-def primary_care_end(*, member: Member, valid_to: date, user=None) -> PrimaryCareRegistration:
+def primary_care_end(*, member: Member, valid_to: date, user) -> PrimaryCareRegistration:
     """End the member's current registration on `valid_to` (the member leaves primary care)."""
+    require_role(user, Role.CASE_WORKER)
     Member.objects.select_for_update(of=("self",)).filter(pk=member.pk).first()
     current = PrimaryCareRegistration.objects.filter(member=member, valid_to__isnull=True).first()
     if current is None:

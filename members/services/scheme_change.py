@@ -11,7 +11,8 @@
   import give when a pooled-only spell follows a combined one.
 
 The spell is recorded by `enrollment.record_spell` (which asks the same rule again).
-A service: plain `transaction.atomic()` (joins the caller's), locks the member, audits.
+A service: plain `transaction.atomic()` (joins the caller's), refuses a caller who is not a case
+worker (经办), locks the member, audits.
 """
 
 from datetime import date
@@ -21,6 +22,7 @@ from django.utils.translation import gettext_lazy as _
 
 from core.audit_actions import AuditAction
 from core.audit import audit
+from core.roles import Role, require_role
 
 from ..account_credits import add_months
 from ..models import Enrollment, Member
@@ -35,7 +37,8 @@ class SchemeChangeRefused(EnrollmentRefused):
 
 
 @transaction.atomic
-def enrollment_change_scheme(*, member: Member, applied_on: date, arrears_paid_on: date | None = None, user=None) -> Enrollment:
+def enrollment_change_scheme(*, member: Member, applied_on: date, arrears_paid_on: date | None = None, user) -> Enrollment:
+    require_role(user, Role.CASE_WORKER)
     member = Member.objects.select_for_update().get(pk=member.pk)
     spells = list(member.enrollments.order_by("effective_from"))
     current = next((spell for spell in reversed(spells) if spell.effective_from <= applied_on), None)

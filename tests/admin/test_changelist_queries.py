@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 def _rows(kind: str, count: int, user) -> None:
     for _index in range(count):
         if kind == "members_familylink":
-            family_link_create(member=MemberFactory(), relative=MemberFactory(), relation="spouse")
+            family_link_create(member=MemberFactory(), relative=MemberFactory(), relation="spouse", user=user)
         elif kind == "members_registration":
             Registration.objects.create(member=MemberFactory(), place="in_province", valid_from="2024-01-01")
         elif kind == "members_episode":

@@ -799,7 +799,7 @@ builder("pharmacies.ProviderStaff", add=lambda w: {"user": str(UserFactory().pk)
 def _family_link():
     from members.services import family_link_create
 
-    return family_link_create(member=_member(), relative=_member(), relation="spouse")
+    return family_link_create(member=_member(), relative=_member(), relation="spouse", user=UserFactory(roles=[Role.CASE_WORKER]))
 
 
 def _access_attempt(model):

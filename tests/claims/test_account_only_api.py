@@ -14,11 +14,17 @@ from claims.models import CatalogItem, Claim, ClaimLine, MemberYear
 from core.models import AuditEvent
 from members.models import FamilyLink, LedgerEntry, Member, PersonalAccount
 from members.services import family_link_create, family_link_create_outside
-from tests.factories import ProviderFactory, new_id_number
+from core.roles import Role
+from tests.factories import ProviderFactory, UserFactory, new_id_number
 
 from .conftest import make_member
 
 URL = "/api/v1/settlements"
+
+
+@pytest.fixture
+def case_worker(db):
+    return UserFactory(roles=[Role.CASE_WORKER])
 
 
 @pytest.fixture
@@ -167,11 +173,11 @@ def test_preview_computes_and_writes_nothing(zaozhuang, api):
 # --- relatives (家庭共济) -----------------------------------------------------------------
 
 
-def test_registered_relative_is_paid_from_the_linked_members_account(zaozhuang, api):
+def test_registered_relative_is_paid_from_the_linked_members_account(zaozhuang, api, case_worker):
     """Ziyang 第六条: the account pays the spouse's, parents' and children's burden."""
     payer = make_member(balance="100.00")
     child = make_member(scheme="pooling_only", born=date(2010, 3, 1))
-    family_link_create(member=payer, relative=child, relation=FamilyLink.Relation.CHILD)
+    family_link_create(member=payer, relative=child, relation=FamilyLink.Relation.CHILD, user=case_worker)
     payload = api.post(URL, body(child, payer_id_number=payer.id_number), format="json").json()
     assert (payload["account"], payload["family_account"], payload["balance_after"]) == ("0.00", "30.00", "70.00")
     claim = Claim.objects.get()
@@ -179,11 +185,11 @@ def test_registered_relative_is_paid_from_the_linked_members_account(zaozhuang, 
     assert LedgerEntry.objects.get(reference=claim.ledger_reference).kind == LedgerEntry.Kind.FAMILY_SHARING_PAYMENT
 
 
-def test_relative_outside_the_registry_is_paid_from_the_members_account(zaozhuang, api):
+def test_relative_outside_the_registry_is_paid_from_the_members_account(zaozhuang, api, case_worker):
     """Yangzhou 二(三)2: a parent insured elsewhere (or not at all) is paid from the account."""
     payer = make_member(balance="100.00")
     mother_id = new_id_number(date(1950, 2, 3))
-    link = family_link_create_outside(member=payer, relative_id_number=mother_id, relative_name="王桂兰", relation="parent")
+    link = family_link_create_outside(member=payer, relative_id_number=mother_id, relative_name="王桂兰", relation="parent", user=case_worker)
     response = api.post(URL, body(mother_id, payer_id_number=payer.id_number), format="json")
     assert response.status_code == 201, response.json()
     payload = response.json()
@@ -195,12 +201,12 @@ def test_relative_outside_the_registry_is_paid_from_the_members_account(zaozhuan
     assert balance(payer) == Decimal("70.00")
 
 
-def test_relative_whose_own_insurance_paid_part(zaozhuang, api):
+def test_relative_whose_own_insurance_paid_part(zaozhuang, api, case_worker):
     """Jinan (十五): the account pays the relative's personal burden, after their own
     (resident) insurance settled first: at most total − other_insurance_paid."""
     payer = make_member(balance="100.00")
     father_id = new_id_number(date(1948, 7, 9))
-    family_link_create_outside(member=payer, relative_id_number=father_id, relative_name="李建国", relation="parent")
+    family_link_create_outside(member=payer, relative_id_number=father_id, relative_name="李建国", relation="parent", user=case_worker)
     items = [{"code": "A-DRUG", "quantity": "10", "unit_price": "10.00"}]
     payload = api.post(URL, body(father_id, payer_id_number=payer.id_number, items=items, other_insurance_paid="55.50"), format="json").json()
     assert (payload["total"], payload["other_insurance_paid"], payload["personal_burden"], payload["family_account"], payload["cash"]) == (
@@ -239,10 +245,10 @@ def test_closed_account_is_refused(zaozhuang, api):
     refused(api, body(member), "account_closed")
 
 
-def test_deceased_payer_is_refused(zaozhuang, api):
+def test_deceased_payer_is_refused(zaozhuang, api, case_worker):
     payer = make_member(balance="100.00")
     relative_id = new_id_number(date(1985, 1, 1))
-    family_link_create_outside(member=payer, relative_id_number=relative_id, relative_name="张敏", relation="spouse")
+    family_link_create_outside(member=payer, relative_id_number=relative_id, relative_name="张敏", relation="spouse", user=case_worker)
     Member.objects.filter(pk=payer.pk).update(status=Member.Status.DECEASED, died_on=date(2023, 1, 10))
     assert refused(api, body(relative_id, payer_id_number=payer.id_number), "account_closed")["details"]["field"] == "payer_id_number"
 
@@ -275,10 +281,10 @@ def test_repeat_returns_the_first_response_and_a_different_request_is_a_conflict
     assert Claim.objects.count() == 1
 
 
-def test_reversal_refunds_the_paying_account_and_leaves_the_year_alone(zaozhuang, api):
+def test_reversal_refunds_the_paying_account_and_leaves_the_year_alone(zaozhuang, api, case_worker):
     payer = make_member(balance="100.00")
     relative_id = new_id_number(date(2015, 6, 1))
-    family_link_create_outside(member=payer, relative_id_number=relative_id, relative_name="小明", relation="child")
+    family_link_create_outside(member=payer, relative_id_number=relative_id, relative_name="小明", relation="child", user=case_worker)
     settled = api.post(URL, body(relative_id, payer_id_number=payer.id_number), format="json").json()
     reversal = api.post(f"{URL}/{settled['settlement_id']}/reverse", {"reason": "退货"}, format="json")
     assert reversal.status_code == 200, reversal.json()

@@ -30,7 +30,8 @@ def sold(region, catalog, provider_client):
     api = provider_client(pharmacy)
     member = make_member(balance="500.00")
     mother = new_id_number(date(1951, 1, 1))
-    family_link_create_outside(member=member, relative_id_number=mother, relative_name="钱淑芬", relation="parent")
+    family_link_create_outside(member=member, relative_id_number=mother, relative_name="钱淑芬", relation="parent",
+                               user=UserFactory(roles=[Role.CASE_WORKER]))
 
     def sell(ref, person, amount, **extra):
         response = api.post("/api/v1/settlements", {

@@ -92,9 +92,9 @@ def year(region, catalog):
     # 15 July (counted there from August: the month's first day decides).
     members = [MemberFactory() for _ in range(5)]
     for member in members:
-        primary_care_register(member=member, provider=capitation_1, valid_from=date(YEAR, 1, 1))
+        primary_care_register(member=member, provider=capitation_1, valid_from=date(YEAR, 1, 1), user=case_worker)
     for member in members[3:]:
-        primary_care_register(member=member, provider=capitation_2, valid_from=date(YEAR, 7, 15))
+        primary_care_register(member=member, provider=capitation_2, valid_from=date(YEAR, 7, 15), user=case_worker)
     # An outpatient visit at the capitation provider is not paid per item (capitation covers it).
     settled_claim(provider=capitation_1, settled_at=local(YEAR, 2, 3), fund="50.00", account="8.00")
     for month in MONTHS:

@@ -66,9 +66,9 @@ def test_the_service_records_a_spell_and_audits_it():
 
 
 def test_the_service_refuses_going_back_and_writes_nothing():
-    member = MemberFactory(enrollment__scheme="combined")
+    member, user = MemberFactory(enrollment__scheme="combined"), UserFactory(roles=[Role.CASE_WORKER])
     with pytest.raises(EnrollmentRefused) as refused:
-        enrollment_add(member=member, user=None, effective_from=date(2024, 1, 1), scheme="pooled_only", **FACTS)
+        enrollment_add(member=member, user=user, effective_from=date(2024, 1, 1), scheme="pooled_only", **FACTS)
     assert str(refused.value.message) == str(SCHEME_GOES_BACK)
     assert member.enrollments.count() == 1 and not AuditEvent.objects.exists()
 

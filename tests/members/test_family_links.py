@@ -15,41 +15,46 @@ from tests.factories import MemberFactory, UserFactory
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture
+def case_worker():
+    return UserFactory(roles=[Role.CASE_WORKER])
+
+
 def _pairs():
     return set(FamilyLink.objects.values_list("member", "relative", "relation"))
 
 
 @pytest.mark.parametrize(("relation", "inverse"), [("spouse", "spouse"), ("parent", "child"), ("child", "parent")])
-def test_a_link_is_stored_with_its_inverse(relation, inverse):
+def test_a_link_is_stored_with_its_inverse(relation, inverse, case_worker):
     member, relative = MemberFactory(), MemberFactory()
-    family_link_create(member=member, relative=relative, relation=relation)
+    family_link_create(member=member, relative=relative, relation=relation, user=case_worker)
     assert _pairs() == {(member.pk, relative.pk, relation), (relative.pk, member.pk, inverse)}
 
 
-def test_a_member_is_never_linked_to_themselves():
+def test_a_member_is_never_linked_to_themselves(case_worker):
     member = MemberFactory()
     with pytest.raises(Conflict) as refused:
-        family_link_create(member=member, relative=member, relation="child")
+        family_link_create(member=member, relative=member, relation="child", user=case_worker)
     assert refused.value.code == "family_link_self"
     assert not FamilyLink.objects.exists()
 
 
 @pytest.mark.parametrize("second_spouse_side", ["member", "relative"])
-def test_at_most_one_spouse_on_either_side(second_spouse_side):
+def test_at_most_one_spouse_on_either_side(second_spouse_side, case_worker):
     married, spouse, newcomer = MemberFactory(), MemberFactory(), MemberFactory()
-    family_link_create(member=married, relative=spouse, relation="spouse")
+    family_link_create(member=married, relative=spouse, relation="spouse", user=case_worker)
     pair = (married, newcomer) if second_spouse_side == "member" else (newcomer, married)
     with pytest.raises(Conflict) as refused:
-        family_link_create(member=pair[0], relative=pair[1], relation="spouse")
+        family_link_create(member=pair[0], relative=pair[1], relation="spouse", user=case_worker)
     assert refused.value.code == "family_link_second_spouse"
     assert len(_pairs()) == 2
 
 
-def test_the_same_pair_is_linked_once_whichever_way_round():
+def test_the_same_pair_is_linked_once_whichever_way_round(case_worker):
     parent, child = MemberFactory(), MemberFactory(born=date(2010, 1, 1))
-    family_link_create(member=child, relative=parent, relation="parent")
+    family_link_create(member=child, relative=parent, relation="parent", user=case_worker)
     with pytest.raises(Conflict) as refused:
-        family_link_create(member=parent, relative=child, relation="child")
+        family_link_create(member=parent, relative=child, relation="child", user=case_worker)
     assert refused.value.code == "family_link_exists"
     assert len(_pairs()) == 2
 
@@ -66,9 +71,9 @@ def test_deleting_a_link_removes_its_inverse_and_is_audited():
     ]
 
 
-def test_the_audit_trail_holds_no_full_id_number():
+def test_the_audit_trail_holds_no_full_id_number(case_worker):
     member, relative = MemberFactory(), MemberFactory()
-    family_link_create(member=member, relative=relative, relation="spouse")
+    family_link_create(member=member, relative=relative, relation="spouse", user=case_worker)
     event = AuditEvent.objects.get()
     assert member.id_number not in f"{event.target_label} {event.details}"
     assert relative.id_number not in f"{event.target_label} {event.details}"
@@ -102,9 +107,10 @@ def test_the_family_link_admin_refuses_a_link_to_oneself_with_the_rule_in_words(
 
 def test_deleting_in_the_admin_removes_both_directions(client, settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    client.force_login(UserFactory(roles=[Role.CASE_WORKER]))
+    case_worker = UserFactory(roles=[Role.CASE_WORKER])
+    client.force_login(case_worker)
     member, relative = MemberFactory(), MemberFactory()
-    link = family_link_create(member=member, relative=relative, relation="spouse")
+    link = family_link_create(member=member, relative=relative, relation="spouse", user=case_worker)
     response = client.post(reverse("admin:members_familylink_delete", args=[link.pk]), {"post": "yes"})
     assert response.status_code == 302
     assert not FamilyLink.objects.exists()

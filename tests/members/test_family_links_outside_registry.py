@@ -26,6 +26,11 @@ def _fast_passwords(settings):
 
 
 @pytest.fixture
+def case_worker():
+    return UserFactory(roles=[Role.CASE_WORKER])
+
+
+@pytest.fixture
 def english():
     from django.utils import translation
 
@@ -33,10 +38,10 @@ def english():
         yield
 
 
-def test_an_outside_relative_is_linked_one_way_and_audited_without_the_full_id_number():
+def test_an_outside_relative_is_linked_one_way_and_audited_without_the_full_id_number(case_worker):
     member = MemberFactory()
     mother = new_id_number(date(1950, 1, 2))
-    link = family_link_create_outside(member=member, relative_id_number=mother.lower(), relative_name=" 王桂兰 ", relation="parent")
+    link = family_link_create_outside(member=member, relative_id_number=mother.lower(), relative_name=" 王桂兰 ", relation="parent", user=case_worker)
     assert list(FamilyLink.objects.values_list("member", "relative", "relative_id_number", "relative_name", "relation")) == [
         (member.pk, None, mother, "王桂兰", "parent")]
     event = AuditEvent.objects.get(action="family_link.create")
@@ -49,29 +54,29 @@ def test_an_outside_relative_is_linked_one_way_and_audited_without_the_full_id_n
     [("370402195001021230", "王", "invalid_id_number"), (None, "", "invalid"), ("MEMBER", "王", "family_link_relative_is_member"),
      ("SELF", "王", "family_link_self")],
 )
-def test_an_outside_link_is_refused_naming_the_rule_and_nothing_is_written(id_number, name, code):
+def test_an_outside_link_is_refused_naming_the_rule_and_nothing_is_written(id_number, name, code, case_worker):
     member, other = MemberFactory(), MemberFactory()
     value = {"MEMBER": other.id_number, "SELF": member.id_number, None: new_id_number()}.get(id_number, id_number)
     with pytest.raises(DomainError) as refused:
-        family_link_create_outside(member=member, relative_id_number=value, relative_name=name, relation="parent")
+        family_link_create_outside(member=member, relative_id_number=value, relative_name=name, relation="parent", user=case_worker)
     assert refused.value.code == code
     assert not FamilyLink.objects.exists()
 
 
-def test_a_second_spouse_outside_the_registry_is_refused():
+def test_a_second_spouse_outside_the_registry_is_refused(case_worker):
     member, spouse = MemberFactory(), MemberFactory()
-    family_link_create(member=member, relative=spouse, relation="spouse")
+    family_link_create(member=member, relative=spouse, relation="spouse", user=case_worker)
     with pytest.raises(Conflict) as refused:
-        family_link_create_outside(member=member, relative_id_number=new_id_number(), relative_name="李", relation="spouse")
+        family_link_create_outside(member=member, relative_id_number=new_id_number(), relative_name="李", relation="spouse", user=case_worker)
     assert refused.value.code == "family_link_second_spouse"
     assert FamilyLink.objects.count() == 2
 
 
-def test_deleting_an_outside_link_deletes_that_link_only():
+def test_deleting_an_outside_link_deletes_that_link_only(case_worker):
     member = MemberFactory()
-    first = family_link_create_outside(member=member, relative_id_number=new_id_number(), relative_name="甲", relation="child")
-    family_link_create_outside(member=member, relative_id_number=new_id_number(), relative_name="乙", relation="child")
-    family_link_delete(link=first)
+    first = family_link_create_outside(member=member, relative_id_number=new_id_number(), relative_name="甲", relation="child", user=case_worker)
+    family_link_create_outside(member=member, relative_id_number=new_id_number(), relative_name="乙", relation="child", user=case_worker)
+    family_link_delete(link=first, user=case_worker)
     assert list(FamilyLink.objects.values_list("relative_name", flat=True)) == ["乙"]
 
 
@@ -103,12 +108,12 @@ def test_import_family_links_takes_relative_name_for_a_relative_outside_the_regi
     assert FamilyLink.objects.count() == 3
 
 
-def test_import_refuses_an_outside_spouse_for_a_member_who_has_one(tmp_path):
+def test_import_refuses_an_outside_spouse_for_a_member_who_has_one(tmp_path, case_worker):
     from core.imports.pipeline import import_file
     from members.importers import FamilyLinkImporter
 
     member, spouse = MemberFactory(), MemberFactory()
-    family_link_create(member=member, relative=spouse, relation="spouse")
+    family_link_create(member=member, relative=spouse, relation="spouse", user=case_worker)
     path = write_table(tmp_path, "csv", [["id_number", "relative_id_number", "relation", "relative_name"],
                                          [member.id_number, new_id_number(), "spouse", "钱"]])
     assert [(e.row, e.column) for e in import_file(FamilyLinkImporter(), path).errors] == [(2, "id_number")]

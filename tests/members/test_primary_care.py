@@ -18,30 +18,35 @@ from tests.factories import MemberFactory, ProviderFactory, UserFactory
 pytestmark = pytest.mark.django_db
 
 
-def test_register_change_and_history():
+@pytest.fixture
+def case_worker():
+    return UserFactory(roles=[Role.CASE_WORKER])
+
+
+def test_register_change_and_history(case_worker):
     member, first, second = MemberFactory(), ProviderFactory(), ProviderFactory()
-    primary_care_register(member=member, provider=first, valid_from=date(2026, 1, 1))
-    primary_care_register(member=member, provider=second, valid_from=date(2026, 7, 15))
+    primary_care_register(member=member, provider=first, valid_from=date(2026, 1, 1), user=case_worker)
+    primary_care_register(member=member, provider=second, valid_from=date(2026, 7, 15), user=case_worker)
     rows = list(PrimaryCareRegistration.objects.filter(member=member).order_by("valid_from")
                 .values_list("provider_id", "valid_from", "valid_to"))
     assert rows == [(first.pk, date(2026, 1, 1), date(2026, 7, 14)), (second.pk, date(2026, 7, 15), None)]
     assert primary_care_provider_on(member, date(2026, 7, 14)).provider_id == first.pk
     assert primary_care_provider_on(member, date(2026, 7, 15)).provider_id == second.pk
     assert primary_care_provider_on(member, date(2025, 12, 31)) is None
-    primary_care_end(member=member, valid_to=date(2026, 12, 31))
+    primary_care_end(member=member, valid_to=date(2026, 12, 31), user=case_worker)
     assert primary_care_provider_on(member, date(2027, 1, 1)) is None
     assert AuditEvent.objects.filter(action="primary_care.register").count() == 2
     assert AuditEvent.objects.filter(action="primary_care.end").count() == 1
 
 
-def test_history_is_never_rewritten_and_nothing_is_written_on_refusal():
+def test_history_is_never_rewritten_and_nothing_is_written_on_refusal(case_worker):
     member, first, second = MemberFactory(), ProviderFactory(), ProviderFactory()
-    primary_care_register(member=member, provider=first, valid_from=date(2026, 3, 1))
+    primary_care_register(member=member, provider=first, valid_from=date(2026, 3, 1), user=case_worker)
     with pytest.raises(Conflict) as caught:
-        primary_care_register(member=member, provider=second, valid_from=date(2026, 3, 1))
+        primary_care_register(member=member, provider=second, valid_from=date(2026, 3, 1), user=case_worker)
     assert caught.value.code == "primary_care_not_after_latest" and "valid_from" in caught.value.details
     with pytest.raises(Conflict) as caught:
-        primary_care_register(member=member, provider=first, valid_from=date(2026, 4, 1))
+        primary_care_register(member=member, provider=first, valid_from=date(2026, 4, 1), user=case_worker)
     assert caught.value.code == "primary_care_same_provider"
     assert list(PrimaryCareRegistration.objects.values_list("provider_id", "valid_to")) == [(first.pk, None)]
     assert AuditEvent.objects.filter(action="primary_care.register").count() == 1
