@@ -336,7 +336,11 @@ class FlagAdmin(NoAddNoDeleteMixin, LargeTableMixin, admin.ModelAdmin):
         return dashboard_xlsx(dashboard_summary(year, timezone.localdate()), dashboard_tables(year),
                               f"supervision-dashboard-{year}.xlsx")
 
-    @admin.action(description=_("Deduct confirmed amounts on the providers' next statements"), permissions=["change"])
+    # The service is the auditors' (supervision.services.flag_deduct): finance approves the
+    # statement the deduction lands on, never adds to it.
+    has_deduct_permission = role_permission(Role.AUDITOR, model_permission="change")
+
+    @admin.action(description=_("Deduct confirmed amounts on the providers' next statements"), permissions=["deduct"])
     def deduct(self, request, queryset):
         _each(self, request, queryset, lambda f: services.flag_deduct(flag=f, user=request.user),
               _("%(count)s flags deducted."))
