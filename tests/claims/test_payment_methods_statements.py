@@ -221,6 +221,10 @@ def test_every_money_line_of_the_portal_print_has_two_decimals(year):
     # Chinese labels take the full-width colon (门诊慢特病：结算笔数), never the ASCII one.
     assert [label for label, _value in lines if ":" in label] == []
     assert ("门诊慢特病：结算笔数", "0") in whole
+    assert "应付金额（大写）：人民币 " in page and "机构盖章：________" in page and "）: " not in page
+    english = portal.get(reverse("portal_claims:statement_print", args=[statement.pk]),
+                         HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Amount payable (in capitals): RMB " in english and "seal: ________" in english
 
 
 def test_an_approved_statements_method_lines_never_change(year):
