@@ -28,7 +28,6 @@ from pharmacies.models import Provider
 
 from . import calculator as calc
 from .models import ChosenInstitution, Claim, PolicyVersion
-from .services import policy_version_on
 
 
 class ChosenInstitutionRefused(DomainError):

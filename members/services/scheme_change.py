@@ -12,6 +12,7 @@ A service: plain `transaction.atomic()` (joins the caller's), locks the member, 
 """
 
 from datetime import date
+from itertools import pairwise
 
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
@@ -40,7 +41,7 @@ def enrollment_change_scheme(*, member: Member, applied_on: date, arrears_paid_o
         )
     if any(
         earlier.scheme == Enrollment.Scheme.POOLED_ONLY and later.scheme == Enrollment.Scheme.COMBINED
-        for earlier, later in zip(spells, spells[1:])
+        for earlier, later in pairwise(spells)
     ):
         raise SchemeChangeRefused(
             _("The member has already changed scheme once; it cannot be changed again (Ziyang 第八条(二))."),

@@ -11,7 +11,7 @@ from claims.models import Claim, Disease
 from tests.claims.test_chronic_settlement import load_chronic, terms
 from tests.factories import ProviderFactory, UserFactory
 
-from .test_institution import assert_identities, expected_setlinfo, person, written
+from .test_institution import assert_identities, expected_setlinfo, person
 from .conftest import line
 from tests.claims.conftest import make_member
 
