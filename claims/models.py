@@ -935,6 +935,9 @@ class SubsidyPayment(models.Model):
         return self.claim if self.claim_id else self.reverses.claim
 
 
+# The models below are imported last (they import this module), in this order: not sorted.
+# isort: off
+
 # Outpatient chronic and special diseases (claims/chronic_models.py).
 from .chronic_models import ChronicClaim, ChronicRegistration, ChronicYear, Disease  # noqa: E402, F401
 

@@ -22,12 +22,12 @@ from django.utils.translation import gettext_lazy as _
 from claims import services as claims
 from claims.models import CatalogItem, Claim
 from claims.statements.services import reconciliation_submit
-from core.audit_actions import AuditAction
 from core.audit import audit
-from core.sql import insert, update_and_insert
+from core.audit_actions import AuditAction
 from core.errors import DomainError
 from core.idnumber import normalize_id_number
 from core.money import to_fen
+from core.sql import insert, update_and_insert
 from members.models import Member
 from pharmacies.models import Provider
 

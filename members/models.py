@@ -12,8 +12,8 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from core.exports import refuse_formula_names
-from core.idnumber import mask_id_number, parse_id_number
 from core.formats import month_label
+from core.idnumber import mask_id_number, parse_id_number
 from core.money import MoneyField, PercentField
 from core.regions import Region
 

@@ -18,8 +18,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from claims.models import Claim, ClaimLine
-from core.audit_actions import AuditAction
 from core.audit import audit
+from core.audit_actions import AuditAction
 from core.money import to_fen
 from members.models import Episode, Member
 

@@ -8,7 +8,6 @@ item whose statement is exactly what it was."""
 import re
 from datetime import date
 from decimal import Decimal
-
 from io import BytesIO
 
 import pytest

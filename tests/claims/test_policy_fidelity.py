@@ -15,7 +15,6 @@ from tests.factories import ProviderFactory, UserFactory
 
 from .conftest import PRESETS, configure, make_member, preset
 
-
 # --- Ziyang 第二十五条: 有效期5年 ------------------------------------------------------------
 
 

@@ -4,7 +4,6 @@ settlement of the same visit."""
 
 from decimal import Decimal
 
-
 from claims.models import Claim, ClaimLine, MemberYear
 from gateway.models import FeeLine, Visit
 from members.models import LedgerEntry, PersonalAccount
