@@ -1,13 +1,12 @@
 """Policy fidelity, second pass (issue 18): each test cites the article it rests on."""
 
-import json
 from datetime import date
 from decimal import Decimal
 from io import StringIO
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.core.management import CommandError, call_command
+from django.core.management import call_command
 
 from claims.models import Claim, PolicyVersion
 from claims.policy_services import policy_load, policy_versions_ending
@@ -15,7 +14,6 @@ from claims.services import policy_version_on
 from tests.factories import ProviderFactory, UserFactory
 
 from .conftest import PRESETS, configure, make_member, preset
-
 
 # --- Ziyang 第二十五条: 有效期5年 ------------------------------------------------------------
 
@@ -529,6 +527,16 @@ def test_a_claim_reversed_after_approval_gives_its_second_payment_back_in_the_ne
     assert paid.amount == Decimal("16.00")  # 20 × 80%
     year = MemberYear.objects.get(member=member)
     assert year.large_expense_subsidy_paid == Decimal("16.00")
+
+    # The take-back has no role check of its own: the reversal checks the caller first, and one
+    # who may not reverse (finance) reaches nothing (tests/claims/test_subsidy_take_back.py).
+    from claims.services import claim_reverse
+    from core.errors import Forbidden
+
+    with pytest.raises(Forbidden):
+        claim_reverse(user=UserFactory(roles=["财务"]), settlement_id=first["settlement_id"], reason="x")
+    assert not SubsidyPayment.objects.filter(reverses=paid).exists()
+    assert not AuditEvent.objects.filter(action="subsidy_payment.take_back").exists()
 
     assert client.post(f"/api/v1/settlements/{first['settlement_id']}/reverse", {"reason": "x"}, format="json").status_code == 200
     take_back = SubsidyPayment.objects.get(reverses=paid)
