@@ -12,9 +12,9 @@ import pytest
 
 from claims.models import CatalogItem, Claim, ClaimLine, MemberYear
 from core.models import AuditEvent
+from core.roles import Role
 from members.models import FamilyLink, LedgerEntry, Member, PersonalAccount
 from members.services import family_link_create, family_link_create_outside
-from core.roles import Role
 from tests.factories import ProviderFactory, UserFactory, new_id_number
 
 from .conftest import make_member
