@@ -15,5 +15,6 @@ class ClaimsConfig(AppConfig):
 
         add_navigation("portal_claims:settlements", _("Settlements"))
         add_navigation("portal_claims:statements", _("Monthly statements"))
+        add_navigation("portal_claims:year_ends", _("Year-end settlements"))
         add_navigation("portal_claims:reconciliations", _("Reconciliation"))
         add_navigation("portal_claims:chronic_registrations", _("Chronic disease registrations"))

@@ -129,6 +129,7 @@ def gunicorn_start(*, port: int, workers: int, database_url: str, settings_modul
         "DJANGO_SETTINGS_MODULE": settings_module,
         "DEBUG": "0",
         "ALLOWED_HOSTS": "127.0.0.1",
+        "SITE_URL": f"http://127.0.0.1:{port}",
         "DB_CONN_MAX_AGE": "600",
         "LOG_LEVEL": "WARNING",
         "DATABASE_URL": database_url,
