@@ -120,7 +120,7 @@ class EnrollmentFormSet(BaseInlineFormSet):
         try:
             enrollment_check_schemes(spells)  # Ziyang 第八条(二): pooled-only → combined once, never back
         except EnrollmentRefused as error:
-            raise forms.ValidationError(error.message) from error
+            raise forms.ValidationError(error.message, code=error.code) from error
 
 
 class EnrollmentInline(AddOnlyInlineMixin, admin.TabularInline):
@@ -386,7 +386,7 @@ class EnrollmentForm(forms.ModelForm):
             try:
                 enrollment_check_schemes([*spells, (day, scheme)])  # Ziyang 第八条(二)
             except EnrollmentRefused as error:
-                raise forms.ValidationError(error.message) from error
+                raise forms.ValidationError(error.message, code=error.code) from error
         return cleaned
 
 

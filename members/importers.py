@@ -229,8 +229,8 @@ class MemberImporter(Importer):
                 if all(getattr(spell, k) == facts[k] for k in ENROLLMENT_FACTS):
                     continue
                 # Ziyang 第八条(二): pooled-only may switch to combined once, never back. The one
-                # rule of the enrollment service; the new spell follows the latest (its day is
-                # checked below), whatever day the file gives.
+                # rule (members.rules.scheme_change_refusal) every path asks; the new spell follows
+                # the latest (its day is checked below), whatever day the file gives.
                 try:
                     enrollment_check_schemes([*schemes[member.pk], (date.max, facts["scheme"])])
                 except EnrollmentRefused as error:
