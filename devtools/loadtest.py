@@ -45,9 +45,9 @@ def load_data_prepare(*, providers: int, members: int) -> tuple[list[str], list[
 @transaction.atomic
 def _members_and_providers(providers: int, members: int) -> tuple[list[str], list[str]]:
     from django.contrib.auth import get_user_model
-    from core.tokens import new_key, token_row
 
     from claims.models import CatalogItem
+    from core.tokens import new_key, token_row
     from members.models import Enrollment, LedgerEntry, Member, PersonalAccount
     from pharmacies.models import Provider, ProviderStaff
 

@@ -12,10 +12,10 @@ from django.utils.translation import gettext_lazy as _
 
 from core.admin import AddOnlyInlineMixin, HistoryAdmin, LargeTableMixin
 from core.errors import DomainError
-from core.member_page import sections_for
-from core.params import year_or_default
 from core.idnumber import mask_id_number, normalize_id_number
 from core.imports.admin import ImportExportMixin, ImportMixin  # within the import limits
+from core.member_page import sections_for
+from core.params import year_or_default
 
 from .models import Enrollment, Episode, FamilyLink, Member, PrimaryCareRegistration, ReferenceValue, Registration
 from .resources import (

@@ -29,7 +29,6 @@ from core.imports.pipeline import (
 )
 from core.imports.upsert import UpsertImporter
 
-from .services.enrollment import EnrollmentRefused, enrollment_check_schemes
 from .models import (
     Enrollment,
     Episode,
@@ -40,6 +39,7 @@ from .models import (
     ReferenceValue,
     Registration,
 )
+from .services.enrollment import EnrollmentRefused, enrollment_check_schemes
 
 PHONE = re.compile(r"^[0-9+\- ()]{1,32}$")
 ID_NUMBER = Column("id_number", "身份证号", required=True, aliases=("身份证号码", "公民身份号码", "证件号码"))

@@ -20,9 +20,9 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
+from core import tokens as api_tokens
 from core.errors import DomainError, NotFound
 from core.models import ApiToken
-from core import tokens as api_tokens
 from core.transactions import durable_on_post
 
 from . import services

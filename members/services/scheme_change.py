@@ -19,8 +19,8 @@ from datetime import date
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
-from core.audit_actions import AuditAction
 from core.audit import audit
+from core.audit_actions import AuditAction
 
 from ..account_credits import add_months
 from ..models import Enrollment, Member

@@ -169,7 +169,6 @@ def test_celery_worker_and_task_loggers_mask_identity_numbers():
 @pytest.mark.parametrize("formatter", ["json", "plain"])
 def test_both_log_formats_mask_identity_numbers_in_tracebacks(formatter):
     from django.conf import settings
-
     from django.utils.module_loading import import_string
 
     spec = dict(settings.LOGGING["formatters"][formatter])

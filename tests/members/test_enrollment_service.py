@@ -8,6 +8,7 @@ import pytest
 from django.urls import reverse
 from django.utils import translation
 
+from core.imports.pipeline import import_file
 from core.models import AuditEvent
 from core.roles import Role
 from members.importers import MemberImporter
@@ -17,8 +18,6 @@ from members.services import SCHEME_GOES_BACK, EnrollmentRefused, enrollment_add
 from tests.factories import MemberFactory, UserFactory
 from tests.imports.helpers import write_table
 from tests.imports.test_members_import import HEADER, member_row
-
-from core.imports.pipeline import import_file
 
 pytestmark = pytest.mark.django_db
 
