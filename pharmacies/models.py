@@ -483,7 +483,8 @@ class WorkflowTransition(models.Model):
         ordering = ["at", "pk"]
 
     def __str__(self):
-        return f"{timezone.localtime(self.at):%Y-%m-%d %H:%M} {self.action_label}: {self.from_label} → {self.to_label}"
+        at = timezone.localtime(self.at)
+        return f"{at:%Y-%m-%d %H:%M} {self.action_label}: {self.from_label} → {self.to_label}"
 
     @property
     def action_label(self):

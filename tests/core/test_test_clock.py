@@ -14,7 +14,7 @@ from tests.conftest import BEIJING, REAL_BEIJING_DATE, TEST_CLOCK, clock_start
 
 MONOTONIC_AT_IMPORT = time.monotonic()  # not moved by time-machine
 
-pytestmark = pytest.mark.skipif(TEST_CLOCK == "real", reason="TEST_CLOCK=real: the suite runs on the real clock")
+pytestmark = pytest.mark.skipif(TEST_CLOCK == "real", reason="TEST_CLOCK=real: the real clock")
 
 
 def test_the_suite_runs_at_its_fixed_beijing_hour_on_todays_date():
@@ -39,7 +39,7 @@ def test_by_default_the_utc_date_is_the_day_before_the_beijing_date():
 
 @pytest.mark.django_db
 def test_a_time_read_back_from_the_database_is_on_the_utc_date():
-    """What the CI failure was: the stored time comes back in UTC; only localtime gives the page's date."""
+    """What CI once tripped on: a stored time comes back in UTC; localtime gives the page's date."""
     from core.models import AuditEvent
 
     event = AuditEvent.objects.create(action="test.clock", target_type="test", target_id="1")
