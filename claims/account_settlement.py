@@ -24,8 +24,8 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from core.audit_actions import AuditAction
 from core.audit import audit
+from core.audit_actions import AuditAction
 from core.errors import NotFound
 from core.idnumber import mask_id_number, parse_id_number
 from core.money import ZERO

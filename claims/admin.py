@@ -27,6 +27,9 @@ class CatalogItemAdmin(ImportExportMixin, LargeTableMixin, HistoryAdmin):
         return queryset.filter(code__startswith=term) | queryset.filter(name__contains=term), False
 
 
+# The admin modules below are imported last, in this order, each under its comment: not sorted.
+# isort: off
+
 # Settlements, region policies and benefit years; keep this import last.
 from . import admin_settlement  # noqa: E402,F401
 

@@ -13,10 +13,10 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from core.admin import ReadOnlyAdminMixin, ReadOnlyInlineMixin
-from core.imports.admin import ImportMixin
 from core.admin_filters import DateRangeFilter
 from core.errors import DomainError
 from core.idnumber import mask_id_number
+from core.imports.admin import ImportMixin
 from members.admin import search_members
 
 from .chronic_resources import InpatientTotalsResource

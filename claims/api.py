@@ -12,12 +12,11 @@ from rest_framework.views import APIView
 
 from core.api import flatten_errors
 from core.errors import DomainError
-from core.tokens import ApiTokenAuthentication
 from core.params import year_param
+from core.tokens import ApiTokenAuthentication
 from pharmacies.access import IsProviderOrAgencyStaff, IsSettlingProvider
 
 from . import services
-from .settlement_queries import token_with_provider
 from .serializers import (
     BenefitsOutput,
     RegistrationsOutput,
@@ -26,6 +25,7 @@ from .serializers import (
     SettlementInput,
     SettlementOutput,
 )
+from .settlement_queries import token_with_provider
 
 
 class ProviderTokenAuthentication(ApiTokenAuthentication):

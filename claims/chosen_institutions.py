@@ -18,8 +18,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from core.audit_actions import AuditAction
 from core.audit import audit
+from core.audit_actions import AuditAction
 from core.errors import DomainError
 from core.roles import Role, has_role, require_role
 from members.models import Member
@@ -28,7 +28,6 @@ from pharmacies.models import Provider
 
 from . import calculator as calc
 from .models import ChosenInstitution, Claim, PolicyVersion
-from .services import policy_version_on
 
 
 class ChosenInstitutionRefused(DomainError):

@@ -17,8 +17,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from core.audit_actions import AuditAction
 from core.audit import audit
+from core.audit_actions import AuditAction
 from core.errors import DomainError, NotFound
 from core.idnumber import mask_id_number, normalize_id_number
 from core.money import ZERO

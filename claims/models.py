@@ -153,6 +153,12 @@ class PolicyVersion(models.Model):
         end = self.effective_to.isoformat() if self.effective_to else "…"
         return f"{self.get_region_display()} {self.get_kind_display()} {self.effective_from.isoformat()}–{end}"
 
+    def save(self, *args, **kwargs):
+        # Model-level guard (whatever the code path): parameters are always well formed, and a
+        # version used to settle is never changed.
+        self.full_clean(exclude=["created_by"])
+        super().save(*args, **kwargs)
+
     @property
     def is_used(self) -> bool:
         return self.pk is not None and self.claims.exists()
@@ -230,12 +236,6 @@ class PolicyVersion(models.Model):
             ).values_list("year", "value")
             reference = {("average_wage", year): value for year, value in rows}
         return text_comparison(self.region, self.parameters, reference)
-
-    def save(self, *args, **kwargs):
-        # Model-level guard (whatever the code path): parameters are always well formed, and a
-        # version used to settle is never changed.
-        self.full_clean(exclude=["created_by"])
-        super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):
         if self.is_used:
@@ -656,6 +656,24 @@ class ProviderStatement(models.Model):
         who = self.provider.name if self.provider_id else self.get_clearing_display()
         return str(_("%(provider)s %(month)s monthly statement") % {"provider": who, "month": month_label(self.month)})
 
+    def save(self, *args, **kwargs):
+        # Model guard: an approved (or paid) statement's figures never change, whatever the
+        # code path; only its payment may be recorded.
+        if self.pk is not None:
+            stored = (ProviderStatement.objects.filter(pk=self.pk)
+                      .values("status", "provider_id", "clearing", "month", *self.FIGURES, *self.METHOD_FIGURES).first())
+            if stored and stored["status"] != self.Status.DRAFT:
+                changed = [key for key in ("provider_id", "clearing", "month", *self.FIGURES, *self.METHOD_FIGURES)
+                           if stored[key] != getattr(self, key)]
+                if changed or self.status == self.Status.DRAFT:
+                    from core.errors import Conflict
+
+                    raise Conflict(
+                        _("An approved statement never changes."), code="statement_frozen",
+                        details={"statement_id": self.pk, "fields": changed or ["status"]},
+                    )
+        super().save(*args, **kwargs)
+
     @property
     def payee(self) -> str:
         """Who is paid: the provider (code and name), or the clearing platform."""
@@ -704,24 +722,6 @@ class ProviderStatement(models.Model):
     @property
     def is_frozen(self) -> bool:
         return self.status != self.Status.DRAFT
-
-    def save(self, *args, **kwargs):
-        # Model guard: an approved (or paid) statement's figures never change, whatever the
-        # code path; only its payment may be recorded.
-        if self.pk is not None:
-            stored = (ProviderStatement.objects.filter(pk=self.pk)
-                      .values("status", "provider_id", "clearing", "month", *self.FIGURES, *self.METHOD_FIGURES).first())
-            if stored and stored["status"] != self.Status.DRAFT:
-                changed = [key for key in ("provider_id", "clearing", "month", *self.FIGURES, *self.METHOD_FIGURES)
-                           if stored[key] != getattr(self, key)]
-                if changed or self.status == self.Status.DRAFT:
-                    from core.errors import Conflict
-
-                    raise Conflict(
-                        _("An approved statement never changes."), code="statement_frozen",
-                        details={"statement_id": self.pk, "fields": changed or ["status"]},
-                    )
-        super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):
         if ProviderStatement.objects.filter(pk=self.pk).exclude(status=self.Status.DRAFT).exists():
@@ -805,10 +805,6 @@ class YearEndSettlement(models.Model):
         # The admin page's title, as a person writes it: 枣庄市立医院 2025年度清算.
         return str(_("%(provider)s %(year)s year-end settlement") % {"provider": self.provider.name, "year": self.year})
 
-    @property
-    def file_key(self) -> str:
-        return self.provider.code
-
     def save(self, *args, **kwargs):
         # Model guard: an approved (or paid) year-end settlement's figures never change.
         if self.pk is not None:
@@ -821,6 +817,10 @@ class YearEndSettlement(models.Model):
                     raise Conflict(_("An approved year-end settlement never changes."), code="year_end_frozen",
                                    details={"year_end_id": self.pk, "fields": changed or ["status"]})
         super().save(*args, **kwargs)
+
+    @property
+    def file_key(self) -> str:
+        return self.provider.code
 
 
 class Reconciliation(models.Model):
@@ -926,14 +926,17 @@ class SubsidyPayment(models.Model):
             ),
         ]
 
+    def __str__(self):
+        return f"{self.claim_id} {self.amount}"
+
     @property
     def settlement(self):
         """The claim paid, or (a take-back) the claim whose payment is taken back."""
         return self.claim if self.claim_id else self.reverses.claim
 
-    def __str__(self):
-        return f"{self.claim_id} {self.amount}"
 
+# The models below are imported last (they import this module), in this order: not sorted.
+# isort: off
 
 # Outpatient chronic and special diseases (claims/chronic_models.py).
 from .chronic_models import ChronicClaim, ChronicRegistration, ChronicYear, Disease  # noqa: E402, F401

@@ -6,7 +6,6 @@ from core.params import bounded_date_serializer_field
 
 from .calculator import IN_PROVINCE, LOCAL, OUT_OF_PROVINCE
 
-
 MAX_ITEMS = 1000
 
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import ClassVar
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import ClassVar
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -23,8 +23,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from core.audit_actions import AuditAction
 from core.audit import audit
+from core.audit_actions import AuditAction
 from core.errors import Conflict, DomainError, Forbidden, NotFound
 from core.idnumber import mask_id_number, normalize_id_number, parse_id_number
 from core.sql import insert, update
@@ -43,9 +43,18 @@ from pharmacies.models import Provider
 
 from . import calculator as calc
 from . import settlement_queries as queries
-from .explanation import explain
-from .models import CatalogItem, ChosenInstitution, Claim, ClaimLine, MemberYear, PolicyVersion, SubsidyBatch, SubsidyPayment
 from . import visit_facts
+from .explanation import explain
+from .models import (
+    CatalogItem,
+    ChosenInstitution,
+    Claim,
+    ClaimLine,
+    MemberYear,
+    PolicyVersion,
+    SubsidyBatch,
+    SubsidyPayment,
+)
 from .visit_facts import LineFact, VisitFacts
 
 CROSS_REGION_SUBMITTER = "cross_region"

@@ -18,8 +18,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from core.audit_actions import AuditAction
 from core.audit import audit
+from core.audit_actions import AuditAction
 from core.errors import Conflict, DomainError, NotFound
 from core.money import to_fen
 from core.roles import Role, ensure_separated, require_role

@@ -57,7 +57,6 @@ class GongjiAdminSite(admin.AdminSite):
         from django.utils import timezone
 
         from claims.policy_services import policy_versions_ending
-
         from core.todo import todos_for
 
         extra_context = {

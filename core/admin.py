@@ -2,22 +2,22 @@
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.forms import PasswordResetForm, UserChangeForm
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
 from django.db.models import Q
-from django.contrib.admin import helpers
 from django.http import Http404
 from django.template.response import TemplateResponse
-from simple_history.admin import SimpleHistoryAdmin
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from simple_history.admin import SimpleHistoryAdmin
 
-from .audit_actions import AuditAction
-from .audit import audit
 from .admin_actions import apply_to_selected
+from .audit import audit
+from .audit_actions import AuditAction
 from .audit_labels import action_label, target_type_label
 from .errors import DomainError
 from .models import ApiToken, AuditEvent
@@ -175,12 +175,9 @@ if admin.site.is_registered(User):
 
 def _has_provider_link(user) -> bool:
     # The provider staff link (pharmacies.ProviderStaff, a one-to-one reverse accessor): core
-    # imports no app (README, Layout).
-    try:
-        user.provider_staff
-    except ObjectDoesNotExist:
-        return False
-    return True
+    # imports no app (README, Layout). A missing one raises RelatedObjectDoesNotExist, an
+    # AttributeError too.
+    return hasattr(user, "provider_staff")
 
 
 class StaffUserChangeForm(UserChangeForm):

@@ -43,6 +43,7 @@ class AuditAction(models.TextChoices):
     YEAR_END_PAY = "year_end.pay", _("recorded a year-end settlement's payment")
     DEDUCTION_RECORD = "deduction.record", _("recorded a deduction")
     RECONCILIATION_SUBMIT = "reconciliation.submit", _("submitted a reconciliation")
+    NOTIFICATION_READ = "notification.read", _("marked a notification read")
     PROVIDER_READ = "provider.read", _("viewed a provider")
     PROVIDER_USER_CREATE = "provider_user.create", _("created a provider user")
     API_TOKEN_CREATE = "api_token_create", _("created an API token")

@@ -30,8 +30,8 @@ from django.utils.translation import gettext_lazy as _
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from .audit_actions import AuditAction
 from .audit import audit
+from .audit_actions import AuditAction
 from .errors import Conflict, DomainError, DutyConflict, Forbidden
 from .roles import Role, ensure_separated, has_role, holds_agency_role
 

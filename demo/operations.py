@@ -141,8 +141,7 @@ def review_flags(today: date) -> dict:
     new, first review, confirmed, deducted, appealed, appeal decided."""
     from supervision.models import Flag, MonitoringRun
     from supervision.monitoring import monitoring_run
-    from supervision.services import (flag_appeal, flag_confirm, flag_decide_appeal, flag_deduct,
-                                      flag_first_review)
+    from supervision.services import flag_appeal, flag_confirm, flag_decide_appeal, flag_deduct, flag_first_review
 
     months = _month_starts(today)
     date_from, date_to = months[0], today.replace(day=1) - timedelta(days=1)

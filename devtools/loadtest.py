@@ -45,9 +45,9 @@ def load_data_prepare(*, providers: int, members: int) -> tuple[list[str], list[
 @transaction.atomic
 def _members_and_providers(providers: int, members: int) -> tuple[list[str], list[str]]:
     from django.contrib.auth import get_user_model
-    from core.tokens import new_key, token_row
 
     from claims.models import CatalogItem
+    from core.tokens import new_key, token_row
     from members.models import Enrollment, LedgerEntry, Member, PersonalAccount
     from pharmacies.models import Provider, ProviderStaff
 
@@ -129,6 +129,7 @@ def gunicorn_start(*, port: int, workers: int, database_url: str, settings_modul
         "DJANGO_SETTINGS_MODULE": settings_module,
         "DEBUG": "0",
         "ALLOWED_HOSTS": "127.0.0.1",
+        "SITE_URL": f"http://127.0.0.1:{port}",
         "DB_CONN_MAX_AGE": "600",
         "LOG_LEVEL": "WARNING",
         "DATABASE_URL": database_url,

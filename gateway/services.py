@@ -22,12 +22,12 @@ from django.utils.translation import gettext_lazy as _
 from claims import services as claims
 from claims.models import CatalogItem, Claim
 from claims.statements.services import reconciliation_submit
-from core.audit_actions import AuditAction
 from core.audit import audit
-from core.sql import insert, update_and_insert
+from core.audit_actions import AuditAction
 from core.errors import DomainError
 from core.idnumber import normalize_id_number
 from core.money import to_fen
+from core.sql import insert, update_and_insert
 from members.models import Member
 from pharmacies.models import Provider
 
@@ -380,7 +380,6 @@ def register(ctx: Context, data: dict) -> dict:
 def unregister(ctx: Context, data: dict) -> dict:
     info = node(data, "data")
     visit = _visit(ctx, info, "data.")
-    member = visit.member
     if visit.claim_id is not None:
         raise GatewayError(_("Visit {mdtrt_id} is settled (setl_id {setl_id}): cancel the settlement first (2208)."),
                            mdtrt_id=visit.mdtrt_id, setl_id=visit.claim_id)
@@ -395,7 +394,6 @@ def unregister(ctx: Context, data: dict) -> dict:
 def visit_info(ctx: Context, data: dict) -> dict:
     info = node(data, "mdtrtinfo")
     visit = _visit(ctx, info, "mdtrtinfo.")
-    member = visit.member
     _open_unsettled(visit)
     med_type = text(info, "med_type", max_length=6, where="mdtrtinfo.")
     if med_type not in POOLING_MED_TYPES | CHRONIC_MED_TYPES:
@@ -522,7 +520,6 @@ def fees(ctx: Context, data: dict) -> dict:
 def fees_cancel(ctx: Context, data: dict) -> dict:
     info = node(data, "data")
     visit = _visit(ctx, info, "data.")
-    member = visit.member
     _open_unsettled(visit)
     batch = text(info, "chrg_bchno", max_length=30, where="data.")
     lines = visit.lines.filter(status=FeeLine.Status.UPLOADED)
@@ -696,7 +693,6 @@ def _claim_of(ctx: Context, visit: Visit, setl_id: str) -> Claim:
 def cancel(ctx: Context, data: dict) -> dict:
     info = node(data, "data")
     visit = _visit(ctx, info, "data.")
-    member = visit.member
     claim = _claim_of(ctx, visit, text(info, "setl_id", max_length=30, where="data."))
     return _cancellation(ctx, visit=visit, claim=claim, clr_type=mapping.CLR_TYPE_OUTPATIENT, reason=f"2208 {ctx.msgid}", pharmacy=False)
 
@@ -764,7 +760,6 @@ def pharmacy_settle(ctx: Context, data: dict) -> dict:
 def pharmacy_cancel(ctx: Context, data: dict) -> dict:
     info = node(data, "data")
     visit = _visit(ctx, info, "data.")
-    member = visit.member
     claim = _claim_of(ctx, visit, text(info, "setl_id", max_length=30, where="data."))
     return _cancellation(ctx, visit=visit, claim=claim, clr_type=mapping.CLR_TYPE_PHARMACY, reason=f"2103 {ctx.msgid}", pharmacy=True)
 

@@ -12,10 +12,10 @@ from django.utils.translation import gettext_lazy as _
 
 from core.admin import AddOnlyInlineMixin, HistoryAdmin, LargeTableMixin
 from core.errors import DomainError
-from core.member_page import sections_for
-from core.params import year_or_default
 from core.idnumber import mask_id_number, normalize_id_number
 from core.imports.admin import ImportExportMixin, ImportMixin  # within the import limits
+from core.member_page import sections_for
+from core.params import year_or_default
 
 from .models import Enrollment, Episode, FamilyLink, Member, PrimaryCareRegistration, ReferenceValue, Registration
 from .resources import (
@@ -120,7 +120,7 @@ class EnrollmentFormSet(BaseInlineFormSet):
         try:
             enrollment_check_schemes(spells)  # Ziyang 第八条(二): pooled-only → combined once, never back
         except EnrollmentRefused as error:
-            raise forms.ValidationError(error.message) from error
+            raise forms.ValidationError(error.message, code=error.code) from error
 
 
 class EnrollmentInline(AddOnlyInlineMixin, admin.TabularInline):
@@ -386,7 +386,7 @@ class EnrollmentForm(forms.ModelForm):
             try:
                 enrollment_check_schemes([*spells, (day, scheme)])  # Ziyang 第八条(二)
             except EnrollmentRefused as error:
-                raise forms.ValidationError(error.message) from error
+                raise forms.ValidationError(error.message, code=error.code) from error
         return cleaned
 
 

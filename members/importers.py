@@ -29,7 +29,6 @@ from core.imports.pipeline import (
 )
 from core.imports.upsert import UpsertImporter
 
-from .services.enrollment import EnrollmentRefused, enrollment_check_schemes
 from .models import (
     Enrollment,
     Episode,
@@ -40,6 +39,7 @@ from .models import (
     ReferenceValue,
     Registration,
 )
+from .services.enrollment import EnrollmentRefused, enrollment_check_schemes
 
 PHONE = re.compile(r"^[0-9+\- ()]{1,32}$")
 ID_NUMBER = Column("id_number", "身份证号", required=True, aliases=("身份证号码", "公民身份号码", "证件号码"))
@@ -229,8 +229,8 @@ class MemberImporter(Importer):
                 if all(getattr(spell, k) == facts[k] for k in ENROLLMENT_FACTS):
                     continue
                 # Ziyang 第八条(二): pooled-only may switch to combined once, never back. The one
-                # rule of the enrollment service; the new spell follows the latest (its day is
-                # checked below), whatever day the file gives.
+                # rule (members.rules.scheme_change_refusal) every path asks; the new spell follows
+                # the latest (its day is checked below), whatever day the file gives.
                 try:
                     enrollment_check_schemes([*schemes[member.pk], (date.max, facts["scheme"])])
                 except EnrollmentRefused as error:

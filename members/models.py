@@ -12,8 +12,8 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from core.exports import refuse_formula_names
-from core.idnumber import mask_id_number, parse_id_number
 from core.formats import month_label
+from core.idnumber import mask_id_number, parse_id_number
 from core.money import MoneyField, PercentField
 from core.regions import Region
 
@@ -69,15 +69,15 @@ class Member(models.Model):
     def __str__(self):
         return f"{self.name} ({self.masked_id_number})"
 
-    @property
-    def masked_id_number(self) -> str:
-        return mask_id_number(self.id_number)
-
     def save(self, *args, **kwargs):
         # Sex and birth date are facts of the ID number (GB 11643), never typed in.
         facts = parse_id_number(self.id_number)
         self.birth_date, self.sex = facts.birth_date, facts.sex
         super().save(*args, **kwargs)
+
+    @property
+    def masked_id_number(self) -> str:
+        return mask_id_number(self.id_number)
 
     def clean(self):
         refuse_formula_names(self, "name")
@@ -104,8 +104,6 @@ class Enrollment(models.Model):
     Never overwritten: a change is a new row from its effective date; the spell in
     force on a day is the latest one that started on or before it (members.in_force).
     """
-
-    objects = EnrollmentQuerySet.as_manager()
 
     class EmploymentStatus(models.TextChoices):
         IN_SERVICE = "in_service", _("in service")
@@ -152,6 +150,8 @@ class Enrollment(models.Model):
         settings.AUTH_USER_MODEL, verbose_name=_("recorded by"), null=True, blank=True,
         on_delete=models.PROTECT, related_name="+",
     )
+
+    objects = EnrollmentQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("enrollment spell")

@@ -29,13 +29,13 @@ from core.roles import Role
 from . import services
 from .documents import inspect_upload
 from .models import (
+    TRANSITION_ACTIONS,
     AdmissionCondition,
     Agreement,
     Application,
     ApplicationDocument,
     Notification,
     PaymentTerms,
-    TRANSITION_ACTIONS,
     WorkflowTransition,
 )
 from .services.applications import validate_particulars

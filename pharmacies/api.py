@@ -2,8 +2,8 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.generics import RetrieveAPIView
 
 from core.api import ERROR_RESPONSES
-from core.audit_actions import AuditAction
 from core.audit import audit
+from core.audit_actions import AuditAction
 from core.errors import NotFound
 
 from .access import IsAgencyStaff, IsProviderUser, provider_of

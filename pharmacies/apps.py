@@ -7,5 +7,7 @@ class PharmaciesConfig(AppConfig):
     verbose_name = _("Designated providers")
 
     def ready(self):
-        from . import signals  # noqa: F401
-        from . import todo  # noqa: F401  (the workbench's items: core.todo)
+        from . import (
+            signals,  # noqa: F401
+            todo,  # noqa: F401  (the workbench's items: core.todo)
+        )

@@ -20,9 +20,9 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
+from core import tokens as api_tokens
 from core.errors import DomainError, NotFound
 from core.models import ApiToken
-from core import tokens as api_tokens
 from core.transactions import durable_on_post
 
 from . import services
@@ -54,9 +54,9 @@ def portal_view(view=None, *, any_status: bool = False):
     """Logged-in staff of a designated provider only; sets request.provider.
 
     A suspended or terminated provider keeps only the pages marked `any_status=True` (its home,
-    agreement, notifications, API token, monthly statements, reconciliations, flags and
-    appeals); every other page answers 403 with a page that says why. New pages are therefore
-    closed to such a provider unless they opt in.
+    agreement, notifications, API token, monthly statements, year-end settlements,
+    reconciliations, flags and appeals); every other page answers 403 with a page that says
+    why. New pages are therefore closed to such a provider unless they opt in.
 
     A writing request is one outermost transaction (core.transactions.durable_on_post).
     """

@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 : "${SECRET_KEY:?set SECRET_KEY (production settings refuse to start without it)}"
 export DJANGO_SETTINGS_MODULE=config.settings.production
 export ALLOWED_HOSTS=${ALLOWED_HOSTS:-127.0.0.1,localhost}
+export SITE_URL=${SITE_URL:-http://${BIND:-127.0.0.1:8000}}
 scripts/bootstrap.sh
 .venv/bin/python manage.py migrate --noinput
 .venv/bin/python manage.py collectstatic --noinput -v0

@@ -17,7 +17,8 @@ from decimal import Decimal, InvalidOperation
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import capfirst
-from django.utils.translation import gettext, gettext_lazy as _
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 LABELS = {
     # What every flag carries.
@@ -130,8 +131,9 @@ class _Lookups:
     """The settlements, lines and diseases an evidence names, read once (a few rows)."""
 
     def __init__(self, evidence: dict, settlement_url: Callable[[object], str | None] | None, provider_id=None):
-        from claims.models import Claim, ClaimLine, Disease
         from django.conf import settings
+
+        from claims.models import Claim, ClaimLine, Disease
 
         ids = lambda values: {v for v in values or () if isinstance(v, int) and not isinstance(v, bool)}  # noqa: E731
         line_ids = set().union(*(ids(evidence.get(key)) for key in LINE_LISTS))

@@ -179,6 +179,11 @@ class Rule(models.Model):
     def __str__(self):
         return self.title
 
+    def save(self, *args, **kwargs):
+        self.clean()
+        super().save(*args, **kwargs)
+        KnowledgeBaseVersion.bump()
+
     @property
     def title(self) -> str:
         """The rule's name: its Chinese description up to the explanation in brackets."""
@@ -192,11 +197,6 @@ class Rule(models.Model):
         problems = validate_parameters(self.code, self.parameters)
         if problems:
             raise ValidationError({"parameters": problems})
-
-    def save(self, *args, **kwargs):
-        self.clean()
-        super().save(*args, **kwargs)
-        KnowledgeBaseVersion.bump()
 
     def in_force_on(self, day) -> bool:
         return self.enabled and (self.effective_from is None or self.effective_from <= day) and (

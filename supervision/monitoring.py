@@ -18,8 +18,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from claims.models import Claim, ClaimLine
-from core.audit_actions import AuditAction
 from core.audit import audit
+from core.audit_actions import AuditAction
 from core.money import to_fen
 from members.models import Episode, Member
 
@@ -290,7 +290,7 @@ def _member_month_groups(rows, queryset, keep=lambda claim: True):
     groups = defaultdict(list)
     if not wanted:
         return groups
-    for claim in load_claims(queryset.filter(member_id__in={m for m, _ in wanted})).values():
+    for claim in load_claims(queryset.filter(member_id__in={member_id for member_id, _month in wanted})).values():
         key = (claim.member_id, R.month_start(claim.visit_date))
         if key in wanted and keep(claim):
             groups[key].append(claim)

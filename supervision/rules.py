@@ -471,6 +471,12 @@ class ProviderMonth:
     self_paid: Decimal
 
 
+def _indicator_finding(m: ProviderMonth, indicator: str, message, amount, **details) -> Finding:
+    return Finding(rule="provider_indicators", item_key=f"provider:{m.provider_id}:{m.month:%Y-%m}:{indicator}", day=m.month,
+                   message=message, amount=max(to_fen(amount), ZERO), provider_id=m.provider_id,
+                   details={"indicator": indicator, "visits": m.visits, "total": str(m.total), **details})
+
+
 def indicator_findings(months: list[ProviderMonth], wanted: list[date], params: dict) -> list[Finding]:
     """Ziyang 第二十一条, Jinan (十七): a provider's monthly indicators beyond their bounds.
 
@@ -490,25 +496,18 @@ def indicator_findings(months: list[ProviderMonth], wanted: list[date], params: 
     for m in months:
         if m.month not in wanted or m.visits < min_visits:
             continue
-        key = f"provider:{m.provider_id}:{m.month:%Y-%m}"
-
-        def finding(indicator, message, amount, **details):
-            return Finding(rule="provider_indicators", item_key=f"{key}:{indicator}", day=m.month, message=message,
-                           amount=max(to_fen(amount), ZERO), provider_id=m.provider_id,
-                           details={"indicator": indicator, "visits": m.visits, "total": str(m.total), **details})
-
         peer_visits, peer_total = peers[(m.kind, m.level, m.month)]
         bound = peer_total / peer_visits * ratio
         if m.total > bound * m.visits:
-            found.append(finding("avg_cost", _("Average cost per visit above its peers."), m.total - bound * m.visits,
-                                 peer_average=str(to_fen(peer_total / peer_visits))))
+            found.append(_indicator_finding(m, "avg_cost", _("Average cost per visit above its peers."), m.total - bound * m.visits,
+                                            peer_average=str(to_fen(peer_total / peer_visits))))
         before = by_key.get((m.provider_id, previous_month(m.month)))
         if before and before.total > 0 and m.total * 100 > before.total * (100 + growth):
-            found.append(finding("growth", _("Month-on-month cost growth above the bound."),
-                                 m.total - before.total * (100 + growth) / 100, previous_total=str(before.total)))
+            found.append(_indicator_finding(m, "growth", _("Month-on-month cost growth above the bound."),
+                                            m.total - before.total * (100 + growth) / 100, previous_total=str(before.total)))
         if m.total > 0 and m.self_paid * 100 > m.total * out_percent:
-            found.append(finding("out_of_catalog", _("Out-of-catalog share above the bound."),
-                                 m.self_paid - m.total * out_percent / 100, self_paid=str(m.self_paid)))
+            found.append(_indicator_finding(m, "out_of_catalog", _("Out-of-catalog share above the bound."),
+                                            m.self_paid - m.total * out_percent / 100, self_paid=str(m.self_paid)))
     return found
 
 

@@ -19,15 +19,14 @@ from django.db.models import Count, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from core.audit_actions import AuditAction
 from core.audit import audit
+from core.audit_actions import AuditAction
 from core.errors import Conflict, DomainError, Forbidden
 from core.money import to_fen
 from core.roles import Role, ensure_separated, require_role
 
 from . import rulebase
 from .credit_rating import CreditInputs, credit_score
-from .notifications import flag_notify
 from .models import (
     Flag,
     FlagTransition,
@@ -40,6 +39,7 @@ from .models import (
     RulebaseImport,
     SexRestrictedDrug,
 )
+from .notifications import flag_notify
 from .rules import parameters_of
 
 BATCH_MODELS = {

@@ -20,7 +20,7 @@ from core.admin_actions import apply_to_selected, role_permission
 from core.errors import DomainError
 from core.formats import month_label
 from core.people import person_name
-from core.roles import Role, has_role
+from core.roles import Role
 
 from ..funds import FUND_FIELDS
 from ..models import Deduction, ProviderStatement, Reconciliation, YearEndSettlement

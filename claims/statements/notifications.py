@@ -1,7 +1,7 @@
 """What the provider is told about its statements (issue 16): a monthly statement or a year-end
 settlement approved, its payment recorded. Sent by the services inside their transaction
-(pharmacies.services.notify_provider); a monthly statement's notification links to its page in
-the portal. Amounts as ¥ with two decimals, the month as people write it (2026年11月).
+(pharmacies.services.notify_provider); each notification links to the statement's or the
+year-end settlement's page in the portal. Amounts as ¥ with two decimals, the month as people write it (2026年11月).
 """
 
 from functools import partial
@@ -64,8 +64,7 @@ def statement_notify(statement, event: str) -> None:
 
 
 def year_end_notify(settlement, event: str) -> None:
-    """Tell the provider; the year-end settlement has no portal page, so the link is the
-    provider's statements."""
+    """Tell the provider, linked to the year-end settlement's page in the portal."""
     notify_provider(
         settlement.provider,
         MESSAGES[event],
@@ -75,5 +74,5 @@ def year_end_notify(settlement, event: str) -> None:
             "deposit": money_text(settlement.deposit_returned),
             "reference": settlement.payment_reference or "-",
         },
-        link=reverse("portal_claims:statements"),
+        link=reverse("portal_claims:year_end", args=[settlement.pk]),
     )

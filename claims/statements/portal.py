@@ -1,7 +1,8 @@
-"""Provider portal pages for settlements, monthly statements and reconciliation.
+"""Provider portal pages for settlements, monthly statements, year-end settlements and
+reconciliation.
 
-Everything is looked up through request.provider: another provider's statement or
-reconciliation is a 404.
+Everything is looked up through request.provider: another provider's statement, year-end
+settlement or reconciliation is a 404.
 """
 
 from datetime import date
@@ -19,7 +20,7 @@ from core.idnumber import normalize_id_number
 from core.params import bounded_date_form_field, page_or_default
 from pharmacies.portal import portal_view, render_portal
 
-from ..models import Claim, ProviderStatement, Reconciliation
+from ..models import Claim, ProviderStatement, Reconciliation, YearEndSettlement
 from . import exports
 from .services import reconciliation_submit, statement_settlements
 
@@ -132,6 +133,44 @@ def statement_xlsx(request, pk):
             [statement], f"statement-{statement.provider.code}-{statement.month:%Y%m}.xlsx",
             settlements=statement_settlements(statement),
         )
+
+
+@portal_view(any_status=True)
+def year_ends(request):
+    """The provider's year-end settlements (年度清算), newest year first: one a year at most."""
+    settlements = YearEndSettlement.objects.filter(provider=request.provider).order_by("-year")
+    return render_portal(request, "portal/year_ends.html", {"settlements": settlements})
+
+
+def _own_year_end(request, pk) -> YearEndSettlement:
+    return get_object_or_404(
+        YearEndSettlement.objects.select_related("provider", "prepared_by", "approved_by", "paid_by"),
+        pk=pk, provider=request.provider,
+    )
+
+
+@portal_view(any_status=True)
+def year_end_detail(request, pk):
+    """One of the provider's year-end settlements: the lines the admin's page, the print and the
+    XLSX show (exports.year_end_rows), in the same order."""
+    settlement = _own_year_end(request, pk)
+    return render_portal(request, "portal/year_end_detail.html", {
+        "settlement": settlement, "rows": exports.year_end_rows(settlement),
+    })
+
+
+@portal_view(any_status=True)
+def year_end_print(request, pk):
+    settlement = _own_year_end(request, pk)
+    return render(request, "claims/year_end_print.html", {
+        "settlement": settlement, "rows": exports.year_end_rows(settlement),
+    })
+
+
+@portal_view(any_status=True)
+def year_end_xlsx(request, pk):
+    settlement = _own_year_end(request, pk)
+    return exports.year_end_xlsx([settlement], f"year-end-{settlement.file_key}-{settlement.year}.xlsx")
 
 
 class ReconciliationForm(forms.Form):

@@ -22,14 +22,25 @@ from decimal import Decimal
 
 from django.db import DataError, IntegrityError, connection, transaction
 from django.db.models import (
-    Case, CharField, Count, DecimalField, ExpressionWrapper, F, OuterRef, Q, Subquery, Sum, Value, When,
+    Case,
+    CharField,
+    Count,
+    DecimalField,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    Subquery,
+    Sum,
+    Value,
+    When,
 )
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from core.audit_actions import AuditAction
 from core.audit import audit
+from core.audit_actions import AuditAction
 from core.errors import DomainError
 from core.money import ZERO, MoneyField, to_fen
 from members.models import PrimaryCareRegistration
@@ -37,8 +48,8 @@ from pharmacies.models import Provider
 from pharmacies.services.payment_terms import payment_terms_for
 
 from ..funds import FUND_FIELDS, FUNDS, REVERSED_FUND_FIELDS, funds_expression
-from ..services import CROSS_REGION_SUBMITTER
 from ..models import Claim, ClaimLine, Deduction, ProviderStatement, Reconciliation
+from ..services import CROSS_REGION_SUBMITTER
 from . import payment_methods as pm
 from .approval import FinanceFlow, Refusal
 from .notifications import statement_notify

@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .database import allow_prepared_statements, prepared_statements
 from .imports import import_limits, import_max_cell_chars
+from .site import site_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -22,6 +23,9 @@ NHSA_DIVISION_CODE = os.environ.get("NHSA_DIVISION_CODE", "").strip()
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 DEBUG = os.environ.get("DEBUG", "").lower() in {"1", "true", "yes", "on"}
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "").split(",") if h.strip()]
+# The site's address for links sent outside a request (e-mails): https://host[/prefix], no
+# trailing slash (config/settings/site.py). Required in production; development falls back.
+SITE_URL = site_url(os.environ)
 
 INSTALLED_APPS = [
     # The staff-only admin site (config/admin_site.py) in place of django.contrib.admin's default.

@@ -1,4 +1,5 @@
-"""Production settings: refuse to start without SECRET_KEY; pass `manage.py check --deploy`."""
+"""Production settings: refuse to start without SECRET_KEY, ALLOWED_HOSTS or SITE_URL; pass
+`manage.py check --deploy`."""
 
 import os
 
@@ -12,6 +13,8 @@ if not SECRET_KEY:  # noqa: F405
 DEBUG = False
 if not ALLOWED_HOSTS:  # noqa: F405
     raise ImproperlyConfigured("ALLOWED_HOSTS must be set in production.")
+if not SITE_URL:  # noqa: F405  (the e-mails' links to the portal: no request to take the host from)
+    raise ImproperlyConfigured("SITE_URL must be set in production, e.g. https://gongji.example.gov.cn.")
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = os.environ.get("SECURE_SSL_REDIRECT", "1") == "1"

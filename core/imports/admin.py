@@ -28,7 +28,6 @@ from import_export.forms import ImportForm
 
 from core.imports.pipeline import ImportLimits, ImportRefused, RowError, check_size, upload_name
 
-
 # The session key of the previews awaiting confirmation: {token: {"name", "model"}}.
 PENDING_IMPORTS_KEY = "gongji_pending_imports"
 MAX_PENDING_IMPORTS = 5

@@ -314,7 +314,7 @@ def csv_table(text: str, name: str = "", limits: ImportLimits | None = None) -> 
 def _long_field(text: str, start: int, delimiter: str, limit: int) -> int | None:
     """The position (from 0) of the first field longer than `limit` in the CSV record starting at
     `start`, read with regular expressions (C speed over a field of megabytes), or None."""
-    field = re.compile(r'"[^"]*(?:""[^"]*)*"|[^%s"\r\n]*' % re.escape(delimiter))
+    field = re.compile(rf'"[^"]*(?:""[^"]*)*"|[^{re.escape(delimiter)}"\r\n]*')
     position, column = start, 0
     while position <= len(text):
         match = field.match(text, position)

@@ -19,6 +19,7 @@ from .credit_runs import (  # noqa: F401
     credit_run_chunk_bounds,
     reference_values,
 )
+from .enrollment import SCHEME_GOES_BACK, EnrollmentRefused, enrollment_add, enrollment_check_schemes  # noqa: F401
 from .family import (  # noqa: F401
     family_link_check,
     family_link_create,
@@ -27,6 +28,8 @@ from .family import (  # noqa: F401
     family_link_outside_check,
 )
 from .ledger import InsufficientBalance, account_lock, account_post_entry, account_reverse_entry  # noqa: F401
+from .primary_care import primary_care_check, primary_care_end, primary_care_provider_on, primary_care_register  # noqa: F401
+from .scheme_change import SchemeChangeRefused, enrollment_change_scheme  # noqa: F401
 from .uses import FORBIDDEN_USES, UseRefused, account_pay_premium  # noqa: F401
 from .withdrawals import (  # noqa: F401
     account_late_refund_approve,
@@ -35,6 +38,3 @@ from .withdrawals import (  # noqa: F401
     account_withdrawal_propose,
     account_withdrawal_reject,
 )
-from .enrollment import SCHEME_GOES_BACK, EnrollmentRefused, enrollment_add, enrollment_check_schemes  # noqa: F401,E402
-from .scheme_change import SchemeChangeRefused, enrollment_change_scheme  # noqa: F401
-from .primary_care import primary_care_check, primary_care_end, primary_care_provider_on, primary_care_register  # noqa: F401,E402

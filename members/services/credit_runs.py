@@ -11,8 +11,8 @@ from django.db.models import Max, Min
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from core.audit_actions import AuditAction
 from core.audit import audit
+from core.audit_actions import AuditAction
 from core.errors import Conflict, DomainError
 
 from .. import account_credit_sql, account_credits

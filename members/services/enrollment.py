@@ -3,8 +3,9 @@ base or category, retirement) and the scheme switch (scheme_change). History is 
 change is a new spell from its date.
 
 Ziyang 第八条(二) (单建统筹 → 统账结合 once, 变更参保方式后不得再次变更) has one home: the pure rule
-`members.rules.scheme_goes_back`, refused with one message by `enrollment_check_schemes`, which
-the admin forms, the enrollment importer and these services all call.
+`members.rules.scheme_change_refusal`, refused with one code and one message by
+`enrollment_check_schemes`, which the admin forms, the enrollment importer and these services
+(enrollment_add, enrollment_change_scheme) all call.
 
 Services: plain `transaction.atomic()` (joins the caller's), lock the member, audit.
 """
@@ -15,14 +16,18 @@ from datetime import date
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
-from core.audit_actions import AuditAction
 from core.audit import audit
+from core.audit_actions import AuditAction
 from core.errors import DomainError
 
 from ..models import Enrollment, Member
-from ..rules import scheme_goes_back
+from ..rules import scheme_change_refusal
 
-SCHEME_GOES_BACK = _("A member who switched to the combined scheme cannot go back to pooled only.")
+# Ziyang 第八条(二): the message of the rule's one refusal (members.rules.SCHEME_GOES_BACK).
+SCHEME_GOES_BACK = _(
+    "The scheme changes only once, from pooled only to combined: a member who has been in the combined "
+    "scheme cannot change scheme again (Ziyang 第八条(二))."
+)
 
 
 class EnrollmentRefused(DomainError):
@@ -30,13 +35,15 @@ class EnrollmentRefused(DomainError):
 
 
 def enrollment_check_schemes(spells: Iterable[tuple[date, str]]) -> None:
-    """Refuse a history of (effective_from, scheme) spells that goes back to pooled-only.
+    """Refuse a history of (effective_from, scheme) spells that Ziyang 第八条(二) forbids.
 
-    Ziyang 第八条(二): a pooled-only member switches to the combined scheme once, never back.
-    No query: the caller gives the whole history, the new spell(s) included.
+    A pooled-only member switches to the combined scheme once, never back nor again
+    (members.rules.scheme_change_refusal). No query: the caller gives the whole history, the new
+    spell(s) included.
     """
-    if scheme_goes_back([scheme for _day, scheme in sorted(spells)]):
-        raise EnrollmentRefused(SCHEME_GOES_BACK, code="scheme_goes_back", details={"field": "scheme"})
+    code = scheme_change_refusal(spells)
+    if code is not None:
+        raise EnrollmentRefused(SCHEME_GOES_BACK, code=code, details={"field": "scheme"})
 
 
 def record_spell(*, member: Member, user, facts: dict) -> Enrollment:

@@ -6,8 +6,8 @@ from datetime import date, timedelta
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
-from core.audit_actions import AuditAction
 from core.audit import audit
+from core.audit_actions import AuditAction
 from core.errors import Conflict, DomainError
 
 from ..models import Member, PrimaryCareRegistration

@@ -5,9 +5,12 @@
 - Retired (已达到法定退休年龄): 按统账结合参保现行缴费规定补足缴费，次月起享受医保待遇，之前的医保待遇
   不再补办 — the combined spell starts the day the arrears are paid, its benefits on the first
   day of the next month; settlement refuses visits in between (`benefits_not_started`).
-- 变更参保方式后不得再次变更: a member whose history already has a change to combined is refused.
+- 变更参保方式后不得再次变更: the change is asked of the one rule of every path
+  (`members.rules.scheme_change_refusal`, through `enrollment.enrollment_check_schemes`): a member
+  who has been in the combined scheme is refused with the code and message the admin and the
+  import give when a pooled-only spell follows a combined one.
 
-The spell is recorded by `enrollment.record_spell` (the one check of Ziyang 第八条(二)).
+The spell is recorded by `enrollment.record_spell` (which asks the same rule again).
 A service: plain `transaction.atomic()` (joins the caller's), locks the member, audits.
 """
 
@@ -16,16 +19,18 @@ from datetime import date
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
-from core.audit_actions import AuditAction
 from core.audit import audit
-from core.errors import DomainError
+from core.audit_actions import AuditAction
 
 from ..account_credits import add_months
 from ..models import Enrollment, Member
-from .enrollment import record_spell
+from ..rules import scheme_after_a_change
+from .enrollment import EnrollmentRefused, enrollment_check_schemes, record_spell
 
 
-class SchemeChangeRefused(DomainError):
+class SchemeChangeRefused(EnrollmentRefused):
+    """A scheme change refused for its own conditions (the article's rule raises EnrollmentRefused)."""
+
     code = "scheme_change_refused"
 
 
@@ -34,18 +39,15 @@ def enrollment_change_scheme(*, member: Member, applied_on: date, arrears_paid_o
     member = Member.objects.select_for_update().get(pk=member.pk)
     spells = list(member.enrollments.order_by("effective_from"))
     current = next((spell for spell in reversed(spells) if spell.effective_from <= applied_on), None)
-    if current is None or current.scheme != Enrollment.Scheme.POOLED_ONLY:
+    if current is None:
         raise SchemeChangeRefused(
             _("Only a pooled-only member can change to the combined scheme."), code="not_pooled_only", details={"field": "scheme"}
         )
-    if any(
-        earlier.scheme == Enrollment.Scheme.POOLED_ONLY and later.scheme == Enrollment.Scheme.COMBINED
-        for earlier, later in zip(spells, spells[1:])
-    ):
-        raise SchemeChangeRefused(
-            _("The member has already changed scheme once; it cannot be changed again (Ziyang 第八条(二))."),
-            code="scheme_already_changed", details={"field": "scheme"},
-        )
+    # Ziyang 第八条(二): 变更参保方式后不得再次变更. The change leads to the member's other scheme,
+    # after every spell recorded (later_spell_exists below); the one rule allows only pooled-only →
+    # combined, once, and refuses anything else (EnrollmentRefused, scheme_goes_back).
+    scheme = scheme_after_a_change(current.scheme)
+    enrollment_check_schemes([*((spell.effective_from, spell.scheme) for spell in spells), (date.max, scheme)])
     if current.employment_status == Enrollment.EmploymentStatus.RETIRED:
         if arrears_paid_on is None:
             raise SchemeChangeRefused(
@@ -62,7 +64,7 @@ def enrollment_change_scheme(*, member: Member, applied_on: date, arrears_paid_o
         )
     spell = record_spell(member=member, user=user, facts=dict(
         effective_from=start, employment_status=current.employment_status, retired_on=current.retired_on,
-        scheme=Enrollment.Scheme.COMBINED, category=current.category, sector=current.sector,
+        scheme=scheme, category=current.category, sector=current.sector,
         civil_servant=current.civil_servant, pre_1949_veteran=current.pre_1949_veteran,
         employer_name=current.employer_name, employer_credit_code=current.employer_credit_code,
         contribution_base=current.contribution_base, monthly_pension=current.monthly_pension,

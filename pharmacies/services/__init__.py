@@ -26,6 +26,8 @@ an audit event, and tells the provider (portal notification + e-mail after commi
 Like every service, each joins the caller's transaction (README "Transactions").
 """
 
+from core.tokens import api_token_issue, api_token_revoke, api_token_rotate  # noqa: F401
+
 from .agreements import (  # noqa: F401
     agreement_activate,
     agreement_renew,
@@ -57,7 +59,6 @@ from .common import (  # noqa: F401
     logger,
 )
 from .notifications import MESSAGES, money_text, notifications_mark_read, notify_provider  # noqa: F401
+from .payment_terms import payment_terms_clean, payment_terms_for, payment_terms_set  # noqa: F401
 from .sanctions import provider_reinstate, provider_suspend, provider_terminate  # noqa: F401
-from core.tokens import api_token_issue, api_token_revoke, api_token_rotate  # noqa: F401
 from .staff import provider_staff_link, provider_staff_link_by_command, provider_staff_unlink  # noqa: F401
-from .payment_terms import payment_terms_clean, payment_terms_for, payment_terms_set  # noqa: F401,E402

@@ -4,8 +4,8 @@ import logging
 
 from django.utils.translation import gettext_lazy as _
 
-from core.audit_actions import AuditAction
 from core.audit import audit
+from core.audit_actions import AuditAction
 from core.errors import Conflict, DomainError, Forbidden, NotFound
 from core.roles import Role, require_role
 

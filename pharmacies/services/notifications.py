@@ -7,11 +7,15 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext, gettext_noop
 
+from core.audit import audit
+from core.audit_actions import AuditAction
 from core.errors import NotFound
 from core.money import to_fen
+from core.roles import Role, require_role
 
 from ..models import (
     Application,
@@ -110,6 +114,22 @@ def _recipients(*, provider: Provider | None, application: Application | None) -
     return sorted(emails)
 
 
+def portal_page(link: str, application: Application | None = None) -> str:
+    """The portal page a notification is about (a path): its link (a flag, a statement, a
+    year-end settlement); the application of a designation step; the provider's agreement page
+    for a step of the agreement itself."""
+    if link:
+        return link
+    if application is not None:
+        return reverse("portal:application", args=[application.pk])
+    return reverse("portal:agreements")
+
+
+def absolute_url(path: str) -> str:
+    """A path as an address to open from outside the site (an e-mail): SITE_URL + path."""
+    return f"{settings.SITE_URL.rstrip('/')}{path}"
+
+
 def _send(subject: str, body: str, recipients: list[str]) -> None:
     try:
         send_mail(subject, body, None, recipients)
@@ -134,7 +154,8 @@ def notify_provider(
 
     `message` is a key of MESSAGES or a (subject, body) pair of gettext_noop strings (other apps
     keep their own: supervision.notifications, claims.statements.notifications); `link` is the
-    portal page of the object (a path). Called by services inside their transaction, so a
+    portal page of the object (a path). The e-mail's body ends with the page's absolute address
+    (SITE_URL + the path, `portal_page`). Called by services inside their transaction, so a
     rolled-back decision leaves no notification and sends no e-mail.
 
     Provider staff read Chinese: the text is rendered in the deployment's language
@@ -150,6 +171,9 @@ def notify_provider(
         rendered = {key: value() if callable(value) else value for key, value in values.items()}
         subject = gettext(subject_template) % rendered
         body = gettext(body_template) % rendered
+        # The e-mail links to the page: an absolute address, the mail being read outside the site.
+        email_body = body + "\n\n" + gettext("Open it in the portal: %(url)s") % {
+            "url": absolute_url(portal_page(link, application))}
     recipients = _recipients(provider=provider, application=application)
     notification = Notification.objects.create(
         provider=provider,
@@ -160,7 +184,7 @@ def notify_provider(
         emailed_to=", ".join(recipients),
     )
     if recipients:
-        transaction.on_commit(partial(_send, subject, body, recipients))
+        transaction.on_commit(partial(_send, subject, email_body, recipients))
     return notification
 
 
@@ -175,7 +199,11 @@ def _notify(*, message: str, values: dict, provider=None, application=None) -> N
 @transaction.atomic
 def notifications_mark_read(*, actor, provider: Provider, notification_id: int | None = None) -> int:
     """Mark the provider's unread notifications read: all of them, or the one given (another
-    provider's notification, or one that does not exist, is NotFound: nothing is written)."""
+    provider's notification, or one that does not exist, is NotFound: nothing is written).
+
+    Each notification marked is one audit event (who, when, which notification) in the same
+    transaction; one already read is left as it is and audited no more."""
+    require_role(actor, Role.PROVIDER)
     if _acts_for_provider(actor) != provider:
         raise NotFound()
     unread = Notification.objects.for_provider(provider)
@@ -183,6 +211,12 @@ def notifications_mark_read(*, actor, provider: Provider, notification_id: int |
         unread = unread.filter(pk=notification_id)
         if not unread.exists():
             raise NotFound()
-    return unread.filter(read_at__isnull=True).update(read_at=timezone.now())
-
-
+    # Locked, so that two requests marking the same notification audit it once.
+    marked = list(unread.filter(read_at__isnull=True).order_by("pk").select_for_update(of=("self",)))
+    if not marked:
+        return 0
+    now = timezone.now()
+    Notification.objects.filter(pk__in=[notification.pk for notification in marked]).update(read_at=now)
+    for notification in marked:
+        audit(actor=actor, action=AuditAction.NOTIFICATION_READ, target=notification, provider=provider.pk)
+    return len(marked)

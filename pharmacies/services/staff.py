@@ -12,8 +12,8 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
-from core.audit_actions import AuditAction
 from core.audit import audit
+from core.audit_actions import AuditAction
 from core.errors import DomainError, DutyConflict
 from core.roles import Role, holds_agency_role, require_role
 

@@ -11,10 +11,9 @@ from django.test import Client
 from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 from hypothesis import HealthCheck, settings
-from tests.factories import api_key
 
 from core.roles import Role
-from tests.factories import ProviderFactory, ProviderStaffFactory, UserFactory
+from tests.factories import ProviderFactory, ProviderStaffFactory, UserFactory, api_key
 
 schema = schemathesis.openapi.from_dict(SchemaGenerator().get_schema(request=None, public=True))
 

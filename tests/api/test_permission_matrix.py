@@ -35,7 +35,6 @@ from django.conf import settings
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
-from tests.factories import api_key
 from rest_framework.test import APIClient
 
 from claims.models import CatalogItem, Claim, Reconciliation
@@ -46,7 +45,7 @@ from core.roles import Role
 from members.models import LedgerEntry
 from pharmacies.models import ProviderStaff
 from tests.claims.conftest import make_member, preset
-from tests.factories import ProviderFactory, UserFactory
+from tests.factories import ProviderFactory, UserFactory, api_key
 
 pytestmark = pytest.mark.django_db
 

@@ -2,13 +2,12 @@
 
 import pytest
 from django.urls import reverse
-from tests.factories import api_key
 from rest_framework.test import APIClient
 
 from core.idnumber import mask_id_number
 from core.models import AuditEvent
 from core.roles import Role
-from tests.factories import MemberFactory, ProviderFactory, ProviderStaffFactory, UserFactory
+from tests.factories import MemberFactory, ProviderFactory, ProviderStaffFactory, UserFactory, api_key
 
 pytestmark = pytest.mark.django_db
 

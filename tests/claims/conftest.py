@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from django.db import transaction
-from tests.factories import api_key
 from rest_framework.test import APIClient
 
 from claims.models import CatalogItem
@@ -16,7 +15,7 @@ from claims.policy_services import policy_load
 from members.models import Enrollment, LedgerEntry, ReferenceValue
 from members.services import account_post_entry
 from pharmacies.models import Provider, ProviderStaff
-from tests.factories import AccountFactory, MemberFactory, ProviderFactory, UserFactory
+from tests.factories import AccountFactory, MemberFactory, ProviderFactory, UserFactory, api_key
 
 PRESETS = Path(__file__).resolve().parents[2] / "claims" / "policies"
 

@@ -34,7 +34,7 @@ def refused_and_nothing_written(response, member, *, disease_code):
     return data
 
 
-def test_zaozhuang_article_11_an_in_scope_drug_may_also_use_ordinary_pooling(world):
+def test_zaozhuang_article_11_an_in_scope_drug_may_also_use_ordinary_pooling(world):  # noqa: F811 (the fixture imported above)
     """Zaozhuang 第十一条: 普通门诊和门诊慢特病待遇可同时享受 — the preset's true lets a
     registered member's in-scope drug, even a visit naming the disease, settle in pooling."""
     world.setup("zaozhuang", groups={"special": terms(ratio=80)}, diseases={"S1": {"scope": ["A-DRUG"]}})
@@ -45,7 +45,7 @@ def test_zaozhuang_article_11_an_in_scope_drug_may_also_use_ordinary_pooling(wor
     assert response.json()["total"] == "30.00"
 
 
-def test_yangzhou_article_2_4_each_cost_by_its_own_standard_both_settle(world):
+def test_yangzhou_article_2_4_each_cost_by_its_own_standard_both_settle(world):  # noqa: F811 (the fixture imported above)
     """Yangzhou 二(四)1–2: chronic, special and ordinary costs are each settled by their own
     standard: the preset (true) lets the in-scope drug settle as chronic and as pooling."""
     world.setup("yangzhou", pooling={"ratio_in_service": {"level_1": 70, "level_2": 70, "level_3": 60}, "average_wage_2021": "100000"},
@@ -57,7 +57,7 @@ def test_yangzhou_article_2_4_each_cost_by_its_own_standard_both_settle(world):
     assert (chronic.status_code, ordinary.status_code) == (201, 201), (chronic.json(), ordinary.json())
 
 
-def test_ziyang_article_9_with_false_an_in_scope_item_is_refused_and_nothing_written(world):
+def test_ziyang_article_9_with_false_an_in_scope_item_is_refused_and_nothing_written(world):  # noqa: F811 (the fixture imported above)
     """Ziyang 第九条 (不得重复享受待遇), with the agency's false for 两病: a registered member's
     antihypertensive (in the disease's scope) is refused in ordinary pooling, naming the item;
     the same drug settles under the chronic benefit; other items still use ordinary pooling."""
@@ -89,7 +89,7 @@ def test_ziyang_article_9_with_false_an_in_scope_item_is_refused_and_nothing_wri
     assert world.client.post("/api/v1/settlements", pooling(unregistered, "P-3", drugs(3)), format="json").status_code == 201
 
 
-def test_with_false_a_pooling_visit_naming_the_disease_is_refused_even_without_scope(world):
+def test_with_false_a_pooling_visit_naming_the_disease_is_refused_even_without_scope(world):  # noqa: F811 (the fixture imported above)
     world.setup("ziyang", groups={"special": {**terms(ratio=60), "ordinary_pooling_too": False}})
     member = make_member()
     world.register(member, "S1")
@@ -100,7 +100,7 @@ def test_with_false_a_pooling_visit_naming_the_disease_is_refused_even_without_s
     assert world.client.post("/api/v1/settlements", pooling(member, "P-2", drugs(3)), format="json").status_code == 201
 
 
-def test_a_disease_key_wins_over_its_group_and_an_ended_registration_no_longer_counts(world):
+def test_a_disease_key_wins_over_its_group_and_an_ended_registration_no_longer_counts(world):  # noqa: F811 (the fixture imported above)
     world.setup(
         "zaozhuang",
         groups={"special": {**terms(ratio=80), "ordinary_pooling_too": False}},

@@ -268,12 +268,12 @@ def test_yangzhou_chronic_and_special_costs_are_each_settled_by_their_own_standa
 def test_jinan_second_payment_counts_chronic_and_imported_inpatient_burden(world, tmp_path):
     """Jinan (七): the personal burden of chronic/special, ordinary pooling and inpatient costs
     is counted together; above the threshold (8000.00 in 2023) the large-amount subsidy pays."""
-    from django.core.management import call_command
     import io
 
-    from tests.imports.helpers import write_csv
+    from django.core.management import call_command
 
     from claims.chosen_institutions import chosen_institution_register
+    from tests.imports.helpers import write_csv
 
     world.setup("jinan", pooling={"deductible_annual": "200.00", "large_expense_subsidy_ratio": 90, "chosen_max_count": 2},
                 groups={"special": terms(ratio=50, limit="10000.00")})

@@ -18,7 +18,7 @@ from .test_settlement_api import api, body, level1, written, zaozhuang  # noqa: 
 
 
 @pytest.fixture
-def settle(zaozhuang, api):
+def settle(zaozhuang, api):  # noqa: F811 (the fixture imported above)
     def post(data):
         return api.post("/api/v1/settlements", data, format="json")
 
@@ -78,7 +78,7 @@ def test_the_driver_error_itself_is_also_unavailable(settle):
     assert written() == before
 
 
-def test_message_follows_the_callers_language(zaozhuang, api):
+def test_message_follows_the_callers_language(zaozhuang, api):  # noqa: F811 (the fixture imported above)
     member = make_member(balance="500.00")
     with mock.patch.object(services, "_claim_settle", side_effect=OperationalError("the database system is shutting down")):
         response = api.post("/api/v1/settlements", body(member), format="json", HTTP_ACCEPT_LANGUAGE="en")

@@ -6,7 +6,14 @@ results tied to payment: the deposit's return by credit grade). Every amount is 
 from decimal import Decimal
 
 from claims.statements.payment_methods import (
-    CHRONIC, OUTPATIENT, MonthInputs, Pool, Terms, YearInputs, month_lines, year_lines,
+    CHRONIC,
+    OUTPATIENT,
+    MonthInputs,
+    Pool,
+    Terms,
+    YearInputs,
+    month_lines,
+    year_lines,
 )
 
 D = Decimal

@@ -8,7 +8,6 @@ item whose statement is exactly what it was."""
 import re
 from datetime import date
 from decimal import Decimal
-
 from io import BytesIO
 
 import pytest
@@ -190,7 +189,7 @@ def test_the_method_lines_are_on_the_admin_page_print_xlsx_and_portal(year, clie
         "action": "export_xlsx", "_selected_action": [per_item.pk, statement.pk]})
     sheet = load_workbook(BytesIO(response.content)).worksheets[0]
     header = [cell.value for cell in sheet[1]]
-    by_provider = {row[0]: dict(zip(header, row)) for row in sheet.iter_rows(min_row=2, values_only=True)}
+    by_provider = {row[0]: dict(zip(header, row, strict=True)) for row in sheet.iter_rows(min_row=2, values_only=True)}
     assert by_provider[statement.payee]["总额预算内支付"] == 1000
     assert by_provider[per_item.payee]["总额预算内支付"] == 0
     assert by_provider[per_item.payee]["应拨付金额（各项基金＋账户－扣款）"] == 120

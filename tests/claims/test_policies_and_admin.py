@@ -8,11 +8,11 @@ from io import StringIO
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
-from core.models import ApiToken
-from core.tokens import key_digest
 
 from claims.models import Claim, PolicyVersion
 from claims.services import policy_version_on
+from core.models import ApiToken
+from core.tokens import key_digest
 from members.models import PersonalAccount
 from pharmacies.models import ProviderStaff
 from tests.factories import ProviderFactory, UserFactory

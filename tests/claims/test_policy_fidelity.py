@@ -1,13 +1,12 @@
 """Policy fidelity, second pass (issue 18): each test cites the article it rests on."""
 
-import json
 from datetime import date
 from decimal import Decimal
 from io import StringIO
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.core.management import CommandError, call_command
+from django.core.management import call_command
 
 from claims.models import Claim, PolicyVersion
 from claims.policy_services import policy_load, policy_versions_ending
@@ -15,7 +14,6 @@ from claims.services import policy_version_on
 from tests.factories import ProviderFactory, UserFactory
 
 from .conftest import PRESETS, configure, make_member, preset
-
 
 # --- Ziyang 第二十五条: 有效期5年 ------------------------------------------------------------
 

@@ -7,7 +7,6 @@ import random
 from datetime import date, timedelta
 from decimal import Decimal
 
-import pytest
 from django.db.models import Sum
 from django.utils import timezone, translation
 

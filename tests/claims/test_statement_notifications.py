@@ -25,8 +25,9 @@ def policy(region, catalog):
 
 
 def test_approval_and_payment_of_a_monthly_statement_tell_the_provider(
-    policy, django_capture_on_commit_callbacks, monkeypatch
+    policy, django_capture_on_commit_callbacks, monkeypatch, settings
 ):
+    settings.SITE_URL = "https://gongji.example.gov.cn"
     finance, other_finance = UserFactory(roles=[Role.FINANCE]), UserFactory(roles=[Role.FINANCE])
     provider, other = ProviderFactory(), ProviderFactory()
     ProviderStaffFactory(provider=provider, user__email="finance@clinic.example")
@@ -45,6 +46,9 @@ def test_approval_and_payment_of_a_monthly_statement_tell_the_provider(
     assert "结算 2 笔" in approved.body and "应付金额 ¥2,234.56" in approved.body
     assert approved.link == f"/portal/statements/{statement.pk}/"
     assert mail.outbox[-1].to == ["finance@clinic.example"]
+    # The e-mail links to the statement's page with its absolute address (SITE_URL).
+    assert mail.outbox[-1].body == (
+        f"{approved.body}\n\n在门户中查看：https://gongji.example.gov.cn/portal/statements/{statement.pk}/")
 
     # The approver may not record the payment: refused, no one told.
     with pytest.raises(DutyConflict):

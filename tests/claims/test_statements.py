@@ -414,7 +414,7 @@ def test_a_row_the_database_refuses_fails_only_its_provider(policy, monkeypatch)
     first, second = ProviderFactory(), ProviderFactory()
     settled_claim(provider=first, settled_at=local(2026, 3, 3), fund="1.00")
     settled_claim(provider=second, settled_at=local(2026, 3, 3), fund="2.00")
-    original_bulk, original_save = Model.objects.bulk_create, Model.save
+    original_save = Model.save
 
     def bulk(objs, *args, **kwargs):
         raise DataError("numeric field overflow")

@@ -81,7 +81,7 @@ def test_statement_pages_own_provider_only(portal, setup):
     # settlements, total, fund, …, amount payable (exports.statement_rows order: one line per
     # fund of claims.funds, paid and reversed)
     assert (values[3], values[4], values[5]) == (2, 13.5, 12.5)
-    assert dict(zip(header, values))["应拨付金额（各项基金＋账户－扣款）"] == 12.5
+    assert dict(zip(header, values, strict=True))["应拨付金额（各项基金＋账户－扣款）"] == 12.5
 
 
 def test_reconciliation_form_with_a_list_and_other_providers_result_is_404(portal, setup):
@@ -215,7 +215,7 @@ def test_the_statement_xlsx_lists_every_settlement_behind_its_totals(setup, port
         _finance_client().get(reverse("admin:claims_providerstatement_xlsx", args=[statement.pk])),
     ):
         workbook = load_workbook(BytesIO(response.content))
-        summary = dict(zip(*[[cell.value for cell in row] for row in workbook.worksheets[0].iter_rows()]))
+        summary = dict(zip(*[[cell.value for cell in row] for row in workbook.worksheets[0].iter_rows()], strict=True))
         assert summary["应付金额（大写）"] == "壹拾贰元伍角整"
         listing = [[cell.value for cell in row] for row in workbook["结算记录"].iter_rows()]
         heading, rows = listing[0], listing[1:]
@@ -258,7 +258,7 @@ def test_an_amount_that_is_not_finite_yuan_is_refused_naming_row_and_column(port
     assert not Reconciliation.objects.exists()
 
 
-@pytest.mark.parametrize("data", [b"\x81\x30\xff\xfe\x00\x01binary", "settlement_id,total,fund,account,cash\n99999999999999999999999,1,1,0,0\n".encode(),
+@pytest.mark.parametrize("data", [b"\x81\x30\xff\xfe\x00\x01binary", b"settlement_id,total,fund,account,cash\n99999999999999999999999,1,1,0,0\n",
                                   "settlement_id,total,fund,account,cash\n²,1,1,0,0\n".encode()])
 def test_a_list_that_is_not_text_or_has_bad_numbers_is_refused_not_a_500(portal, setup, data):
     portal.raise_request_exception = False

@@ -21,7 +21,7 @@ from core.models import AuditEvent
 from core.roles import Role
 from pharmacies.models import Notification
 from supervision.models import ProviderCreditScore
-from tests.factories import ProviderFactory, UserFactory
+from tests.factories import UserFactory
 
 from .test_payment_methods_statements import YEAR, year  # noqa: F401  (the year of settlements)
 
@@ -38,7 +38,7 @@ def approve_year(provider, user):
         statement_approve(statement_id=statement.pk, user=user)
 
 
-def test_overrun_shared_and_deposit_returned_by_grade_b(year, finance):
+def test_overrun_shared_and_deposit_returned_by_grade_b(year, finance):  # noqa: F811 (the fixture imported above)
     preparer, approver, payer = finance
     approve_year(year["over"], approver)
     ProviderCreditScore.objects.create(provider=year["over"], year=YEAR, score=80, grade="B")
@@ -81,7 +81,7 @@ def test_overrun_shared_and_deposit_returned_by_grade_b(year, finance):
         settlement.save()
 
 
-def test_underrun_partly_kept_and_deposit_scaled_by_the_assessment(year, finance):
+def test_underrun_partly_kept_and_deposit_scaled_by_the_assessment(year, finance):  # noqa: F811 (the fixture imported above)
     preparer, approver, _payer = finance
     approve_year(year["under"], approver)
     ProviderCreditScore.objects.create(provider=year["under"], year=YEAR, score=95, grade="A")
@@ -95,7 +95,7 @@ def test_underrun_partly_kept_and_deposit_scaled_by_the_assessment(year, finance
         D("90.00"), D("1620.00"), D("4020.00"))
 
 
-def test_the_deposit_follows_the_credit_score_of_the_year_settled_never_a_later_one(year, finance):
+def test_the_deposit_follows_the_credit_score_of_the_year_settled_never_a_later_one(year, finance):  # noqa: F811 (the fixture imported above)
     """Ziyang 第二十一条(二): the year's assessment; a later year's score (computed before the
     settlement is prepared) is not that year's, and with no score for the year nothing returns."""
     preparer, approver, _payer = finance
@@ -109,7 +109,7 @@ def test_the_deposit_follows_the_credit_score_of_the_year_settled_never_a_later_
     assert (settlement.deposit_return_percent, settlement.deposit_returned) == (D("80.00"), D("960.00"))
 
 
-def test_refusals_name_the_reason_and_write_nothing(year, finance):
+def test_refusals_name_the_reason_and_write_nothing(year, finance):  # noqa: F811 (the fixture imported above)
     preparer, approver, _payer = finance
     # A draft monthly statement could still change: refused, naming the months.
     with pytest.raises(Conflict) as caught:
@@ -129,7 +129,7 @@ def test_refusals_name_the_reason_and_write_nothing(year, finance):
     assert not AuditEvent.objects.filter(action="year_end.prepare").exists()
 
 
-def test_the_command_and_the_task_prepare_every_budget_provider_and_list_refusals(year, finance):
+def test_the_command_and_the_task_prepare_every_budget_provider_and_list_refusals(year, finance):  # noqa: F811 (the fixture imported above)
     approve_year(year["over"], finance[1])  # the underrun provider's statements stay drafts
     result = prepare_year_end(YEAR)
     assert result["prepared"] == [year["over"].code]
@@ -143,9 +143,9 @@ def test_the_command_and_the_task_prepare_every_budget_provider_and_list_refusal
     assert set(YearEndSettlement.objects.values_list("prepared_by", flat=True)) == {finance[0].pk}
 
 
-def test_admin_pages_prepare_approve_pay_print_and_export(year, finance, client):
+def test_admin_pages_prepare_approve_pay_print_and_export(year, finance, client):  # noqa: F811 (the fixture imported above)
     preparer, approver, payer = finance
-    for user, (last, first) in zip(finance, [("王", "编制"), ("李", "审批"), ("赵", "出纳")]):
+    for user, (last, first) in zip(finance, [("王", "编制"), ("李", "审批"), ("赵", "出纳")], strict=True):
         user.last_name, user.first_name = last, first
         user.save()
     approve_year(year["over"], approver)
@@ -193,7 +193,7 @@ def test_admin_pages_prepare_approve_pay_print_and_export(year, finance, client)
     assert "年度清算" in printed and "贰仟叁佰柒拾元整" in printed and "超支" in printed
     workbook = load_workbook(BytesIO(client.get(reverse("admin:claims_yearendsettlement_xlsx", args=[settlement.pk])).content))
     header, values = list(workbook.worksheets[0].values)
-    row = dict(zip(header, values))
+    row = dict(zip(header, values, strict=True))
     assert row["返还保证金"] == 960 and row["应拨付金额（预算结算差额＋返还保证金）"] == 2370
     response = client.post(changelist, {"action": "export_xlsx", "_selected_action": [settlement.pk]})
     assert response.status_code == 200 and response["Content-Type"].startswith("application/vnd.openxmlformats")

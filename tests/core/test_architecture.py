@@ -170,8 +170,24 @@ def test_a_refused_withdrawal_proposal_names_the_field_and_writes_nothing(db, cl
 
 # README "Layout": core ← members ← pharmacies ← claims ← supervision; gateway, config, demo and
 # devtools sit above them all. A module may import its own layer and the ones below, never above.
+# Every top-level package (and module) of the project is classified here: one the scan does not
+# know fails the test (a new app would otherwise escape the layering).
 LAYERS = {"core": 0, "members": 1, "pharmacies": 2, "claims": 3, "supervision": 4,
-          "gateway": 5, "config": 5, "demo": 5, "devtools": 5}
+          "gateway": 5, "config": 5, "demo": 5, "devtools": 5,
+          "manage": 5}  # manage.py: the command line's entry point, above everything
+
+
+def top_level(relative: Path) -> str:
+    """The importable top-level name of a module: its package, or the module itself (manage.py)."""
+    return relative.parts[0] if len(relative.parts) > 1 else relative.stem
+
+
+def project_top_levels() -> set[str]:
+    """Every top-level name a project module could import (the skipped directories included:
+    tests, templates … are not application code, but importing them from it is still an arrow)."""
+    names = {path.parent.name for path in ROOT.glob("*/__init__.py")} | {path.stem for path in ROOT.glob("*.py")}
+    names |= {top_level(relative) for relative, _path in project_modules()}  # namespace packages too
+    return {name for name in names if not name.startswith(".")}
 
 
 def imported_modules(source: str):
@@ -184,17 +200,30 @@ def imported_modules(source: str):
             yield node.lineno, node.module
 
 
-def arrows_against_the_order() -> list[str]:
+def layering_problems(modules, known_packages: set[str]) -> list[str]:
+    """Arrows against the order, and modules of (or imports into) a top-level package LAYERS does
+    not classify. `modules`: (relative path, source); `known_packages`: the project's top-level
+    names, so that an import of a third-party package is not taken for an unknown app."""
     wrong = []
-    for relative, path in project_modules():
-        package = relative.parts[0]
+    unknown: dict[str, str] = {}
+    for relative, source in modules:
+        package = top_level(relative)
         if package not in LAYERS:
+            unknown.setdefault(package, f"{package}: a top-level package the layering test does not classify ({relative})")
             continue
-        for line, module in imported_modules(path.read_text(encoding="utf-8")):
+        for line, module in imported_modules(source):
             target = module.split(".")[0]
-            if target in LAYERS and LAYERS[target] > LAYERS[package]:
-                wrong.append(f"{relative}:{line} {package} → {module}")
-    return wrong
+            if target in LAYERS:
+                if LAYERS[target] > LAYERS[package]:
+                    wrong.append(f"{relative}:{line} {package} → {module}")
+            elif target in known_packages:
+                wrong.append(f"{relative}:{line} {package} → {module}: {target} is not classified in LAYERS")
+    return [unknown[name] for name in sorted(unknown)] + wrong
+
+
+def arrows_against_the_order() -> list[str]:
+    return layering_problems(((relative, path.read_text(encoding="utf-8")) for relative, path in project_modules()),
+                             project_top_levels())
 
 
 def test_the_import_scan_sees_imports_inside_functions():
@@ -206,8 +235,34 @@ def test_the_import_scan_sees_imports_inside_functions():
 def test_no_import_runs_against_the_documented_order():
     """claims never imports supervision (supervision registers its real-time rules with
     claims.visit_facts at start-up); core imports no app; members imports neither pharmacies
-    nor claims."""
+    nor claims; every top-level package is classified."""
     assert arrows_against_the_order() == []
+
+
+def test_every_top_level_package_is_classified_and_every_class_exists():
+    """The packages the scan reads are exactly those LAYERS classifies: a new app fails until it is
+    given its place, and no entry names a package that is gone."""
+    scanned = {top_level(relative) for relative, _path in project_modules()}
+    assert scanned == set(LAYERS)
+    assert set(LAYERS) <= project_top_levels()
+
+
+def test_the_layering_check_fails_on_an_unknown_package():
+    """A new top-level app is refused, listed by name, whatever it imports; so is an import of it
+    from a classified one. Third-party imports are not apps."""
+    known = project_top_levels() | {"billing"}
+    modules = [
+        (Path("billing/services.py"), "from claims.models import Claim\n"),
+        (Path("billing/models.py"), "from django.db import models\n"),
+        (Path("members/helpers.py"), "import decimal\nfrom django.db import models\nfrom billing import services\n"),
+        (Path("members/other.py"), "from claims import calculator\n"),
+    ]
+    assert layering_problems(modules, known) == [
+        "billing: a top-level package the layering test does not classify (billing/services.py)",
+        "members/helpers.py:3 members → billing: billing is not classified in LAYERS",
+        "members/other.py:1 members → claims",
+    ]
+    assert layering_problems([(Path("members/helpers.py"), "import decimal\n")], known) == []
 
 
 def test_the_order_tested_is_the_order_the_readme_documents():

@@ -83,6 +83,7 @@ PRODUCTION_ENV = {
     "DJANGO_SETTINGS_MODULE": "config.settings.production",
     "SECRET_KEY": "x" * 10 + "a-long-random-production-secret-key-for-the-test-0123456789",
     "ALLOWED_HOSTS": "gongji.example.gov.cn",
+    "SITE_URL": "https://gongji.example.gov.cn",
     "DATABASE_URL": "postgres://gongji:secret@db.example:5432/gongji",
 }
 

@@ -6,8 +6,8 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from claims.models import Claim
-from demo.data import load_demo
 from core.roles import Role
+from demo.data import load_demo
 from members.models import LedgerEntry, Member
 
 pytestmark = pytest.mark.django_db

@@ -5,10 +5,10 @@ from datetime import timedelta
 from unittest import mock
 
 import pytest
-from django.utils import timezone
 from django.contrib.auth.password_validation import validate_password
 from django.contrib.sessions.models import Session
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from core.models import AuditEvent
 from core.roles import Role

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _manage(*args, **env):
-    full_env = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "ALLOWED_HOSTS"}}
+    full_env = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "ALLOWED_HOSTS", "SITE_URL"}}
     full_env.update(env)
     return subprocess.run(
         [sys.executable, "manage.py", *args], cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=120
@@ -29,7 +29,7 @@ def test_production_settings_pass_check_deploy_with_no_warnings():
         "check", "--deploy", "--fail-level", "WARNING",
         DJANGO_SETTINGS_MODULE="config.settings.production",
         SECRET_KEY="x" * 10 + "a-long-random-production-secret-key-for-the-test-0123456789",
-        ALLOWED_HOSTS="gongji.example.gov.cn",
+        ALLOWED_HOSTS="gongji.example.gov.cn", SITE_URL="https://gongji.example.gov.cn",
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
@@ -45,7 +45,7 @@ def test_collectstatic_with_the_production_storage_succeeds(tmp_path):
         "collectstatic", "--noinput", "-v0",
         DJANGO_SETTINGS_MODULE="config.settings.production",
         SECRET_KEY="x" * 10 + "a-long-random-production-secret-key-for-the-test-0123456789",
-        ALLOWED_HOSTS="gongji.example.gov.cn", STATIC_ROOT=str(tmp_path),
+        ALLOWED_HOSTS="gongji.example.gov.cn", SITE_URL="https://gongji.example.gov.cn", STATIC_ROOT=str(tmp_path),
     )
     assert result.returncode == 0, result.stdout + result.stderr
     manifest = json.loads((tmp_path / "staticfiles.json").read_text())["paths"]
@@ -107,7 +107,7 @@ def test_health_probes_are_not_redirected_to_https_with_the_production_settings(
         "shell", "-c", code,
         DJANGO_SETTINGS_MODULE="config.settings.production",
         SECRET_KEY="x" * 10 + "a-long-random-production-secret-key-for-the-test-0123456789",
-        ALLOWED_HOSTS="testserver", DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}", REDIS_URL="",
+        ALLOWED_HOSTS="testserver", SITE_URL="https://testserver", DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}", REDIS_URL="",
     )
     assert result.returncode == 0, result.stdout + result.stderr
     answers = dict(line.split()[:2] for line in result.stdout.splitlines() if line.split()[:1] in (["healthz"], ["readyz"], ["admin"]))
@@ -177,7 +177,6 @@ def test_celery_worker_and_task_loggers_mask_identity_numbers():
 @pytest.mark.parametrize("formatter", ["json", "plain"])
 def test_both_log_formats_mask_identity_numbers_in_tracebacks(formatter):
     from django.conf import settings
-
     from django.utils.module_loading import import_string
 
     spec = dict(settings.LOGGING["formatters"][formatter])

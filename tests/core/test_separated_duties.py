@@ -260,8 +260,8 @@ def approved_statement(region, catalog):
 
 @pytest.fixture
 def region(settings, db):
-    from tests.claims.conftest import configure, preset
     from claims.policy_services import policy_load
+    from tests.claims.conftest import configure, preset
 
     def use(name):
         settings.REGION = name

@@ -7,10 +7,10 @@ from decimal import Decimal as D
 import pytest
 from django.db import transaction
 
+from core.errors import Conflict
 from core.models import AuditEvent
 from core.sql import Statement, columns, fields, insert, instance, update, update_and_insert
 from members.models import LedgerEntry, Member, PersonalAccount
-from core.errors import Conflict
 from members.services import InsufficientBalance, account_lock, account_post_entry
 from tests.factories import AccountFactory, MemberFactory
 

@@ -40,6 +40,7 @@ MEASURE = """() => {
 @pytest.fixture
 def demo(transactional_db):
     from django.contrib.auth import get_user_model
+
     from pharmacies.models import Agreement, Application, Provider
 
     call_command("setup_demo", verbosity=0)

@@ -333,7 +333,7 @@ def test_postgres_restart_during_settlement_load(cluster, load_data, server):
     assert set(retried) == refs
 
     settlement_of = {}
-    for ref, [(first, first_payload, (outcome, status, payload, _))] in retried.items():
+    for ref, [(first, first_payload, (outcome, _status, payload, _))] in retried.items():
         if first == "settled":
             assert outcome == "replayed", f"{ref}: a settled external_ref sent again answered {outcome}"
             assert payload == first_payload, f"{ref}: the replay differs from the first answer"

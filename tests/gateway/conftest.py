@@ -4,14 +4,12 @@ import itertools
 from decimal import Decimal
 
 import pytest
-from tests.factories import api_key
 from rest_framework.test import APIClient
 
+from gateway.wire import loads
 from pharmacies.models import ProviderStaff
 from tests.claims.conftest import catalog, make_member, provider_client, region  # noqa: F401 (fixtures)
-from tests.factories import ProviderFactory, UserFactory
-
-from gateway.wire import loads
+from tests.factories import ProviderFactory, UserFactory, api_key
 
 _SEQUENCE = itertools.count(1)
 

@@ -8,12 +8,12 @@ import pytest
 
 from claims import chronic
 from claims.models import Claim, Disease
+from tests.claims.conftest import make_member
 from tests.claims.test_chronic_settlement import load_chronic, terms
 from tests.factories import ProviderFactory, UserFactory
 
-from .test_institution import assert_identities, expected_setlinfo, person, written
 from .conftest import line
-from tests.claims.conftest import make_member
+from .test_institution import assert_identities, expected_setlinfo, person
 
 LINES = [line("1", "A-DRUG", "30", "10.00"), line("2", "B-DRUG", "2", "50.00")]
 REST_ITEMS = [{"code": "A-DRUG", "quantity": "30", "unit_price": "10.00"}, {"code": "B-DRUG", "quantity": "2", "unit_price": "50.00"}]

@@ -4,13 +4,10 @@ settlement of the same visit."""
 
 from decimal import Decimal
 
-import pytest
-
 from claims.models import Claim, ClaimLine, MemberYear
-from core.models import AuditEvent
-from gateway.models import FeeLine, Message, Visit
+from gateway.models import FeeLine, Visit
 from members.models import LedgerEntry, PersonalAccount
-from tests.claims.conftest import client_for, make_member
+from tests.claims.conftest import make_member
 
 from .conftest import line
 

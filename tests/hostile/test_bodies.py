@@ -2,7 +2,6 @@
 answers 4xx in the error shape with a Chinese message, never a 5xx; item errors have one shape
 and count positions from 1."""
 
-import json
 
 import pytest
 from rest_framework.test import APIClient

@@ -46,21 +46,29 @@ def _route_urls(patterns, prefix=""):
             yield prefix + route
 
 
+SLOT = re.compile(r"<(?:(\w+):)?(\w+)>")
+
+
+def _filled(route, index, value):
+    """`route` with its slot number `index` set to `value` and the other slots their first value."""
+    position = iter(range(len(route)))
+
+    def fill(match):
+        return value if next(position) == index else PATH_VALUES.get(match.group(1) or "str", PATH_VALUES["str"])[0]
+
+    return "/" + SLOT.sub(fill, route)
+
+
 def _concrete(route):
     """Every combination is too many: each slot takes each of its values in turn, the other
     slots their first."""
-    slots = re.findall(r"<(?:(\w+):)?(\w+)>", route)
+    slots = SLOT.findall(route)
     if not slots:
         return ["/" + route]
     urls = set()
-    for index, (converter, _) in enumerate(slots):
+    for index, (converter, _name) in enumerate(slots):
         for value in PATH_VALUES.get(converter or "str", PATH_VALUES["str"]):
-            position = iter(range(len(slots)))
-            urls.add("/" + re.sub(
-                r"<(?:(\w+):)?(\w+)>",
-                lambda match: value if next(position) == index else PATH_VALUES.get(match.group(1) or "str", PATH_VALUES["str"])[0],
-                route,
-            ))
+            urls.add(_filled(route, index, value))
     return sorted(urls)
 
 

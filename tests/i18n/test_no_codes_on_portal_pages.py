@@ -1,8 +1,9 @@
 """No portal page shows an untranslated code (issue 16): every page of the provider portal (all
-its URL names, with the demo's own objects: a settlement, a statement and its print, a flag, an
-application and its document, a reconciliation), rendered in Chinese for each kind of portal
-user — a hospital's staff, a pharmacy's staff, a provider whose agreement is suspended, and the
-cross-region platform's user (no local provider) — answers as expected and is read as a person
+its URL names, with the demo's own objects: a settlement, a statement and its print, last year's
+year-end settlement and its print, a flag, an application and its document, a reconciliation),
+rendered in Chinese for each kind of portal user — a hospital's staff, a pharmacy's staff, a
+provider whose agreement is suspended, and the cross-region platform's user (no local
+provider) — answers as expected and is read as a person
 reads it, looking for codes (snake_case values, dotted actions, None, English headings)."""
 
 from datetime import date
@@ -13,7 +14,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import get_resolver, reverse
 
-from claims.models import Claim, ProviderStatement
+from claims.models import Claim, ProviderStatement, YearEndSettlement
 from claims.statements.services import reconciliation_submit
 from core.roles import Role
 from pharmacies import services as pharmacy_services
@@ -35,7 +36,7 @@ POST_ONLY = {
     "portal:application_submit", "portal:supervision_flag_appeal",
 }
 # Files, not pages: answered 200 with their own content type, never scanned as HTML.
-FILES = {"portal:document", "portal_claims:statement_xlsx"}
+FILES = {"portal:document", "portal_claims:statement_xlsx", "portal_claims:year_end_xlsx"}
 # What a suspended provider may no longer open (pharmacies.portal.portal_view: any_status=False);
 # each answers 403 with the page that says why (portal/provider_not_active.html).
 CLOSED_WHEN_SUSPENDED = {
@@ -82,6 +83,7 @@ def provider_objects(user) -> dict:
                 "cash": Decimal("0.00")},
     )
     claim = Claim.objects.filter(provider=provider).order_by("-pk").first()
+    year_end = YearEndSettlement.objects.filter(provider=provider).order_by("-year").first()
     flag = Flag.objects.filter(provider=provider).exclude(status=Flag.Status.NEW).order_by("-pk").first()
     args = {
         "portal:application": [application.pk], "portal:application_edit": [application.pk],
@@ -91,6 +93,9 @@ def provider_objects(user) -> dict:
         "portal_claims:statement_print": [statement.pk] if statement else None,
         "portal_claims:statement_xlsx": [statement.pk] if statement else None,
         "portal_claims:reconciliation": [reconciliation.pk],
+        "portal_claims:year_end": [year_end.pk] if year_end else None,
+        "portal_claims:year_end_print": [year_end.pk] if year_end else None,
+        "portal_claims:year_end_xlsx": [year_end.pk] if year_end else None,
         "portal:supervision_flag": [flag.pk] if flag else None,
     }
     return args

@@ -21,7 +21,7 @@ from members.models import Enrollment, Member
 from tests.factories import new_id_number
 
 from .helpers import write_csv, write_xlsx
-from .test_limits_and_bad_files import HEADER, csv_bytes, form_errors, upload
+from .test_limits_and_bad_files import HEADER, form_errors, upload
 
 pytestmark = pytest.mark.django_db
 

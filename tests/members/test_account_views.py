@@ -8,14 +8,13 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
-from tests.factories import api_key
 from rest_framework.test import APIClient
 
 from core.models import AuditEvent
 from core.roles import Role
 from members.models import CreditRun, LedgerEntry, PersonalAccount
 from members.services import account_lock, account_post_entry
-from tests.factories import ProviderStaffFactory, UserFactory
+from tests.factories import ProviderStaffFactory, UserFactory, api_key
 
 from .credit_helpers import POLICIES, member, use_region
 

@@ -8,33 +8,41 @@ import pytest
 from django.urls import reverse
 from django.utils import translation
 
+from core.imports.pipeline import import_file
 from core.models import AuditEvent
 from core.roles import Role
 from members.importers import MemberImporter
 from members.models import Enrollment
-from members.rules import scheme_goes_back
+from members.rules import scheme_change_refusal
 from members.services import SCHEME_GOES_BACK, EnrollmentRefused, enrollment_add, enrollment_check_schemes
 from tests.factories import MemberFactory, UserFactory
 from tests.imports.helpers import write_table
 from tests.imports.test_members_import import HEADER, member_row
 
-from core.imports.pipeline import import_file
-
 pytestmark = pytest.mark.django_db
 
-MESSAGE = "A member who switched to the combined scheme cannot go back to pooled only."
-CHINESE = "已转为统账结合的参保人员不能再转回单建统筹。"
+MESSAGE = ("The scheme changes only once, from pooled only to combined: a member who has been in the combined "
+           "scheme cannot change scheme again (Ziyang 第八条(二)).")
+CHINESE = "参保方式只能由单建统筹变更为统账结合一次：已参加过统账结合的参保人员不得再次变更参保方式（资阳 第八条(二)）。"
 
 FACTS = {"employment_status": "in_service", "category": "employee", "sector": "enterprise",
          "contribution_base": Decimal("6000.00")}
 
 
 def test_the_pure_rule_ziyang_art_8_2():
-    """Ziyang 第八条(二): once combined, never pooled-only again; pooled-only → combined is allowed."""
-    assert not scheme_goes_back(["pooled_only", "pooled_only", "combined", "combined"])
-    assert scheme_goes_back(["pooled_only", "combined", "pooled_only"])
-    assert scheme_goes_back(["combined", "pooled_only"])
-    assert not scheme_goes_back([])
+    """Ziyang 第八条(二) (变更参保方式后不得再次变更): once combined, never pooled-only again, nor a
+    second change; pooled-only → combined is allowed once. The spells are read in date order."""
+    def days(*schemes):
+        return [(date(2020 + year, 1, 1), scheme) for year, scheme in enumerate(schemes)]
+
+    assert scheme_change_refusal(days("pooled_only", "pooled_only", "combined", "combined")) is None
+    assert scheme_change_refusal(days("combined")) is None
+    assert scheme_change_refusal([]) is None
+    assert scheme_change_refusal(days("pooled_only", "combined", "pooled_only")) == "scheme_goes_back"
+    assert scheme_change_refusal(days("combined", "pooled_only")) == "scheme_goes_back"
+    assert scheme_change_refusal(days("pooled_only", "combined", "pooled_only", "combined")) == "scheme_goes_back"
+    assert scheme_change_refusal([(date(2024, 1, 1), "combined"), (date(2020, 1, 1), "pooled_only")]) is None
+    assert scheme_change_refusal([(date(2024, 1, 1), "pooled_only"), (date(2020, 1, 1), "combined")]) == "scheme_goes_back"
     with pytest.raises(EnrollmentRefused) as refused:
         enrollment_check_schemes([(date(2024, 1, 1), "pooled_only"), (date(2020, 1, 1), "combined")])
     assert refused.value.code == "scheme_goes_back" and refused.value.details == {"field": "scheme"}

@@ -8,7 +8,7 @@ import pytest
 from claims.models import Claim
 from core.audit import AuditEvent
 from members.models import Enrollment
-from members.services import SchemeChangeRefused, enrollment_change_scheme
+from members.services import SCHEME_GOES_BACK, EnrollmentRefused, SchemeChangeRefused, enrollment_change_scheme
 from tests.claims.conftest import catalog, make_member, provider_client, region  # noqa: F401
 from tests.factories import ProviderFactory
 
@@ -38,14 +38,19 @@ def test_in_service_change_takes_effect_the_month_after_article_8_2(region, cata
 
 
 def test_a_second_change_is_refused_article_8_2(db):
-    """Ziyang 第八条(二): 变更参保方式后不得再次变更."""
+    """Ziyang 第八条(二): 变更参保方式后不得再次变更 — refused by the one rule (scheme_goes_back), also
+    for a history recorded before the rule (a pooled-only spell after the change, written directly)."""
     member = make_member(scheme="pooled_only")
     enrollment_change_scheme(member=member, applied_on=date(2023, 3, 15))
+    with pytest.raises(EnrollmentRefused) as refused:
+        enrollment_change_scheme(member=member, applied_on=date(2023, 5, 15))
+    assert (refused.value.code, str(refused.value.message)) == ("scheme_goes_back", str(SCHEME_GOES_BACK))
     Enrollment.objects.create(member=member, effective_from=date(2023, 6, 1), employment_status="in_service", scheme="pooled_only")
-    with pytest.raises(SchemeChangeRefused) as refused:
+    with pytest.raises(EnrollmentRefused) as refused:
         enrollment_change_scheme(member=member, applied_on=date(2023, 7, 15))
-    assert refused.value.code == "scheme_already_changed"
+    assert refused.value.code == "scheme_goes_back"
     assert member.enrollments.count() == 3
+    assert AuditEvent.objects.filter(action="enrollment.change_scheme").count() == 1
 
 
 def test_retiree_paying_arrears_has_benefits_from_the_month_after_article_8_2(region, catalog, provider_client):  # noqa: F811

@@ -61,7 +61,7 @@ def test_an_active_provider_is_not_refused():
 
 ALLOWED_PAGES = [
     "portal:home", "portal:agreements", "portal:notifications", "portal:token",
-    "portal_claims:statements", "portal_claims:reconciliations", "portal:supervision_flags",
+    "portal_claims:statements", "portal_claims:year_ends", "portal_claims:reconciliations", "portal:supervision_flags",
 ]
 REFUSED_PAGES = [
     "portal:applications", "portal:application_create", "portal_claims:settlements",

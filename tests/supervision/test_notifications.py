@@ -35,8 +35,9 @@ def _notes(provider):
 
 
 def test_confirmation_appeal_decision_and_deduction_each_tell_the_provider(
-    raised, auditors, deductions, django_capture_on_commit_callbacks
+    raised, auditors, deductions, django_capture_on_commit_callbacks, settings
 ):
+    settings.SITE_URL = "https://gongji.example.gov.cn"
     first, second, third = auditors
     staff = ProviderStaffFactory(provider=raised.provider, user__email="staff@shop.example").user
     flag_first_review(flag=raised, user=first, opinion="价格高于挂网价")
@@ -51,6 +52,8 @@ def test_confirmation_appeal_decision_and_deduction_each_tell_the_provider(
     assert f"flag:{raised.pk}" not in confirmed.body
     assert confirmed.link == f"/portal/flags/{raised.pk}/" and confirmed.read_at is None
     assert mail.outbox[-1].to == ["staff@shop.example"] and mail.outbox[-1].subject == confirmed.subject
+    # The e-mail: the notification's text, then the flag page's absolute address (SITE_URL).
+    assert mail.outbox[-1].body == f"{confirmed.body}\n\n在门户中查看：https://gongji.example.gov.cn/portal/flags/{raised.pk}/"
 
     Flag.objects.filter(pk=raised.pk).update(appeal_deadline=date.today() + timedelta(days=1))
     flag_appeal(flag=raised, user=staff, reason="按挂网价结算")

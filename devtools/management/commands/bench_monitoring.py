@@ -47,8 +47,9 @@ class Command(BaseCommand):
             return cursor.fetchall() if cursor.description else None
 
     def _run(self, *, claims, members, providers, items, **options):
-        from claims.models import PolicyVersion
         from django.contrib.auth import get_user_model
+
+        from claims.models import PolicyVersion
 
         started = time.perf_counter()
         user = get_user_model().objects.create(username=f"bench-{time.time_ns()}")

@@ -12,8 +12,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
-from core.audit_actions import AuditAction
 from core.audit import audit
+from core.audit_actions import AuditAction
 from core.errors import DomainError
 from core.roles import Role
 from core.tokens import api_token_issue_by_command, usable_tokens

@@ -8,9 +8,14 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
+from core.errors import Forbidden, NotFound
+from core.models import AuditEvent
+from core.roles import Role
 from pharmacies.models import Notification
-from pharmacies.services import notify_provider
+from pharmacies.services import notifications_mark_read, notify_provider
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -78,3 +83,58 @@ def test_no_provider_means_no_notification():
     """A cross-region clearing statement has no provider to tell: nothing is written."""
     assert notify_provider(None, MESSAGE, {"period": "2026年11月", "payable": "¥1.00"}) is None
     assert not Notification.objects.exists()
+
+
+def _read_events():
+    return list(AuditEvent.objects.filter(action="notification.read").order_by("pk").values_list(
+        "actor_id", "target_type", "target_id", "target_label", "details"))
+
+
+def test_marking_read_is_audited_with_the_actor_and_the_notification(client, pharmacy, pharmacy_user):
+    first, second, third = _tell(pharmacy, 3)
+    client.force_login(pharmacy_user)
+    before = timezone.now()
+
+    client.post(reverse("portal:notifications"), {"notification": second.pk})
+    second.refresh_from_db()
+    assert second.read_at is not None and second.read_at >= before
+    (event,) = AuditEvent.objects.filter(action="notification.read")
+    assert event.at >= before
+    assert _read_events() == [
+        (pharmacy_user.pk, "pharmacies.notification", str(second.pk), "2026年11月 月度清算单已审核通过",
+         {"provider": pharmacy.pk}),
+    ]
+
+    # Marking it again changes nothing and records nothing.
+    client.post(reverse("portal:notifications"), {"notification": second.pk})
+    assert AuditEvent.objects.filter(action="notification.read").count() == 1
+
+    # "Mark all": one event per notification it marks, none for the one already read.
+    client.post(reverse("portal:notifications"))
+    assert [(actor, target) for actor, _type, target, _label, _details in _read_events()] == [
+        (pharmacy_user.pk, str(second.pk)), (pharmacy_user.pk, str(first.pk)), (pharmacy_user.pk, str(third.pk)),
+    ]
+    client.post(reverse("portal:notifications"))  # nothing unread: nothing recorded
+    assert AuditEvent.objects.filter(action="notification.read").count() == 3
+
+
+def test_marking_another_providers_notification_is_refused_and_writes_nothing(client, pharmacy, other_provider_user):
+    (mine,) = _tell(pharmacy, 1)
+    client.force_login(other_provider_user)
+    events = AuditEvent.objects.count()  # the sign-in's own
+    assert client.post(reverse("portal:notifications"), {"notification": mine.pk}).status_code == 404
+    with pytest.raises(NotFound):
+        notifications_mark_read(actor=other_provider_user, provider=pharmacy, notification_id=mine.pk)
+    with pytest.raises(NotFound):  # nor all of them, naming the other provider
+        notifications_mark_read(actor=other_provider_user, provider=pharmacy)
+    mine.refresh_from_db()
+    assert mine.read_at is None
+    assert AuditEvent.objects.count() == events
+
+
+def test_agency_staff_never_mark_a_providers_notifications(pharmacy):
+    (mine,) = _tell(pharmacy, 1)
+    with pytest.raises(Forbidden):
+        notifications_mark_read(actor=UserFactory(roles=[Role.CASE_WORKER]), provider=pharmacy)
+    mine.refresh_from_db()
+    assert mine.read_at is None and not AuditEvent.objects.exists()

@@ -42,9 +42,10 @@ def _written():
 
 
 def test_pharmacy_joins_outpatient_pooling_each_step_by_its_role(
-    pharmacy, pharmacy_user, case_worker, auditor, django_capture_on_commit_callbacks
+    pharmacy, pharmacy_user, case_worker, auditor, django_capture_on_commit_callbacks, settings
 ):
     """Ziyang 第十四条 / 第十九条: filed by the pharmacy, reviewed by 经办, approved by 稽核, signed, active."""
+    settings.SITE_URL = "https://gongji.example.gov.cn"
     with django_capture_on_commit_callbacks(execute=True):
         application = filled_pharmacy_application(pharmacy_user)
         services.application_submit(application=application, actor=pharmacy_user)
@@ -80,6 +81,9 @@ def test_pharmacy_joins_outpatient_pooling_each_step_by_its_role(
         sorted(m.to) == ["apply@pharmacy.example", "staff@pharmacy.example"] for m in mail.outbox
     )
     assert Notification.objects.for_provider(pharmacy).count() == 5
+    # Each e-mail ends with the absolute address of the application's page in the portal.
+    page = f"在门户中查看：https://gongji.example.gov.cn/portal/applications/{application.pk}/"
+    assert [m.body.rsplit("\n\n", 1)[1] for m in mail.outbox] == [page] * 5
 
 
 def test_the_reviewer_may_not_approve_separated_duties(pharmacy_user, auditor):
@@ -400,9 +404,10 @@ def active_pharmacy(pharmacy, pharmacy_user, case_worker, auditor):
 
 
 def test_suspending_the_provider_sets_its_status(
-    active_pharmacy, pharmacy, auditor, django_capture_on_commit_callbacks
+    active_pharmacy, pharmacy, auditor, django_capture_on_commit_callbacks, settings
 ):
     """A suspended provider leaves the active registry; settlement refuses it."""
+    settings.SITE_URL = "https://gongji.example.gov.cn"
     mail.outbox.clear()
     with pytest.raises(DomainError) as refused:
         services.provider_suspend(provider=pharmacy, actor=auditor, reason="")
@@ -418,6 +423,8 @@ def test_suspending_the_provider_sets_its_status(
         "稽核发现串换药品",
     )
     assert "稽核发现串换药品" in mail.outbox[0].body
+    # A step of the provider's agreement links to its agreement page.
+    assert mail.outbox[0].body.endswith("\n\n在门户中查看：https://gongji.example.gov.cn/portal/agreement/")
     last = WorkflowTransition.objects.filter(provider=pharmacy).last()
     assert (last.action, last.from_status, last.to_status, last.actor) == (
         "suspend_provider",
