@@ -911,10 +911,11 @@ def claim_reverse(*, user, settlement_id: int, reason: str = "") -> dict:
         year.large_expense_subsidy_paid = max(Decimal(0), year.large_expense_subsidy_paid - claim.large_expense_subsidy)
         if claim.large_expense_pending_base and SubsidyPayment.objects.filter(claim=claim, batch__status=SubsidyBatch.Status.APPROVED).exists():
             # Jinan (七): its second payment was already paid: a negative entry takes it back in
-            # the version's next batch (the paid one is never edited).
-            from .subsidy_batches import subsidy_take_back_record
+            # the version's next batch (the paid one is never edited). The caller was checked
+            # above (_may_reverse): the take-back has no role check of its own.
+            from .subsidy_batches import _subsidy_take_back_record
 
-            subsidy_take_back_record(user=user, claim=claim)
+            _subsidy_take_back_record(user=user, claim=claim)
         elif claim.large_expense_pending_base:
             # Jinan (七): a second payment still pending is simply no longer due (an unapproved
             # batch drops the claim when it is approved).

@@ -59,10 +59,16 @@ def _require_case_worker(user) -> None:
 
 
 @transaction.atomic
-def subsidy_take_back_record(*, user, claim: Claim) -> SubsidyPayment | None:
+def _subsidy_take_back_record(*, user, claim: Claim) -> SubsidyPayment | None:
     """Jinan (七): a claim reversed after its second payment was paid in an approved batch gives
     the payment back. The paid row is never edited: a negative row takes it back in the next
-    batch of the version. Called by the reversal, in its transaction; None when nothing was paid."""
+    batch of the version. None when nothing was paid.
+
+    Private, and without a role check of its own: its one caller is the reversal
+    (`claims.services.claim_reverse`), in its transaction, after the reversal has checked the
+    caller (`_may_reverse`: the provider that settled the claim, or an agency user who may change
+    settlements). A role check here would refuse the provider's own reversal; no view, admin
+    action, task or command calls it (tests/claims/test_subsidy_take_back.py walks the source)."""
     paid = (
         SubsidyPayment.objects.select_for_update(of=("self",))
         .filter(claim=claim, batch__status=SubsidyBatch.Status.APPROVED).first()

@@ -64,7 +64,13 @@ PLACE = choice_map(Registration.Place.choices, {"省内": "in_province", "省外
                                                 "省内异地": "in_province", "跨省异地": "out_of_province"})
 EPISODE_KIND = choice_map(Episode.Kind.choices, {
     "住院": "inpatient_stay", "住院期间": "inpatient_stay", "居家护理": "ltc_home_care",
-    "机构护理": "ltc_institutional_care", "医疗专护": "ltc_medical_care"})
+    "机构护理": "ltc_institutional_care", "医疗专护": "ltc_medical_care",
+    # The Chinese labels, whatever the reader's language, with the full-width colon or the ASCII
+    # one they had before (a file saved from an older export).
+    "长期护理：居家护理": "ltc_home_care", "长期护理：机构护理": "ltc_institutional_care",
+    "长期护理：医疗专护": "ltc_medical_care",
+    "长期护理:居家护理": "ltc_home_care", "长期护理:机构护理": "ltc_institutional_care",
+    "长期护理:医疗专护": "ltc_medical_care"})
 REFERENCE_KIND = choice_map(ReferenceValue.Kind.choices, {
     "基本养老金平均水平": "average_pension", "平均养老金": "average_pension", "月平均养老金": "average_pension",
     "城镇单位就业人员年平均工资": "average_wage", "全口径城镇单位就业人员年平均工资": "average_wage",

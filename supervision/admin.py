@@ -27,7 +27,7 @@ from pharmacies.models import Provider
 
 from . import services
 from .dashboard import CONFIRMED, OPEN, chart_data, dashboard_summary, dashboard_tables, summary_rows
-from .evidence import evidence_table
+from .evidence import evidence_table, money
 from .exports import dashboard_xlsx
 from .flag_steps import STEP_FORMS
 from .models import (
@@ -250,8 +250,10 @@ class FlagAdmin(NoAddNoDeleteMixin, LargeTableMixin, admin.ModelAdmin):
 
     @admin.display(description=_("evidence"))
     def evidence_details(self, obj):
-        """The evidence JSON as a table of Chinese labels and formatted values (supervision.evidence)."""
-        return evidence_table(obj.evidence or {},
+        """The evidence JSON as a table of Chinese labels and formatted values (supervision.evidence).
+        Its settlements are left out: the page lists them once, above (evidence_settlements, with
+        the provider and the total), as the portal's flag page does."""
+        return evidence_table(obj.evidence or {}, leave_out=("claims",),
                               settlement_url=lambda claim: reverse("admin:claims_claim_change", args=[claim.pk]))
 
     def history_view(self, request, object_id, extra_context=None):
@@ -271,7 +273,7 @@ class FlagAdmin(NoAddNoDeleteMixin, LargeTableMixin, admin.ModelAdmin):
         claims = Claim.objects.filter(pk__in=ids).select_related("provider").order_by("visit_date", "pk")
         return format_html_join(mark_safe("<br>"), '<a href="{}">{} · {} · {} · {}</a>', (
             (reverse("admin:claims_claim_change", args=[c.pk]), c.visit_date, c.provider.name if c.provider_id else "",
-             c.external_ref, c.total) for c in claims
+             c.external_ref, money(c.total)) for c in claims
         )) or "-"
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
@@ -336,7 +338,11 @@ class FlagAdmin(NoAddNoDeleteMixin, LargeTableMixin, admin.ModelAdmin):
         return dashboard_xlsx(dashboard_summary(year, timezone.localdate()), dashboard_tables(year),
                               f"supervision-dashboard-{year}.xlsx")
 
-    @admin.action(description=_("Deduct confirmed amounts on the providers' next statements"), permissions=["change"])
+    # The service is the auditors' (supervision.services.flag_deduct): finance approves the
+    # statement the deduction lands on, never adds to it.
+    has_deduct_permission = role_permission(Role.AUDITOR, model_permission="change")
+
+    @admin.action(description=_("Deduct confirmed amounts on the providers' next statements"), permissions=["deduct"])
     def deduct(self, request, queryset):
         _each(self, request, queryset, lambda f: services.flag_deduct(flag=f, user=request.user),
               _("%(count)s flags deducted."))

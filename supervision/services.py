@@ -4,7 +4,7 @@ Flag workflow (every step by its role, in the flag's history and the audit trail
     new ──first review (稽核)──▶ first_reviewed ──second review by ANOTHER auditor──▶ dismissed
                                                                                  └─▶ confirmed (amount)
     confirmed ──provider appeals in the portal within `appeal_days`──▶ appealed ──decision──▶ dismissed | confirmed
-    confirmed (appeal decided, or the window closed) ──▶ deducted: the amount goes on the provider's
+    confirmed (appeal decided, or the window closed) ──deduction (稽核)──▶ deducted: the amount goes on the provider's
     next statement (claims.statements.services.deduction_record) and each member involved gets a
     credit record.
 """
@@ -243,8 +243,12 @@ def flag_deduct(*, flag: Flag, user, today: date | None = None) -> Flag:
 
     One transaction: the deduction (claims' `deduction_record`, which joins it and is
     idempotent on the flag's reference), the flag's new state and the members' credit records
-    are written together or not at all."""
-    require_role(user, Role.AUDITOR, Role.FINANCE)
+    are written together or not at all.
+
+    An auditor's step (稽核), as the review: the deduction carries out the auditors' decision,
+    and finance (财务) then approves the statement it lands on; finance never adds to the
+    statements it approves (README "Roles")."""
+    require_role(user, Role.AUDITOR)
     today = today or timezone.localdate()
     flag = _locked(flag)
     _deductible(flag, today)
@@ -275,8 +279,8 @@ def flag_deduct(*, flag: Flag, user, today: date | None = None) -> Flag:
 
 def flags_deduct_due(*, user, today: date | None = None) -> int:
     """Every confirmed flag whose appeal window has closed, each in its own transaction (or its
-    own savepoint inside the caller's)."""
-    require_role(user, Role.AUDITOR, Role.FINANCE)
+    own savepoint inside the caller's). An auditor's step, as `flag_deduct`."""
+    require_role(user, Role.AUDITOR)
     today = today or timezone.localdate()
     due = Flag.objects.filter(status=Flag.Status.CONFIRMED).filter(
         Q(appeal_decided_by__isnull=False) | Q(appeal_deadline__lt=today)).values_list("pk", flat=True)

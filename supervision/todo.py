@@ -12,8 +12,7 @@ from .models import Flag
 
 @todo_source
 def supervision_todos(user):
-    auditor, finance = has_role(user, Role.AUDITOR), has_role(user, Role.FINANCE)
-    if auditor:
+    if has_role(user, Role.AUDITOR):
         yield Todo(_("Flags waiting for a first review"), Flag.objects.filter(status=Flag.Status.NEW).count(),
                    changelist("supervision_flag", status__exact="new"))
         # The second review and the appeal are decided by someone other than the first reviewer.
@@ -23,7 +22,7 @@ def supervision_todos(user):
         yield Todo(_("Appeals to decide"),
                    Flag.objects.filter(status=Flag.Status.APPEALED).exclude(first_reviewer=user).count(),
                    changelist("supervision_flag", status__exact="appealed"), warning=True)
-    if auditor or finance:
+        # The deduction is the auditors' step too (supervision.services.flag_deduct).
         today = timezone.localdate()
         ready = Flag.objects.filter(status=Flag.Status.CONFIRMED, confirmed_amount__gt=0).filter(
             Q(appeal_decided_by__isnull=False) | Q(appeal_deadline__lt=today)

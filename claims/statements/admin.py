@@ -262,11 +262,13 @@ class ReconciliationAdmin(NoAddNoDeleteMixin, LargeTableMixin, admin.ModelAdmin)
         for name in figure_names(submitted, agency):
             mine, theirs = submitted.get(name), agency.get(name)
             differs = mine != theirs
+            # Marked by a class (static/gongji/admin.css) and the word 不一致: not colour alone.
             rows.append(format_html(
-                '<tr{}><th>{}</th><td class="money">{}</td><td class="money">{}</td><td class="money">{}</td></tr>',
-                mark_safe(' class="reconciliation-differs" style="background:#fde2e1;font-weight:bold"') if differs else "",
-                labels.get(name) or capfirst(str(name).replace("_", " ")), _figure(mine), _figure(theirs),
-                _difference(mine, theirs) if differs else "—",
+                '<tr{}><th>{}{}</th><td class="money">{}</td><td class="money">{}</td><td class="money">{}</td></tr>',
+                mark_safe(' class="reconciliation-differs"') if differs else "",
+                labels.get(name) or capfirst(str(name).replace("_", " ")),
+                format_html(' <span class="differs-mark">{}</span>', _("differs")) if differs else "",
+                _figure(mine), _figure(theirs), _difference(mine, theirs) if differs else "—",
             ))
         return format_html(
             '<table class="reconciliation-figures"><thead><tr><th></th><th>{}</th><th>{}</th><th>{}</th></tr></thead>'

@@ -296,7 +296,9 @@ def reconciliation_detail(request, pk):
     reconciliation = get_object_or_404(Reconciliation, pk=pk, provider=request.provider)
     # Each figure by the name the provider typed it under (the form's labels), never its key.
     labels = figure_labels()
-    totals = [(labels.get(name, name), reconciliation.submitted[name], reconciliation.agency.get(name))
+    # A figure that differs from the agency's is marked (a class and the word 不一致: not colour alone).
+    totals = [(labels.get(name, name), reconciliation.submitted[name], reconciliation.agency.get(name),
+               reconciliation.submitted[name] != reconciliation.agency.get(name))
               for name in figure_names(reconciliation.submitted)]
     differences = dict(reconciliation.differences or {})
     differences["different_amounts"] = [

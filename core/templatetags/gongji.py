@@ -25,6 +25,15 @@ def capital(amount) -> str:
     return to_capital(amount)
 
 
+@register.simple_tag
+def colon() -> str:
+    """The colon after a label, as the reader's language writes it: 制表人：王芳 in Chinese (the
+    full-width colon, no space), "Prepared by: Wang Fang" in English."""
+    from django.utils.translation import get_language
+
+    return "：" if (get_language() or "").startswith("zh") else ": "
+
+
 @register.filter
 def person(user) -> str:
     """A person's name as staff write it (see core.people.person_name)."""

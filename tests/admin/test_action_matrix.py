@@ -3,8 +3,9 @@ only to the roles core/roles.py lets take the step (the services' own checks). A
 one offered to another role, changes this table and fails the test until it is reviewed here.
 
 Where the admin offers a step to fewer roles than the service accepts (left so on purpose):
-deducting a flag (the service takes 稽核 or 财务; the list's "change" is 稽核's), reversing a
-settlement (the service takes the provider or any agency user; the admin: 经办)."""
+reversing a settlement (the service takes the provider or any agency user; the admin: 经办).
+Deducting a flag is 稽核's in both (supervision.services.flag_deduct; 财务 approves the statement
+the deduction lands on, never adds to it)."""
 
 import pytest
 from django.contrib import admin

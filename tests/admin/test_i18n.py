@@ -85,6 +85,19 @@ def test_every_string_is_translated_and_the_compiled_catalog_matches():
     assert stale == []
 
 
+# Chinese punctuation in Chinese text: an ASCII colon, comma or semicolon touching a Chinese
+# character (长期护理:居家护理, %(benefit)s:结算笔数, 数据库,请) is written full-width (：，；).
+# ASCII stays between ASCII words (Authorization: Token, HH:mm:ss, JSON examples).
+_CJK = "[\u3400-\u9fff\u3000-\u303f\uff00-\uffef]"
+_ASCII_PUNCTUATION_IN_CHINESE = re.compile(rf"{_CJK}[:,;]|[:,;]{_CJK}|%\(\w+\)s[:,;]")
+
+
+def test_chinese_text_uses_full_width_colons_and_commas():
+    entries = _po_entries(CATALOG / "django.po")
+    found = {msgid: msgstr for msgid, msgstr in entries.items() if _ASCII_PUNCTUATION_IN_CHINESE.search(msgstr)}
+    assert found == {}
+
+
 def test_translations_use_the_glossary_labels():
     entries = _po_entries(CATALOG / "django.po")
     glossary = {

@@ -216,7 +216,14 @@ def test_every_money_line_of_the_portal_print_has_two_decimals(year):
     assert whole and all(re.search("笔数|人数|例数|^结算记录$", label) for label, _value in whole), whole
     money = [(label, value) for label, value in numbers if "." in value]
     assert all(re.fullmatch(r"-?\d+\.\d\d", value) for _label, value in money), money
-    assert ("门诊慢特病:基金支付(扣除撤销)", "0.00") in money and ("按人头付费", "50.00") in money
+    assert ("门诊慢特病：基金支付（扣除撤销）", "0.00") in money and ("按人头付费", "50.00") in money
+    # Chinese labels take the full-width colon (门诊慢特病：结算笔数), never the ASCII one.
+    assert [label for label, _value in lines if ":" in label] == []
+    assert ("门诊慢特病：结算笔数", "0") in whole
+    assert "应付金额（大写）：人民币 " in page and "机构盖章：________" in page and "）: " not in page
+    english = portal.get(reverse("portal_claims:statement_print", args=[statement.pk]),
+                         HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Amount payable (in capitals): RMB " in english and "seal: ________" in english
 
 
 def test_an_approved_statements_method_lines_never_change(year):

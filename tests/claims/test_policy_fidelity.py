@@ -528,6 +528,16 @@ def test_a_claim_reversed_after_approval_gives_its_second_payment_back_in_the_ne
     year = MemberYear.objects.get(member=member)
     assert year.large_expense_subsidy_paid == Decimal("16.00")
 
+    # The take-back has no role check of its own: the reversal checks the caller first, and one
+    # who may not reverse (finance) reaches nothing (tests/claims/test_subsidy_take_back.py).
+    from claims.services import claim_reverse
+    from core.errors import Forbidden
+
+    with pytest.raises(Forbidden):
+        claim_reverse(user=UserFactory(roles=["财务"]), settlement_id=first["settlement_id"], reason="x")
+    assert not SubsidyPayment.objects.filter(reverses=paid).exists()
+    assert not AuditEvent.objects.filter(action="subsidy_payment.take_back").exists()
+
     assert client.post(f"/api/v1/settlements/{first['settlement_id']}/reverse", {"reason": "x"}, format="json").status_code == 200
     take_back = SubsidyPayment.objects.get(reverses=paid)
     assert (take_back.batch, take_back.claim, take_back.amount, take_back.base) == (None, None, Decimal("-16.00"), Decimal("-20.00"))

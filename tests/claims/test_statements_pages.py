@@ -100,12 +100,36 @@ def test_reconciliation_form_with_a_list_and_other_providers_result_is_404(porta
     # Each figure by the name the form gave it (issue 16: words, not the keys count, cash…).
     assert '<th>结算笔数</th><td class="money">2</td><td class="money">2</td>' in page
     assert '<th>个人现金支付</th><td class="money">1.00</td><td class="money">1.00</td>' in page
-    assert "个人现金支付: 0.00 / 1.00" in page
-    assert "<th>cash</th>" not in page and "cash:" not in page
+    assert "个人现金支付：0.00 / 1.00" in page  # the admin's words and the full-width colon
+    assert "<th>cash</th>" not in page and "cash:" not in page and "cash：" not in page
 
     other = Client()
     other.force_login(ProviderStaffFactory(provider=setup["theirs"]).user)
     assert other.get(reverse("portal_claims:reconciliation", args=[reconciliation.pk])).status_code == 404
+
+
+def test_the_portal_marks_each_figure_that_differs_from_the_agencys_not_by_colour_alone(portal, setup):
+    """A figure the provider sent that differs from the agency's carries the class and the word
+    不一致 (colour alone is not enough: a printout, a colour-blind reader); an equal one neither."""
+    import re
+
+    portal.post(reverse("portal_claims:reconciliations"), {
+        "period_from": "2026-03-01", "period_to": "2026-03-31", "count": "3", "total": "1013.50", "fund": "12.50",
+        "account": "0.00", "cash": "1.00",
+    })
+    reconciliation = Reconciliation.objects.get()
+    page = portal.get(reverse("portal_claims:reconciliation", args=[reconciliation.pk]),
+                      HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    rows = re.findall(r'<tr( class="reconciliation-differs")?><th>([^<]+(?:<span class="differs-mark">[^<]*</span>)?)</th><td class="money">([^<]*)</td>'
+                      r'<td class="money">([^<]*)</td></tr>', page)
+    assert [(bool(marked), label, mine, agency) for marked, label, mine, agency in rows] == [
+        (True, '结算笔数 <span class="differs-mark">不一致</span>', "3", "2"),
+        (True, '医疗费总额 <span class="differs-mark">不一致</span>', "1013.50", "13.50"),
+        (False, "统筹基金已支付", "12.50", "12.50"),
+        (False, "账户支付（个人账户及家庭共济）", "0.00", "0.00"),
+        (False, "个人现金支付", "1.00", "1.00"),
+    ]
+    assert page.count("不一致") == 2 + 1  # the two rows and the result (结果：不一致)
 
 
 def test_admin_approval_by_a_second_finance_officer_print_and_payment(setup):
@@ -298,11 +322,13 @@ def test_the_admin_reconciliation_page_shows_the_figures_side_by_side_in_words(p
     client.force_login(UserFactory(roles=[Role.FINANCE]))
     page = client.get(reverse("admin:claims_reconciliation_change", args=[reconciliation.pk]),
                       HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
-    rows = re.findall(r"<tr( class=\"reconciliation-differs\"[^>]*)?><th>([^<]+)</th><td class=\"money\">([^<]+)</td>"
+    rows = re.findall(r"<tr( class=\"reconciliation-differs\")?><th>([^<]+(?:<span class=\"differs-mark\">[^<]*</span>)?)</th><td class=\"money\">([^<]+)</td>"
                       r"<td class=\"money\">([^<]+)</td><td class=\"money\">([^<]+)</td></tr>", page)
+    # A row that differs carries the class and the word 不一致 (not colour alone), an equal one neither.
+    mark = ' <span class="differs-mark">不一致</span>'
     assert [(bool(marked), label, mine, agency, difference) for marked, label, mine, agency, difference in rows] == [
-        (True, "结算笔数", "3", "2", "+1"),
-        (True, "医疗费总额", "1,013.50", "13.50", "+1,000.00"),
+        (True, "结算笔数" + mark, "3", "2", "+1"),
+        (True, "医疗费总额" + mark, "1,013.50", "13.50", "+1,000.00"),
         (False, "统筹基金已支付", "12.50", "12.50", "—"),
         (False, "账户支付（个人账户及家庭共济）", "0.00", "0.00", "—"),
         (False, "个人现金支付", "1.00", "1.00", "—"),

@@ -191,6 +191,9 @@ def test_admin_pages_prepare_approve_pay_print_and_export(year, finance, client)
 
     printed = client.get(reverse("admin:claims_yearendsettlement_print", args=[settlement.pk])).content.decode()
     assert "年度清算" in printed and "贰仟叁佰柒拾元整" in printed and "超支" in printed
+    # Chinese labels take the full-width colon: 应付金额（大写）：人民币 …, 制表人：王编制.
+    assert "应付金额（大写）：人民币 贰仟叁佰柒拾元整" in printed and "制表人：王编制" in printed
+    assert "）: " not in printed and "人: " not in printed
     workbook = load_workbook(BytesIO(client.get(reverse("admin:claims_yearendsettlement_xlsx", args=[settlement.pk])).content))
     header, values = list(workbook.worksheets[0].values)
     row = dict(zip(header, values, strict=True))

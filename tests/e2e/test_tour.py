@@ -270,11 +270,11 @@ def test_finance_day(demo, new_page):
     from core.money import to_capital
 
     capital = cashier.locator("p.capital")
-    expect(capital).to_contain_text(f"应付金额（大写）: 人民币 {to_capital(statement.payable)}")
+    expect(capital).to_contain_text(f"应付金额（大写）：人民币 {to_capital(statement.payable)}")
     expect(capital).to_contain_text(re.compile(r"[壹贰叁肆伍陆柒捌玖拾佰仟万亿]+元"))
     signatures = cashier.locator(".signatures")
-    expect(signatures).to_contain_text("审批人: 财务 陈静")
-    expect(signatures).to_contain_text("付款登记人: 财务 刘洋")
+    expect(signatures).to_contain_text("审批人：财务 陈静")
+    expect(signatures).to_contain_text("付款登记人：财务 刘洋")
     expect(signatures).not_to_contain_text("finance")
     shot(cashier, "17-finance-statement-print", focus=capital)
 

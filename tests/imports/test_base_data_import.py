@@ -141,6 +141,18 @@ def test_episodes_import_with_chinese_kinds(tmp_path, fmt):
     assert "2 unchanged" in command("import_episodes", path)
 
 
+def test_episode_kinds_as_labelled_with_either_colon(tmp_path):
+    """The long-term care kinds read 长期护理：居家护理 (full-width colon); a file saved when the
+    label had an ASCII colon still imports."""
+    first, second = MemberFactory(), MemberFactory()
+    path = write_table(tmp_path, "csv", [["身份证号", "类型", "开始日期", "结束日期"],
+                                         [first.id_number, "长期护理：居家护理", "2023-04-01", ""],
+                                         [second.id_number, "长期护理:机构护理", "2023-04-01", ""]])
+    assert "2 created" in command("import_episodes", path)
+    assert set(Episode.objects.values_list("member_id", "kind")) == {
+        (first.pk, "ltc_home_care"), (second.pk, "ltc_institutional_care")}
+
+
 def test_episode_of_unknown_member_is_refused_and_nothing_written(tmp_path):
     member = MemberFactory()
     path = write_table(tmp_path, "csv", [["id_number", "kind", "start_date", "end_date"],

@@ -45,6 +45,32 @@ def _evidence_cell(page: str) -> str:
     return match.group(1)
 
 
+def _settlements_cell(page: str) -> str:
+    match = re.search(r'<div class="form-row field-evidence_settlements">(.*?)</div>\s*</div>', page, re.S)
+    assert match, "the settlements row is on the page"
+    return match.group(1)
+
+
+@pytest.mark.parametrize("rule", ["price_above_platform", "cash_out", "repeated_prescribing"])
+def test_each_settlement_is_named_once_on_the_flag_page_and_once_per_item_of_it(flags, client, rule):
+    """The flag's page listed its settlements twice (their own row, and again in the evidence
+    table). Each settlement's number now appears once as a settlement, plus once for each item
+    of it the evidence names (an item is named with its settlement's number and day)."""
+    from claims.models import ClaimLine
+
+    flag, settlements = flags[rule]
+    client.force_login(UserFactory(roles=[Role.AUDITOR]))
+    page = client.get(f"/admin/supervision/flag/{flag.pk}/change/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    line_ids = [pk for key in ("lines", "previous_lines", "main_lines") for pk in flag.evidence.get(key) or []]
+    for settlement in settlements:
+        items = ClaimLine.objects.filter(pk__in=line_ids, claim=settlement).values_list("pk", flat=True)
+        named_items = sum(line_ids.count(pk) for pk in items)
+        occurrences = len(re.findall(rf"{re.escape(settlement.external_ref)}(?![0-9])", page))
+        assert occurrences == 1 + named_items, (settlement.external_ref, occurrences, named_items)
+    if rule == "cash_out":  # no items named: the settlement's number exactly once
+        assert len(re.findall(rf"{re.escape(settlements[0].external_ref)}(?![0-9])", page)) == 1
+
+
 @pytest.mark.parametrize("rule", ["price_above_platform", "cash_out", "repeated_prescribing"])
 def test_the_evidence_reads_as_a_chinese_table_with_linked_settlements(flags, client, rule):
     flag, settlements = flags[rule]
@@ -57,16 +83,21 @@ def test_the_evidence_reads_as_a_chinese_table_with_linked_settlements(flags, cl
     assert not [found for found in codes_in(page) if found[0] == "identifier"], codes_in(page)
     for key in [*flag.evidence, *flag.evidence["parameters"]]:
         assert key not in text, key
-    assert "佐证说明" in page and "涉及结算" in cell and "规则参数" in cell and "申诉期限（天）" in cell
+    assert "佐证说明" in page and "规则参数" in cell and "申诉期限（天）" in cell
+    # The settlements are listed once, in their own row above the table (not again in it).
+    assert "<th>涉及结算</th>" not in cell
+    listed = _settlements_cell(page)
     for settlement in settlements:
-        assert f'href="/admin/claims/claim/{settlement.pk}/change/"' in cell and settlement.external_ref in cell
+        assert f'href="/admin/claims/claim/{settlement.pk}/change/"' in listed and settlement.external_ref in listed
     expected = {
         "price_above_platform": ["挂网价格", "¥10.00", "高于挂网价的容差", "0%", "仅限药店", "是"],
-        "cash_out": ["发现的情形", "账户余额清零", "¥200.00", "¥100.00", "¥1,350.50"],
+        "cash_out": ["发现的情形", "账户余额清零", "¥200.00", "¥100.00"],
         "repeated_prescribing": ["前次用药尚未用完的开药", "DRUG-R × 14，¥42.00", "回溯天数", "90"],
     }[rule]
     for text in expected:
         assert text in cell, text
+    if rule == "cash_out":
+        assert "¥1,350.50" in listed  # the settlement's total, as amounts read
 
 
 def test_an_unknown_key_is_humanized_and_values_are_formatted():

@@ -115,6 +115,25 @@ def test_the_deduction_waits_for_the_appeal_window(raised, auditors, deductions)
     assert deductions[0]["amount"] == Decimal("10.00")
 
 
+@pytest.mark.parametrize("role", [Role.FINANCE, Role.CASE_WORKER, Role.ADMINISTRATOR])
+def test_only_an_auditor_deducts(raised, auditors, deductions, role):
+    """The deduction carries out the auditors' decision (稽核); finance approves the statement it
+    lands on and never adds to it (the admin offers the action to 稽核 only, the same check)."""
+    first, second, third = auditors
+    flag_first_review(flag=raised, user=first, opinion="初审：证据充分")
+    flag_confirm(flag=raised, user=second, amount="10.00", today=DAY, note="复审意见")
+    after_window = DAY + timedelta(days=16)
+    events = AuditEvent.objects.count()
+    refused(lambda: flag_deduct(flag=raised, user=UserFactory(roles=[role]), today=after_window), "forbidden")
+    raised.refresh_from_db()
+    assert (raised.status, raised.deduction_reference, raised.transitions.count()) == ("confirmed", "", 3)
+    assert deductions == [] and not MemberCreditRecord.objects.exists()
+    assert AuditEvent.objects.count() == events
+    flag_deduct(flag=raised, user=third, today=after_window)
+    raised.refresh_from_db()
+    assert raised.status == "deducted" and deductions[0]["amount"] == Decimal("10.00")
+
+
 def test_an_appeal_after_the_deadline_or_by_another_provider_is_refused(raised, auditors):
     first, second, _third = auditors
     flag_first_review(flag=raised, user=first, opinion="初审：证据充分")
