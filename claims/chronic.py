@@ -31,11 +31,13 @@ from . import chronic_calculator as chronic_calc
 from . import settlement_queries as queries
 from .models import ChronicClaim, ChronicRegistration, ChronicYear, Claim, Disease, MemberYear, PolicyVersion
 from .services import (
+    Caller,
     SettlementRefused,
     _refuse,
     _valid_id_number,
     insert_claim,
     line_inputs,
+    new_claim,
     policy_version_on,
     prepare_caller,
     prepare_items,
@@ -236,10 +238,7 @@ def member_registrations(*, user, id_number: str) -> dict:
 
 @dataclass
 class ChronicPrepared:
-    submitter: str
-    provider: object | None
-    provider_kind: str
-    provider_level: str
+    caller: Caller
     member: object
     payer: object | None
     paying_account_id: int | None
@@ -269,7 +268,7 @@ def _prepare(*, user, request) -> ChronicPrepared:
     # designation for the disease is the registration's. Ziyang 第十三条, Jinan (九): the
     # cross-region platform settles chronic and special diseases too.
     caller = prepare_caller(user=user, request=request, pooling=False)
-    submitter, provider, provider_kind, provider_level = caller.submitter, caller.provider, caller.provider_kind, caller.provider_level
+    provider, provider_kind, provider_level = caller.provider, caller.provider_kind, caller.provider_level
     id_number = prepare_visit(request)
     if not request.disease_code:
         _refuse("disease_code_required", _("A chronic or special disease settlement names the disease (disease_code)."), field="disease_code")
@@ -357,8 +356,7 @@ def _prepare(*, user, request) -> ChronicPrepared:
 
     lines = line_inputs(request, catalog)
     return ChronicPrepared(
-        submitter=submitter, provider=provider, provider_kind=provider_kind, provider_level=provider_level,
-        member=member, payer=payer, paying_account_id=paying_account_id, policy=policy, disease=disease,
+        caller=caller, member=member, payer=payer, paying_account_id=paying_account_id, policy=policy, disease=disease,
         registration=registration, terms=terms, situation=situation, lines=lines,
         items=[catalog[item.code] for item in request.items], large_expense=large_expense,
         fund_maximum_policy=fund_maximum_policy,
@@ -463,7 +461,7 @@ def _render(prepared: ChronicPrepared, result: chronic_calc.ChronicResult, reque
 
 def _warnings(prepared: ChronicPrepared, result: chronic_calc.ChronicResult, request) -> list[dict]:
     return visit_warnings(
-        request=request, caller_provider=prepared.provider, provider_kind=prepared.provider_kind,
+        request=request, caller_provider=prepared.caller.provider, provider_kind=prepared.caller.provider_kind,
         age=prepared.member.age_on(request.visit_date), sex=prepared.member.sex,
         lines=[line.line for line in result.lines], items=prepared.items,
     )
@@ -508,44 +506,18 @@ def chronic_settle(*, user, request, fingerprint: str) -> dict:
     result = _compute(prepared, request, tally, year, account.balance if account is not None else None)
     response = _render(prepared, result, request, year)
 
-    claim = Claim(
-        submitter=prepared.submitter,
-        external_ref=request.external_ref,
-        request_hash=fingerprint,
-        provider=prepared.provider,
-        remote_provider_code=request.remote_provider_code or "",
-        remote_provider_name=request.remote_provider_name or "",
-        provider_level=prepared.provider_level or prepared.provider_kind,
-        member=prepared.member,
-        payer=prepared.payer,
-        visit_date=request.visit_date,
-        year=request.visit_date.year,
+    claim = new_claim(
+        user=user, caller=prepared.caller, request=request, fingerprint=fingerprint, member=prepared.member,
+        payer=prepared.payer, policy_version=prepared.policy, result=result, response=response,
         benefit=Claim.Benefit.CHRONIC_SPECIAL,
-        visit_place=request.visit_place,
-        temporary_visit=False,
         use_account=request.use_account,
-        policy_version=prepared.policy,
-        total=result.total,
-        fully_self_paid=result.fully_self_paid,
-        over_limit=result.over_limit,
-        class_b_prepay=result.class_b_prepay,
-        policy_scope=result.policy_scope,
-        temporary_visit_prepay=ZERO,
         deductible=result.deductible,
         pay_ratio_percent=result.ratio,
         fund=result.fund,
         large_expense_subsidy=result.large_expense_subsidy,
         large_expense_burden_added=result.large_expense_burden_added,
         large_expense_pending_base=result.large_expense_pending_base,
-        personal_burden=result.personal_burden,
-        account=result.account,
-        family_account=result.family_account,
-        cash=result.cash,
-        balance_after=result.balance_after,
         denied_reason=result.denied_reason or "",
-        counts_toward_annual_fund_maximum=None,
-        settled_by=user,
-        response=response,
     )
     # The settlement and its lines as pooling and account-only write them; an out-of-scope line
     # keeps no policy-scope amount (the disease's scope decides it).
@@ -563,7 +535,7 @@ def chronic_settle(*, user, request, fingerprint: str) -> dict:
             kind=LedgerEntry.Kind.FAMILY_SHARING_PAYMENT if result.family_account else LedgerEntry.Kind.SETTLEMENT_PAYMENT,
             amount=-paid,
             reference=claim.ledger_reference,
-            memo=f"{prepared.submitter}/{request.external_ref}"[:200],
+            memo=f"{prepared.caller.submitter}/{request.external_ref}"[:200],
             user=user,
         )
     tally.deductible_met = result.tally.deductible_met
@@ -581,7 +553,7 @@ def chronic_settle(*, user, request, fingerprint: str) -> dict:
         actor=user,
         action=AuditAction.CLAIM_SETTLE,
         target=claim,
-        label=f"{prepared.submitter}/{request.external_ref}",
+        label=f"{prepared.caller.submitter}/{request.external_ref}",
         member=prepared.member.masked_id_number,
         benefit=Claim.Benefit.CHRONIC_SPECIAL.value,
         disease=prepared.disease.code,

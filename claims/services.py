@@ -27,6 +27,7 @@ from core.audit import audit
 from core.audit_actions import AuditAction
 from core.errors import Conflict, DomainError, Forbidden, NotFound
 from core.idnumber import mask_id_number, normalize_id_number, parse_id_number
+from core.money import ZERO
 from core.sql import insert, update
 from members.models import (
     Episode,
@@ -149,10 +150,7 @@ def _refuse(code: str, message, **details):
 
 @dataclass
 class Prepared:
-    submitter: str
-    provider: Provider | None
-    provider_kind: str
-    provider_level: str
+    caller: Caller
     prescriber: Provider | None
     member: Member
     payer: Member | None
@@ -371,8 +369,7 @@ def _prepare(*, user, request: SettlementRequest) -> Prepared:
         _refuse("benefit_not_supported", _("Only the general outpatient pooling benefit is settled here."), field="benefit")
 
     caller = prepare_caller(user=user, request=request)
-    submitter, provider = caller.submitter, caller.provider
-    provider_kind, provider_level = caller.provider_kind, caller.provider_level
+    provider, provider_kind, provider_level = caller.provider, caller.provider_kind, caller.provider_level
     policy = policy_version_on(request.visit_date)
     id_number = prepare_visit(request, policy=policy)
     catalog = prepare_items(request)
@@ -493,10 +490,7 @@ def _prepare(*, user, request: SettlementRequest) -> Prepared:
         at_chosen_institution=at_chosen,
     )
     return Prepared(
-        submitter=submitter,
-        provider=provider,
-        provider_kind=provider_kind,
-        provider_level=provider_level,
+        caller=caller,
         prescriber=prescriber,
         member=member,
         payer=payer,
@@ -566,7 +560,7 @@ def _year_output(year: calc.YearAfter) -> dict:
 
 def _warnings(prepared: Prepared, result: calc.SettlementResult, request: SettlementRequest) -> list[dict]:
     return visit_warnings(
-        request=request, caller_provider=prepared.provider, provider_kind=prepared.provider_kind,
+        request=request, caller_provider=prepared.caller.provider, provider_kind=prepared.caller.provider_kind,
         age=prepared.member.age_on(request.visit_date), sex=prepared.member.sex,
         lines=result.lines, items=prepared.items,
     )
@@ -753,6 +747,46 @@ def insert_claim(claim: Claim, lines, items) -> None:
     ])
 
 
+# The bill's shares every benefit's calculator computes, under these names on its result.
+BILL_SHARES = (
+    "total", "fully_self_paid", "over_limit", "class_b_prepay", "policy_scope",
+    "personal_burden", "account", "family_account", "cash", "balance_after",
+)
+# The pooled fund's shares: zero unless the benefit is paid by the fund (account-only is not).
+NO_FUND_SHARES = {"temporary_visit_prepay": ZERO, "deductible": ZERO, "pay_ratio_percent": ZERO, "fund": ZERO}
+
+
+def new_claim(*, user, caller: Caller, request: SettlementRequest, fingerprint: str, member: Member,
+              payer: Member | None, policy_version: PolicyVersion | None, result, response: dict, **benefit_columns) -> Claim:
+    """The row of a settlement, built the same way for every benefit (pooling, account-only,
+    chronic; written by insert_claim): who sent it (the caller, the request's remote provider),
+    the request's reference and fingerprint, the member and the family-sharing payer, the visit,
+    the policy version applied, the bill's shares read off the calculator's `result` by name
+    (BILL_SHARES), who settled it and the response. `benefit_columns` are what only the benefit
+    decides (its Claim.Benefit, use_account, the pooled fund's shares — zero when not given —,
+    the relative treated, ...); naming a common column there is a TypeError, and a column no one
+    names keeps the model's default."""
+    return Claim(
+        submitter=caller.submitter,
+        external_ref=request.external_ref,
+        request_hash=fingerprint,
+        provider=caller.provider,
+        remote_provider_code=request.remote_provider_code or "",
+        remote_provider_name=request.remote_provider_name or "",
+        provider_level=caller.provider_level or caller.provider_kind,
+        member=member,
+        payer=payer,
+        visit_date=request.visit_date,
+        year=request.visit_date.year,
+        visit_place=request.visit_place,
+        policy_version=policy_version,
+        settled_by=user,
+        response=response,
+        **{name: getattr(result, name) for name in BILL_SHARES},
+        **{**NO_FUND_SHARES, **benefit_columns},
+    )
+
+
 def _claim_settle(*, user, request: SettlementRequest, fingerprint: str) -> dict:
     # In settle_once's transaction.atomic().
     if request.benefit == Claim.Benefit.CHRONIC_SPECIAL:
@@ -769,28 +803,13 @@ def _claim_settle(*, user, request: SettlementRequest, fingerprint: str) -> dict
     result = _compute(prepared, year, account.balance if account is not None else None)
     response = _render(prepared, result, request)
 
-    claim = Claim(
-        submitter=prepared.submitter,
-        external_ref=request.external_ref,
-        request_hash=fingerprint,
-        provider=prepared.provider,
-        remote_provider_code=request.remote_provider_code or "",
-        remote_provider_name=request.remote_provider_name or "",
-        provider_level=prepared.provider_level or prepared.provider_kind,
+    claim = new_claim(
+        user=user, caller=prepared.caller, request=request, fingerprint=fingerprint, member=prepared.member,
+        payer=prepared.payer, policy_version=prepared.policy, result=result, response=response,
+        benefit=Claim.Benefit.OUTPATIENT_POOLING,
         prescribed_by=prepared.prescriber,
-        member=prepared.member,
-        payer=prepared.payer,
-        visit_date=request.visit_date,
-        year=request.visit_date.year,
-        visit_place=request.visit_place,
-        temporary_visit=result.temporary_visit,
         use_account=request.use_account,
-        policy_version=prepared.policy,
-        total=result.total,
-        fully_self_paid=result.fully_self_paid,
-        over_limit=result.over_limit,
-        class_b_prepay=result.class_b_prepay,
-        policy_scope=result.policy_scope,
+        temporary_visit=result.temporary_visit,
         temporary_visit_prepay=result.temporary_visit_prepay,
         deductible=result.deductible,
         deductible_institution=result.deductible_institution,
@@ -799,15 +818,8 @@ def _claim_settle(*, user, request: SettlementRequest, fingerprint: str) -> dict
         large_expense_subsidy=result.large_expense_subsidy,
         large_expense_burden_added=result.year.large_expense_burden - year.large_expense_burden,
         large_expense_pending_base=result.large_expense_pending_base,
-        personal_burden=result.personal_burden,
-        account=result.account,
-        family_account=result.family_account,
-        cash=result.cash,
-        balance_after=result.balance_after,
         denied_reason=result.denied_reason or "",
         counts_toward_annual_fund_maximum=result.counts_toward_annual_fund_maximum,
-        settled_by=user,
-        response=response,
     )
     insert_claim(claim, result.lines, prepared.items)
     paid = result.account + result.family_account
@@ -817,7 +829,7 @@ def _claim_settle(*, user, request: SettlementRequest, fingerprint: str) -> dict
             kind=LedgerEntry.Kind.FAMILY_SHARING_PAYMENT if result.family_account else LedgerEntry.Kind.SETTLEMENT_PAYMENT,
             amount=-paid,
             reference=claim.ledger_reference,
-            memo=f"{prepared.submitter}/{request.external_ref}"[:200],
+            memo=f"{prepared.caller.submitter}/{request.external_ref}"[:200],
             user=user,
         )
     year.deductible_met = result.year.deductible_met
@@ -838,7 +850,7 @@ def _claim_settle(*, user, request: SettlementRequest, fingerprint: str) -> dict
         actor=user,
         action=AuditAction.CLAIM_SETTLE,
         target=claim,
-        label=f"{prepared.submitter}/{request.external_ref}",
+        label=f"{prepared.caller.submitter}/{request.external_ref}",
         member=prepared.member.masked_id_number,
         fund=response["fund"],
         account=response["account"],

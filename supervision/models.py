@@ -10,6 +10,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core.money import MoneyField
@@ -128,7 +129,7 @@ class RulebaseImport(models.Model):
         ordering = ["-pk"]
 
     def __str__(self):
-        return f"{self.get_batch_display()} {self.imported_at:%Y-%m-%d %H:%M}"
+        return f"{self.get_batch_display()} {timezone.localtime(self.imported_at):%Y-%m-%d %H:%M}"
 
 
 class KnowledgeBaseVersion(models.Model):

@@ -200,6 +200,26 @@ def test_create_provider_user_prints_the_token_last_and_is_safe_to_repeat(db):
     assert second != token and ApiToken.objects.filter(user=link.user, revoked_at__isnull=True).count() == 2
 
 
+def test_create_provider_user_gives_the_tokens_expiry_as_the_beijing_date_at_half_past_midnight(db):
+    """At 00:30 Beijing a token issued now expires at 16:30 UTC of the day before its Beijing
+    expiry date: the command prints the Beijing date, as the portal and the admin show it."""
+    from datetime import datetime
+
+    import time_machine
+
+    from tests.conftest import BEIJING
+
+    provider = ProviderFactory(kind="institution", level="level_2")
+    with time_machine.travel(datetime(2026, 12, 4, 0, 30, tzinfo=BEIJING), tick=False):
+        call_command("create_provider_user", provider.code, "his-api", stdout=StringIO())
+        again = StringIO()
+        call_command("create_provider_user", provider.code, "his-api", stdout=again)
+    expires_at = ApiToken.objects.get(user__username="his-api").expires_at
+    assert expires_at.astimezone(BEIJING).time().isoformat() == "00:30:00"
+    assert f"(expires {expires_at.astimezone(BEIJING):%Y-%m-%d})" in again.getvalue()
+    assert f"(expires {expires_at:%Y-%m-%d})" not in again.getvalue()  # the UTC date, a day earlier
+
+
 def test_create_cross_region_user(db):
     out = StringIO()
     call_command("create_provider_user", "--cross-region", "platform", stdout=out)

@@ -94,6 +94,8 @@ def _run(*args, **env):
     return subprocess.run([sys.executable, *args], cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=120)
 
 
+# real_clock: runs Python in a subprocess, whose clock the suite's fixed hour does not reach.
+@pytest.mark.real_clock
 def test_production_settings_with_the_pool_give_the_databases_setting_django_pools_with():
     script = "import django, json; django.setup(); from django.conf import settings; print(json.dumps(settings.DATABASES['default'], default=str))"
     result = _run("-c", script, DB_POOL_MAX_SIZE="6", DB_POOL_MIN_SIZE="1", DB_LOCK_TIMEOUT_MS="2000")
@@ -109,12 +111,16 @@ def test_production_settings_with_the_pool_give_the_databases_setting_django_poo
     }
 
 
+# real_clock: runs Python in a subprocess, whose clock the suite's fixed hour does not reach.
+@pytest.mark.real_clock
 def test_production_settings_with_the_pool_pass_check_deploy():
     result = _run("manage.py", "check", "--deploy", "--fail-level", "WARNING", DB_POOL_MAX_SIZE="4")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 
 
+# real_clock: runs Python in a subprocess, whose clock the suite's fixed hour does not reach.
+@pytest.mark.real_clock
 def test_production_settings_refuse_a_pool_with_persistent_connections():
     result = _run("manage.py", "check", DB_POOL_MAX_SIZE="4", DB_CONN_MAX_AGE="60")
     assert result.returncode != 0

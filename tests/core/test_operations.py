@@ -22,6 +22,8 @@ def _manage(*args, **env):
     )
 
 
+# real_clock: runs manage.py in a subprocess, whose clock the suite's fixed hour does not reach.
+@pytest.mark.real_clock
 def test_production_settings_pass_check_deploy_with_no_warnings():
     result = _manage(
         "check", "--deploy", "--fail-level", "WARNING",
@@ -33,6 +35,8 @@ def test_production_settings_pass_check_deploy_with_no_warnings():
     assert "no issues" in result.stdout
 
 
+# real_clock: runs manage.py in a subprocess, whose clock the suite's fixed hour does not reach.
+@pytest.mark.real_clock
 def test_collectstatic_with_the_production_storage_succeeds(tmp_path):
     """`make up` runs collectstatic with the hashed manifest storage, which refuses a file that
     references one that is missing (a vendored script's source map, say): the topology would
@@ -49,6 +53,8 @@ def test_collectstatic_with_the_production_storage_succeeds(tmp_path):
     assert (tmp_path / manifest["vendor/chart.umd.min.js"]).is_file()
 
 
+# real_clock: runs manage.py in a subprocess, whose clock the suite's fixed hour does not reach.
+@pytest.mark.real_clock
 def test_production_settings_refuse_to_start_without_secret_key():
     result = _manage("check", DJANGO_SETTINGS_MODULE="config.settings.production", ALLOWED_HOSTS="x")
     assert result.returncode != 0
@@ -86,6 +92,8 @@ def test_identity_numbers_are_masked_in_log_lines():
     assert "370402********1237" in line
 
 
+# real_clock: runs manage.py in a subprocess, whose clock the suite's fixed hour does not reach.
+@pytest.mark.real_clock
 def test_health_probes_are_not_redirected_to_https_with_the_production_settings(tmp_path):
     """/healthz and /readyz answer a plain-HTTP probe themselves (SECURE_REDIRECT_EXEMPT); every
     other page still redirects to HTTPS."""

@@ -31,6 +31,8 @@ def ruff_binary(bin_dir: Path | None = None) -> str:
     pytest.skip(reason)
 
 
+# real_clock: runs ruff in a subprocess, whose clock the suite's fixed hour does not reach.
+@pytest.mark.real_clock
 def test_ruff_finds_nothing():
     ruff = ruff_binary()
     # --no-cache: no .ruff_cache written into the checkout by the test suite.

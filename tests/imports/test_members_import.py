@@ -249,6 +249,8 @@ def test_command_exits_non_zero_listing_each_bad_row(tmp_path):
     assert "nothing written" in str(refused.value)
 
 
+# real_clock: runs manage.py in a subprocess, whose clock the suite's fixed hour does not reach.
+@pytest.mark.real_clock
 def test_command_exit_status_is_non_zero_from_the_shell(tmp_path):
     import subprocess
     import sys

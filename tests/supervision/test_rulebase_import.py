@@ -120,3 +120,19 @@ def test_the_rule_library_is_held_to_the_import_limits_and_nothing_is_written(tm
     assert "is not an .xlsx workbook" in refused.value.details["errors"][0]
     assert list(FrequencyLimit.objects.values_list("item_code", flat=True)) == ["KEEP"]
     assert RulebaseImport.objects.count() == 1
+
+
+def test_an_import_is_labelled_in_beijing_time_at_half_past_midnight(tmp_path):
+    """At 00:30 Beijing the stored time is 16:30 UTC of the day before: the import's label (the
+    admin's list and the rules' source) is the Beijing date and hour."""
+    from datetime import datetime
+
+    import time_machine
+
+    from tests.conftest import BEIJING
+
+    with time_machine.travel(datetime(2026, 12, 4, 0, 30, tzinfo=BEIJING), tick=False):
+        load(batch_8_1(tmp_path / "b8.xlsx", [("S1", 1, "日")]))
+    imported = RulebaseImport.objects.get()
+    assert imported.imported_at.isoformat() == "2026-12-03T16:30:00+00:00"
+    assert str(imported).endswith(" 2026-12-04 00:30")

@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.utils import timezone
 
 from core.audit import audit
 from core.audit_actions import AuditAction
@@ -65,7 +66,7 @@ class Command(BaseCommand):
         working = usable_tokens(user).first()
         if working is not None and not new_token:
             self.stdout.write(f"{username} already has a working API token {working.prefix}… (expires "
-                              f"{working.expires_at:%Y-%m-%d}); its key was printed when it was issued and is not "
+                              f"{timezone.localdate(working.expires_at):%Y-%m-%d}); its key was printed when it was issued and is not "
                               "stored. --new-token issues another; the portal and the admin rotate and revoke.")
             return
         _token, key = api_token_issue_by_command(user=user, command="create_provider_user")

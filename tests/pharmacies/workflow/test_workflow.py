@@ -481,3 +481,19 @@ def test_renewal_replaces_the_agreement_when_it_comes_into_force(
     renewal.refresh_from_db()
     assert (active_pharmacy.status, renewal.status) == ("renewed", "active")
     assert pharmacy.agreements.filter(status__in=["active", "suspended"]).count() == 1
+
+
+def test_a_transition_reads_in_beijing_time_at_half_past_midnight(pharmacy_user):
+    """At 00:30 Beijing the stored time is 16:30 UTC of the day before: a transition's label (the
+    admin's and the history's) is the Beijing date and hour."""
+    from datetime import datetime
+
+    import time_machine
+
+    from tests.conftest import BEIJING
+
+    with time_machine.travel(datetime(2026, 12, 4, 0, 30, tzinfo=BEIJING), tick=False):
+        application = filled_pharmacy_application(pharmacy_user)
+    transition = WorkflowTransition.objects.get(application=application, action="create")
+    assert transition.at.isoformat() == "2026-12-03T16:30:00+00:00"  # as the database gives it back
+    assert str(transition).startswith("2026-12-04 00:30 ")
