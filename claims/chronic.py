@@ -252,6 +252,9 @@ class ChronicPrepared:
     large_expense: tuple | None  # (threshold, ratio or None): Jinan (七)
     # Ziyang 第十一条: the pooling version's yearly maximum, when it has one (calc.PolicyInput).
     fund_maximum_policy: calc.PolicyInput | None = None
+    # Ziyang 第十一条: whether the claim's fund counts toward that maximum, as the pooling version
+    # in force on the visit date says (pooling's column of the same name; None: not set).
+    counts_toward_annual_fund_maximum: bool | None = None
 
 
 def _parameter_missing(missing: calc.CalculationRefused, policy: PolicyVersion):
@@ -353,6 +356,7 @@ def _prepare(*, user, request) -> ChronicPrepared:
     fund_maximum_policy = None
     if pooling is not None and pooling.parameters.get("annual_fund_maximum") is not None:
         fund_maximum_policy = calc.PolicyInput(pooling.region, pooling.parameters, reference_for(pooling.parameters))
+    counts = pooling.parameters.get("counts_toward_annual_fund_maximum") if pooling is not None else None
 
     lines = line_inputs(request, catalog)
     return ChronicPrepared(
@@ -360,6 +364,7 @@ def _prepare(*, user, request) -> ChronicPrepared:
         registration=registration, terms=terms, situation=situation, lines=lines,
         items=[catalog[item.code] for item in request.items], large_expense=large_expense,
         fund_maximum_policy=fund_maximum_policy,
+        counts_toward_annual_fund_maximum=None if counts is None else bool(counts),
     )
 
 
@@ -518,6 +523,7 @@ def chronic_settle(*, user, request, fingerprint: str) -> dict:
         large_expense_burden_added=result.large_expense_burden_added,
         large_expense_pending_base=result.large_expense_pending_base,
         denied_reason=result.denied_reason or "",
+        counts_toward_annual_fund_maximum=prepared.counts_toward_annual_fund_maximum,
     )
     # The settlement and its lines as pooling and account-only write them; an out-of-scope line
     # keeps no policy-scope amount (the disease's scope decides it).

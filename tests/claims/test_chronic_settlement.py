@@ -458,3 +458,24 @@ def test_chronic_fund_counts_toward_the_pooled_funds_yearly_maximum_article_11(w
     assert year.chronic_fund_paid == Decimal("200.00")
     benefits = world.client.get(f"/api/v1/members/{member.id_number}/benefits?year=2023").json()
     assert benefits["annual_fund_maximum_remaining"] == "800.00"
+
+
+@pytest.mark.parametrize(("name", "stored"), [("ziyang", True), ("henan", False), ("zaozhuang", None)])
+def test_the_chronic_claim_counts_toward_the_fund_maximum_as_the_pooling_version_says(world, name, stored):
+    """Ziyang 第十一条: the chronic claim's counts_toward_annual_fund_maximum is the pooling version's
+    (in force on the visit date), as a pooling settlement stores it: Ziyang's preset says true,
+    Henan's false, Zaozhuang's leaves it unset."""
+    world.setup(name, groups={"special": terms(ratio=80, limit="10000.00")})
+    member = make_member()
+    world.register(member, "S1")
+    response = world.client.post("/api/v1/settlements", body(member, "S1", "C-1", drugs(10)), format="json")
+    assert response.status_code == 201, response.json()
+    assert response.json()["fund"] == "80.00"
+    claim = Claim.objects.get(external_ref="C-1")
+    assert claim.benefit == "chronic_special"
+    assert claim.counts_toward_annual_fund_maximum is stored
+    ordinary = world.client.post("/api/v1/settlements", {
+        "member_id_number": member.id_number, "visit_date": "2023-03-01", "external_ref": "P-1", "items": drugs(1)},
+        format="json")
+    assert ordinary.status_code == 201, ordinary.json()
+    assert Claim.objects.get(external_ref="P-1").counts_toward_annual_fund_maximum is stored  # the same truth
