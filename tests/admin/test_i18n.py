@@ -98,6 +98,21 @@ def test_chinese_text_uses_full_width_colons_and_commas():
     assert found == {}
 
 
+# ASCII parentheses around Chinese text (丙类(全自费), 第八条(二)) or attached to a Chinese word
+# (乙类先行自付比例(%)) are written full-width (（）). ASCII stays where the parentheses are the
+# characters themselves (数字、空格和 + - ( )) and in placeholders (%(name)s).
+_ASCII_PARENTHESES_IN_CHINESE = re.compile(rf"{_CJK}\([^()]*\)|\([^()]*{_CJK}[^()]*\)")
+
+
+def test_chinese_text_uses_full_width_parentheses():
+    entries = _po_entries(CATALOG / "django.po")
+    found = {msgid: msgstr for msgid, msgstr in entries.items() if _ASCII_PARENTHESES_IN_CHINESE.search(msgstr)}
+    assert found == {}
+    assert _ASCII_PARENTHESES_IN_CHINESE.search("丙类(全自费)") and _ASCII_PARENTHESES_IN_CHINESE.search("比例(%)")
+    assert not _ASCII_PARENTHESES_IN_CHINESE.search("数字、空格和 + - ( )。")
+    assert not _ASCII_PARENTHESES_IN_CHINESE.search("共%(count)s笔")
+
+
 def test_translations_use_the_glossary_labels():
     entries = _po_entries(CATALOG / "django.po")
     glossary = {

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.django_db
 
 MESSAGE = ("The scheme changes only once, from pooled only to combined: a member who has been in the combined "
            "scheme cannot change scheme again (Ziyang 第八条(二)).")
-CHINESE = "参保方式只能由单建统筹变更为统账结合一次：已参加过统账结合的参保人员不得再次变更参保方式（资阳 第八条(二)）。"
+CHINESE = "参保方式只能由单建统筹变更为统账结合一次：已参加过统账结合的参保人员不得再次变更参保方式（资阳 第八条（二））。"
 
 FACTS = {"employment_status": "in_service", "category": "employee", "sector": "enterprise",
          "contribution_base": Decimal("6000.00")}

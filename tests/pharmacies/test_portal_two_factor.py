@@ -40,6 +40,7 @@ def test_opting_in_then_the_portal_asks_for_the_code(client, staff):
     page = client.get(PAGE)
     html = page.content.decode()
     assert page.status_code == 200 and "<svg" in html and "登录安全" in html
+    assert '密钥：<code id="otp-secret"' in html and "密钥:" not in html  # the full-width colon
     device = TOTPDevice.objects.get(user=staff, confirmed=False)
 
     wrong = client.post(PAGE, {"code": "000000" if code_for(device) != "000000" else "111111", "operation": "enable"})

@@ -183,7 +183,7 @@ def test_a_pie_of_one_slice_is_written_out_not_drawn(client, db):
     settled(ProviderFactory(), date(2025, 5, 6), "42.50")
     page = client.get(DASHBOARD, {"year": YEAR}).content.decode()
     assert 'id="chart-spending_by_benefit"' not in page
-    assert '<p class="single-figure">门诊统筹: 42.50</p>' in page
+    assert '<p class="single-figure">门诊统筹：42.50</p>' in page
     assert 'id="chart-spending_by_level"' in page  # a bar of one level still says which level
 
 

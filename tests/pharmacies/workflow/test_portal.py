@@ -120,6 +120,7 @@ def test_application_from_draft_to_active_agreement_through_the_portal(
 
     page = portal.get(reverse("portal:agreements")).content.decode()
     assert agreement.period_to.isoformat() in page
+    assert '状态：<span class="status' in page  # the full-width colon after the label
     home = portal.get(reverse("portal:home"))
     assert home.context["agreement"] == agreement
     notifications = portal.get(reverse("portal:notifications"))
