@@ -362,6 +362,7 @@ def test_member_page_shows_the_account_balance_and_the_year_so_far(client, case_
     page = client.get(reverse("admin:members_member_change", args=[account.member.pk])).content.decode()
     assert "123.45" in page
     assert "1430.00" in page  # cap 1500.00 less 70.00 paid (Zaozhuang 第五条(三))
+    assert "年度：<" in page and "年度:" not in page  # the year picker's label, full-width colon, no space
 
 
 def test_a_relative_outside_the_registry_is_added_and_shown_on_the_member_page(client, case_worker):
