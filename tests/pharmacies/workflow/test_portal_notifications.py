@@ -138,3 +138,18 @@ def test_agency_staff_never_mark_a_providers_notifications(pharmacy):
         notifications_mark_read(actor=UserFactory(roles=[Role.CASE_WORKER]), provider=pharmacy)
     mine.refresh_from_db()
     assert mine.read_at is None and not AuditEvent.objects.exists()
+
+
+def test_a_linked_user_whose_group_was_unticked_still_marks_read(client, pharmacy, pharmacy_user):
+    """The link to a provider is the 定点机构 role (the user form and roles_of count it so): a
+    provider user whose group the administrator unticked keeps the portal, and marking a
+    notification read works instead of answering 500."""
+    (mine,) = _tell(pharmacy, 1)
+    pharmacy_user.groups.clear()
+    client.force_login(pharmacy_user)
+    response = client.post(reverse("portal:notifications"), {"notification": mine.pk})
+    assert response.status_code == 302
+    mine.refresh_from_db()
+    assert mine.read_at is not None
+    assert [(actor, target) for actor, _type, target, _label, _details in _read_events()] == [
+        (pharmacy_user.pk, str(mine.pk))]
